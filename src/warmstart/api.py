@@ -1,0 +1,220 @@
+"""The high-level Python API: ``pretrain``, ``finetune`` and ``evaluate``. The CLI is a thin layer over these.
+
+Each call takes typed configs (or plain strings where a name is enough, as in Keras), returns a typed result, and,
+given ``out``, writes a run folder::
+
+    out/config.json          the resolved configuration
+    out/train_log.jsonl      one JSON object per epoch
+    out/model/               model.safetensors (weights + metadata header) and metadata.json
+    out/metrics.json         test-split metrics
+    out/confusion_matrix.png
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
+from .data import DATASETS, Dataset, load_split, load_splits, select_classes
+from .data.preprocess import Normalization, adapt_inputs
+from .engine import BestWeights, Callback, JsonLinesLogger, ProgressBar, fit, predict_logits, resolve_device
+from .engine import seed_everything
+from .errors import WarmstartError
+from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
+from .io import write_json
+from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
+from .strategies import STRATEGIES, create_strategy
+
+log = logging.getLogger("warmstart")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``pretrain`` and ``finetune`` return."""
+
+    metrics: EvaluationResult  # on the test split
+    history: list[dict[str, Any]]
+    train_time_s: float
+    wall_time_s: float
+    run_dir: Path | None
+    checkpoint: Path | None
+    info: CheckpointInfo
+    notes: tuple[str, ...] = ()
+    model: TransferModel | None = field(default=None, repr=False, compare=False)
+
+
+def _as_data(data: DataConfig | str) -> DataConfig:
+    return DataConfig(data) if isinstance(data, str) else data
+
+
+def _as_model(model: ModelConfig | str) -> ModelConfig:
+    return ModelConfig(model) if isinstance(model, str) else model
+
+
+def _tensors(dataset: Dataset, norm: Normalization) -> tuple[torch.Tensor, torch.Tensor]:
+    return norm.apply(dataset.x), torch.from_numpy(dataset.y)
+
+
+def _note(notes: list[str], message: str) -> None:
+    notes.append(message)
+    log.info(message)
+
+
+def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: DataConfig, train: TrainConfig,
+                    splits, norm: Normalization, out: str | Path | None, lineage: dict[str, Any],
+                    notes: list[str], callbacks: tuple[Callback, ...], started: float) -> RunResult:
+    device = resolve_device(train.device)
+    generator = torch.Generator().manual_seed(train.seed)
+    strategy = create_strategy(strategy_name)
+    run_dir = Path(out) if out is not None else None
+    config = {"command": kind, "data": to_dict(data), "train": to_dict(train), "strategy": strategy_name,
+              "model": {"arch": model.arch, "arch_args": model.arch_args}, **lineage,
+              "resolved": {"val_fraction": data.resolved_val_fraction, "device": str(device),
+                           "train_examples": len(splits.train),
+                           "val_examples": 0 if splits.val is None else len(splits.val),
+                           "test_examples": len(splits.test)},
+              "warmstart_version": __version__}
+    extra_callbacks: list[Callback] = list(callbacks)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", json_ready(config))
+        (run_dir / "train_log.jsonl").unlink(missing_ok=True)
+        extra_callbacks.append(JsonLinesLogger(run_dir / "train_log.jsonl", phase=kind))
+    if splits.val is not None:
+        extra_callbacks.append(BestWeights(model, monitor="val_accuracy"))
+    if train.progress:
+        extra_callbacks.append(ProgressBar(kind))
+
+    history = fit(model, strategy, _tensors(splits.train, norm),
+                  None if splits.val is None else _tensors(splits.val, norm), train, device=device,
+                  generator=generator, callbacks=extra_callbacks)
+    if "best_epoch" in history.summary:
+        _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
+                     f"{history.summary['best_val_accuracy']:.4f})")
+    metrics = _predict_and_score(model, splits.test, norm, device)
+    info = CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
+                          class_names=splits.train.class_names, preprocessing=norm.to_dict(), kind=splits.train.kind,
+                          extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy_name},
+                                 "metrics": {k: v for k, v in metrics.to_dict().items()
+                                             if k not in ("per_class", "confusion_matrix")},
+                                 **lineage})
+    checkpoint = None
+    wall = time.perf_counter() - started
+    if run_dir is not None:
+        checkpoint = save_checkpoint(model, run_dir / "model", info)
+        _write_metrics(run_dir, metrics, split="test", data=data,
+                       timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall})
+    return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
+                     wall_time_s=wall, run_dir=run_dir, checkpoint=checkpoint, info=info, notes=tuple(notes),
+                     model=model)
+
+
+def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Normalization,
+                       device: torch.device) -> EvaluationResult:
+    logits = predict_logits(model, norm.apply(dataset.x), device)
+    return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names)
+
+
+def _write_metrics(run_dir: Path, metrics: EvaluationResult, *, split: str, data: DataConfig,
+                   timing: dict[str, float] | None = None) -> None:
+    write_json(run_dir / "metrics.json", {**metrics.to_dict(), "split": split, "data": to_dict(data),
+                                          **(timing or {})})
+    plot_confusion_matrix(metrics, run_dir / "confusion_matrix.png",
+                          title=f"{data.source} ({split}): accuracy {metrics.accuracy:.3f}")
+
+
+def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
+             out: str | Path | None = None, callbacks: tuple[Callback, ...] = ()) -> RunResult:
+    """Train ``model`` from random initialisation on a source dataset; save it to ``out/model`` as a checkpoint."""
+    return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, _command="pretrain")
+
+
+def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str = "full",
+             model: ModelConfig | str | None = None, train: TrainConfig | None = None,
+             out: str | Path | None = None, callbacks: tuple[Callback, ...] = (),
+             _command: str = "finetune") -> RunResult:
+    """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
+
+    The target's classes get a new head when they differ from the checkpoint's (reported in ``notes``). Inputs are
+    preprocessed with the checkpoint's recorded statistics, as the backbone saw them in pretraining.
+    """
+    started = time.perf_counter()
+    data, train = _as_data(data), train or TrainConfig()
+    STRATEGIES.get(strategy, parameter="--strategy")  # fail before any work
+    seed_everything(train.seed)
+    notes: list[str] = []
+    splits = load_splits(data, train.seed)
+    if checkpoint is None:
+        spec = _as_model(model or "cnn")
+        net = create_model(spec.name, splits.train.input_shape, splits.train.num_classes, **dict(spec.options))
+        norm = Normalization.fit(splits.train)
+        lineage: dict[str, Any] = {"parent": None}
+    else:
+        if model is not None:
+            raise WarmstartError("--model names an architecture for training from scratch (--from none); "
+                                 f"the checkpoint {checkpoint} already fixes it", hint="drop --model")
+        net, parent = load_checkpoint(checkpoint)
+        norm = Normalization.from_dict(parent.preprocessing)
+        name = f"checkpoint {checkpoint}"
+        splits = type(splits)(*(None if s is None else adapt_inputs(s, net.input_shape, resize=data.resize,
+                                                                   model_name=name)
+                                for s in (splits.train, splits.val, splits.test)))
+        if tuple(parent.class_names) != splits.train.class_names:
+            torch.manual_seed(train.seed)
+            net.reset_classifier(splits.train.num_classes)
+            _note(notes, f"new head: the checkpoint predicts {len(parent.class_names)} classes "
+                         f"({', '.join(parent.class_names)}); the target has {splits.train.num_classes} "
+                         f"({', '.join(splits.train.class_names)}), so the classifier was re-initialised")
+        lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
+                              "class_names": list(parent.class_names), "arch": parent.arch}}
+    return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
+                           started)
+
+
+def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "test", out: str | Path | None = None,
+             device: str = "auto") -> EvaluationResult:
+    """Score a checkpoint on a dataset split; with ``out``, write ``metrics.json`` and ``confusion_matrix.png``."""
+    data = _as_data(data)
+    net, info = load_checkpoint(checkpoint)
+    dataset = load_split(data, split)
+    if data.classes is None and dataset.class_names != info.class_names:
+        dataset = _match_model_classes(dataset, info, checkpoint)
+    if tuple(dataset.class_names) != tuple(info.class_names):
+        raise WarmstartError(f"checkpoint {checkpoint} predicts the classes {', '.join(info.class_names)}, but the "
+                             f"selected data has {', '.join(dataset.class_names)}",
+                             hint="pass --classes naming the model's classes, in its order")
+    dataset = adapt_inputs(dataset, net.input_shape, resize=data.resize, model_name=f"checkpoint {checkpoint}")
+    result = _predict_and_score(net, dataset, Normalization.from_dict(info.preprocessing), resolve_device(device))
+    if out is not None:
+        run_dir = Path(out)
+        write_json(run_dir / "config.json", {"command": "evaluate", "checkpoint": str(checkpoint), "split": split,
+                                             "data": to_dict(data), "warmstart_version": __version__})
+        _write_metrics(run_dir, result, split=split, data=data)
+    return result
+
+
+def _match_model_classes(dataset: Dataset, info: CheckpointInfo, checkpoint: str | Path) -> Dataset:
+    """Without --classes, select the model's classes from the data by name, when the data has them all."""
+    missing = [name for name in info.class_names if name not in dataset.class_names]
+    if missing:
+        raise WarmstartError(f"checkpoint {checkpoint} predicts classes the data does not have: "
+                             f"{', '.join(missing)}", hint="evaluate on data with the model's classes")
+    ids = [dataset.class_names.index(name) for name in info.class_names]
+    log.info("selected the model's classes from the data: %s", ", ".join(info.class_names))
+    return select_classes(dataset, ids)
+
+
+def list_registered(family: str) -> dict[str, str]:
+    """Names and one-line descriptions of ``models``, ``strategies`` or ``datasets``."""
+    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS}
+    if family not in families:
+        raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
+    return families[family].describe()
+

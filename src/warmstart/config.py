@@ -1,0 +1,129 @@
+"""Typed, frozen configuration for every step. The CLI and YAML files parse into these; the API consumes them.
+
+Each config checks its own values when built, and a bad value raises :class:`WarmstartError` naming the parameter,
+what was allowed and what was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import WarmstartError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+def _check(condition: bool, parameter: str, expected: str, given: Any) -> None:
+    if not condition:
+        raise WarmstartError(f"parameter {parameter}: expected {expected}, got {given!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and which part of it to use.
+
+    source: a built-in name (``fashion-mnist``, ``digits``) or a path to an ``.npz``, a ``.csv`` or an image folder.
+    classes: a class spec, ``"0-4"``, ``"5,6,9"`` or class names; None keeps every class.
+    shots: K training examples per class, sampled stratified with the training seed; None keeps all.
+    val_fraction: share of the (possibly few-shot) training set held out for validation each epoch. None means
+        0.1 without ``shots`` and 0 with them: choosing a checkpoint on a handful of held-out examples is noise
+        (Perez et al., "True Few-Shot Learning", 2021), so few-shot runs train for a fixed budget unless asked.
+    test_fraction: for data without its own test split, the share held out as the test split; the hold-out is
+        fixed (seed 0), so ``pretrain``, ``finetune`` and ``evaluate`` on the same file agree on it.
+    label_column: the label column of a CSV file.
+    image_size: (height, width) images of an image folder are resized to; needed when their sizes differ.
+    resize: resize images (and convert grey <-> colour) to the checkpoint's input shape when they differ.
+    """
+
+    source: str
+    classes: str | None = None
+    shots: int | None = None
+    val_fraction: float | None = None
+    test_fraction: float = 0.2
+    label_column: str = "label"
+    image_size: tuple[int, int] | None = None
+    resize: bool = False
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path", self.source)
+        _check(self.shots is None or (isinstance(self.shots, int) and self.shots >= 1), "shots",
+               "a positive integer", self.shots)
+        _check(self.val_fraction is None or 0.0 <= self.val_fraction < 1.0, "val_fraction",
+               "a number in [0, 1)", self.val_fraction)
+        _check(0.0 < self.test_fraction < 1.0, "test_fraction", "a number in (0, 1)", self.test_fraction)
+        if self.image_size is not None:
+            size = tuple(self.image_size)
+            _check(len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size), "image_size",
+                   "two positive integers (height, width)", self.image_size)
+            object.__setattr__(self, "image_size", size)
+
+    @property
+    def resolved_val_fraction(self) -> float:
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.0 if self.shots is not None else 0.1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """An architecture from the model registry (``warmstart list models``) and its keyword arguments."""
+
+    name: str = "cnn"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer, schedule, budget and reproducibility.
+
+    The learning rate schedule is applied per epoch: ``step`` multiplies by ``gamma`` every ``step_size`` epochs,
+    ``cosine`` anneals to zero over ``epochs``; ``warmup_epochs`` ramps linearly from lr/10 first.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: str = "cosine"
+    step_size: int | None = None
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "a positive integer", self.epochs)
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", "a positive integer",
+               self.batch_size)
+        _check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
+        _check(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        _check(self.lr > 0, "lr", "a positive number", self.lr)
+        _check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
+        _check(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
+        _check(self.step_size is None or self.step_size >= 1, "step_size", "a positive number of epochs",
+               self.step_size)
+        _check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
+        _check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", f"an integer in [0, epochs={self.epochs})",
+               self.warmup_epochs)
+        _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
+               "auto, cpu, cuda or cuda:N", self.device)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json_ready(dataclasses.asdict(config))
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value

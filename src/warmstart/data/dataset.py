@@ -1,0 +1,55 @@
+"""The in-memory dataset every loader produces and every step consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["image", "vector"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Examples held in memory.
+
+    x: float32, (N, C, H, W) images scaled to [0, 1] when they came as 8-bit, or (N, D) feature vectors.
+    y: int64 class ids, indices into ``class_names``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    kind: Kind
+    name: str
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"{self.name}: {len(self.x)} examples but {len(self.y)} labels")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def subset(self, indices: np.ndarray) -> "Dataset":
+        return Dataset(self.x[indices], self.y[indices], self.class_names, self.kind, self.name)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y, minlength=self.num_classes)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """The splits one run uses; ``val`` is None when no validation is held out."""
+
+    train: Dataset
+    val: Dataset | None
+    test: Dataset

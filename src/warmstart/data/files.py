@@ -1,0 +1,196 @@
+"""Datasets from the user's files: ``.npz`` arrays, ``.csv`` tables and image folders.
+
+Each loader returns ``(train, test)``, with ``test`` None when the file has no test split of its own. Nothing is
+unpickled: ``.npz`` files are opened with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WarmstartError
+from .dataset import Dataset
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _labels_to_ids(labels: np.ndarray, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Map raw labels to ids 0..C-1; integer labels keep their numeric order, strings their sorted order."""
+    text = np.asarray([str(v) for v in labels.tolist()])
+    if names is None:
+        unique = sorted(set(text.tolist()), key=lambda s: (0, int(s), "") if _is_int(s) else (1, 0, s))
+        names = tuple(unique)
+    lookup = {name: i for i, name in enumerate(names)}
+    return np.asarray([lookup.get(v, -1) for v in text.tolist()], dtype=np.int64), names
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
+    if x.dtype.kind not in "biuf":
+        raise WarmstartError(f"{path}: array {key!r} has dtype {x.dtype}; expected numbers",
+                             hint="store features or pixels as an integer or float array")
+    if x.ndim == 2:
+        kind = "vector"
+    elif x.ndim == 3:
+        x, kind = x[:, None, :, :], "image"
+    elif x.ndim == 4:
+        kind = "image"
+        if x.shape[1] not in (1, 3, 4) and x.shape[3] in (1, 3, 4):
+            raise WarmstartError(f"{path}: array {key!r} has shape {x.shape}, which looks channels-last (N, H, W, C)",
+                                 hint="store images as (N, C, H, W): np.transpose(x, (0, 3, 1, 2))")
+    else:
+        raise WarmstartError(f"{path}: array {key!r} has shape {x.shape}; expected (N, D) vectors, (N, H, W) grey "
+                             "images or (N, C, H, W) images")
+    scaled = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    _check_finite(scaled, f"{path}: array {key!r}")
+    return scaled, kind
+
+
+def _check_finite(x: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise WarmstartError(f"{where}: {len(rows)} example(s) contain NaN or infinite values (first: index {rows[0]})",
+                             hint="drop or impute those examples before training")
+
+
+def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise WarmstartError(f"{path}: cannot be read as an .npz archive ({exc})",
+                             hint="save it with numpy.savez(path, x=..., y=...); object arrays are not accepted") \
+            from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise WarmstartError(f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(arrays) or 'none'}",
+                             hint="save it with numpy.savez(path, x=features_or_images, y=labels)")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise WarmstartError(f"{path}: has only one of x_test and y_test", hint="store both or neither")
+    names = tuple(str(n) for n in arrays["class_names"].tolist()) if "class_names" in arrays else None
+
+    def build(xk: str, yk: str, names: tuple[str, ...] | None) -> tuple[Dataset, tuple[str, ...]]:
+        x, kind = _as_examples(arrays[xk], path, xk)
+        if len(x) != len(arrays[yk]):
+            raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels")
+        y, names = _labels_to_ids(arrays[yk].ravel(), names)
+        if (y < 0).any():
+            bad = arrays[yk].ravel()[np.flatnonzero(y < 0)[0]]
+            raise WarmstartError(f"{path}: {yk} holds the label {bad!r}, which is not in the training labels "
+                                 f"or class_names ({', '.join(names)})")
+        return Dataset(x, y, names, kind, path.name), names
+
+    train, names = build("x", "y", names)
+    test = build("x_test", "y_test", names)[0] if "x_test" in arrays else None
+    if test is not None and test.input_shape != train.input_shape:
+        raise WarmstartError(f"{path}: x has shape {train.input_shape} per example but x_test has {test.input_shape}")
+    return train, test
+
+
+def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             hint="re-save the file as UTF-8") from None
+    if not rows or not rows[0]:
+        raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    if label_column not in header:
+        raise WarmstartError(f"{path}: no label column {label_column!r}; the columns are {', '.join(header)}",
+                             hint="name the label column with --label-column")
+    label_at = header.index(label_column)
+    features = [i for i in range(len(header)) if i != label_at]
+    if not features:
+        raise WarmstartError(f"{path}: only the label column {label_column!r}; expected numeric feature columns too")
+    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    if not data:
+        raise WarmstartError(f"{path}: a header but no data rows")
+    x = np.empty((len(data), len(features)), dtype=np.float32)
+    labels = []
+    for n, row in enumerate(data):
+        line = n + 2  # 1-based, after the header
+        if len(row) != len(header):
+            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
+        for j, col in enumerate(features):
+            cell = row[col].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell!r} is not a number",
+                                     hint="feature columns must be numeric; encode categories as numbers first") \
+                    from None
+            if not np.isfinite(value):
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell or 'empty'} is not a "
+                                     "finite number", hint="drop or impute missing values before training")
+            x[n, j] = value
+        label = row[label_at].strip()
+        if not label:
+            raise WarmstartError(f"{path}, line {line}: the label column {label_column!r} is empty")
+        labels.append(label)
+    y, names = _labels_to_ids(np.asarray(labels))
+    return Dataset(x, y, names, "vector", path.name), None
+
+
+def load_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[Dataset, Dataset | None]:
+    """One sub-folder per class; or ``train/`` and ``test/`` folders that each hold one sub-folder per class."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train = _read_class_folders(root / "train", image_size, None)
+        return train, _read_class_folders(root / "test", image_size or _size_of(train), train.class_names)
+    return _read_class_folders(root, image_size, None), None
+
+
+def _size_of(dataset: Dataset) -> tuple[int, int]:
+    return dataset.input_shape[1], dataset.input_shape[2]
+
+
+def _read_class_folders(root: Path, image_size: tuple[int, int] | None,
+                        class_names: tuple[str, ...] | None) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class")
+    names = class_names or tuple(p.name for p in folders)
+    unknown = [p.name for p in folders if p.name not in names]
+    if unknown:
+        raise WarmstartError(f"{root}: class folder(s) {', '.join(unknown)} are not among the training classes "
+                             f"({', '.join(names)})")
+    images, labels = [], []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        for file in files:
+            try:
+                with Image.open(file) as img:
+                    img.load()
+                    images.append(img.copy())
+            except (UnidentifiedImageError, OSError) as exc:
+                raise WarmstartError(f"{file}: cannot be read as an image ({exc})",
+                                     hint="remove or replace the file") from None
+            labels.append(names.index(folder.name))
+    grey = all(img.mode in ("1", "L", "LA", "I", "I;16") for img in images)
+    sizes = {img.size for img in images}  # PIL sizes are (width, height)
+    if image_size is None and len(sizes) > 1:
+        raise WarmstartError(f"{root}: images come in {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]})",
+                             hint="pass --image-size H W to resize them all")
+    height, width = image_size or (next(iter(sizes))[1], next(iter(sizes))[0])
+    mode = "L" if grey else "RGB"
+    arrays = []
+    for img in images:
+        img = img.convert(mode)
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.BILINEAR)
+        pixels = np.asarray(img, dtype=np.float32) / 255.0
+        arrays.append(pixels[None] if grey else pixels.transpose(2, 0, 1))
+    return Dataset(np.stack(arrays), np.asarray(labels, dtype=np.int64), names, "image", root.name)

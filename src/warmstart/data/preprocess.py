@@ -1,0 +1,70 @@
+"""Input preprocessing recorded with every checkpoint: normalisation statistics, and adapting image shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import WarmstartError
+from .dataset import Dataset
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel (images) or per-feature (vectors) mean and standard deviation, taken from training data."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    kind: str
+
+    @classmethod
+    def fit(cls, dataset: Dataset) -> "Normalization":
+        axes = (0, 2, 3) if dataset.kind == "image" else (0,)
+        mean = dataset.x.mean(axis=axes, dtype=np.float64)
+        std = dataset.x.std(axis=axes, dtype=np.float64)
+        std = np.where(std < 1e-6, 1.0, std)  # a constant input carries nothing; don't divide by zero
+        return cls(tuple(mean.tolist()), tuple(std.tolist()), dataset.kind)
+
+    def apply(self, x: np.ndarray) -> torch.Tensor:
+        shape = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(shape)
+        std = torch.tensor(self.std, dtype=torch.float32).view(shape)
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - mean) / std
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalization":
+        return cls(tuple(d["mean"]), tuple(d["std"]), d["kind"])
+
+
+def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool, model_name: str) -> Dataset:
+    """Make the data fit a model's input shape: unchanged when it does, resized when asked, else a clear error."""
+    if dataset.input_shape == tuple(input_shape):
+        return dataset
+    found = "x".join(map(str, dataset.input_shape))
+    wanted = "x".join(map(str, input_shape))
+    if dataset.kind != "image" or len(input_shape) != 3 or not resize:
+        hint = ("pass --resize to resize the images (and convert grey <-> colour) to the model's input"
+                if dataset.kind == "image" and len(input_shape) == 3 else
+                "use data with the same number of features, or train a new model with --from none")
+        raise WarmstartError(f"{model_name} expects inputs of shape {wanted}, but {dataset.name} has {found}",
+                             hint=hint)
+    x = torch.from_numpy(np.ascontiguousarray(dataset.x))
+    channels, height, width = input_shape
+    if x.shape[1] != channels:
+        if channels == 3 and x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        elif channels == 1 and x.shape[1] in (3, 4):
+            luminance = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x[:, :3] * luminance).sum(dim=1, keepdim=True)
+        else:
+            raise WarmstartError(f"cannot convert {x.shape[1]}-channel images to {channels} channels for "
+                                 f"{model_name}")
+    if tuple(x.shape[2:]) != (height, width):
+        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return Dataset(x.numpy(), dataset.y, dataset.class_names, dataset.kind, dataset.name)

@@ -1,0 +1,55 @@
+"""Turning a DATA argument (a built-in name or a path) into ``(train, test)`` datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import WarmstartError
+from ..registry import Registry
+from . import fashion_mnist
+from .dataset import Dataset
+from .files import load_csv, load_image_folder, load_npz
+
+BuiltIn = Callable[[], tuple[Dataset, Dataset | None]]
+DATASETS: Registry[BuiltIn] = Registry("dataset")
+
+
+@DATASETS.register("fashion-mnist")
+def _fashion_mnist() -> tuple[Dataset, Dataset | None]:
+    """Fashion-MNIST: 60,000 train and 10,000 test 28x28 grey images, 10 clothing classes."""
+    return fashion_mnist.load()
+
+
+@DATASETS.register("digits")
+def _digits() -> tuple[Dataset, Dataset | None]:
+    """scikit-learn's 8x8 handwritten digits: 1,797 grey images, 10 classes (test split held out by warmstart)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
+    names = tuple(str(n) for n in bunch.target_names)
+    return Dataset(x, bunch.target.astype(np.int64), names, "image", "digits"), None
+
+
+def read_source(source: str, *, label_column: str = "label",
+                image_size: tuple[int, int] | None = None) -> tuple[Dataset, Dataset | None]:
+    if source in DATASETS:
+        return DATASETS.get(source)()
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise WarmstartError(
+            f"--data {source!r}: no built-in dataset of that name and no such file or folder",
+            hint=f"use one of {', '.join(DATASETS.names())}, or a path to an .npz, a .csv or an image folder",
+        )
+    if path.is_dir():
+        return load_image_folder(path, image_size)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".csv":
+        return load_csv(path, label_column)
+    raise WarmstartError(f"--data {source!r}: unsupported file type {suffix or '(none)'}",
+                         hint="use an .npz with arrays x and y, a .csv with a label column, or an image folder")

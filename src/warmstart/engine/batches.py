@@ -1,0 +1,36 @@
+"""Mini-batches from tensors already in memory.
+
+Small transfer datasets fit in memory, and slicing a tensor is far cheaper than a DataLoader collating examples
+one by one; shuffling uses the run's own seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import torch
+
+
+class TensorBatches:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
+                 generator: torch.Generator | None = None):
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        batches = math.ceil(n / self.batch_size)
+        # a last batch of one example would break BatchNorm in training mode: it is dropped instead
+        if self.shuffle and n > 1 and n % self.batch_size == 1:
+            batches -= 1
+        return batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for b in range(len(self)):
+            index = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.x[index], self.y[index]

@@ -1,0 +1,99 @@
+"""Callbacks receive plain dicts of logs, as in Keras. Progress, the JSON-lines log and best-weights come by
+default; users may pass their own."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+
+class Callback:
+    def on_train_begin(self, logs: dict[str, Any]) -> None: ...
+    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None: ...
+    def on_train_end(self, logs: dict[str, Any]) -> None: ...
+
+
+class JsonLinesLogger(Callback):
+    """Appends one JSON object per epoch to ``path`` and flushes it, so a crash keeps every finished epoch."""
+
+    def __init__(self, path: str | Path, **context: Any):
+        self.path = Path(path)
+        self.context = context
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self._file.write(json.dumps({**self.context, **logs}) + "\n")
+        self._file.flush()
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        self._file.close()
+
+
+class BestWeights(Callback):
+    """Keeps the weights of the epoch with the best ``monitor`` value and restores them when training ends."""
+
+    def __init__(self, model: nn.Module, monitor: str = "val_accuracy", mode: str = "max"):
+        self.model, self.monitor, self.mode = model, monitor, mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._state: dict | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.best_epoch = value, epoch
+            self._state = copy.deepcopy(self.model.state_dict())
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        if self._state is not None:
+            self.model.load_state_dict(self._state)
+            logs["best_epoch"] = self.best_epoch
+            logs[f"best_{self.monitor}"] = self.best
+
+
+class ProgressBar(Callback):
+    """A rich progress bar on stderr: epochs and steps, loss, accuracy, elapsed time and time left."""
+
+    def __init__(self, description: str = "train"):
+        self.description = description
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("left"),
+                                 TimeRemainingColumn(), console=Console(file=sys.stderr), transient=False)
+        self.progress.start()
+        self.epochs = self.progress.add_task(self.description, total=logs["epochs"], stats="")
+        self.steps = self.progress.add_task("  steps", total=logs["epochs"] * logs["steps_per_epoch"], stats="")
+        self._last = 0.0
+
+    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last > 0.2:  # reading the loss forces a device sync: not on every step
+            self.progress.update(self.steps, completed=step, stats=f"loss {logs['loss']():.4f}")
+            self._last = now
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        stats = f"loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.3f}"
+        if "val_accuracy" in logs:
+            stats += f" | val acc {logs['val_accuracy']:.3f}"
+        self.progress.update(self.epochs, completed=epoch, stats=stats)
+        self.progress.update(self.steps, completed=epoch * logs["steps_per_epoch"])
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        self.progress.stop()

@@ -1,0 +1,86 @@
+"""The training loop: short enough to read in one sitting. Strategies decide what trains; callbacks observe."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..models import TransferModel
+from ..strategies import Strategy
+from .batches import TensorBatches
+from .callbacks import Callback
+from .optim import build_optimizer, build_scheduler
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    outputs = [model(x[i:i + batch_size].to(device, non_blocking=True)).float().cpu()
+               for i in range(0, len(x), batch_size)]
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
+        val: tuple[torch.Tensor, torch.Tensor] | None, config: TrainConfig, *, device: torch.device,
+        generator: torch.Generator, callbacks: Sequence[Callback] = ()) -> History:
+    """Train ``model`` in place with ``strategy``; returns the per-epoch logs."""
+    model.to(device)
+    strategy.prepare(model)
+    optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
+    batches = TensorBatches(*train, config.batch_size, shuffle=True, generator=generator)
+    scheduler = build_scheduler(optimizer, config, len(batches))
+    loss_fn = nn.CrossEntropyLoss()
+    history = History()
+    begin = {"epochs": config.epochs, "steps_per_epoch": len(batches)}
+    for cb in callbacks:
+        cb.on_train_begin(begin)
+
+    step, start = 0, time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        strategy.train_mode(model)
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for xb, yb in batches:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            # accumulate on the device; reading a value back every step would stall a GPU
+            loss_sum += loss.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+            seen += len(yb)
+            for cb in callbacks:
+                cb.on_batch_end(step, {"loss": lambda: float(loss)})
+        logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
+                                "train_accuracy": float(correct) / seen,
+                                "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
+        if val is not None:
+            logits = predict_logits(model, val[0], device)
+            logs["val_loss"] = float(loss_fn(logits, val[1]))
+            logs["val_accuracy"] = float((logits.argmax(1) == val[1]).float().mean())
+        logs["epoch_time_s"] = time.perf_counter() - epoch_start
+        history.epochs.append(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    history.summary = {"train_time_s": time.perf_counter() - start, "steps": step}
+    for cb in callbacks:
+        cb.on_train_end(history.summary)
+    return history

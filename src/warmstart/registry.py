@@ -1,0 +1,52 @@
+"""One small registry shared by every family of named things (models, strategies, datasets, optimizers, ...)."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable, Generic, TypeVar
+
+from .errors import WarmstartError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to factories; ``@registry.register("name")`` adds one, ``registry.get("name")`` finds it."""
+
+    def __init__(self, family: str):
+        self.family = family
+        self._entries: dict[str, T] = {}
+        self._descriptions: dict[str, str] = {}
+
+    def register(self, name: str, *, description: str | None = None) -> Callable[[T], T]:
+        def add(entry: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.family} {name!r} is registered twice")
+            self._entries[name] = entry
+            doc = description or (getattr(entry, "__doc__", None) or "").strip().splitlines()
+            self._descriptions[name] = doc if isinstance(doc, str) else (doc[0] if doc else "")
+            return entry
+
+        return add
+
+    def get(self, name: str, *, parameter: str | None = None) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            where = f" (parameter {parameter})" if parameter else ""
+            raise WarmstartError(
+                f"unknown {self.family} {name!r}{where}; expected one of: {', '.join(self.names())}",
+                hint=f"run `warmstart list {self.family}s` to see them with descriptions",
+            ) from None
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def describe(self) -> dict[str, str]:
+        return {name: self._descriptions[name] for name in self.names()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self.names())
