@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests never reach the network: hubs and downloads are switched off here."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WARMSTART_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def fashion_available() -> bool:
+    from warmstart.data import fashion_mnist
+
+    if fashion_mnist.find_files() is None:
+        pytest.skip("Fashion-MNIST is not installed (make test installs the Debian package dataset-fashion-mnist)")
+    return True
+
+
+@pytest.fixture(scope="session")
+def fashion_subset_npz(tmp_path_factory, fashion_available) -> str:
+    """A small, real, stratified Fashion-MNIST subset as an .npz: 300 train and 100 test images per class."""
+    from warmstart.data import fashion_mnist
+
+    train, test = fashion_mnist.load()
+    rng = np.random.default_rng(0)
+
+    def take(ds, per_class):
+        idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(ds.y == c), per_class, replace=False)
+                                      for c in range(10)]))
+        return (ds.x[idx, 0] * 255).round().astype(np.uint8), ds.y[idx]
+
+    x, y = take(train, 300)
+    x_test, y_test = take(test, 100)
+    path = tmp_path_factory.mktemp("data") / "fashion_subset.npz"
+    np.savez(path, x=x, y=y, x_test=x_test, y_test=y_test, class_names=np.array(fashion_mnist.CLASS_NAMES))
+    return str(path)
