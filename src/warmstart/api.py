@@ -84,8 +84,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: D
     extra_callbacks: list[Callback] = list(callbacks)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", json_ready(config))
-        (run_dir / "train_log.jsonl").unlink(missing_ok=True)
+        (run_dir / "train_log.jsonl").unlink(missing_ok=True)  # the log records this attempt, epoch by epoch
         extra_callbacks.append(JsonLinesLogger(run_dir / "train_log.jsonl", phase=kind))
     if splits.val is not None:
         extra_callbacks.append(BestWeights(model, monitor="val_accuracy"))
@@ -108,7 +107,9 @@ def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: D
     checkpoint = None
     wall = time.perf_counter() - started
     if run_dir is not None:
+        # written only after training succeeded: a failed rerun leaves the last good run's files as they were
         checkpoint = save_checkpoint(model, run_dir / "model", info)
+        write_json(run_dir / "config.json", json_ready(config))
         _write_metrics(run_dir, metrics, split="test", data=data,
                        timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall})
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],

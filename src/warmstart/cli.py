@@ -156,13 +156,14 @@ def demo(shots: int = typer.Option(10, "--shots", min=1, help="Labelled target i
          seeds: int = typer.Option(3, "--seeds", min=1, help="Few-shot draws (and training seeds) to average."),
          pretrain_epochs: int = typer.Option(6, "--pretrain-epochs", min=1),
          finetune_epochs: int = typer.Option(40, "--finetune-epochs", min=1),
+         data: str = typer.Option("fashion-mnist", "--data", help="Images with at least 10 classes."),
          out: Path = typer.Option(Path("runs/demo"), "--out"), as_json: bool = JsonOpt,
          quiet: bool = typer.Option(False, "--quiet")):
     """Pretrain on Fashion-MNIST 0-4, fine-tune on 5-9 from K images per class, compare with scratch."""
     from .demo import demo as run_demo, to_markdown
 
     result = run_demo(shots=shots, seeds=seeds, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs,
-                      out=out, progress=not (quiet or as_json))
+                      data=data, out=out, progress=not (quiet or as_json))
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -179,12 +180,18 @@ def list_(family: str = typer.Argument(..., help="models, strategies or datasets
         print(f"{name:16s} {description}")
 
 
+class _NotesToStderr(logging.Handler):
+    """Prints log records as ``note:`` lines on whatever ``sys.stderr`` is when they are emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"note: {record.getMessage()}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     # the API's notes (a new head, the epoch whose weights were kept, ...) reach the terminal as they happen
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("note: %(message)s"))
     logger = logging.getLogger("warmstart")
-    logger.addHandler(handler)
+    if not any(isinstance(h, _NotesToStderr) for h in logger.handlers):
+        logger.addHandler(_NotesToStderr())
     logger.setLevel(logging.INFO)
     try:
         app(args=argv)  # standalone: usage errors print their message and exit with 2

@@ -45,6 +45,10 @@ class DemoRow:
 
 @dataclass(frozen=True)
 class DemoResult:
+    data: str
+    source_classes: str
+    target_classes: str
+    target_test_examples: int
     shots: int
     seeds: tuple[int, ...]
     source_accuracy: float
@@ -75,6 +79,7 @@ def _row(method: str, runs: list[RunResult]) -> DemoRow:
 def demo(*, shots: int = 10, seeds: int = 3, pretrain_epochs: int = 6, finetune_epochs: int = 40,
          data: str = "fashion-mnist", source_classes: str = "0-4", target_classes: str = "5-9",
          model: ModelConfig | str = "cnn", out: str | Path | None = "runs/demo", progress: bool = True) -> DemoResult:
+    """Pretrain on the source classes, then :func:`compare_with_scratch` on the target classes."""
     if seeds < 1:
         raise WarmstartError(f"parameter seeds: expected a positive integer, got {seeds}")
     if out is None:
@@ -86,39 +91,55 @@ def demo(*, shots: int = 10, seeds: int = 3, pretrain_epochs: int = 6, finetune_
     run_dir = Path(out)
     source = pretrain(DataConfig(data, classes=source_classes), model=model, out=run_dir / "pretrain",
                       train=TrainConfig(epochs=pretrain_epochs, batch_size=128, lr=2e-3, progress=progress))
-    # Every arm gets the same optimizer, schedule and number of steps: only the starting point differs, except
-    # that the frozen backbone's head gets a 10x learning rate, as a linear probe on fixed features needs.
+    result = compare_with_scratch(source, data=data, target_classes=target_classes, shots=shots, seeds=seeds,
+                                  finetune_epochs=finetune_epochs, model=model, out=run_dir)
+    write_json(run_dir / "demo.json", result.to_dict())
+    write_text(run_dir / "demo.md", to_markdown(result))
+    return result
+
+
+def compare_with_scratch(source: RunResult, *, data: str, target_classes: str, shots: int, seeds: int,
+                         finetune_epochs: int, model: ModelConfig | str, out: Path) -> DemoResult:
+    """Fine-tune ``source`` (all layers, and frozen backbone) and train ``model`` from scratch on K images per class.
+
+    Every arm gets the same optimizer, schedule and number of steps, so only the starting point differs; the
+    frozen backbone's head alone gets a 10x learning rate, as a linear probe on fixed features needs. Seed s
+    draws the same K images for every arm, so the gain is paired per seed.
+    """
+    if source.checkpoint is None:
+        raise WarmstartError("compare_with_scratch needs a saved source checkpoint", hint="pretrain with out=...")
     arms = [Arm(TRANSFER, "transfer-full", source.checkpoint, "full", 1.0),
             Arm("transfer: frozen backbone", "transfer-freeze", source.checkpoint, "freeze", 10.0),
             Arm(SCRATCH, "scratch", None, "full", 1.0)]
     runs: dict[str, list[RunResult]] = {arm.label: [] for arm in arms}
+    target = DataConfig(data, classes=target_classes, shots=shots)
     for seed in range(seeds):
-        target = DataConfig(data, classes=target_classes, shots=shots)
         for arm in arms:
             train = TrainConfig(epochs=finetune_epochs, batch_size=16, lr=1e-3 * arm.lr_factor, seed=seed,
                                 progress=False)
             runs[arm.label].append(finetune(arm.start, target, strategy=arm.strategy, train=train,
                                             model=None if arm.start is not None else model,
-                                            out=run_dir / arm.folder / f"seed{seed}"))
+                                            out=out / arm.folder / f"seed{seed}"))
 
     transfer, scratch = runs[TRANSFER], runs[SCRATCH]
     gains = [100 * (t.metrics.accuracy - s.metrics.accuracy) for t, s in zip(transfer, scratch)]
-    result = DemoResult(shots=shots, seeds=tuple(range(seeds)), source_accuracy=source.metrics.accuracy,
-                        pretrain_time_s=source.train_time_s, rows=tuple(_row(n, r) for n, r in runs.items()),
-                        gain_points_mean=statistics.mean(gains), gain_points_std=_std(gains),
-                        transfer_wins=sum(g > 0 for g in gains), run_dir=run_dir)
-    if run_dir is not None:
-        write_json(run_dir / "demo.json", result.to_dict())
-        write_text(run_dir / "demo.md", to_markdown(result))
-    return result
+    return DemoResult(data=data, source_classes=str(source.info.extra["data"]["classes"]),
+                      target_classes=target_classes, target_test_examples=transfer[0].metrics.num_examples,
+                      shots=shots, seeds=tuple(range(seeds)), source_accuracy=source.metrics.accuracy,
+                      pretrain_time_s=source.train_time_s, rows=tuple(_row(n, r) for n, r in runs.items()),
+                      gain_points_mean=statistics.mean(gains), gain_points_std=_std(gains),
+                      transfer_wins=sum(g > 0 for g in gains), run_dir=out)
 
 
 def to_markdown(result: DemoResult) -> str:
-    lines = [f"# Transfer vs scratch: Fashion-MNIST 0-4 -> 5-9, {result.shots} images per class",
+    lines = [f"# Transfer vs scratch: {result.data} {result.source_classes} -> {result.target_classes}, "
+             f"{result.shots} images per class",
              "",
-             f"Source model: test accuracy {result.source_accuracy:.4f} on classes 0-4, pretrained in "
+             f"Source model: test accuracy {result.source_accuracy:.4f} on classes {result.source_classes}, "
+             f"pretrained in "
              f"{result.pretrain_time_s:.1f} s (once, shared by all seeds).",
-             f"Target test set: all test images of classes 5-9; mean ± std over {len(result.seeds)} seeds.",
+             f"Target test set: all {result.target_test_examples} test images of classes {result.target_classes}; "
+             f"mean ± std over {len(result.seeds)} seeds.",
              "",
              "| method | accuracy | macro-F1 | train time (s) | wall time (s) |",
              "|---|---|---|---|---|"]

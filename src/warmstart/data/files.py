@@ -48,6 +48,8 @@ def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
     else:
         raise WarmstartError(f"{path}: array {key!r} has shape {x.shape}; expected (N, D) vectors, (N, H, W) grey "
                              "images or (N, C, H, W) images")
+    if len(x) == 0:
+        raise WarmstartError(f"{path}: array {key!r} holds no examples")
     scaled = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     _check_finite(scaled, f"{path}: array {key!r}")
     return scaled, kind
@@ -75,17 +77,26 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
                              hint="save it with numpy.savez(path, x=features_or_images, y=labels)")
     if ("x_test" in arrays) != ("y_test" in arrays):
         raise WarmstartError(f"{path}: has only one of x_test and y_test", hint="store both or neither")
-    names = tuple(str(n) for n in arrays["class_names"].tolist()) if "class_names" in arrays else None
+    stored_names = "class_names" in arrays
+    names = tuple(str(n) for n in arrays["class_names"].tolist()) if stored_names else None
 
     def build(xk: str, yk: str, names: tuple[str, ...] | None) -> tuple[Dataset, tuple[str, ...]]:
         x, kind = _as_examples(arrays[xk], path, xk)
+        if arrays[yk].ndim != 1:
+            raise WarmstartError(f"{path}: array {yk!r} has shape {arrays[yk].shape}; expected one label per example",
+                                 hint="store labels as a 1-D array of class ids or names")
         if len(x) != len(arrays[yk]):
             raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels")
-        y, names = _labels_to_ids(arrays[yk].ravel(), names)
+        raw = arrays[yk]
+        if stored_names and raw.dtype.kind in "iu":
+            # integer labels index the stored class_names (labels without stored names are matched by value)
+            y = np.where((raw >= 0) & (raw < len(names)), raw, -1).astype(np.int64)
+        else:
+            y, names = _labels_to_ids(raw, names)
         if (y < 0).any():
-            bad = arrays[yk].ravel()[np.flatnonzero(y < 0)[0]]
-            raise WarmstartError(f"{path}: {yk} holds the label {bad!r}, which is not in the training labels "
-                                 f"or class_names ({', '.join(names)})")
+            bad = raw[np.flatnonzero(y < 0)[0]].item()
+            raise WarmstartError(f"{path}: {yk} holds the label {bad!r}, which is neither a training label nor "
+                                 f"an index into class_names ({len(names)} names: {', '.join(names)})")
         return Dataset(x, y, names, kind, path.name), names
 
     train, names = build("x", "y", names)
@@ -97,7 +108,7 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
 
 def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel starts UTF-8 CSVs with a BOM
             rows = list(csv.reader(f))
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
@@ -123,6 +134,9 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
             raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
         for j, col in enumerate(features):
             cell = row[col].strip()
+            if not cell:
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: the value is missing (empty)",
+                                     hint="drop or impute missing values before training")
             try:
                 value = float(cell)
             except ValueError:
@@ -130,8 +144,8 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
                                      hint="feature columns must be numeric; encode categories as numbers first") \
                     from None
             if not np.isfinite(value):
-                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell or 'empty'} is not a "
-                                     "finite number", hint="drop or impute missing values before training")
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell} is not a finite number",
+                                     hint="drop or impute missing values before training")
             x[n, j] = value
         label = row[label_at].strip()
         if not label:
@@ -145,7 +159,8 @@ def load_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[D
     """One sub-folder per class; or ``train/`` and ``test/`` folders that each hold one sub-folder per class."""
     if (root / "train").is_dir() and (root / "test").is_dir():
         train = _read_class_folders(root / "train", image_size, None)
-        return train, _read_class_folders(root / "test", image_size or _size_of(train), train.class_names)
+        return train, _read_class_folders(root / "test", image_size or _size_of(train), train.class_names,
+                                          grey=train.input_shape[0] == 1)
     return _read_class_folders(root, image_size, None), None
 
 
@@ -153,8 +168,9 @@ def _size_of(dataset: Dataset) -> tuple[int, int]:
     return dataset.input_shape[1], dataset.input_shape[2]
 
 
-def _read_class_folders(root: Path, image_size: tuple[int, int] | None,
-                        class_names: tuple[str, ...] | None) -> Dataset:
+def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_names: tuple[str, ...] | None,
+                        grey: bool | None = None) -> Dataset:
+    """Images of ``root``'s class folders; ``grey`` None: grey when every image is, else colour."""
     from PIL import Image, UnidentifiedImageError
 
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -179,7 +195,8 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None,
                 raise WarmstartError(f"{file}: cannot be read as an image ({exc})",
                                      hint="remove or replace the file") from None
             labels.append(names.index(folder.name))
-    grey = all(img.mode in ("1", "L", "LA", "I", "I;16") for img in images)
+    if grey is None:
+        grey = all(img.mode in ("1", "L", "LA", "I", "I;16") for img in images)
     sizes = {img.size for img in images}  # PIL sizes are (width, height)
     if image_size is None and len(sizes) > 1:
         raise WarmstartError(f"{root}: images come in {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]})",

@@ -47,40 +47,41 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
         cb.on_train_begin(begin)
 
     step, start = 0, time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        strategy.train_mode(model)
-        epoch_start = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for xb, yb in batches:
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            # accumulate on the device; reading a value back every step would stall a GPU
-            loss_sum += loss.detach() * len(yb)
-            correct += (logits.detach().argmax(1) == yb).sum()
-            seen += len(yb)
+    try:
+        for epoch in range(1, config.epochs + 1):
+            strategy.train_mode(model)
+            epoch_start = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            for xb, yb in batches:
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                # accumulate on the device; reading a value back every step would stall a GPU
+                loss_sum += loss.detach() * len(yb)
+                correct += (logits.detach().argmax(1) == yb).sum()
+                seen += len(yb)
+                for cb in callbacks:
+                    cb.on_batch_end(step, {"loss": lambda: float(loss)})
+            logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
+                                    "train_accuracy": float(correct) / seen,
+                                    "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
+            if val is not None:
+                logits = predict_logits(model, val[0], device)
+                logs["val_loss"] = float(loss_fn(logits, val[1]))
+                logs["val_accuracy"] = float((logits.argmax(1) == val[1]).float().mean())
+            logs["epoch_time_s"] = time.perf_counter() - epoch_start
+            history.epochs.append(logs)
             for cb in callbacks:
-                cb.on_batch_end(step, {"loss": lambda: float(loss)})
-        logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
-                                "train_accuracy": float(correct) / seen,
-                                "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
-        if val is not None:
-            logits = predict_logits(model, val[0], device)
-            logs["val_loss"] = float(loss_fn(logits, val[1]))
-            logs["val_accuracy"] = float((logits.argmax(1) == val[1]).float().mean())
-        logs["epoch_time_s"] = time.perf_counter() - epoch_start
-        history.epochs.append(logs)
+                cb.on_epoch_end(epoch, logs)
+    finally:  # on an error or interrupt too: the log is closed and the progress bar stopped
+        history.summary = {"train_time_s": time.perf_counter() - start, "steps": step}
         for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-
-    history.summary = {"train_time_s": time.perf_counter() - start, "steps": step}
-    for cb in callbacks:
-        cb.on_train_end(history.summary)
+            cb.on_train_end(history.summary)
     return history

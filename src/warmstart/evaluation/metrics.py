@@ -14,6 +14,10 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, *, num_classes: int
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"{name} holds labels from {labels.min()} to {labels.max()}; with {num_classes} classes "
+                             f"they must lie in 0..{num_classes - 1}")
     return np.bincount(y_true * num_classes + y_pred, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 

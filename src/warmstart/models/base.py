@@ -40,9 +40,10 @@ class TransferModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int) -> None:
-        """A freshly initialised head for ``num_classes`` (PyTorch's default Linear init)."""
-        device = self.head.weight.device
-        self.head = nn.Linear(self.num_features, num_classes).to(device)
+        """A freshly initialised head for ``num_classes`` (PyTorch's default Linear init), on the old head's device
+        and in its dtype."""
+        weight = self.head.weight
+        self.head = nn.Linear(self.num_features, num_classes).to(device=weight.device, dtype=weight.dtype)
 
     def backbone_groups(self) -> list[tuple[str, nn.Module]]:
         """The backbone's layer groups from input to output; architectures override this."""
@@ -51,6 +52,13 @@ class TransferModel(nn.Module):
     def layer_groups(self) -> list[tuple[str, nn.Module]]:
         """Named groups from the input to the head; gradual unfreezing and layer-wise decay walk this list."""
         return [*self.backbone_groups(), ("head", self.head)]
+
+
+def _signature(factory: Any) -> str:
+    import inspect
+
+    params = list(inspect.signature(factory).parameters.values())[2:]  # after input_shape, num_classes
+    return ", ".join(str(p) for p in params) or "no options"
 
 
 ModelFactory = Any  # (input_shape, num_classes, **options) -> TransferModel
@@ -65,4 +73,6 @@ def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **op
     try:
         return factory(tuple(input_shape), num_classes, **options)
     except TypeError as exc:
-        raise WarmstartError(f"model {name!r}: bad options {options} ({exc})") from None
+        raise WarmstartError(f"model {name!r} cannot be built for input shape {tuple(input_shape)} with options "
+                             f"{options}: {exc}", hint=f"see `warmstart list models`; {name} takes "
+                             f"{_signature(factory)}") from None

@@ -58,6 +58,12 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def save_checkpoint(model: TransferModel, folder: str | Path, info: CheckpointInfo) -> Path:
+    """Write ``model`` and ``info`` atomically; ``info`` must describe the model, or it could never be loaded."""
+    declared = (info.arch, json.dumps(info.arch_args, sort_keys=True), tuple(info.input_shape), len(info.class_names))
+    actual = (model.arch, json.dumps(model.arch_args, sort_keys=True), model.input_shape, model.num_classes)
+    if declared != actual:
+        raise ValueError(f"checkpoint info (arch, arch_args, input_shape, number of class names) {declared} does "
+                         f"not describe the model {actual}")
     folder = Path(folder)
     meta = info.to_dict()
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -98,7 +104,8 @@ def read_info(path: str | Path) -> tuple[Path, CheckpointInfo]:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[TransferModel, CheckpointInfo]:
-    """Rebuild the model from its metadata and load its weights, checking every key and shape."""
+    """Rebuild the model from its metadata and load its weights, checking every key and shape; the model is
+    returned in eval mode, ready to predict."""
     file, info = read_info(path)
     model = create_model(info.arch, info.input_shape, len(info.class_names), **info.arch_args)
     expected = model.state_dict()
@@ -117,4 +124,4 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise WarmstartError(f"checkpoint {file}: weights do not fit the {info.arch} architecture it describes: "
                              + "; ".join(parts))
     model.load_state_dict(stored, strict=True)
-    return model.to(device), info
+    return model.to(device).eval(), info

@@ -43,6 +43,9 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, widths: Sequence[int] = 
     if len(input_shape) != 3:
         raise TypeError(f"cnn needs images (C, H, W), got input shape {input_shape}; use mlp for vectors")
     widths = [int(w) for w in widths]
+    if not widths or min(widths) < 1 or int(blocks) < 1:
+        raise TypeError(f"widths must list one or more positive channel counts and blocks must be at least 1, got "
+                        f"widths={widths}, blocks={blocks}")
     channels = input_shape[0]
     stem = nn.Sequential(nn.Conv2d(channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
                          nn.ReLU(inplace=True))

@@ -1,0 +1,62 @@
+"""Learning-rate schedules: each group's own rate follows the schedule, so per-group scales survive it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from warmstart.config import TrainConfig
+from warmstart.engine import build_optimizer, build_scheduler
+
+
+def groups_with_scales(scales):
+    return [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 0.1 * s, "lr_scale": s} for s in scales]
+
+
+def lrs_over(config: TrainConfig, steps_per_epoch: int, scales=(1.0,)):
+    optimizer = build_optimizer(groups_with_scales(scales), config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    seen = []
+    for _ in range(config.epochs * steps_per_epoch):
+        seen.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return seen
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_constant_keeps_each_groups_rate(optimizer):
+    seen = lrs_over(TrainConfig(epochs=3, lr=0.1, schedule="constant", optimizer=optimizer), 4, (1.0, 0.25))
+    assert all(step == pytest.approx([0.1, 0.025]) for step in seen)
+
+
+def test_step_decay_multiplies_by_gamma_every_step_size_epochs():
+    seen = lrs_over(TrainConfig(epochs=6, lr=0.1, schedule="step", step_size=2, gamma=0.5), 3)
+    per_epoch = [seen[e * 3][0] for e in range(6)]
+    assert per_epoch == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+
+
+def test_cosine_anneals_to_zero_and_keeps_group_ratios():
+    seen = lrs_over(TrainConfig(epochs=4, lr=0.1, schedule="cosine"), 5, (1.0, 0.5))
+    assert seen[0] == pytest.approx([0.1, 0.05])
+    middle = seen[10]  # half way
+    assert middle[0] == pytest.approx(0.05) and middle[1] == pytest.approx(0.025)
+    assert seen[-1][0] < 0.002
+    assert all(a[1] == pytest.approx(a[0] * 0.5) for a in seen)
+
+
+def test_linear_warmup_ramps_then_follows_the_schedule():
+    seen = lrs_over(TrainConfig(epochs=5, lr=0.1, schedule="cosine", warmup_epochs=1), 10)
+    ramp = [s[0] for s in seen[:10]]
+    assert ramp[0] == pytest.approx(0.01) and all(b > a for a, b in zip(ramp, ramp[1:]))
+    assert seen[10][0] == pytest.approx(0.1)
+    assert seen[30][0] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_sgd_settings_reach_the_optimizer():
+    optimizer = build_optimizer(groups_with_scales([1.0]),
+                                TrainConfig(optimizer="sgd", momentum=0.8, nesterov=True, weight_decay=0.01))
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.defaults["momentum"] == 0.8 and optimizer.defaults["nesterov"] is True

@@ -1,0 +1,62 @@
+"""The main job, end to end through the CLI, on a real Fashion-MNIST subset so that it takes seconds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from warmstart.cli import main
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_demo_writes_its_table_and_measures_the_gain(fashion_subset_npz, tmp_path, capsys):
+    code, out, err = run_cli(["demo", "--data", fashion_subset_npz, "--shots", "5", "--seeds", "2",
+                              "--pretrain-epochs", "2", "--finetune-epochs", "5", "--out", str(tmp_path),
+                              "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert [row["method"] for row in result["rows"]] == ["transfer: full fine-tuning", "transfer: frozen backbone",
+                                                         "scratch (same budget)"]
+    assert result["target_test_examples"] == 500
+    rows = {row["method"]: row for row in result["rows"]}
+    gain = 100 * (rows["transfer: full fine-tuning"]["accuracy_mean"] - rows["scratch (same budget)"]["accuracy_mean"])
+    assert result["gain_points_mean"] == pytest.approx(gain)
+    table = (tmp_path / "demo.md").read_text()
+    assert "Transfer gain" in table and "scratch (same budget)" in table
+    assert json.loads((tmp_path / "demo.json").read_text()) == result
+    for arm in ("transfer-full", "transfer-freeze", "scratch"):
+        for seed in (0, 1):
+            assert (tmp_path / arm / f"seed{seed}" / "metrics.json").is_file()
+
+
+def test_cli_pretrain_finetune_evaluate_chain(fashion_subset_npz, tmp_path, capsys):
+    source, target = tmp_path / "source", tmp_path / "target"
+    code, _, err = run_cli(["pretrain", "--data", fashion_subset_npz, "--classes", "0-4", "--model", "mlp",
+                            "--epochs", "2", "--out", str(source), "--quiet"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["finetune", "--from", str(source), "--data", fashion_subset_npz, "--classes",
+                              "Sandal,Shirt,Sneaker", "--shots", "10", "--epochs", "3", "--out", str(target),
+                              "--json"], capsys)
+    assert code == 0, err
+    assert "new head" in err
+    finetuned = json.loads(out)
+    assert finetuned["class_names"] == ["Sandal", "Shirt", "Sneaker"]
+    code, out, err = run_cli(["evaluate", "--model", str(target), "--data", fashion_subset_npz, "--classes",
+                              "5-7", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == pytest.approx(finetuned["accuracy"])
+    code, out, _ = run_cli(["evaluate", "--model", str(target), "--data", fashion_subset_npz, "--classes", "5-7"],
+                           capsys)
+    assert code == 0 and "per class" in out and "Sneaker" in out and "confusion matrix" in out
+
+
+def test_cli_lists_registries(capsys):
+    code, out, _ = run_cli(["list", "strategies"], capsys)
+    assert code == 0 and "full" in out and "freeze" in out
