@@ -16,16 +16,16 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
 
 
-def _check(condition: bool, parameter: str, expected: str, given: Any) -> None:
+def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
     if not condition:
         raise WarmstartError(f"parameter {parameter}: expected {expected}, got {given!r}")
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -56,15 +56,15 @@ class DataConfig:
     resize: bool = False
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path", self.source)
-        _check(self.shots is None or (_is_int(self.shots) and self.shots >= 1), "shots",
+        check_parameter(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path", self.source)
+        check_parameter(self.shots is None or (is_int(self.shots) and self.shots >= 1), "shots",
                "a positive integer", self.shots)
-        _check(self.val_fraction is None or (_is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0), "val_fraction",
+        check_parameter(self.val_fraction is None or (is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0), "val_fraction",
                "a number in [0, 1)", self.val_fraction)
-        _check(_is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction", "a number in (0, 1)", self.test_fraction)
+        check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction", "a number in (0, 1)", self.test_fraction)
         if self.image_size is not None:
             size = tuple(self.image_size)
-            _check(len(size) == 2 and all(_is_int(s) and s > 0 for s in size), "image_size",
+            check_parameter(len(size) == 2 and all(is_int(s) and s > 0 for s in size), "image_size",
                    "two positive integers (height, width)", self.image_size)
             object.__setattr__(self, "image_size", size)
 
@@ -108,24 +108,24 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("lr", "weight_decay", "momentum", "gamma"):
-            _check(_is_number(getattr(self, name)), name, "a number", getattr(self, name))
+            check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
-            _check(_is_int(getattr(self, name)), name, "an integer", getattr(self, name))
-        _check(isinstance(self.device, str), "device", "auto, cpu, cuda or cuda:N", self.device)
-        _check(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
-        _check(self.batch_size >= 1, "batch_size", "a positive integer",
+            check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+        check_parameter(isinstance(self.device, str), "device", "auto, cpu, cuda or cuda:N", self.device)
+        check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
+        check_parameter(self.batch_size >= 1, "batch_size", "a positive integer",
                self.batch_size)
-        _check(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
-        _check(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
-        _check(self.lr > 0, "lr", "a positive number", self.lr)
-        _check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
-        _check(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
-        _check(self.step_size is None or (_is_int(self.step_size) and self.step_size >= 1), "step_size", "a positive number of epochs",
+        check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
+        check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        check_parameter(self.lr > 0, "lr", "a positive number", self.lr)
+        check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
+        check_parameter(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
+        check_parameter(self.step_size is None or (is_int(self.step_size) and self.step_size >= 1), "step_size", "a positive number of epochs",
                self.step_size)
-        _check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
-        _check(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", f"an integer in [0, epochs={self.epochs})",
+        check_parameter(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
+        check_parameter(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", f"an integer in [0, epochs={self.epochs})",
                self.warmup_epochs)
-        _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
+        check_parameter(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
                "auto, cpu, cuda or cuda:N", self.device)
 
 

@@ -22,13 +22,13 @@ def _labels_to_ids(labels: np.ndarray, names: tuple[str, ...] | None = None) -> 
     """Map raw labels to ids 0..C-1; integer labels keep their numeric order, strings their sorted order."""
     text = np.asarray([str(v) for v in labels.tolist()])
     if names is None:
-        unique = sorted(set(text.tolist()), key=lambda s: (0, int(s), "") if _is_int(s) else (1, 0, s))
+        unique = sorted(set(text.tolist()), key=lambda s: (0, int(s), "") if is_int(s) else (1, 0, s))
         names = tuple(unique)
     lookup = {name: i for i, name in enumerate(names)}
     return np.asarray([lookup.get(v, -1) for v in text.tolist()], dtype=np.int64), names
 
 
-def _is_int(text: str) -> bool:
+def is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 

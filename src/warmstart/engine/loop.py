@@ -58,8 +58,9 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
+                penalty = strategy.penalty(model)  # a regulariser, e.g. L2-SP; the logged loss stays the data loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss if penalty is None else loss + penalty).backward()
                 optimizer.step()
                 scheduler.step()
                 step += 1
@@ -68,7 +69,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
                 for cb in callbacks:
-                    cb.on_batch_end(step, {"loss": lambda: float(loss)})
+                    cb.on_batch_end(step, {"loss": lambda: float(loss.detach())})
             logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
                                     "train_accuracy": float(correct) / seen,
                                     "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}

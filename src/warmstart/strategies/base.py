@@ -2,15 +2,22 @@
 
 A strategy sees only :class:`~warmstart.models.TransferModel`'s ``layer_groups()``; it never names layers of a
 particular architecture. Its parameter groups are data (name, parameters, ``lr_scale``, weight decay) and the
-scheduler multiplies each group's own learning rate, so per-group scales survive every schedule.
+scheduler multiplies each group's own learning rate, so per-group scales survive every schedule. A strategy may
+also add a regulariser to the training loss (``penalty``), as L2-SP does.
+
+Options are keyword arguments of the strategy's constructor, checked when it is built:
+``create_strategy("layerwise-lr", layer_decay=0.7)``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+import torch
 from torch import nn
 
+from ..errors import WarmstartError
 from ..models import TransferModel
 from ..registry import Registry
 
@@ -25,6 +32,10 @@ class Strategy:
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
         return 1.0
+
+    def group_weight_decay(self, group: str, index: int, num_groups: int, weight_decay: float) -> float:
+        """The weight decay of a group's weights (1-D parameters never decay); the configured one by default."""
+        return weight_decay
 
     def prepare(self, model: TransferModel) -> None:
         """Freeze everything that does not train, so that no gradient is computed for it."""
@@ -42,14 +53,19 @@ class Strategy:
             if name not in trainable:
                 continue
             scale = self.lr_scale(name, index, len(groups))
+            group_decay = self.group_weight_decay(name, index, len(groups), weight_decay)
             params = [p for p in module.parameters() if p.requires_grad]
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
-            for suffix, members, wd in (("", decay, weight_decay), (".no_decay", no_decay, 0.0)):
+            for suffix, members, wd in (("", decay, group_decay), (".no_decay", no_decay, 0.0)):
                 if members:
                     out.append({"params": members, "name": name + suffix, "lr": lr * scale, "lr_scale": scale,
                                 "weight_decay": wd})
         return out
+
+    def penalty(self, model: TransferModel) -> torch.Tensor | None:
+        """A term the training loop adds to the loss (a scalar tensor), or None for none."""
+        return None
 
     def train_mode(self, model: nn.Module) -> None:
         """Training mode for the parts that train; frozen parts stay in eval mode, so BatchNorm statistics of a
@@ -61,11 +77,24 @@ class Strategy:
                 module.eval()
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name}
+        """The name and the options, as stored by the constructor (each option is an attribute of its name)."""
+        return {"name": self.name, **{option: getattr(self, option) for option in _option_names(type(self))}}
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
 
 
-def create_strategy(name: str) -> Strategy:
-    return STRATEGIES.get(name, parameter="--strategy")()
+def _option_names(strategy_class: type[Strategy]) -> list[str]:
+    return [p.name for p in inspect.signature(strategy_class).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def create_strategy(name: str, **options: Any) -> Strategy:
+    """Build a registered strategy with its options: ``create_strategy("l2-sp", alpha=0.1)``."""
+    strategy_class = STRATEGIES.get(name, parameter="--strategy")
+    accepted = _option_names(strategy_class)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise WarmstartError(f"strategy {name!r} has no option {', '.join(unknown)}",
+                             hint=f"{name} takes {', '.join(accepted) or 'no options'}")
+    return strategy_class(**options)
