@@ -118,3 +118,33 @@ def test_mlp_learns_tabular_csv(tmp_path):
                                 train=TrainConfig(epochs=30, batch_size=16, progress=False))
     assert result.info.class_names == tuple(wine.target_names)
     assert result.metrics.accuracy > 0.85  # chance is about 0.4
+
+
+def test_an_interrupted_finetune_resumes_to_the_same_model(source_run, fashion_subset_npz, tmp_path):
+    class Interrupt(warmstart.engine.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 3:
+                raise KeyboardInterrupt
+
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=10, val_fraction=0.2)
+    train = TrainConfig(epochs=6, batch_size=16, seed=4, progress=False)
+    straight = warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "b",
+                           callbacks=(Interrupt(),))
+    assert (tmp_path / "b" / "state" / "weights.safetensors").is_file()
+    with pytest.raises(warmstart.WarmstartError, match=r"train.lr: 0.001 then, 0.01 now"):
+        warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", out=tmp_path / "b", resume=True,
+                           train=TrainConfig(epochs=6, batch_size=16, seed=4, lr=0.01, progress=False))
+    resumed = warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "b",
+                                 resume=True)
+    assert resumed.metrics.confusion_matrix == straight.metrics.confusion_matrix
+    a, _ = load_checkpoint(tmp_path / "a")
+    b, _ = load_checkpoint(tmp_path / "b")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    log = [json.loads(line) for line in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2, 3, 4, 5, 6]  # epoch 3's callbacks never finished: it ran again
+    assert not (tmp_path / "b" / "state").exists()  # a finished run leaves nothing to resume
+    with pytest.raises(warmstart.WarmstartError, match="nothing to resume"):
+        warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "b",
+                           resume=True)

@@ -9,10 +9,12 @@
 __version__ = "0.1.0"
 
 from .api import RunResult, evaluate, finetune, list_registered, pretrain  # noqa: E402
+from .compare import CompareResult, compare  # noqa: E402
 from .config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from .demo import DemoResult, demo  # noqa: E402
 from .errors import WarmstartError  # noqa: E402
 from .evaluation import EvaluationResult  # noqa: E402
 
-__all__ = ["__version__", "pretrain", "finetune", "evaluate", "demo", "list_registered", "RunResult",
-           "DemoResult", "EvaluationResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError"]
+__all__ = ["__version__", "pretrain", "finetune", "evaluate", "compare", "demo", "list_registered", "RunResult",
+           "CompareResult", "DemoResult", "EvaluationResult", "DataConfig", "ModelConfig", "TrainConfig",
+           "WarmstartError"]

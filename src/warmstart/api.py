@@ -12,7 +12,9 @@ given ``out``, writes a run folder::
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +26,15 @@ from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, Dataset, load_split, load_splits, select_classes
 from .data.preprocess import Normalization, adapt_inputs
-from .engine import BestWeights, Callback, JsonLinesLogger, ProgressBar, fit, predict_logits, resolve_device
-from .engine import seed_everything
+from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
+                     resolve_device, seed_everything)
+from .engine.features import cached_features, default_cache_dir
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
 from .io import write_json
 from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
-from .strategies import STRATEGIES, create_strategy
+from .strategies import STRATEGIES, Strategy, create_strategy
+from .strategies.full import FullFineTuning
 
 log = logging.getLogger("warmstart")
 
@@ -67,14 +71,14 @@ def _note(notes: list[str], message: str) -> None:
     log.info(message)
 
 
-def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: DataConfig, train: TrainConfig,
+def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: DataConfig, train: TrainConfig,
                     splits, norm: Normalization, out: str | Path | None, lineage: dict[str, Any],
-                    notes: list[str], callbacks: tuple[Callback, ...], started: float) -> RunResult:
+                    notes: list[str], callbacks: tuple[Callback, ...], started: float,
+                    resume: bool = False) -> RunResult:
     device = resolve_device(train.device)
     generator = torch.Generator().manual_seed(train.seed)
-    strategy = create_strategy(strategy_name)
     run_dir = Path(out) if out is not None else None
-    config = {"command": kind, "data": to_dict(data), "train": to_dict(train), "strategy": strategy_name,
+    config = {"command": kind, "data": to_dict(data), "train": to_dict(train), "strategy": strategy.describe(),
               "model": {"arch": model.arch, "arch_args": model.arch_args}, **lineage,
               "resolved": {"val_fraction": data.resolved_val_fraction, "device": str(device),
                            "train_examples": len(splits.train),
@@ -82,25 +86,54 @@ def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: D
                            "test_examples": len(splits.test)},
               "warmstart_version": __version__}
     extra_callbacks: list[Callback] = list(callbacks)
+    state_dir = None if run_dir is None else run_dir / "state"
+    if resume:
+        if state_dir is None:
+            raise WarmstartError("resume needs the run folder (--out) of the interrupted run")
+        _check_resumable(state_dir, config)
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "train_log.jsonl").unlink(missing_ok=True)  # the log records this attempt, epoch by epoch
+        if not resume:  # the log records this run, epoch by epoch; a resumed run carries on with it
+            (run_dir / "train_log.jsonl").unlink(missing_ok=True)
+            write_json(state_dir / "config.json", json_ready(config))
         extra_callbacks.append(JsonLinesLogger(run_dir / "train_log.jsonl", phase=kind))
     if splits.val is not None:
         extra_callbacks.append(BestWeights(model, monitor="val_accuracy"))
+    if train.early_stopping is not None:
+        if splits.val is None:
+            raise WarmstartError("early stopping needs a validation split, and this run holds none out",
+                                 hint="set --val-fraction (for example 0.2), or drop --early-stopping")
+        extra_callbacks.append(EarlyStopping(train.early_stopping, monitor="val_accuracy"))
     if train.progress:
         extra_callbacks.append(ProgressBar(kind))
 
-    history = fit(model, strategy, _tensors(splits.train, norm),
-                  None if splits.val is None else _tensors(splits.val, norm), train, device=device,
-                  generator=generator, callbacks=extra_callbacks)
+    train_xy = _tensors(splits.train, norm)
+    val_xy = None if splits.val is None else _tensors(splits.val, norm)
+    if strategy.uses_feature_cache:
+        # the backbone is frozen: run it once, then train the head alone on its features
+        disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
+        started_features = time.perf_counter()
+        train_xy = (cached_features(model, train_xy[0], device, disk=disk)[0], train_xy[1])
+        if val_xy is not None:
+            val_xy = (cached_features(model, val_xy[0], device, disk=disk)[0], val_xy[1])
+        feature_time = time.perf_counter() - started_features
+        _note(notes, f"{strategy.name}: backbone features of {len(train_xy[0])} training examples ready in "
+                     f"{feature_time:.2f} s; the head trains on them")
+        history = fit(_head_only(model), FullFineTuning(), train_xy, val_xy, train, device=device,
+                      generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+    else:
+        history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
+                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+    if "stopped_epoch" in history.summary:
+        _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
+                     f"improved for {train.early_stopping} epochs")
     if "best_epoch" in history.summary:
         _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
                      f"{history.summary['best_val_accuracy']:.4f})")
     metrics = _predict_and_score(model, splits.test, norm, device)
     info = CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
                           class_names=splits.train.class_names, preprocessing=norm.to_dict(), kind=splits.train.kind,
-                          extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy_name},
+                          extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy.describe()},
                                  "metrics": {k: v for k, v in metrics.to_dict().items()
                                              if k not in ("per_class", "confusion_matrix")},
                                  **lineage})
@@ -110,11 +143,45 @@ def _train_and_save(kind: str, model: TransferModel, strategy_name: str, data: D
         # written only after training succeeded: a failed rerun leaves the last good run's files as they were
         checkpoint = save_checkpoint(model, run_dir / "model", info)
         write_json(run_dir / "config.json", json_ready(config))
+        shutil.rmtree(state_dir, ignore_errors=True)  # the run is complete: nothing left to resume
         _write_metrics(run_dir, metrics, split="test", data=data,
                        timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall})
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=run_dir, checkpoint=checkpoint, info=info, notes=tuple(notes),
                      model=model)
+
+
+# What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
+_RUN_ONLY = {"progress", "device"}
+
+
+def _check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
+    saved_file = state_dir / "config.json"
+    if not saved_file.is_file():
+        raise WarmstartError(f"{state_dir.parent}: nothing to resume (no {saved_file.relative_to(state_dir.parent)})",
+                             hint="the run finished, or never started; run without --resume")
+    saved = json.loads(saved_file.read_text())
+    now = json_ready(config)
+    differences = []
+    for section in ("command", "data", "train", "strategy", "model", "parent"):
+        before, after = saved.get(section), now.get(section)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differences += [f"{section}.{k}: {before.get(k)!r} then, {after.get(k)!r} now"
+                            for k in sorted(set(before) | set(after))
+                            if k not in _RUN_ONLY and before.get(k) != after.get(k)]
+        elif before != after:
+            differences.append(f"{section}: {before!r} then, {after!r} now")
+    if differences:
+        raise WarmstartError(f"cannot resume {state_dir.parent}: the settings differ from the interrupted run's: "
+                             + "; ".join(differences), hint="resume with the same settings, or start a new run")
+
+
+def _head_only(model: TransferModel) -> TransferModel:
+    """A model whose input is ``model``'s features and whose head *is* ``model``'s head (shared, not copied)."""
+    probe = TransferModel(torch.nn.Identity(), model.num_features, model.num_classes, arch=model.arch,
+                          arch_args=model.arch_args, input_shape=(model.num_features,))
+    probe.head = model.head
+    return probe
 
 
 def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Normalization,
@@ -132,23 +199,26 @@ def _write_metrics(run_dir: Path, metrics: EvaluationResult, *, split: str, data
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
-             out: str | Path | None = None, callbacks: tuple[Callback, ...] = ()) -> RunResult:
+             out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False) -> RunResult:
     """Train ``model`` from random initialisation on a source dataset; save it to ``out/model`` as a checkpoint."""
-    return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, _command="pretrain")
+    return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, resume=resume,
+                    _command="pretrain")
 
 
-def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str = "full",
+def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
              model: ModelConfig | str | None = None, train: TrainConfig | None = None,
-             out: str | Path | None = None, callbacks: tuple[Callback, ...] = (),
+             out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target's classes get a new head when they differ from the checkpoint's (reported in ``notes``). Inputs are
-    preprocessed with the checkpoint's recorded statistics, as the backbone saw them in pretraining.
+    preprocessed with the checkpoint's recorded statistics, as the backbone saw them in pretraining. With ``out``,
+    the training state is saved there after every epoch; ``resume=True`` continues an interrupted run from it,
+    given the same settings.
     """
     started = time.perf_counter()
     data, train = _as_data(data), train or TrainConfig()
-    STRATEGIES.get(strategy, parameter="--strategy")  # fail before any work
+    strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     seed_everything(train.seed)
     notes: list[str] = []
     splits = load_splits(data, train.seed)
@@ -176,7 +246,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
         lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
                               "class_names": list(parent.class_names), "arch": parent.arch}}
     return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
-                           started)
+                           started, resume=resume)
 
 
 def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "test", out: str | Path | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -17,6 +18,7 @@ import yaml
 from . import api
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
+from .strategies import create_strategy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="warmstart: pretrain, fine-tune and evaluate models, and measure what transfer gained.")
@@ -28,14 +30,22 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr)
 
 
-def _model_options(pairs: list[str] | None) -> dict[str, Any]:
+def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs, each value read as YAML (numbers, lists and strings as a user would write them)."""
     options = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise WarmstartError(f"--model-option {pair!r}: expected KEY=VALUE", hint="e.g. --model-option widths=[32,64]")
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise WarmstartError(f"{flag} {pair!r}: expected KEY=VALUE", hint=f"e.g. {flag} name=0.5")
+        try:
+            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise WarmstartError(f"{flag} {pair!r}: the value cannot be read ({exc})") from None
     return options
+
+
+def _model_options(pairs: list[str] | None) -> dict[str, Any]:
+    return _key_values(pairs, "--model-option")
 
 
 def _image_size(values: list[int] | None) -> tuple[int, int] | None:
@@ -107,6 +117,10 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              shots: Optional[int] = typer.Option(None, "--shots", help="K training examples per class."),
              strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
+             strategy_option: Optional[List[str]] = typer.Option(
+                 None, "--strategy-option", help="KEY=VALUE, repeatable: e.g. layer_decay=0.7, boundaries=[3,6]."),
+             frozen_batchnorm: str = typer.Option(
+                 "eval", "--frozen-batchnorm", help="BatchNorm in frozen layers: eval (keep statistics) or train."),
              model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
              model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
@@ -128,10 +142,10 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
         None if scratch else checkpoint,
         DataConfig(data, classes=classes, shots=shots, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size), resize=resize),
-        strategy=strategy,
+        strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
         model=ModelConfig(model or "cnn", _model_options(model_option)) if scratch else None,
-        train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
-                            quiet or as_json),
+        train=replace(_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed,
+                                    device, quiet or as_json), frozen_batchnorm=frozen_batchnorm),
         out=out)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
@@ -173,6 +187,88 @@ def demo(shots: int = typer.Option(10, "--shots", min=1, help="Labelled target i
     _console().print(f"run folder: {out}")
 
 
+def _listed(option: str, values: list[str] | None) -> list[str]:
+    """Values given as ``a b c``, ``a,b,c`` or repeated options, in order."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _whole_numbers(option: str, values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise WarmstartError(f"{option}: expected whole numbers, got {' '.join(values)}",
+                             hint=f"e.g. {option} 5 10 50") from None
+
+
+def _print_compare(result) -> None:
+    from rich.table import Table
+
+    n = len(result.seeds)
+    table = Table(title=f"transfer vs scratch over {n} seed{'s' if n != 1 else ''}: test accuracy")
+    for column in ("strategy", "shots", "accuracy", "95% CI", "gain (points)", "p", "flag"):
+        table.add_column(column, justify="left" if column in ("strategy", "flag") else "right", overflow="fold")
+    for c in result.cells:
+        ci = "n/a" if c.accuracy_ci_low is None else f"{c.accuracy_ci_low:.3f} to {c.accuracy_ci_high:.3f}"
+        gain = "" if c.gain_points_mean is None else f"{c.gain_points_mean:+.1f} ± {c.gain_points_std:.1f}"
+        p = "" if c.p_value is None else f"{c.p_value:.3g}"
+        flag = f"[red]{c.flag}[/red]" if c.negative_transfer else c.flag
+        table.add_row(c.strategy, str(c.shots), f"{c.accuracy_mean:.3f} ± {c.accuracy_std:.3f}", ci, gain, p, flag)
+    out = _console()
+    out.print(table)
+    if len(result.seeds) < 2:
+        out.print("no p-values: one seed has no spread; run --seeds 2 or more")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if result.out is not None:
+        out.print(f"report: {result.out}/compare.md, .csv, .json, .png")
+
+
+@app.command()
+def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoint (run folder)."),
+            data: str = DataOpt, classes: Optional[str] = ClassesOpt,
+            strategies: List[str] = typer.Option(["full"], "--strategies",
+                                                 help="Strategies to test against scratch: full freeze."),
+            shots: List[str] = typer.Option(["5", "10"], "--shots", help="Shots (K per class): 5 10 50, or 5,10,50."),
+            seeds: int = typer.Option(3, "--seeds", help="Seeds 0..N-1; each draws its own K examples."),
+            model: Optional[str] = typer.Option(None, "--model",
+                                                help="Scratch architecture (default: the checkpoint's)."),
+            model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+            epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
+            optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
+            lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+            schedule: str = typer.Option("cosine", "--schedule", help="constant, step or cosine."),
+            warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+            val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
+            frozen_batchnorm: str = typer.Option(
+                "eval", "--frozen-batchnorm", help="BatchNorm in frozen layers: eval (keep statistics) or train."),
+            resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+            label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+            device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
+            as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout."),
+            quiet: bool = typer.Option(False, "--quiet")):
+    """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value."""
+    from .compare import compare as run_compare
+
+    if model is None and model_option:
+        raise WarmstartError("--model-option needs --model (the scratch architecture)",
+                             hint="add --model cnn, or drop it")
+    result = run_compare(
+        checkpoint,
+        DataConfig(data, classes=classes, val_fraction=val_fraction, label_column=label_column,
+                   image_size=_image_size(image_size), resize=resize),
+        strategies=_listed("--strategies", strategies), shots=_whole_numbers("--shots", _listed("--shots", shots)),
+        seeds=seeds, model=None if model is None else ModelConfig(model, _model_options(model_option)),
+        train=replace(_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, 0,
+                                    device, quiet or as_json), frozen_batchnorm=frozen_batchnorm),
+        out=out)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return
+    _print_compare(result)
+
+
 @app.command("list")
 def list_(family: str = typer.Argument(..., help="models, strategies or datasets")):
     """List the registered models, strategies or datasets."""
@@ -187,6 +283,27 @@ class _NotesToStderr(logging.Handler):
         print(f"note: {record.getMessage()}", file=sys.stderr)
 
 
+# Options that take several values after one flag; click gives an option one value per flag.
+MULTI_VALUE_OPTIONS = {"compare": ("--strategies", "--shots")}
+
+
+def _spread_values(args: list[str]) -> list[str]:
+    """``compare --shots 5 10 50`` becomes ``compare --shots 5 --shots 10 --shots 50``, which click parses."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    options = MULTI_VALUE_OPTIONS.get(command or "", ())
+    spread: list[str] = []
+    current, values = None, 0
+    for arg in args:
+        if arg.startswith("-"):
+            current, values = (arg, 0) if arg in options else (None, 0)
+        elif current is not None:
+            if values:
+                spread.append(current)
+            values += 1
+        spread.append(arg)
+    return spread
+
+
 def main(argv: list[str] | None = None) -> None:
     # the API's notes (a new head, the epoch whose weights were kept, ...) reach the terminal as they happen
     logger = logging.getLogger("warmstart")
@@ -194,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         logger.addHandler(_NotesToStderr())
     logger.setLevel(logging.INFO)
     try:
-        app(args=argv)  # standalone: usage errors print their message and exit with 2
+        # standalone: usage errors print their message and exit with 2
+        app(args=_spread_values(sys.argv[1:] if argv is None else list(argv)))
     except WarmstartError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -13,7 +13,8 @@ from typing import Any, Mapping
 from .errors import WarmstartError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "one-cycle")
+CLASS_BALANCE = ("none", "weights", "sampler")
 
 
 def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
@@ -85,10 +86,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: optimizer, schedule, budget and reproducibility.
+    """How to train: optimizer, schedule, budget, regularisation and reproducibility.
 
-    The learning rate schedule is applied per epoch: ``step`` multiplies by ``gamma`` every ``step_size`` epochs,
-    ``cosine`` anneals to zero over ``epochs``; ``warmup_epochs`` ramps linearly from lr/10 first.
+    Schedules multiply each parameter group's own learning rate, step by step: ``step`` by ``gamma`` every
+    ``step_size`` epochs; ``exponential`` by ``gamma`` per epoch; ``cosine`` anneals to zero over ``epochs``;
+    ``one-cycle`` (Smith & Topin, 2019) rises from lr/25 to lr over the first 30% of steps and anneals to lr/250,000.
+    ``warmup_epochs`` ramps linearly from lr/10 first (not with one-cycle, which warms up by itself).
+    ``frozen_batchnorm``: in layer groups a strategy keeps frozen, ``eval`` keeps BatchNorm's pretrained
+    statistics (the default: a few target batches estimate them badly), ``train`` lets them follow the target.
+    ``early_stopping``: stop when validation accuracy has not improved for this many epochs (needs a validation
+    split); the best epoch's weights are kept whenever there is one.
+    ``class_balance``: ``weights`` weighs the loss by n / (C * n_c) (scikit-learn's "balanced"); ``sampler`` draws
+    each epoch's examples with probability 1 / n_c, with replacement.
     """
 
     epochs: int = 10
@@ -102,31 +111,47 @@ class TrainConfig:
     step_size: int | None = None
     gamma: float = 0.1
     warmup_epochs: int = 0
+    early_stopping: int | None = None
+    grad_clip_norm: float | None = None
+    label_smoothing: float = 0.0
+    class_balance: str = "none"
+    frozen_batchnorm: str = "eval"
     seed: int = 0
     device: str = "auto"
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("lr", "weight_decay", "momentum", "gamma"):
+        for name in ("lr", "weight_decay", "momentum", "gamma", "label_smoothing"):
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
-        check_parameter(isinstance(self.device, str), "device", "auto, cpu, cuda or cuda:N", self.device)
         check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
-        check_parameter(self.batch_size >= 1, "batch_size", "a positive integer",
-               self.batch_size)
+        check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
         check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
         check_parameter(self.lr > 0, "lr", "a positive number", self.lr)
         check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         check_parameter(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
-        check_parameter(self.step_size is None or (is_int(self.step_size) and self.step_size >= 1), "step_size", "a positive number of epochs",
-               self.step_size)
+        check_parameter(self.step_size is None or (is_int(self.step_size) and self.step_size >= 1), "step_size",
+                        "a positive number of epochs", self.step_size)
         check_parameter(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
-        check_parameter(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", f"an integer in [0, epochs={self.epochs})",
-               self.warmup_epochs)
-        check_parameter(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
-               "auto, cpu, cuda or cuda:N", self.device)
+        check_parameter(0 <= self.warmup_epochs < self.epochs, "warmup_epochs",
+                        f"an integer in [0, epochs={self.epochs})", self.warmup_epochs)
+        check_parameter(not (self.schedule == "one-cycle" and self.warmup_epochs), "warmup_epochs",
+                        "0 with the one-cycle schedule, which warms up by itself", self.warmup_epochs)
+        check_parameter(self.early_stopping is None or (is_int(self.early_stopping) and self.early_stopping >= 1),
+                        "early_stopping", "a positive number of epochs (patience)", self.early_stopping)
+        check_parameter(self.grad_clip_norm is None or (is_number(self.grad_clip_norm) and self.grad_clip_norm > 0),
+                        "grad_clip_norm", "a positive number", self.grad_clip_norm)
+        check_parameter(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)",
+                        self.label_smoothing)
+        check_parameter(self.class_balance in CLASS_BALANCE, "class_balance", f"one of {', '.join(CLASS_BALANCE)}",
+                        self.class_balance)
+        check_parameter(self.frozen_batchnorm in ("eval", "train"), "frozen_batchnorm", "eval or train",
+                        self.frozen_batchnorm)
+        check_parameter(isinstance(self.device, str) and (self.device == "auto" or self.device.split(":")[0] in
+                                                          ("cpu", "cuda", "mps")),
+                        "device", "auto, cpu, cuda or cuda:N", self.device)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

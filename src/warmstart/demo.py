@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import RunResult, finetune, pretrain
+from .compare import paired_gain, summarize
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .io import write_json, write_text
@@ -65,14 +66,10 @@ class DemoResult:
         return d
 
 
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def _row(method: str, runs: list[RunResult]) -> DemoRow:
-    acc = [r.metrics.accuracy for r in runs]
-    f1 = [r.metrics.macro_f1 for r in runs]
-    return DemoRow(method, statistics.mean(acc), _std(acc), statistics.mean(f1), _std(f1),
+    acc_mean, acc_std, _, _ = summarize([r.metrics.accuracy for r in runs])
+    f1_mean, f1_std, _, _ = summarize([r.metrics.macro_f1 for r in runs])
+    return DemoRow(method, acc_mean, acc_std, f1_mean, f1_std,
                    statistics.mean(r.train_time_s for r in runs), statistics.mean(r.wall_time_s for r in runs))
 
 
@@ -123,11 +120,13 @@ def compare_with_scratch(source: RunResult, *, data: str, target_classes: str, s
 
     transfer, scratch = runs[TRANSFER], runs[SCRATCH]
     gains = [100 * (t.metrics.accuracy - s.metrics.accuracy) for t, s in zip(transfer, scratch)]
+    gain_mean, gain_std, _ = paired_gain([100 * t.metrics.accuracy for t in transfer],
+                                         [100 * s.metrics.accuracy for s in scratch])
     return DemoResult(data=data, source_classes=str(source.info.extra["data"]["classes"]),
                       target_classes=target_classes, target_test_examples=transfer[0].metrics.num_examples,
                       shots=shots, seeds=tuple(range(seeds)), source_accuracy=source.metrics.accuracy,
                       pretrain_time_s=source.train_time_s, rows=tuple(_row(n, r) for n, r in runs.items()),
-                      gain_points_mean=statistics.mean(gains), gain_points_std=_std(gains),
+                      gain_points_mean=gain_mean, gain_points_std=gain_std,
                       transfer_wins=sum(g > 0 for g in gains), run_dir=out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from warmstart.config import TrainConfig
@@ -64,3 +65,84 @@ def test_full_training_learns_a_separable_toy_task():
         device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), callbacks=[recorder])
     assert recorder.epochs[-1]["val_accuracy"] > 0.9
     assert recorder.epochs[-1]["train_loss"] < recorder.epochs[0]["train_loss"]
+
+
+def test_frozen_batchnorm_train_updates_statistics_but_not_weights():
+    torch.manual_seed(0)
+    model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, create_strategy("freeze"), _toy_images(), None,
+        TrainConfig(epochs=1, batch_size=16, frozen_batchnorm="train"), device=torch.device("cpu"),
+        generator=torch.Generator().manual_seed(0))
+    after = model.state_dict()
+    assert not torch.equal(before["backbone.stem.1.running_mean"], after["backbone.stem.1.running_mean"])
+    assert torch.equal(before["backbone.stem.0.weight"], after["backbone.stem.0.weight"])
+    assert torch.equal(before["backbone.stem.1.weight"], after["backbone.stem.1.weight"])
+
+
+def _fit_mlp(x, y, val=None, callbacks=(), **settings):
+    torch.manual_seed(0)
+    model = create_model("mlp", tuple(x.shape[1:]), int(y.max()) + 1, hidden=[16])
+    history = fit(model, create_strategy("full"), (x, y), val, TrainConfig(**{"batch_size": 16, **settings}),
+                  device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), callbacks=callbacks)
+    return model, history
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement():
+    from warmstart.engine import BestWeights, EarlyStopping
+
+    x, y = _toy_images()
+    x = x.flatten(1)
+    noise_val = (torch.randn(40, x.shape[1]), torch.randint(0, 2, (40,), generator=torch.Generator().manual_seed(3)))
+    recorder, stopper = Recorder(), EarlyStopping(patience=2)
+    model, history = _fit_mlp(x, y, noise_val, callbacks=[recorder, stopper], epochs=30, lr=1e-2)
+    assert len(recorder.epochs) < 30 and history.summary["stopped_epoch"] == len(recorder.epochs)
+    accuracies = [e["val_accuracy"] for e in recorder.epochs]
+    best = max(accuracies)
+    assert accuracies.index(best) == len(accuracies) - 3  # two epochs without improvement, then stop
+    assert all(a <= best for a in accuracies[-2:])
+
+
+def test_gradient_clipping_bounds_every_step():
+    x, y = _toy_images()
+    x = x.flatten(1) * 100  # large inputs, large gradients
+    torch.manual_seed(0)  # as _fit_mlp does: the same initial weights
+    start = create_model("mlp", tuple(x.shape[1:]), 2, hidden=[16])
+    before = [p.detach().clone() for p in start.parameters()]
+    clipped, _ = _fit_mlp(x, y, epochs=1, optimizer="sgd", momentum=0.0, weight_decay=0.0, lr=1.0,
+                          schedule="constant", grad_clip_norm=1e-3)
+    moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(clipped.parameters(), before)))
+    assert moved <= 4 * 1e-3 + 1e-6  # 4 steps of at most lr * clip norm each
+
+
+def test_label_smoothing_keeps_the_training_loss_away_from_zero():
+    x, y = _toy_images(n=128)
+    x = x.flatten(1)
+    _, sharp = _fit_mlp(x, y, epochs=15, lr=1e-2)
+    _, smooth = _fit_mlp(x, y, epochs=15, lr=1e-2, label_smoothing=0.4)
+    assert sharp.epochs[-1]["train_loss"] < 0.1 < smooth.epochs[-1]["train_loss"]
+    assert smooth.epochs[-1]["train_accuracy"] > 0.9  # it still learns the task
+
+
+def test_balanced_sampler_draws_classes_evenly():
+    y = torch.tensor([0] * 95 + [1] * 5)
+    counts = torch.bincount(y).float()
+    weights = (1.0 / counts)[y]
+    batches = TensorBatches(torch.zeros(100, 1), y, 50, shuffle=True, generator=torch.Generator().manual_seed(0),
+                            weights=weights)
+    drawn = torch.cat([b[1] for _ in range(20) for b in batches])
+    assert 0.4 < drawn.float().mean() < 0.6  # about half from the 5% class
+
+
+@pytest.mark.parametrize("balance", ["weights", "sampler"])
+def test_class_balance_raises_minority_recall(balance):
+    g = torch.Generator().manual_seed(0)
+    y = torch.tensor([0] * 190 + [1] * 10)
+    x = torch.randn(200, 2, generator=g) + y.view(-1, 1).float() * 1.5  # overlapping classes
+    recalls = {}
+    for setting in ("none", balance):
+        model, _ = _fit_mlp(x, y, epochs=20, lr=1e-2, class_balance=setting)
+        with torch.no_grad():
+            predicted = model.eval()(x).argmax(1)
+        recalls[setting] = (predicted[y == 1] == 1).float().mean().item()
+    assert recalls[balance] > recalls["none"] + 0.2, recalls

@@ -60,3 +60,31 @@ def test_sgd_settings_reach_the_optimizer():
                                 TrainConfig(optimizer="sgd", momentum=0.8, nesterov=True, weight_decay=0.01))
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.defaults["momentum"] == 0.8 and optimizer.defaults["nesterov"] is True
+
+
+def test_exponential_multiplies_by_gamma_each_epoch():
+    seen = lrs_over(TrainConfig(epochs=3, lr=0.1, schedule="exponential", gamma=0.5), 2)
+    assert [s[0] for s in seen] == pytest.approx([0.1, 0.1 * 0.5**0.5, 0.05, 0.05 * 0.5**0.5, 0.025,
+                                                  0.025 * 0.5**0.5])
+
+
+def test_one_cycle_matches_torchs_one_cycle_lr():
+    config = TrainConfig(epochs=5, lr=0.1, schedule="one-cycle", optimizer="sgd")
+    ours = [s[0] for s in lrs_over(config, 4)]
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=20, cycle_momentum=False)
+    theirs = []
+    for _ in range(20):
+        theirs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert ours[0] == pytest.approx(0.1 / 25) and max(ours) == pytest.approx(0.1)
+    assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+def test_one_cycle_refuses_an_extra_warmup():
+    from warmstart.errors import WarmstartError
+
+    with pytest.raises(WarmstartError, match="warmup_epochs"):
+        TrainConfig(epochs=5, schedule="one-cycle", warmup_epochs=1)

@@ -12,44 +12,92 @@ from warmstart.models import MODELS, create_model
 from warmstart.strategies import STRATEGIES, create_strategy
 
 SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16)}
-EXPECTED_TRAINABLE = {"full": "all", "freeze": "head", "layerwise-lr": "all", "l2-sp": "all"}
+EPOCHS = 8
+# what trains in the first and in the last of EPOCHS epochs; in between, phases only ever add groups from the top
+EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "layerwise-lr": ("all", "all"),
+                       "l2-sp": ("all", "all"), "gradual-unfreeze": ("head", "all"), "lp-ft": ("head", "all"),
+                       "linear-probe": ("head", "head")}
 WITHOUT_WEIGHT_DECAY = {"l2-sp"}  # its penalty replaces weight decay (towards the start, and beta on the head)
 
 
 def test_every_strategy_states_its_expectation_here():
-    assert set(STRATEGIES.names()) == set(EXPECTED_TRAINABLE)
+    assert set(STRATEGIES.names()) == set(EXPECTED_FIRST_LAST)
+
+
+def _ids(params):
+    return {id(p) for p in params}
+
+
+def _trainable_names(model):
+    return [name for name, module in model.layer_groups() if any(p.requires_grad for p in module.parameters())]
 
 
 @pytest.mark.parametrize("model_name", MODELS.names())
 @pytest.mark.parametrize("strategy_name", STRATEGIES.names())
 def test_strategy_contract(model_name, strategy_name):
     model = create_model(model_name, SHAPES[model_name], 3)
+    names = [name for name, _ in model.layer_groups()]
     strategy = create_strategy(strategy_name)
-    strategy.prepare(model)
+    strategy.prepare(model, EPOCHS)
     groups = strategy.param_groups(model, lr=0.01, weight_decay=0.1)
-
-    trained = {id(p) for g in groups for p in g["params"]}
-    requires_grad = {id(p) for p in model.parameters() if p.requires_grad}
-    assert trained == requires_grad  # the optimizer gets exactly the parameters that compute gradients
-    head = {id(p) for p in model.head.parameters()}
-    expected = {id(p) for p in model.parameters()} if EXPECTED_TRAINABLE[strategy_name] == "all" else head
-    assert trained == expected
+    in_optimizer = _ids(p for g in groups for p in g["params"])
     for g in groups:  # no weight decay on biases and normalisation parameters
         exempt = strategy_name in WITHOUT_WEIGHT_DECAY
         assert g["weight_decay"] == (0.0 if exempt or all(p.ndim <= 1 for p in g["params"]) else 0.1)
         assert g["lr"] == pytest.approx(0.01 * g["lr_scale"])
 
-    strategy.train_mode(model)
-    for name, module in model.layer_groups():
-        trains = any(p.requires_grad for p in module.parameters())
-        assert module.training == trains, name  # frozen parts (and their BatchNorm) stay in eval mode
+    seen: list[list[str]] = []
+    for epoch in range(1, EPOCHS + 1):
+        strategy.begin_epoch(model, epoch)
+        trains = _trainable_names(model)
+        assert trains == [n for n in names if n in strategy.trainable(model, epoch)]
+        assert trains == names[len(names) - len(trains):]  # a suffix: groups join from the head down
+        assert _ids(p for p in model.parameters() if p.requires_grad) <= in_optimizer
+        assert not seen or set(seen[-1]) <= set(trains)
+        seen.append(trains)
 
-    penalty = strategy.penalty(model)
-    assert penalty is None or (penalty.ndim == 0 and torch.isfinite(penalty))
-    x = torch.randn(4, *SHAPES[model_name])
-    (model(x).sum() + (0 if penalty is None else penalty)).backward()
-    for p in model.parameters():
-        assert (p.grad is not None) == p.requires_grad
+        # a run resumed at this epoch is in the same phase: phases are a function of the epoch alone
+        resumed = create_strategy(strategy_name)
+        resumed.prepare(create_model(model_name, SHAPES[model_name], 3), EPOCHS)
+        assert resumed.trainable(model, epoch) == strategy.trainable(model, epoch)
+
+        strategy.train_mode(model)
+        for name, module in model.layer_groups():  # frozen parts (and their BatchNorm) stay in eval mode
+            assert module.training == (name in trains), (epoch, name)
+        model.zero_grad(set_to_none=True)
+        penalty = strategy.penalty(model)
+        assert penalty is None or (penalty.ndim == 0 and torch.isfinite(penalty))
+        x = torch.randn(4, *SHAPES[model_name])
+        (model(x).sum() + (0 if penalty is None else penalty)).backward()
+        for p in model.parameters():
+            assert (p.grad is not None) == p.requires_grad
+
+    first, last = EXPECTED_FIRST_LAST[strategy_name]
+    assert seen[0] == (names if first == "all" else ["head"])
+    assert seen[-1] == (names if last == "all" else ["head"])
+    assert in_optimizer == _ids(p for n, m in model.layer_groups() if n in set().union(*seen) for p in m.parameters())
+
+
+@pytest.mark.parametrize("strategy_name", STRATEGIES.names())
+def test_each_groups_learning_rate_follows_its_scale_through_phases_and_schedule(strategy_name):
+    model = create_model("cnn", SHAPES["cnn"], 3)
+    strategy = create_strategy(strategy_name)
+    strategy.prepare(model, EPOCHS)
+    config = TrainConfig(epochs=EPOCHS, lr=0.1, schedule="cosine", warmup_epochs=1, optimizer="sgd")
+    optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch=2)
+    factor = lr_multiplier(config, 2)
+    step = 0
+    for epoch in range(1, EPOCHS + 1):
+        strategy.begin_epoch(model, epoch)
+        for _ in range(2):
+            for g in optimizer.param_groups:
+                assert g["lr"] == pytest.approx(0.1 * g["lr_scale"] * factor(step)), (epoch, g["name"])
+            model(torch.randn(4, *SHAPES["cnn"])).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
 
 
 def test_unknown_strategy_is_a_clear_error():

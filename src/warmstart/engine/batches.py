@@ -14,11 +14,13 @@ import torch
 
 class TensorBatches:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, weights: torch.Tensor | None = None):
+        """``weights``: draw each epoch's ``len(y)`` examples with these probabilities, with replacement."""
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.weights = weights
 
     def __len__(self) -> int:
         n = len(self.y)
@@ -30,7 +32,12 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=self.generator)
+        elif self.shuffle:
+            order = torch.randperm(n, generator=self.generator)
+        else:
+            order = torch.arange(n)
         for b in range(len(self)):
             index = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self.x[index], self.y[index]

@@ -56,11 +56,54 @@ class BestWeights(Callback):
             self.best, self.best_epoch = value, epoch
             self._state = copy.deepcopy(self.model.state_dict())
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "weights": self._state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self._state = state["best"], state["best_epoch"], state["weights"]
+
     def on_train_end(self, logs: dict[str, Any]) -> None:
         if self._state is not None:
             self.model.load_state_dict(self._state)
             logs["best_epoch"] = self.best_epoch
             logs[f"best_{self.monitor}"] = self.best
+
+
+class EarlyStopping(Callback):
+    """Stops training when ``monitor`` has not improved for ``patience`` epochs (the loop reads ``stop_training``).
+
+    Pair it with :class:`BestWeights` to end on the best epoch's weights rather than the last one's.
+    """
+
+    def __init__(self, patience: int, monitor: str = "val_accuracy", mode: str = "max", min_delta: float = 0.0):
+        self.patience, self.monitor, self.mode, self.min_delta = patience, monitor, mode, min_delta
+        self.best: float | None = None
+        self.wait = 0
+        self.stop_training = False
+        self.stopped_epoch: int | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = state["best"], state["wait"]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ValueError(f"early stopping monitors {self.monitor!r}, which the epoch logs lack: {sorted(logs)}")
+        better = self.best is None or (value > self.best + self.min_delta if self.mode == "max"
+                                       else value < self.best - self.min_delta)
+        if better:
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stop_training, self.stopped_epoch = True, epoch
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        if self.stopped_epoch is not None:
+            logs["stopped_epoch"] = self.stopped_epoch
 
 
 class ProgressBar(Callback):
@@ -78,8 +121,10 @@ class ProgressBar(Callback):
                                  TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("left"),
                                  TimeRemainingColumn(), console=Console(file=sys.stderr), transient=False)
         self.progress.start()
-        self.epochs = self.progress.add_task(self.description, total=logs["epochs"], stats="")
-        self.steps = self.progress.add_task("  steps", total=logs["epochs"] * logs["steps_per_epoch"], stats="")
+        done = logs.get("first_epoch", 1) - 1
+        self.epochs = self.progress.add_task(self.description, total=logs["epochs"], completed=done, stats="")
+        self.steps = self.progress.add_task("  steps", total=logs["epochs"] * logs["steps_per_epoch"],
+                                            completed=done * logs["steps_per_epoch"], stats="")
         self._last = 0.0
 
     def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -15,6 +17,9 @@ from ..strategies import Strategy
 from .batches import TensorBatches
 from .callbacks import Callback
 from .optim import build_optimizer, build_scheduler
+from .state import load_training_state, save_training_state
+
+log = logging.getLogger("warmstart")
 
 
 @dataclass
@@ -33,23 +38,44 @@ def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device, batc
 
 def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
         val: tuple[torch.Tensor, torch.Tensor] | None, config: TrainConfig, *, device: torch.device,
-        generator: torch.Generator, callbacks: Sequence[Callback] = ()) -> History:
-    """Train ``model`` in place with ``strategy``; returns the per-epoch logs."""
+        generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
+        resume: bool = False) -> History:
+    """Train ``model`` in place with ``strategy``; returns the per-epoch logs.
+
+    With ``state_dir``, the full training state is saved there after every epoch; with ``resume``, training
+    continues from the state saved there (same model, strategy and config), exactly as if never interrupted.
+    """
     model.to(device)
-    strategy.prepare(model)
+    strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
-    batches = TensorBatches(*train, config.batch_size, shuffle=True, generator=generator)
+    counts = torch.bincount(train[1], minlength=model.num_classes).float()
+    balanced = counts.sum() / (len(counts) * counts.clamp(min=1))  # n / (C * n_c), scikit-learn's "balanced"
+    batches = TensorBatches(*train, config.batch_size, shuffle=True, generator=generator,
+                            weights=balanced[train[1]] if config.class_balance == "sampler" else None)
     scheduler = build_scheduler(optimizer, config, len(batches))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing,
+                                  weight=balanced.to(device) if config.class_balance == "weights" else None)
+    val_loss_fn = nn.CrossEntropyLoss()  # plain, so validation losses compare across settings
     history = History()
-    begin = {"epochs": config.epochs, "steps_per_epoch": len(batches)}
+    first_epoch = 1
+    if resume:
+        if state_dir is None:
+            raise ValueError("resume needs the state_dir to resume from")
+        done, history.epochs = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler,
+                                                   generator=generator, callbacks=callbacks)
+        first_epoch = done + 1
+        log.info("resuming after epoch %d of %d", done, config.epochs)
+    begin = {"epochs": config.epochs, "steps_per_epoch": len(batches), "first_epoch": first_epoch}
     for cb in callbacks:
         cb.on_train_begin(begin)
 
-    step, start = 0, time.perf_counter()
+    step, start = (first_epoch - 1) * len(batches), time.perf_counter()
     try:
-        for epoch in range(1, config.epochs + 1):
-            strategy.train_mode(model)
+        for epoch in range(first_epoch, config.epochs + 1):
+            note = strategy.begin_epoch(model, epoch)
+            if note:
+                log.info(note)
+            strategy.train_mode(model, frozen_batchnorm=config.frozen_batchnorm)
             epoch_start = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
@@ -61,6 +87,9 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 penalty = strategy.penalty(model)  # a regulariser, e.g. L2-SP; the logged loss stays the data loss
                 optimizer.zero_grad(set_to_none=True)
                 (loss if penalty is None else loss + penalty).backward()
+                if config.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
+                                                   config.grad_clip_norm)
                 optimizer.step()
                 scheduler.step()
                 step += 1
@@ -75,12 +104,17 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                                     "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
             if val is not None:
                 logits = predict_logits(model, val[0], device)
-                logs["val_loss"] = float(loss_fn(logits, val[1]))
+                logs["val_loss"] = float(val_loss_fn(logits, val[1]))
                 logs["val_accuracy"] = float((logits.argmax(1) == val[1]).float().mean())
             logs["epoch_time_s"] = time.perf_counter() - epoch_start
             history.epochs.append(logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            if state_dir is not None:
+                save_training_state(state_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
+                                    generator=generator, history=history.epochs, callbacks=callbacks)
+            if any(getattr(cb, "stop_training", False) for cb in callbacks):
+                break
     finally:  # on an error or interrupt too: the log is closed and the progress bar stopped
         history.summary = {"train_time_s": time.perf_counter() - start, "steps": step}
         for cb in callbacks:

@@ -36,10 +36,25 @@ def lr_multiplier(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], 
             return 1.0
         if config.schedule == "step":
             return config.gamma ** ((step - warmup) // step_every)
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        if config.schedule == "exponential":
+            return config.gamma ** ((step - warmup) / steps_per_epoch)
+        if config.schedule == "one-cycle":
+            return _one_cycle(step, total)
+        return _cosine(1.0, 0.0, min((step - warmup) / max(1, total - warmup), 1.0))
 
     return factor
+
+
+def _cosine(start: float, end: float, progress: float) -> float:
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _one_cycle(step: int, total: int, peak_at: float = 0.3, div: float = 25.0, final_div: float = 1e4) -> float:
+    """Smith & Topin's one-cycle policy with cosine phases, step for step as torch's OneCycleLR defaults."""
+    peak = peak_at * total - 1
+    if step <= peak:
+        return _cosine(1.0 / div, 1.0, step / peak) if peak > 0 else 1.0
+    return _cosine(1.0, 1.0 / (div * final_div), min((step - peak) / max(total - 1 - peak, 1e-9), 1.0))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,

@@ -23,11 +23,19 @@ from ..registry import Registry
 
 
 class Strategy:
-    """Base class: subclasses say which groups train (``trainable``) and may scale their learning rates."""
+    """Base class: subclasses say which groups train in each epoch (``trainable``) and may scale their rates.
+
+    Phases are a pure function of the epoch number, so a run resumed at epoch e is in the same phase as the run
+    that was interrupted there. Every group that trains in any phase is in the optimizer from the start; a frozen
+    group's parameters get no gradient, and PyTorch's optimizers skip parameters without one, so its optimizer
+    state waits untouched until its phase begins.
+    """
 
     name = "base"
+    uses_feature_cache = False  # True: only the head trains, on backbone features computed once
 
-    def trainable(self, model: TransferModel) -> list[str]:
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
+        """Names of the layer groups that train in ``epoch`` (1-based)."""
         raise NotImplementedError
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
@@ -37,16 +45,33 @@ class Strategy:
         """The weight decay of a group's weights (1-D parameters never decay); the configured one by default."""
         return weight_decay
 
-    def prepare(self, model: TransferModel) -> None:
-        """Freeze everything that does not train, so that no gradient is computed for it."""
-        trainable = set(self.trainable(model))
+    def prepare(self, model: TransferModel, epochs: int = 1) -> None:
+        """Called once before training ``epochs`` epochs: checks the settings and enters the first phase."""
+        self.epochs_ = epochs
+        self.current_: set[str] | None = None
+        self.begin_epoch(model, 1)
+
+    def ever_trainable(self, model: TransferModel) -> list[str]:
+        """The groups that train in some epoch, in ``layer_groups()`` order."""
+        names = set().union(*(self.trainable(model, e) for e in range(1, getattr(self, "epochs_", 1) + 1)))
+        return [name for name, _ in model.layer_groups() if name in names]
+
+    def begin_epoch(self, model: TransferModel, epoch: int) -> str | None:
+        """Freeze what does not train in ``epoch``; returns a note when the phase changes."""
+        trainable = set(self.trainable(model, epoch))
         for name, module in model.layer_groups():
             for p in module.parameters():
                 p.requires_grad_(name in trainable)
+        previous, self.current_ = getattr(self, "current_", None), trainable
+        if previous is None or previous == trainable:
+            return None
+        order = [name for name, _ in model.layer_groups() if name in trainable]
+        return f"{self.name}: from epoch {epoch}, training {', '.join(order)}"
 
     def param_groups(self, model: TransferModel, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """Optimizer groups: per layer group, weights with decay and 1-D parameters (biases, norms) without."""
-        trainable = set(self.trainable(model))
+        """Optimizer groups: per layer group that ever trains, weights with decay and 1-D parameters (biases,
+        norms) without."""
+        trainable = set(self.ever_trainable(model))
         groups = model.layer_groups()
         out = []
         for index, (name, module) in enumerate(groups):
@@ -54,7 +79,7 @@ class Strategy:
                 continue
             scale = self.lr_scale(name, index, len(groups))
             group_decay = self.group_weight_decay(name, index, len(groups), weight_decay)
-            params = [p for p in module.parameters() if p.requires_grad]
+            params = list(module.parameters())
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
             for suffix, members, wd in (("", decay, group_decay), (".no_decay", no_decay, 0.0)):
@@ -67,13 +92,15 @@ class Strategy:
         """A term the training loop adds to the loss (a scalar tensor), or None for none."""
         return None
 
-    def train_mode(self, model: nn.Module) -> None:
-        """Training mode for the parts that train; frozen parts stay in eval mode, so BatchNorm statistics of a
-        frozen backbone keep their pretrained values."""
+    def train_mode(self, model: TransferModel, *, frozen_batchnorm: str = "eval") -> None:
+        """Training mode for the groups that train now. Frozen groups stay in eval mode by default, so their
+        BatchNorm keeps its pretrained statistics; ``frozen_batchnorm="train"`` lets those statistics follow the
+        target's batches (their weights stay frozen either way)."""
         model.train()
-        trainable = set(self.trainable(model))  # type: ignore[arg-type]
-        for name, module in model.layer_groups():  # type: ignore[operator]
-            if name not in trainable:
+        if frozen_batchnorm == "train":
+            return
+        for name, module in model.layer_groups():
+            if name not in self.current_:
                 module.eval()
 
     def describe(self) -> dict[str, Any]:

@@ -12,5 +12,5 @@ class FrozenBackbone(Strategy):
 
     name = "freeze"
 
-    def trainable(self, model: TransferModel) -> list[str]:
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return ["head"]

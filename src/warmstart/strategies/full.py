@@ -12,5 +12,5 @@ class FullFineTuning(Strategy):
 
     name = "full"
 
-    def trainable(self, model: TransferModel) -> list[str]:
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.layer_groups()]

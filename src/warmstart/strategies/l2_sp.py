@@ -37,14 +37,14 @@ class L2StartingPoint(Strategy):
         self.alpha = alpha
         self.beta = beta
 
-    def trainable(self, model: TransferModel) -> list[str]:
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.layer_groups()]
 
     def group_weight_decay(self, group: str, index: int, num_groups: int, weight_decay: float) -> float:
         return 0.0  # the penalty is the regulariser
 
-    def prepare(self, model: TransferModel) -> None:
-        super().prepare(model)
+    def prepare(self, model: TransferModel, epochs: int = 1) -> None:
+        super().prepare(model, epochs)
         self.starting_point_ = [p.detach().clone() for p in _backbone_parameters(model)]
 
     def penalty(self, model: TransferModel) -> torch.Tensor:

@@ -32,7 +32,7 @@ class LayerwiseLearningRateDecay(Strategy):
         check_parameter(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]", layer_decay)
         self.layer_decay = layer_decay
 
-    def trainable(self, model: TransferModel) -> list[str]:
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.layer_groups()]
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:

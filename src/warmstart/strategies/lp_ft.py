@@ -1,0 +1,40 @@
+"""LP-FT: a linear probe first, then full fine-tuning from that head.
+
+Kumar, Raghunathan, Jones, Ma & Liang, "Fine-Tuning can Distort Pretrained Features and Underperform
+Out-of-Distribution", ICLR 2022: a randomly initialised head sends large gradients into the backbone early in
+fine-tuning and distorts its features. Training the head alone first (linear probing) and only then every layer
+gave +1% in distribution and +10% out of distribution over full fine-tuning, averaged over 10 datasets.
+"""
+
+from __future__ import annotations
+
+from ..config import check_parameter, is_number
+from ..models import TransferModel
+from .base import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("lp-ft")
+class LinearProbeThenFineTune(Strategy):
+    """A linear probe (head only, backbone frozen) for the first probe_fraction of epochs, then all layers.
+
+    Phase 1, epochs ``1 .. p``: only the head trains, the backbone (BatchNorm included) stays as pretrained.
+    Phase 2, epochs ``p+1 .. E``: every layer trains, starting from the probed head. ``p = max(1,
+    round(probe_fraction * E))``, and at least one epoch is left for phase 2 when ``E >= 2``. The schedule runs over
+    both phases, so phase 2 fine-tunes at the lower rates of the schedule's later part, as the paper's small
+    fine-tuning rate intends.
+    """
+
+    name = "lp-ft"
+
+    def __init__(self, *, probe_fraction: float = 0.5):
+        check_parameter(is_number(probe_fraction) and 0 < probe_fraction < 1, "probe_fraction",
+                        "a number in (0, 1)", probe_fraction)
+        self.probe_fraction = probe_fraction
+
+    def probe_epochs(self, epochs: int) -> int:
+        return min(max(1, round(self.probe_fraction * epochs)), max(epochs - 1, 1))
+
+    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
+        if epoch <= self.probe_epochs(getattr(self, "epochs_", 1)):
+            return ["head"]
+        return [name for name, _ in model.layer_groups()]

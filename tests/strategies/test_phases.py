@@ -1,0 +1,113 @@
+"""Phased strategies (gradual unfreezing, LP-FT) and the linear probe on cached features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig
+from warmstart.engine import features as feature_cache
+from warmstart.errors import WarmstartError
+from warmstart.models import create_model
+from warmstart.strategies import create_strategy
+
+
+def cnn():
+    return create_model("cnn", (1, 16, 16), 3)  # groups: stem, stage1, stage2, stage3, head
+
+
+def test_gradual_unfreezing_default_spreads_one_group_per_step_over_the_first_half():
+    model, strategy = cnn(), create_strategy("gradual-unfreeze")
+    strategy.prepare(model, 40)
+    assert strategy.boundaries_ == [6, 11, 16, 21]
+    assert strategy.trainable(model, 5) == ["head"]
+    assert strategy.trainable(model, 6) == ["stage3", "head"]
+    assert strategy.trainable(model, 21) == ["stem", "stage1", "stage2", "stage3", "head"]
+
+
+def test_gradual_unfreezing_with_given_boundaries_can_leave_lower_groups_frozen():
+    model, strategy = cnn(), create_strategy("gradual-unfreeze", boundaries=[2, 4])
+    strategy.prepare(model, 6)
+    assert [len(strategy.trainable(model, e)) for e in range(1, 7)] == [1, 2, 2, 3, 3, 3]
+    assert strategy.ever_trainable(model) == ["stage2", "stage3", "head"]
+
+
+@pytest.mark.parametrize("boundaries, epochs, message", [
+    ([3, 9], 8, "runs past the last epoch"),
+    ([4, 3], 8, "strictly increasing"),
+    ([1, 3], 8, "epoch numbers of 2 or more"),
+    ([2, 3, 4, 5, 6], 8, "only 4 backbone groups"),
+])
+def test_bad_phase_boundaries_are_clear_errors(boundaries, epochs, message):
+    with pytest.raises(WarmstartError, match=message):
+        create_strategy("gradual-unfreeze", boundaries=boundaries).prepare(cnn(), epochs)
+
+
+def test_lp_ft_probes_then_fine_tunes_everything():
+    model, strategy = cnn(), create_strategy("lp-ft", probe_fraction=0.25)
+    strategy.prepare(model, 8)
+    assert [len(strategy.trainable(model, e)) for e in range(1, 9)] == [1, 1, 5, 5, 5, 5, 5, 5]
+    assert strategy.begin_epoch(model, 3) == "lp-ft: from epoch 3, training stem, stage1, stage2, stage3, head"
+    for bad in (0, 1, 1.5, "half"):
+        with pytest.raises(WarmstartError, match="probe_fraction"):
+            create_strategy("lp-ft", probe_fraction=bad)
+
+
+def test_the_backbone_moves_only_after_its_phase_begins():
+    torch.manual_seed(0)
+    model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+    stem_before = model.backbone.stem[0].weight.detach().clone()
+    head_before = model.head.weight.detach().clone()
+    x, y = torch.randn(32, 1, 12, 12), torch.arange(32) % 2
+    history = []
+
+    class Snapshot(warmstart.engine.Callback):
+        def on_epoch_end(self, epoch, logs):
+            history.append((torch.equal(model.backbone.stem[0].weight, stem_before),
+                            torch.equal(model.head.weight, head_before)))
+
+    warmstart.engine.fit(model, create_strategy("lp-ft", probe_fraction=0.5), (x, y), None,
+                         TrainConfig(epochs=4, batch_size=8, optimizer="adam"), device=torch.device("cpu"),
+                         generator=torch.Generator().manual_seed(0), callbacks=[Snapshot()])
+    assert history == [(True, False), (True, False), (False, False), (False, False)]
+
+
+@pytest.fixture(scope="module")
+def source(fashion_subset_npz, tmp_path_factory):
+    return warmstart.pretrain(DataConfig(fashion_subset_npz, classes="0-4"),
+                              model=ModelConfig("cnn", {"widths": [8, 16]}),
+                              train=TrainConfig(epochs=2, batch_size=64, progress=False),
+                              out=tmp_path_factory.mktemp("source"))
+
+
+def test_linear_probe_on_cached_features_matches_the_frozen_backbone(source, fashion_subset_npz):
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=20, val_fraction=0.2)
+    train = TrainConfig(epochs=15, batch_size=16, lr=3e-2, seed=3, progress=False)
+    frozen = warmstart.finetune(source.checkpoint, target, strategy="freeze", train=train)
+    probe = warmstart.finetune(source.checkpoint, target, strategy="linear-probe", train=train)
+    assert any("backbone features of 80 training examples" in note for note in probe.notes)
+    assert [e["train_loss"] for e in probe.history] == pytest.approx([e["train_loss"] for e in frozen.history],
+                                                                    rel=1e-4)
+    assert probe.metrics.accuracy == pytest.approx(frozen.metrics.accuracy, abs=0.004)
+    assert probe.metrics.accuracy > 0.4  # chance is 0.2: the head learnt
+
+
+def test_feature_cache_hits_only_for_the_same_backbone_and_inputs(tmp_path):
+    feature_cache.clear_memory_cache()
+    model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+    x = torch.randn(10, 1, 12, 12)
+    device = torch.device("cpu")
+    first, hit = feature_cache.cached_features(model, x, device, disk=tmp_path)
+    assert not hit and first.shape == (10, model.num_features)
+    assert feature_cache.cached_features(model, x, device, disk=tmp_path)[1]  # memory
+    feature_cache.clear_memory_cache()
+    again, hit = feature_cache.cached_features(model, x, device, disk=tmp_path)  # disk
+    assert hit and torch.equal(again, first)
+    assert not feature_cache.cached_features(model, x + 1, device)[1]  # other inputs
+    with torch.no_grad():
+        model.backbone.stem[0].weight.add_(0.1)
+    changed, hit = feature_cache.cached_features(model, x, device)  # other weights
+    assert not hit and not torch.equal(changed, first)
+    model.backbone.stem[1].running_mean.add_(1.0)  # BatchNorm statistics are part of the key too
+    assert not feature_cache.cached_features(model, x, device)[1]
