@@ -61,7 +61,7 @@ def main() -> None:
                     "processor": platform.processor() or platform.machine()},
         "settings": {"pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
                      "finetune_batch_size": 16, "optimizer": "adamw", "lr": 1e-3, "schedule": "cosine",
-                     "freeze_lr": 1e-2, "seeds": args.seeds},
+                     "freeze_head_lr": 1e-2, "seeds": args.seeds},
         "source": {"accuracy": source.metrics.accuracy, "train_time_s": source.train_time_s},
         "cells": cells,
         "total_time_s": time.perf_counter() - started,
@@ -79,7 +79,7 @@ def to_markdown(report: dict) -> str:
              f"Source: `cnn` pretrained {s['pretrain_epochs']} epochs on classes 0-4 (test accuracy "
              f"{report['source']['accuracy']:.4f}, {report['source']['train_time_s']:.0f} s, once). Each target run: "
              f"{s['finetune_epochs']} epochs, batch {s['finetune_batch_size']}, AdamW lr {s['lr']} with cosine decay "
-             f"(frozen backbone: lr {s['freeze_lr']}); test on all 5,000 images of classes 5-9; mean ± std over "
+             f"(frozen backbone: its head at lr {s['freeze_head_lr']}, the `freeze` default of 10x); test on all 5,000 images of classes 5-9; mean ± std over "
              f"{s['seeds']} seeds, each seed drawing its own K images per class, shared by the three arms.", "",
              "| K per class | transfer: full | transfer: frozen backbone | scratch | gain (points) | wins | "
              "train s (full / scratch) |",

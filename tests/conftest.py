@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("WARMSTART_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,6 @@ from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_m
 from .io import write_json
 from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
 from .strategies import STRATEGIES, Strategy, create_strategy
-from .strategies.full import FullFineTuning
 
 log = logging.getLogger("warmstart")
 
@@ -119,7 +118,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         feature_time = time.perf_counter() - started_features
         _note(notes, f"{strategy.name}: backbone features of {len(train_xy[0])} training examples ready in "
                      f"{feature_time:.2f} s; the head trains on them")
-        history = fit(_head_only(model), FullFineTuning(), train_xy, val_xy, train, device=device,
+        history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
                       generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
     else:
         history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,

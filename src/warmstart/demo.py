@@ -30,7 +30,6 @@ class Arm:
     folder: str
     start: Path | None  # the checkpoint to fine-tune, or None for scratch
     strategy: str
-    lr_factor: float
 
 
 @dataclass(frozen=True)
@@ -99,20 +98,20 @@ def compare_with_scratch(source: RunResult, *, data: str, target_classes: str, s
                          finetune_epochs: int, model: ModelConfig | str, out: Path) -> DemoResult:
     """Fine-tune ``source`` (all layers, and frozen backbone) and train ``model`` from scratch on K images per class.
 
-    Every arm gets the same optimizer, schedule and number of steps, so only the starting point differs; the
-    frozen backbone's head alone gets a 10x learning rate, as a linear probe on fixed features needs. Seed s
+    Every arm gets the same optimizer, schedule and number of steps, so only the starting point differs (the
+    ``freeze`` strategy trains its head at 10x the rate by its own default, as a linear probe needs). Seed s
     draws the same K images for every arm, so the gain is paired per seed.
     """
     if source.checkpoint is None:
         raise WarmstartError("compare_with_scratch needs a saved source checkpoint", hint="pretrain with out=...")
-    arms = [Arm(TRANSFER, "transfer-full", source.checkpoint, "full", 1.0),
-            Arm("transfer: frozen backbone", "transfer-freeze", source.checkpoint, "freeze", 10.0),
-            Arm(SCRATCH, "scratch", None, "full", 1.0)]
+    arms = [Arm(TRANSFER, "transfer-full", source.checkpoint, "full"),
+            Arm("transfer: frozen backbone", "transfer-freeze", source.checkpoint, "freeze"),
+            Arm(SCRATCH, "scratch", None, "full")]
     runs: dict[str, list[RunResult]] = {arm.label: [] for arm in arms}
     target = DataConfig(data, classes=target_classes, shots=shots)
     for seed in range(seeds):
         for arm in arms:
-            train = TrainConfig(epochs=finetune_epochs, batch_size=16, lr=1e-3 * arm.lr_factor, seed=seed,
+            train = TrainConfig(epochs=finetune_epochs, batch_size=16, lr=1e-3, seed=seed,
                                 progress=False)
             runs[arm.label].append(finetune(arm.start, target, strategy=arm.strategy, train=train,
                                             model=None if arm.start is not None else model,

@@ -9,25 +9,23 @@ the head on the cache, so each epoch costs a matrix product instead of a forward
 from __future__ import annotations
 
 from ..config import check_parameter
-from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES
+from .freeze import FrozenBackbone
 
 
 @STRATEGIES.register("linear-probe")
-class LinearProbe(Strategy):
+class LinearProbe(FrozenBackbone):
     """The backbone is frozen and runs once; the head trains on its cached features (cache: memory or disk).
 
     Gives the same result as ``freeze`` without augmentation (the backbone in eval mode computes the same features
-    every epoch), many times faster. ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features``
+    every epoch), many times faster; like ``freeze``, the head trains at ``head_lr_scale`` x lr. ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features``
     (or ``$WARMSTART_CACHE_DIR``) for later runs on the same checkpoint and data.
     """
 
     name = "linear-probe"
     uses_feature_cache = True
 
-    def __init__(self, *, cache: str = "memory"):
+    def __init__(self, *, cache: str = "memory", head_lr_scale: float = 10.0):
+        super().__init__(head_lr_scale=head_lr_scale)
         check_parameter(cache in ("memory", "disk"), "cache", "memory or disk", cache)
         self.cache = cache
-
-    def trainable(self, model: TransferModel, epoch: int) -> list[str]:
-        return ["head"]
