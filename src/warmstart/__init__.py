@@ -8,13 +8,14 @@
 
 __version__ = "0.1.0"
 
-from .api import RunResult, evaluate, finetune, list_registered, pretrain  # noqa: E402
+from .api import RunResult, evaluate, finetune, list_registered, lr_find, pretrain  # noqa: E402
 from .compare import CompareResult, compare  # noqa: E402
 from .config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from .demo import DemoResult, demo  # noqa: E402
+from .engine.lr_find import LrFindResult  # noqa: E402
 from .errors import WarmstartError  # noqa: E402
 from .evaluation import EvaluationResult  # noqa: E402
 
-__all__ = ["__version__", "pretrain", "finetune", "evaluate", "compare", "demo", "list_registered", "RunResult",
-           "CompareResult", "DemoResult", "EvaluationResult", "DataConfig", "ModelConfig", "TrainConfig",
-           "WarmstartError"]
+__all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "compare", "demo", "list_registered",
+           "RunResult", "LrFindResult", "CompareResult", "DemoResult", "EvaluationResult", "DataConfig", "ModelConfig",
+           "TrainConfig", "WarmstartError"]

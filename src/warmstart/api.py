@@ -1,4 +1,5 @@
-"""The high-level Python API: ``pretrain``, ``finetune`` and ``evaluate``. The CLI is a thin layer over these.
+"""The high-level Python API: ``pretrain``, ``finetune``, ``evaluate`` and ``lr_find``. The CLI is a thin layer over
+these.
 
 Each call takes typed configs (or plain strings where a name is enough, as in Keras), returns a typed result, and,
 given ``out``, writes a run folder::
@@ -8,6 +9,8 @@ given ``out``, writes a run folder::
     out/model/               model.safetensors (weights + metadata header) and metadata.json
     out/metrics.json         test-split metrics
     out/confusion_matrix.png
+
+``lr_find`` writes ``out/lr_find.json`` and ``out/lr_find.png`` and leaves every checkpoint as it was.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,12 @@ import torch
 
 from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
-from .data import DATASETS, Dataset, load_split, load_splits, select_classes
+from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.preprocess import Normalization, adapt_inputs
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine.features import cached_features, default_cache_dir
+from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test, plot_lr_find
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
 from .io import write_json
@@ -120,6 +124,9 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                      f"{feature_time:.2f} s; the head trains on them")
         history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
                       generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+        # the extraction is part of what this strategy costs to train
+        history.summary["feature_time_s"] = feature_time
+        history.summary["train_time_s"] += feature_time
     else:
         history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
                       callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
@@ -144,7 +151,8 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         write_json(run_dir / "config.json", json_ready(config))
         shutil.rmtree(state_dir, ignore_errors=True)  # the run is complete: nothing left to resume
         _write_metrics(run_dir, metrics, split="test", data=data,
-                       timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall})
+                       timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall,
+                               **{k: history.summary[k] for k in ("feature_time_s",) if k in history.summary}})
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=run_dir, checkpoint=checkpoint, info=info, notes=tuple(notes),
                      model=model)
@@ -218,6 +226,21 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     started = time.perf_counter()
     data, train = _as_data(data), train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
+    if train.early_stopping is not None and data.resolved_val_fraction == 0:
+        raise WarmstartError("early stopping needs a validation split, and this run holds none out",
+                             hint="set --val-fraction (for example 0.2), or drop --early-stopping")
+    if resume and (out is None or not (Path(out) / "state" / "config.json").is_file()):
+        raise WarmstartError(f"{out}: nothing to resume (no state/config.json)",
+                             hint="the run finished, or never started; run without --resume")
+    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
+                           started, resume=resume)
+
+
+def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
+                    train: TrainConfig) -> tuple[TransferModel, DataSplits, Normalization, dict[str, Any], list[str]]:
+    """What fine-tuning starts from: the seeded splits, the model (the checkpoint with a new head for the target's
+    classes, or ``model`` from scratch), the normalisation its inputs get, its lineage, and notes on what changed."""
     seed_everything(train.seed)
     notes: list[str] = []
     splits = load_splits(data, train.seed)
@@ -244,8 +267,42 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                          f"({', '.join(splits.train.class_names)}), so the classifier was re-initialised")
         lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
                               "class_names": list(parent.class_names), "arch": parent.arch}}
-    return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
-                           started, resume=resume)
+    return net, splits, norm, lineage, notes
+
+
+def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
+            model: ModelConfig | str | None = None, train: TrainConfig | None = None, start_lr: float = 1e-7,
+            end_lr: float = 10.0, steps: int = 100, out: str | Path | None = None) -> LrFindResult:
+    """A learning-rate range test (Smith, WACV 2017; fastai's ``lr_find``) from where ``finetune`` would start.
+
+    The same starting point as ``finetune`` with these arguments (the checkpoint with a new head for the target's
+    classes, or ``model`` from scratch; the same splits, preprocessing and seed) trains with ``strategy``'s parameter
+    groups, in the strategy's first phase, while the base learning rate grows exponentially from ``start_lr`` to
+    ``end_lr`` over ``steps`` mini-batches of ``train.batch_size``; see :mod:`warmstart.engine.lr_find` for the
+    smoothing, the stopping rule and the suggestion. The trained model is thrown away: no checkpoint changes. With
+    ``out``, writes ``lr_find.json`` (the curve, the suggestion and the settings) and ``lr_find.png``.
+    """
+    data, train = _as_data(data), train or TrainConfig()
+    strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
+    check_range(start_lr, end_lr, steps)
+    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    device = resolve_device(train.device)
+    result = lr_range_test(net, strategy, _tensors(splits.train, norm), train, device,
+                           torch.Generator().manual_seed(train.seed), start_lr, end_lr, steps)
+    if result.stopped_early:
+        _note(notes, f"lr-find stopped after {result.steps_run} of {steps} steps, at lr {result.lrs[-1]:.3g}: the "
+                     f"loss diverged (the smoothed loss passed {DIVERGENCE_FACTOR:g}x its minimum)")
+    result = replace(result, notes=tuple(notes))
+    if out is not None:
+        run_dir = Path(out)
+        write_json(run_dir / "lr_find.json", json_ready({
+            **result.to_dict(), "command": "lr-find", "data": to_dict(data), "train": to_dict(train),
+            "strategy": strategy.describe(), "model": {"arch": net.arch, "arch_args": net.arch_args}, **lineage,
+            "resolved": {"device": str(device), "train_examples": len(splits.train)},
+            "warmstart_version": __version__}))
+        plot_lr_find(result, run_dir / "lr_find.png",
+                     title=f"lr-find: {strategy.name} on {Path(data.source).name}, suggestion {result.suggestion:.2g}")
+    return result
 
 
 def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "test", out: str | Path | None = None,

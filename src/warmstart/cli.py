@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -81,11 +80,22 @@ OutOpt = typer.Option(..., "--out", help="Run folder to write.")
 JsonOpt = typer.Option(False, "--json", help="Print the test metrics as JSON on stdout.")
 
 
+ScheduleOpt = typer.Option("cosine", "--schedule", help="constant, step, exponential, cosine or one-cycle.")
+EarlyStoppingOpt = typer.Option(None, "--early-stopping", help="Patience in epochs (needs a validation split).")
+ClipOpt = typer.Option(None, "--grad-clip-norm", help="Clip the gradients' global norm to this value.")
+SmoothingOpt = typer.Option(0.0, "--label-smoothing", help="Label smoothing in [0, 1).")
+BalanceOpt = typer.Option("none", "--class-balance", help="none, weights (loss) or sampler (balanced batches).")
+FrozenBatchNormOpt = typer.Option("eval", "--frozen-batchnorm",
+                                  help="BatchNorm in frozen layers: eval (keep statistics) or train.")
+ResumeOpt = typer.Option(False, "--resume", help="Continue the interrupted run in --out (same settings).")
+
+
 def _train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
-                  quiet) -> TrainConfig:
+                  quiet, **more: Any) -> TrainConfig:
+    """The TrainConfig of a command's flags; ``more`` holds the newer options a command offers."""
     return TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                        schedule=schedule, warmup_epochs=warmup_epochs, seed=seed, device=device,
-                       progress=not quiet)
+                       progress=not quiet, **more)
 
 
 @app.command()
@@ -95,20 +105,22 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(128, "--batch-size"),
              optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
              lr: float = typer.Option(2e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-             schedule: str = typer.Option("cosine", "--schedule", help="constant, step or cosine."),
-             warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
+             label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
              val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
              label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
-             as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
     """Train a model on a source dataset and save it as a checkpoint."""
     result = api.pretrain(
         DataConfig(data, classes=classes, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size)),
         model=ModelConfig(model, _model_options(model_option)),
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
-                            quiet or as_json),
-        out=out)
+                            quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
+                            label_smoothing=label_smoothing, class_balance=class_balance),
+        out=out, resume=resume)
     _print_result(result.metrics, f"pretrain test ({data})", as_json, result.run_dir)
 
 
@@ -119,20 +131,20 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
              strategy_option: Optional[List[str]] = typer.Option(
                  None, "--strategy-option", help="KEY=VALUE, repeatable: e.g. layer_decay=0.7, boundaries=[3,6]."),
-             frozen_batchnorm: str = typer.Option(
-                 "eval", "--frozen-batchnorm", help="BatchNorm in frozen layers: eval (keep statistics) or train."),
+             frozen_batchnorm: str = FrozenBatchNormOpt,
              model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
              model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
              optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
              lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-             schedule: str = typer.Option("cosine", "--schedule", help="constant, step or cosine."),
-             warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
+             label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
              val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
              resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
              label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
-             as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
     if not scratch and (model is not None or model_option):
@@ -144,9 +156,11 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
                    image_size=_image_size(image_size), resize=resize),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
         model=ModelConfig(model or "cnn", _model_options(model_option)) if scratch else None,
-        train=replace(_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed,
-                                    device, quiet or as_json), frozen_batchnorm=frozen_batchnorm),
-        out=out)
+        train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
+                            quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
+                            label_smoothing=label_smoothing, class_balance=class_balance,
+                            frozen_batchnorm=frozen_batchnorm),
+        out=out, resume=resume)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
 
@@ -236,11 +250,11 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
             epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
             optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
             lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-            schedule: str = typer.Option("cosine", "--schedule", help="constant, step or cosine."),
-            warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+            schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+            early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
+            label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
             val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
-            frozen_batchnorm: str = typer.Option(
-                "eval", "--frozen-batchnorm", help="BatchNorm in frozen layers: eval (keep statistics) or train."),
+            frozen_batchnorm: str = FrozenBatchNormOpt,
             resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
             label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
             device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
@@ -258,8 +272,10 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
                    image_size=_image_size(image_size), resize=resize),
         strategies=_listed("--strategies", strategies), shots=_whole_numbers("--shots", _listed("--shots", shots)),
         seeds=seeds, model=None if model is None else ModelConfig(model, _model_options(model_option)),
-        train=replace(_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, 0,
-                                    device, quiet or as_json), frozen_batchnorm=frozen_batchnorm),
+        train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, 0, device,
+                            quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
+                            label_smoothing=label_smoothing, class_balance=class_balance,
+                            frozen_batchnorm=frozen_batchnorm),
         out=out)
     if as_json:
         print(json.dumps(result.to_dict()))
@@ -267,6 +283,53 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
             print(f"warning: {warning}", file=sys.stderr)
         return
     _print_compare(result)
+
+
+@app.command("lr-find")
+def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run folder), or `none` for scratch."),
+            data: str = DataOpt, classes: Optional[str] = ClassesOpt,
+            shots: Optional[int] = typer.Option(None, "--shots", help="K training examples per class."),
+            strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
+            strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option",
+                                                                help="KEY=VALUE, repeatable."),
+            model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
+            model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+            epochs: int = typer.Option(10, "--epochs", min=1,
+                                       help="The planned fine-tune's epochs: they place the strategy's phases."),
+            batch_size: int = typer.Option(16, "--batch-size"),
+            optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
+            weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+            start_lr: float = typer.Option(1e-7, "--start-lr", help="The first step's learning rate."),
+            end_lr: float = typer.Option(10.0, "--end-lr", help="The last step's learning rate."),
+            steps: int = typer.Option(100, "--steps", help="Mini-batches, at exponentially growing rates."),
+            resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+            label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+            seed: int = SeedOpt, device: str = typer.Option("auto", "--device"),
+            out: Path = typer.Option(..., "--out", help="Folder for lr_find.json and lr_find.png."),
+            as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout.")):
+    """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint
+    changes). The test runs in the strategy's first phase."""
+    scratch = checkpoint.lower() == "none"
+    if not scratch and (model is not None or model_option):
+        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch)",
+                             hint="drop them: the checkpoint fixes the architecture")
+    result = api.lr_find(
+        None if scratch else checkpoint,
+        DataConfig(data, classes=classes, shots=shots, label_column=label_column, image_size=_image_size(image_size),
+                   resize=resize),
+        strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
+        model=ModelConfig(model or "cnn", _model_options(model_option)) if scratch else None,
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
+                          seed=seed, device=device, progress=False),
+        start_lr=start_lr, end_lr=end_lr, steps=steps, out=out)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+    print(f"other candidate: {result.min_loss_lr_over_10:.3g} (the lowest smoothed loss's rate / 10)")
+    print(f"{result.steps_run} of {result.steps} steps, {result.start_lr:.3g} to {result.lrs[-1]:.3g}"
+          + ("; stopped early: the loss diverged" if result.stopped_early else ""))
+    print(f"plot: {out / 'lr_find.png'}")
 
 
 @app.command("list")

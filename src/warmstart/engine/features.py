@@ -33,7 +33,8 @@ def default_cache_dir() -> Path:
 def _digest(h: "hashlib._Hash", tensor: torch.Tensor) -> None:
     t = tensor.detach().to("cpu").contiguous()
     h.update(str((t.dtype, tuple(t.shape))).encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    if t.numel():
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))  # no copy of the bytes
 
 
 def fingerprint(model: TransferModel, x: torch.Tensor) -> str:
@@ -49,8 +50,9 @@ def fingerprint(model: TransferModel, x: torch.Tensor) -> str:
 
 @torch.no_grad()
 def extract_features(model: TransferModel, x: torch.Tensor, device: torch.device,
-                     batch_size: int = 512) -> torch.Tensor:
-    """The backbone's features of ``x``, in eval mode (BatchNorm uses its pretrained statistics)."""
+                     batch_size: int = 128) -> torch.Tensor:
+    """The backbone's features of ``x``, in eval mode (BatchNorm uses its pretrained statistics); batches of 128, as
+    for predictions, since larger ones run slower on a CPU."""
     was_training = model.training
     model.eval().to(device)
     try:

@@ -1,0 +1,224 @@
+"""The learning-rate range test: train briefly while the learning rate grows exponentially, and read a good rate
+off the loss curve.
+
+Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, section 3.3; the smoothing, the stopping
+rule and the suggestions follow fastai's ``lr_find``:
+
+- step ``i`` of ``n`` trains at ``lr_i = start_lr * (end_lr / start_lr) ** (i / (n - 1))``;
+- the loss is smoothed by a bias-corrected exponential moving average (Kingma & Ba's correction, as in Adam)::
+
+      avg_i = beta * avg_{i-1} + (1 - beta) * loss_i,    smoothed_i = avg_i / (1 - beta ** (i + 1)),   beta = 0.98
+
+- the test stops once the smoothed loss exceeds 4x its minimum so far: past that the model is diverging;
+- the suggestion is the rate where the smoothed loss falls fastest, ``argmin d smoothed / d log10(lr)``; the other
+  candidate is the rate of the lowest smoothed loss divided by 10 (the loss still falls there, well short of the
+  edge of divergence).
+
+The pure functions take arrays; :func:`lr_range_test` runs the test on a model with a strategy's parameter groups.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig, check_parameter, is_int, is_number
+from ..errors import WarmstartError
+from ..io import atomic_write
+from ..models import TransferModel
+from ..strategies import Strategy
+from .batches import TensorBatches
+from .loop import training_batches_and_loss
+from .optim import build_optimizer
+
+SMOOTHING_BETA = 0.98
+DIVERGENCE_FACTOR = 4.0
+MIN_STEPS = 5
+
+
+@dataclass(frozen=True)
+class LrFindResult:
+    """A range test's curve and what it suggests. ``suggestion`` is ``steepest_lr``; ``min_loss_lr_over_10`` is the
+    other candidate. ``lrs``, ``losses`` and ``smoothed`` hold the steps that ran (fewer than ``steps`` when the
+    test stopped early on divergence)."""
+
+    lrs: tuple[float, ...]
+    losses: tuple[float, ...]
+    smoothed: tuple[float, ...]
+    suggestion: float
+    steepest_lr: float
+    min_loss_lr_over_10: float
+    start_lr: float
+    end_lr: float
+    steps: int
+    stopped_early: bool
+    suggested_by: str = "steepest"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def steps_run(self) -> int:
+        return len(self.lrs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suggestion": self.suggestion, "suggested_by": self.suggested_by,
+                "candidates": {"steepest": self.steepest_lr, "min_loss_over_10": self.min_loss_lr_over_10},
+                "start_lr": self.start_lr, "end_lr": self.end_lr, "steps": self.steps, "steps_run": self.steps_run,
+                "stopped_early": self.stopped_early, "smoothing_beta": SMOOTHING_BETA,
+                "divergence_factor": DIVERGENCE_FACTOR, "lrs": list(self.lrs), "losses": list(self.losses),
+                "smoothed": list(self.smoothed), "notes": list(self.notes)}
+
+
+def check_range(start_lr: float, end_lr: float, steps: int) -> None:
+    """Raise :class:`WarmstartError` naming the parameter when the range or the step count is unusable."""
+    check_parameter(is_number(start_lr) and start_lr > 0, "start_lr", "a positive number", start_lr)
+    check_parameter(is_number(end_lr) and end_lr > 0, "end_lr", "a positive number", end_lr)
+    check_parameter(end_lr > start_lr, "end_lr", f"a number greater than start_lr={start_lr!r}", end_lr)
+    check_parameter(is_int(steps) and steps >= MIN_STEPS, "steps", f"an integer >= {MIN_STEPS}", steps)
+
+
+def exponential_lrs(start_lr: float, end_lr: float, steps: int) -> np.ndarray:
+    """``steps`` rates from ``start_lr`` to ``end_lr`` (both included), evenly spaced on a log scale."""
+    return start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
+
+
+def smooth_losses(losses: Sequence[float], beta: float = SMOOTHING_BETA) -> np.ndarray:
+    """The bias-corrected exponential moving average of ``losses`` (the first value is the first loss itself)."""
+    smoothed, average = np.empty(len(losses)), 0.0
+    for i, loss in enumerate(losses):
+        average = beta * average + (1 - beta) * float(loss)
+        smoothed[i] = average / (1 - beta ** (i + 1))
+    return smoothed
+
+
+def divergence_step(smoothed: Sequence[float], factor: float = DIVERGENCE_FACTOR) -> int | None:
+    """The first index where the smoothed loss exceeds ``factor`` times its minimum up to there, or None."""
+    smoothed = np.asarray(smoothed, dtype=float)
+    over = np.flatnonzero(smoothed > factor * np.minimum.accumulate(smoothed))
+    return int(over[0]) if len(over) else None
+
+
+def steepest_descent_lr(lrs: Sequence[float], smoothed: Sequence[float]) -> float:
+    """The rate where the smoothed loss falls fastest per decade: ``argmin d smoothed / d log10(lr)``.
+
+    The slope is taken by central differences (``np.gradient``), so it belongs to the point itself rather than
+    half a step to its left as a forward difference would."""
+    lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
+    if len(lrs) < 2:
+        return float(lrs[0])
+    return float(lrs[np.argmin(np.gradient(smoothed, np.log10(lrs)))])
+
+
+def min_loss_lr_over_10(lrs: Sequence[float], smoothed: Sequence[float]) -> float:
+    """The rate of the lowest smoothed loss, divided by 10."""
+    return float(np.asarray(lrs, dtype=float)[np.argmin(smoothed)]) / 10
+
+
+def suggestion_window(points: int) -> slice:
+    """The part of the curve the suggestions read: without the first tenth, where the average rests on a few
+    batches, and the last 5 points, the divergence (fastai's trimming). All of it when that leaves fewer than 3."""
+    window = slice(points // 10, points - 5)
+    return window if len(range(points)[window]) >= 3 else slice(0, points)
+
+
+def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple[torch.Tensor, torch.Tensor],
+                  config: TrainConfig, device: torch.device, generator: torch.Generator, start_lr: float = 1e-7,
+                  end_lr: float = 10.0, steps: int = 100) -> LrFindResult:
+    """Train a copy of ``model`` for up to ``steps`` mini-batches at exponentially growing rates; ``model`` itself
+    is left as it was, and the copy and its optimizer are thrown away.
+
+    The run is the first stretch of ``fit`` with ``config``: the strategy's parameter groups in its first phase
+    (``strategy.prepare(model, config.epochs)``), the configured optimizer, loss (label smoothing, class balance)
+    and gradient clipping, and seeded shuffled batches, cycled through as often as ``steps`` needs. Each group
+    trains at ``lr * lr_scale``, so a strategy's discriminative rates keep their ratios; the rates reported are the
+    base rate ``lr``, the one ``--lr`` sets.
+    """
+    check_range(start_lr, end_lr, steps)
+    model = copy.deepcopy(model).to(device)
+    strategy.prepare(model, config.epochs)
+    optimizer = build_optimizer(strategy.param_groups(model, start_lr, config.weight_decay), config)
+    strategy.train_mode(model, frozen_batchnorm=config.frozen_batchnorm)
+    # the loss and the sampling of fit, so the curve is the one fine-tuning will descend
+    batches, loss_fn = training_batches_and_loss(train_tensors, model.num_classes, config, device, generator)
+    batches = _forever(batches)
+
+    schedule = exponential_lrs(start_lr, end_lr, steps)
+    lrs: list[float] = []
+    losses: list[float] = []
+    for lr in schedule:
+        for group in optimizer.param_groups:
+            group["lr"] = float(lr) * group["lr_scale"]
+        xb, yb = next(batches)
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        loss = loss_fn(model(xb), yb)
+        penalty = strategy.penalty(model)
+        optimizer.zero_grad(set_to_none=True)
+        (loss if penalty is None else loss + penalty).backward()
+        if config.grad_clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
+                                           config.grad_clip_norm)
+        optimizer.step()
+        value = float(loss.detach())  # read every step: the stopping rule needs it
+        if not math.isfinite(value):
+            break  # past divergence; a non-finite value has no place on the curve
+        lrs.append(float(lr))
+        losses.append(value)
+        if divergence_step(smooth_losses(losses)) is not None:
+            break
+    if not losses:
+        raise WarmstartError(f"the loss was not finite at the first step of the range test (lr {start_lr:g})",
+                             hint="lower --start-lr, or check the data and the model")
+    smoothed = smooth_losses(losses)
+    window = suggestion_window(len(losses))
+    steepest = steepest_descent_lr(lrs[window], smoothed[window])
+    return LrFindResult(lrs=tuple(lrs), losses=tuple(losses), smoothed=tuple(float(s) for s in smoothed),
+                        suggestion=steepest, steepest_lr=steepest,
+                        min_loss_lr_over_10=min_loss_lr_over_10(lrs[window], smoothed[window]),
+                        start_lr=float(start_lr), end_lr=float(end_lr), steps=steps,
+                        stopped_early=len(losses) < steps)
+
+
+def _forever(batches: TensorBatches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches epoch after epoch, each epoch reshuffled by the batches' generator."""
+    return itertools.chain.from_iterable(itertools.repeat(batches))
+
+
+def plot_lr_find(result: LrFindResult, path: str | Path, *, title: str = "") -> Path:
+    """The loss against the learning rate (log scale), the suggestion and the other candidate marked; a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lrs, smoothed = np.asarray(result.lrs), np.asarray(result.smoothed)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(lrs, result.losses, color="0.75", linewidth=0.8, label="loss")
+    ax.plot(lrs, smoothed, color="C0", label="smoothed loss")
+    at = int(np.argmin(np.abs(np.log(lrs) - np.log(result.suggestion))))
+    ax.axvline(result.suggestion, color="C3", linestyle="--", linewidth=1)
+    ax.plot([result.suggestion], [smoothed[at]], "o", color="C3",
+            label=f"suggestion {result.suggestion:.2g} ({result.suggested_by})")
+    ax.axvline(result.min_loss_lr_over_10, color="C2", linestyle=":", linewidth=1,
+               label=f"min loss / 10: {result.min_loss_lr_over_10:.2g}")
+    ax.set_xscale("log")
+    # the smoothed curve without its divergence (the last 5 points) sets the scale; what diverges runs off the top
+    shown = slice(0, max(len(smoothed) - 5, 1))
+    low = min(float(smoothed.min()), float(np.min(result.losses[shown])))
+    high = float(smoothed[shown].max())
+    margin = 0.1 * (high - low) + 1e-6
+    ax.set_ylim(low - margin, high + margin)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title(title or "learning-rate range test")
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
