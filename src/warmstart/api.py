@@ -38,6 +38,7 @@ from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_m
 from .io import write_json
 from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
 from .strategies import STRATEGIES, Strategy, create_strategy
+from .strategies.auto import Auto
 
 log = logging.getLogger("warmstart")
 
@@ -148,7 +149,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     if run_dir is not None:
         # written only after training succeeded: a failed rerun leaves the last good run's files as they were
         checkpoint = save_checkpoint(model, run_dir / "model", info)
-        write_json(run_dir / "config.json", json_ready(config))
+        write_json(run_dir / "config.json", json_ready({**config, "notes": notes}))
         shutil.rmtree(state_dir, ignore_errors=True)  # the run is complete: nothing left to resume
         _write_metrics(run_dir, metrics, split="test", data=data,
                        timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall,
@@ -233,8 +234,19 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
         raise WarmstartError(f"{out}: nothing to resume (no state/config.json)",
                              hint="the run finished, or never started; run without --resume")
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    strategy = _resolve_auto(strategy, splits, pretrained=checkpoint is not None, notes=notes)
     return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
                            started, resume=resume)
+
+
+def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, notes: list[str]) -> Strategy:
+    """``auto`` becomes the strategy it chooses for this training set; any other strategy stays as it is."""
+    if not isinstance(strategy, Auto):
+        return strategy
+    per_class = int(splits.train.class_counts().min())
+    chosen, reason = strategy.choose(per_class, pretrained=pretrained)
+    _note(notes, f"auto chose {chosen.name}: {reason}")
+    return chosen
 
 
 def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
@@ -286,6 +298,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    strategy = _resolve_auto(strategy, splits, pretrained=checkpoint is not None, notes=notes)
     device = resolve_device(train.device)
     result = lr_range_test(net, strategy, _tensors(splits.train, norm), train, device,
                            torch.Generator().manual_seed(train.seed), start_lr, end_lr, steps)

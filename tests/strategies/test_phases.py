@@ -111,3 +111,21 @@ def test_feature_cache_hits_only_for_the_same_backbone_and_inputs(tmp_path):
     assert not hit and not torch.equal(changed, first)
     model.backbone.stem[1].running_mean.add_(1.0)  # BatchNorm statistics are part of the key too
     assert not feature_cache.cached_features(model, x, device)[1]
+
+
+def test_l2_sp_combines_with_another_strategys_phases_and_rates():
+    model = cnn()
+    combined = create_strategy("l2-sp", alpha=0.1, base="gradual-unfreeze")
+    combined.prepare(model, 40)
+    alone = create_strategy("gradual-unfreeze")
+    alone.prepare(cnn(), 40)
+    assert [combined.trainable(model, e) for e in range(1, 41)] == [alone.trainable(model, e) for e in range(1, 41)]
+    assert combined.penalty(model).item() == pytest.approx(combined.beta / 2 * sum((p ** 2).sum().item()
+                                                                            for p in model.head.parameters()))
+    assert {g["weight_decay"] for g in combined.param_groups(model, 0.01, 0.1)} == {0.0}
+    layerwise = create_strategy("l2-sp", base="layerwise-lr")
+    layerwise.prepare(model, 4)
+    assert [g["lr_scale"] for g in layerwise.param_groups(model, 0.01, 0.0)][-1] == 1.0
+    assert min(g["lr_scale"] for g in layerwise.param_groups(model, 0.01, 0.0)) == 0.5 ** 4
+    with pytest.raises(WarmstartError, match="parameter base: expected one of full, gradual-unfreeze"):
+        create_strategy("l2-sp", base="linear-probe")

@@ -20,8 +20,13 @@ EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "laye
 WITHOUT_WEIGHT_DECAY = {"l2-sp"}  # its penalty replaces weight decay (towards the start, and beta on the head)
 
 
+# strategies that stand for another one, chosen per run (tested in test_auto.py)
+RESOLVED_PER_RUN = {name for name in STRATEGIES.names() if getattr(STRATEGIES.get(name), "resolved_per_run", False)}
+CONCRETE = [name for name in STRATEGIES.names() if name not in RESOLVED_PER_RUN]
+
+
 def test_every_strategy_states_its_expectation_here():
-    assert set(STRATEGIES.names()) == set(EXPECTED_FIRST_LAST)
+    assert set(CONCRETE) == set(EXPECTED_FIRST_LAST) and RESOLVED_PER_RUN == {"auto"}
 
 
 def _ids(params):
@@ -33,7 +38,7 @@ def _trainable_names(model):
 
 
 @pytest.mark.parametrize("model_name", MODELS.names())
-@pytest.mark.parametrize("strategy_name", STRATEGIES.names())
+@pytest.mark.parametrize("strategy_name", CONCRETE)
 def test_strategy_contract(model_name, strategy_name):
     model = create_model(model_name, SHAPES[model_name], 3)
     names = [name for name, _ in model.layer_groups()]
@@ -78,7 +83,7 @@ def test_strategy_contract(model_name, strategy_name):
     assert in_optimizer == _ids(p for n, m in model.layer_groups() if n in set().union(*seen) for p in m.parameters())
 
 
-@pytest.mark.parametrize("strategy_name", STRATEGIES.names())
+@pytest.mark.parametrize("strategy_name", CONCRETE)
 def test_each_groups_learning_rate_follows_its_scale_through_phases_and_schedule(strategy_name):
     model = create_model("cnn", SHAPES["cnn"], 3)
     strategy = create_strategy(strategy_name)
@@ -101,7 +106,7 @@ def test_each_groups_learning_rate_follows_its_scale_through_phases_and_schedule
 
 
 def test_unknown_strategy_is_a_clear_error():
-    with pytest.raises(WarmstartError, match="unknown strategy 'lora-xl'.*expected one of: freeze, full"):
+    with pytest.raises(WarmstartError, match="unknown strategy .lora-xl.*expected one of: auto, freeze, full"):
         create_strategy("lora-xl")
 
 
@@ -114,7 +119,8 @@ def test_unknown_options_are_named_with_the_accepted_ones():
 
 def test_options_reach_the_strategy_and_its_description():
     assert create_strategy("layerwise-lr").describe() == {"name": "layerwise-lr", "layer_decay": 0.5}
-    assert create_strategy("l2-sp", alpha=0.5).describe() == {"name": "l2-sp", "alpha": 0.5, "beta": 0.01}
+    assert create_strategy("l2-sp", alpha=0.5).describe() == {"name": "l2-sp", "alpha": 0.5, "beta": 0.01,
+                                                              "base": "full"}
     assert create_strategy("full").describe() == {"name": "full"}
 
 

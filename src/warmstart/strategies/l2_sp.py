@@ -14,6 +14,10 @@ from ..models import TransferModel
 from .base import STRATEGIES, Strategy
 
 
+# strategies whose layers train and can be pulled towards their start (a frozen backbone has nothing to pull)
+COMBINABLE = ("full", "gradual-unfreeze", "lp-ft", "layerwise-lr")
+
+
 @STRATEGIES.register("l2-sp")
 class L2StartingPoint(Strategy):
     """Every layer trains, with the backbone held near its pretrained weights by an L2 penalty (L2-SP, ICML 2018).
@@ -27,23 +31,36 @@ class L2StartingPoint(Strategy):
     every group, the head's L2 term being the beta one. Defaults: ``alpha=0.01``, ``beta=0.01``,
     a mild pull suited to the small models here; both are worth tuning per target, and a larger alpha keeps the
     backbone closer to its start.
+
+    ``base`` combines the penalty with another strategy's schedule of what trains and at which rate:
+    ``base="gradual-unfreeze"`` unfreezes from the top as that strategy does, with every unfrozen layer pulled
+    towards its start; ``base="layerwise-lr"`` keeps its per-layer rates. Without it, every layer trains (``full``).
     """
 
     name = "l2-sp"
 
-    def __init__(self, *, alpha: float = 0.01, beta: float = 0.01):
+    def __init__(self, *, alpha: float = 0.01, beta: float = 0.01, base: str = "full"):
+        from . import create_strategy
+
         check_parameter(is_number(alpha) and alpha >= 0, "alpha", "a number >= 0", alpha)
         check_parameter(is_number(beta) and beta >= 0, "beta", "a number >= 0", beta)
+        check_parameter(base in COMBINABLE, "base", f"one of {', '.join(COMBINABLE)}", base)
         self.alpha = alpha
         self.beta = beta
+        self.base = base
+        self.base_ = create_strategy(base)
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
-        return [name for name, _ in model.layer_groups()]
+        return self.base_.trainable(model, epoch)
+
+    def lr_scale(self, group: str, index: int, num_groups: int) -> float:
+        return self.base_.lr_scale(group, index, num_groups)
 
     def group_weight_decay(self, group: str, index: int, num_groups: int, weight_decay: float) -> float:
         return 0.0  # the penalty is the regulariser
 
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:
+        self.base_.prepare(model, epochs)  # the base's own settings (phase boundaries, ...) are checked and set
         super().prepare(model, epochs)
         self.starting_point_ = [p.detach().clone() for p in _backbone_parameters(model)]
 
