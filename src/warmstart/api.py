@@ -28,6 +28,7 @@ import torch
 from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
+from .data.augment import augment
 from .data.preprocess import Normalization, adapt_inputs
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
@@ -117,12 +118,13 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         # the backbone is frozen: run it once, then train the head alone on its features
         disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
         started_features = time.perf_counter()
-        train_xy = (cached_features(model, train_xy[0], device, disk=disk)[0], train_xy[1])
+        train_xy = _probe_training_features(model, strategy, train_xy, device, disk)
         if val_xy is not None:
             val_xy = (cached_features(model, val_xy[0], device, disk=disk)[0], val_xy[1])
         feature_time = time.perf_counter() - started_features
-        _note(notes, f"{strategy.name}: backbone features of {len(train_xy[0])} training examples ready in "
-                     f"{feature_time:.2f} s; the head trains on them")
+        views = getattr(strategy, "views", 1)
+        _note(notes, f"{strategy.name}: backbone features of {len(splits.train)} training examples"
+                     f"{f' x {views} views' if views > 1 else ''} ready in {feature_time:.2f} s; the head trains on them")
         history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
                       generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
         # the extraction is part of what this strategy costs to train
@@ -182,6 +184,22 @@ def _check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
     if differences:
         raise WarmstartError(f"cannot resume {state_dir.parent}: the settings differ from the interrupted run's: "
                              + "; ".join(differences), hint="resume with the same settings, or start a new run")
+
+
+def _probe_training_features(model: TransferModel, strategy: Strategy, train_xy: tuple[torch.Tensor, torch.Tensor],
+                             device: torch.device, disk: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached features of the training set: the clean view, and ``strategy.views - 1`` augmented views."""
+    x, y = train_xy
+    views = getattr(strategy, "views", 1)
+    if views > 1 and x.ndim != 4:
+        raise WarmstartError(f"{strategy.name}: views={views} augments images, but the inputs are vectors of shape "
+                             f"{tuple(x.shape[1:])}", hint="use views=1 for vector data")
+    features = [cached_features(model, x, device, disk=disk)[0]]
+    for view in range(1, views):
+        tag = f"{strategy.augment}:{view}"
+        features.append(cached_features(model, x, device, disk=disk, view=tag,
+                                        transform=lambda x, v=view: augment(x, strategy.augment, seed=v))[0])
+    return torch.cat(features), y.repeat(views)
 
 
 def _head_only(model: TransferModel) -> TransferModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,3 +130,46 @@ def test_l2_sp_combines_with_another_strategys_phases_and_rates():
     assert min(g["lr_scale"] for g in layerwise.param_groups(model, 0.01, 0.0)) == 0.5 ** 4
     with pytest.raises(WarmstartError, match="parameter base: expected one of full, gradual-unfreeze"):
         create_strategy("l2-sp", base="linear-probe")
+
+
+def test_linear_probe_views_train_on_cached_augmented_features(source, fashion_subset_npz):
+    feature_cache.clear_memory_cache()
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=10)
+    train = TrainConfig(epochs=3, batch_size=16, progress=False)
+    probe = create_strategy("linear-probe", views=3)
+    first = warmstart.finetune(source.checkpoint, target, strategy=probe, train=train)
+    assert any("features of 50 training examples x 3 views" in note for note in first.notes)
+    assert first.history[0]["steps_per_epoch"] == 10  # 150 feature vectors in batches of 16 (the last one of 6)
+    again = warmstart.finetune(source.checkpoint, target, strategy=create_strategy("linear-probe", views=3),
+                               train=train)
+    assert again.metrics.confusion_matrix == first.metrics.confusion_matrix  # the same views, from the cache
+    assert probe.describe() == {"name": "linear-probe", "cache": "memory", "views": 3, "augment": "light",
+                                "head_lr_scale": 10.0}
+
+
+def test_augmented_views_are_seeded_and_differ_from_the_images():
+    from warmstart.data.augment import augment
+
+    x = torch.rand(6, 1, 16, 16)
+    a, b, c = augment(x, "light", seed=1), augment(x, "light", seed=1), augment(x, "light", seed=2)
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c) and not torch.equal(a, x)
+    state = torch.get_rng_state()
+    augment(x, "light", seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # the global generator is left as it was
+    with pytest.raises(WarmstartError, match="needs images"):
+        augment(torch.rand(4, 10), "light", seed=0)
+
+
+def test_views_on_vectors_and_bad_view_settings_are_clear_errors(tmp_path):
+    with pytest.raises(WarmstartError, match="views"):
+        create_strategy("linear-probe", views=0)
+    with pytest.raises(WarmstartError, match="augment"):
+        create_strategy("linear-probe", views=2, augment="heavy")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "vectors.npz"
+    np.savez(data, x=rng.normal(size=(60, 12)).astype(np.float32), y=np.arange(60) % 3)
+    source = warmstart.pretrain(str(data), model="mlp", train=TrainConfig(epochs=1, progress=False),
+                                out=tmp_path / "mlp")
+    with pytest.raises(WarmstartError, match="views=2 augments images"):
+        warmstart.finetune(source.checkpoint, DataConfig(str(data)), strategy=create_strategy("linear-probe", views=2),
+                           train=TrainConfig(epochs=1, progress=False))

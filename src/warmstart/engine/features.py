@@ -12,6 +12,7 @@ import hashlib
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -37,9 +38,11 @@ def _digest(h: "hashlib._Hash", tensor: torch.Tensor) -> None:
         h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))  # no copy of the bytes
 
 
-def fingerprint(model: TransferModel, x: torch.Tensor) -> str:
-    """A key for the features of ``x`` under ``model``'s backbone (weights and buffers, e.g. BatchNorm stats)."""
+def fingerprint(model: TransferModel, x: torch.Tensor, view: str = "") -> str:
+    """A key for the features of ``x`` (or of its augmented ``view``) under ``model``'s backbone (weights and
+    buffers, e.g. BatchNorm statistics)."""
     h = hashlib.blake2b(digest_size=20)
+    h.update(view.encode())
     h.update(f"{model.arch}:{sorted(model.arch_args.items())}".encode())
     for name, tensor in model.backbone.state_dict().items():
         h.update(name.encode())
@@ -63,10 +66,14 @@ def extract_features(model: TransferModel, x: torch.Tensor, device: torch.device
     return torch.cat(parts) if parts else torch.empty(0, model.num_features)
 
 
-def cached_features(model: TransferModel, x: torch.Tensor, device: torch.device, *,
-                    disk: Path | None = None) -> tuple[torch.Tensor, bool]:
-    """Features of ``x`` from the cache, computing and storing them on a miss; returns (features, was_cached)."""
-    key = fingerprint(model, x)
+def cached_features(model: TransferModel, x: torch.Tensor, device: torch.device, *, disk: Path | None = None,
+                    view: str = "", transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+                    ) -> tuple[torch.Tensor, bool]:
+    """Features of ``x`` from the cache, computing and storing them on a miss; returns (features, was_cached).
+
+    ``transform`` (deterministic, named by ``view``) makes an augmented view of ``x``; it runs only on a miss.
+    """
+    key = fingerprint(model, x, view)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key], True
@@ -74,7 +81,7 @@ def cached_features(model: TransferModel, x: torch.Tensor, device: torch.device,
     if file is not None and file.is_file():
         features, hit = load_file(str(file))["features"], True
     else:
-        features, hit = extract_features(model, x, device), False
+        features, hit = extract_features(model, x if transform is None else transform(x), device), False
         if file is not None:
             atomic_write(file, lambda tmp: save_file({"features": features.contiguous()}, tmp))
     _MEMORY[key] = features

@@ -8,7 +8,8 @@ the head on the cache, so each epoch costs a matrix product instead of a forward
 
 from __future__ import annotations
 
-from ..config import check_parameter
+from ..config import check_parameter, is_int
+from ..data.augment import AUGMENTATIONS
 from .base import STRATEGIES
 from .freeze import FrozenBackbone
 
@@ -18,14 +19,23 @@ class LinearProbe(FrozenBackbone):
     """The backbone is frozen and runs once; the head trains on its cached features (cache: memory or disk).
 
     Gives the same result as ``freeze`` without augmentation (the backbone in eval mode computes the same features
-    every epoch), many times faster; like ``freeze``, the head trains at ``head_lr_scale`` x lr. ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features``
+    every epoch), many times faster; like ``freeze``, the head trains at ``head_lr_scale`` x lr.
+
+    ``views=N`` adds augmentation the cached way: the training set's features are computed for the clean images and
+    for N-1 augmented views of each (``augment``, seeded by the view number, so they are cached too), and the head
+    trains on all N x n of them; validation and test stay clean. Images only. ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features``
     (or ``$WARMSTART_CACHE_DIR``) for later runs on the same checkpoint and data.
     """
 
     name = "linear-probe"
     uses_feature_cache = True
 
-    def __init__(self, *, cache: str = "memory", head_lr_scale: float = 10.0):
+    def __init__(self, *, cache: str = "memory", views: int = 1, augment: str = "light",
+                 head_lr_scale: float = 10.0):
         super().__init__(head_lr_scale=head_lr_scale)
         check_parameter(cache in ("memory", "disk"), "cache", "memory or disk", cache)
+        check_parameter(is_int(views) and views >= 1, "views", "a positive integer", views)
+        check_parameter(augment in AUGMENTATIONS, "augment", f"one of {', '.join(AUGMENTATIONS.names())}", augment)
         self.cache = cache
+        self.views = views
+        self.augment = augment
