@@ -80,6 +80,14 @@ OutOpt = typer.Option(..., "--out", help="Run folder to write.")
 JsonOpt = typer.Option(False, "--json", help="Print the test metrics as JSON on stdout.")
 
 
+ModelOptionOpt = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable.")
+OptimizerOpt = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw.")
+WeightDecayOpt = typer.Option(1e-4, "--weight-decay")
+WarmupOpt = typer.Option(0, "--warmup-epochs")
+ValFractionOpt = typer.Option(None, "--val-fraction")
+ResizeOpt = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape.")
+DeviceOpt = typer.Option("auto", "--device")
+QuietOpt = typer.Option(False, "--quiet")
 ScheduleOpt = typer.Option("cosine", "--schedule", help="constant, step, exponential, cosine or one-cycle.")
 EarlyStoppingOpt = typer.Option(None, "--early-stopping", help="Patience in epochs (needs a validation split).")
 ClipOpt = typer.Option(None, "--grad-clip-norm", help="Clip the gradients' global norm to this value.")
@@ -101,17 +109,17 @@ def _train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, war
 @app.command()
 def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              model: str = typer.Option("cnn", "--model", help="Architecture: see `warmstart list models`."),
-             model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+             model_option: Optional[List[str]] = ModelOptionOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(128, "--batch-size"),
-             optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
-             lr: float = typer.Option(2e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-             schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             optimizer: str = OptimizerOpt,
+             lr: float = typer.Option(2e-3, "--lr"), weight_decay: float = WeightDecayOpt,
+             schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
-             val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
+             val_fraction: Optional[float] = ValFractionOpt,
              label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
-             seed: int = SeedOpt, device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
-             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
+             seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Train a model on a source dataset and save it as a checkpoint."""
     result = api.pretrain(
         DataConfig(data, classes=classes, val_fraction=val_fraction, label_column=label_column,
@@ -133,18 +141,18 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
                  None, "--strategy-option", help="KEY=VALUE, repeatable: e.g. layer_decay=0.7, boundaries=[3,6]."),
              frozen_batchnorm: str = FrozenBatchNormOpt,
              model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
-             model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+             model_option: Optional[List[str]] = ModelOptionOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
-             optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
-             lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-             schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+             optimizer: str = OptimizerOpt,
+             lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = WeightDecayOpt,
+             schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
-             val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
-             resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+             val_fraction: Optional[float] = ValFractionOpt,
+             resize: bool = ResizeOpt,
              label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
-             seed: int = SeedOpt, device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
-             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = typer.Option(False, "--quiet")):
+             seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
     if not scratch and (model is not None or model_option):
@@ -169,9 +177,9 @@ def evaluate(model: str = typer.Option(..., "--model", help="Checkpoint: run fol
              data: str = DataOpt, split: str = typer.Option("test", "--split", help="test or train."),
              classes: Optional[str] = ClassesOpt, label_column: str = LabelOpt,
              image_size: Optional[List[int]] = ImageSizeOpt,
-             resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+             resize: bool = ResizeOpt,
              out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and the plot."),
-             device: str = typer.Option("auto", "--device"), as_json: bool = JsonOpt):
+             device: str = DeviceOpt, as_json: bool = JsonOpt):
     """Accuracy, precision, recall, F1, a per-class table and the confusion matrix of a checkpoint."""
     metrics = api.evaluate(model, DataConfig(data, classes=classes, label_column=label_column,
                                              image_size=_image_size(image_size), resize=resize),
@@ -186,7 +194,7 @@ def demo(shots: int = typer.Option(10, "--shots", min=1, help="Labelled target i
          finetune_epochs: int = typer.Option(40, "--finetune-epochs", min=1),
          data: str = typer.Option("fashion-mnist", "--data", help="Images with at least 10 classes."),
          out: Path = typer.Option(Path("runs/demo"), "--out"), as_json: bool = JsonOpt,
-         quiet: bool = typer.Option(False, "--quiet")):
+         quiet: bool = QuietOpt):
     """Pretrain on Fashion-MNIST 0-4, fine-tune on 5-9 from K images per class, compare with scratch."""
     from .demo import demo as run_demo, to_markdown
 
@@ -246,20 +254,20 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
             seeds: int = typer.Option(3, "--seeds", help="Seeds 0..N-1; each draws its own K examples."),
             model: Optional[str] = typer.Option(None, "--model",
                                                 help="Scratch architecture (default: the checkpoint's)."),
-            model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+            model_option: Optional[List[str]] = ModelOptionOpt,
             epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
-            optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
-            lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = typer.Option(1e-4, "--weight-decay"),
-            schedule: str = ScheduleOpt, warmup_epochs: int = typer.Option(0, "--warmup-epochs"),
+            optimizer: str = OptimizerOpt,
+            lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = WeightDecayOpt,
+            schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
             early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
             label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
-            val_fraction: Optional[float] = typer.Option(None, "--val-fraction"),
+            val_fraction: Optional[float] = ValFractionOpt,
             frozen_batchnorm: str = FrozenBatchNormOpt,
-            resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+            resize: bool = ResizeOpt,
             label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
-            device: str = typer.Option("auto", "--device"), out: Path = OutOpt,
+            device: str = DeviceOpt, out: Path = OutOpt,
             as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout."),
-            quiet: bool = typer.Option(False, "--quiet")):
+            quiet: bool = QuietOpt):
     """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value."""
     from .compare import compare as run_compare
 
@@ -293,18 +301,18 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
             strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option",
                                                                 help="KEY=VALUE, repeatable."),
             model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
-            model_option: Optional[List[str]] = typer.Option(None, "--model-option", help="KEY=VALUE, repeatable."),
+            model_option: Optional[List[str]] = ModelOptionOpt,
             epochs: int = typer.Option(10, "--epochs", min=1,
                                        help="The planned fine-tune's epochs: they place the strategy's phases."),
             batch_size: int = typer.Option(16, "--batch-size"),
-            optimizer: str = typer.Option("adamw", "--optimizer", help="sgd, adam or adamw."),
-            weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+            optimizer: str = OptimizerOpt,
+            weight_decay: float = WeightDecayOpt,
             start_lr: float = typer.Option(1e-7, "--start-lr", help="The first step's learning rate."),
             end_lr: float = typer.Option(10.0, "--end-lr", help="The last step's learning rate."),
             steps: int = typer.Option(100, "--steps", help="Mini-batches, at exponentially growing rates."),
-            resize: bool = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape."),
+            resize: bool = ResizeOpt,
             label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
-            seed: int = SeedOpt, device: str = typer.Option("auto", "--device"),
+            seed: int = SeedOpt, device: str = DeviceOpt,
             out: Path = typer.Option(..., "--out", help="Folder for lr_find.json and lr_find.png."),
             as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout.")):
     """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint

@@ -49,6 +49,17 @@ def training_batches_and_loss(train: tuple[torch.Tensor, torch.Tensor], num_clas
     return batches, loss_fn
 
 
+def optimization_step(model: nn.Module, strategy: Strategy, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                      config: TrainConfig) -> None:
+    """Backpropagate ``loss`` plus the strategy's penalty (L2-SP's, say), clip if asked, and step."""
+    penalty = strategy.penalty(model)
+    optimizer.zero_grad(set_to_none=True)
+    (loss if penalty is None else loss + penalty).backward()
+    if config.grad_clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], config.grad_clip_norm)
+    optimizer.step()
+
+
 def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
         val: tuple[torch.Tensor, torch.Tensor] | None, config: TrainConfig, *, device: torch.device,
         generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
@@ -92,13 +103,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 logits = model(xb)
                 loss = loss_fn(logits, yb)
-                penalty = strategy.penalty(model)  # a regulariser, e.g. L2-SP; the logged loss stays the data loss
-                optimizer.zero_grad(set_to_none=True)
-                (loss if penalty is None else loss + penalty).backward()
-                if config.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
-                                                   config.grad_clip_norm)
-                optimizer.step()
+                optimization_step(model, strategy, optimizer, loss, config)
                 scheduler.step()
                 step += 1
                 # accumulate on the device; reading a value back every step would stall a GPU

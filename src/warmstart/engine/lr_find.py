@@ -35,7 +35,7 @@ from ..io import atomic_write
 from ..models import TransferModel
 from ..strategies import Strategy
 from .batches import TensorBatches
-from .loop import training_batches_and_loss
+from .loop import optimization_step, training_batches_and_loss
 from .optim import build_optimizer
 
 SMOOTHING_BETA = 0.98
@@ -157,13 +157,7 @@ def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple
         xb, yb = next(batches)
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         loss = loss_fn(model(xb), yb)
-        penalty = strategy.penalty(model)
-        optimizer.zero_grad(set_to_none=True)
-        (loss if penalty is None else loss + penalty).backward()
-        if config.grad_clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None],
-                                           config.grad_clip_norm)
-        optimizer.step()
+        optimization_step(model, strategy, optimizer, loss, config)
         value = float(loss.detach())  # read every step: the stopping rule needs it
         if not math.isfinite(value):
             break  # past divergence; a non-finite value has no place on the curve
