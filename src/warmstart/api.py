@@ -29,7 +29,7 @@ from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.augment import augment
-from .data.preprocess import Normalization, adapt_inputs
+from .data.preprocess import Normalization, Tokenization, adapt_inputs, fit_preprocessing, preprocessing_from_dict
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine.features import cached_features, default_cache_dir
@@ -67,7 +67,10 @@ def _as_model(model: ModelConfig | str) -> ModelConfig:
     return ModelConfig(model) if isinstance(model, str) else model
 
 
-def _tensors(dataset: Dataset, norm: Normalization) -> tuple[torch.Tensor, torch.Tensor]:
+Preprocessing = Normalization | Tokenization
+
+
+def _tensors(dataset: Dataset, norm: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
     return norm.apply(dataset.x), torch.from_numpy(dataset.y)
 
 
@@ -77,7 +80,7 @@ def _note(notes: list[str], message: str) -> None:
 
 
 def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: DataConfig, train: TrainConfig,
-                    splits, norm: Normalization, out: str | Path | None, lineage: dict[str, Any],
+                    splits, norm: Preprocessing, out: str | Path | None, lineage: dict[str, Any],
                     notes: list[str], callbacks: tuple[Callback, ...], started: float,
                     resume: bool = False) -> RunResult:
     device = resolve_device(train.device)
@@ -210,7 +213,7 @@ def _head_only(model: TransferModel) -> TransferModel:
     return probe
 
 
-def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Normalization,
+def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing,
                        device: torch.device) -> EvaluationResult:
     logits = predict_logits(model, norm.apply(dataset.x), device)
     return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names)
@@ -267,24 +270,42 @@ def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, n
     return chosen
 
 
+def _pretrained_source(checkpoint: str | Path | None) -> str | None:
+    """``minilm`` or ``hf:SOURCE`` (a model folder or hub id) name a pretrained encoder rather than a checkpoint."""
+    if checkpoint is None or isinstance(checkpoint, Path):
+        return None
+    from .models.hf import ALIASES
+
+    if checkpoint in ALIASES:
+        return checkpoint
+    return checkpoint[3:] if checkpoint.startswith("hf:") else None
+
+
 def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
-                    train: TrainConfig) -> tuple[TransferModel, DataSplits, Normalization, dict[str, Any], list[str]]:
+                    train: TrainConfig) -> tuple[TransferModel, DataSplits, Preprocessing, dict[str, Any], list[str]]:
     """What fine-tuning starts from: the seeded splits, the model (the checkpoint with a new head for the target's
     classes, or ``model`` from scratch), the normalisation its inputs get, its lineage, and notes on what changed."""
     seed_everything(train.seed)
     notes: list[str] = []
     splits = load_splits(data, train.seed)
-    if checkpoint is None:
-        spec = _as_model(model or "cnn")
-        net = create_model(spec.name, splits.train.input_shape, splits.train.num_classes, **dict(spec.options))
-        norm = Normalization.fit(splits.train)
-        lineage: dict[str, Any] = {"parent": None}
+    text = splits.train.kind == "text"
+    input_shape = (data.max_length,) if text else splits.train.input_shape
+    pretrained_source = _pretrained_source(checkpoint)
+    if checkpoint is None or pretrained_source is not None:
+        spec = (ModelConfig("hf", {"source": pretrained_source}) if pretrained_source is not None
+                else _as_model(model or ("hf" if text else "cnn")))
+        net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
+        norm = fit_preprocessing(splits.train, net.arch_args, data.max_length)
+        lineage: dict[str, Any] = {"parent": None if pretrained_source is None else {"pretrained": pretrained_source}}
+        if pretrained_source is not None:
+            _note(notes, f"starting from the pretrained encoder {pretrained_source!r} with a new "
+                         f"{splits.train.num_classes}-class head")
     else:
         if model is not None:
             raise WarmstartError("--model names an architecture for training from scratch (--from none); "
                                  f"the checkpoint {checkpoint} already fixes it", hint="drop --model")
         net, parent = load_checkpoint(checkpoint)
-        norm = Normalization.from_dict(parent.preprocessing)
+        norm = preprocessing_from_dict(parent.preprocessing)
         name = f"checkpoint {checkpoint}"
         splits = type(splits)(*(None if s is None else adapt_inputs(s, net.input_shape, resize=data.resize,
                                                                    model_name=name)
@@ -349,7 +370,7 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
                              f"selected data has {', '.join(dataset.class_names)}",
                              hint="pass --classes naming the model's classes, in its order")
     dataset = adapt_inputs(dataset, net.input_shape, resize=data.resize, model_name=f"checkpoint {checkpoint}")
-    result = _predict_and_score(net, dataset, Normalization.from_dict(info.preprocessing), resolve_device(device))
+    result = _predict_and_score(net, dataset, preprocessing_from_dict(info.preprocessing), resolve_device(device))
     if out is not None:
         run_dir = Path(out)
         write_json(run_dir / "config.json", {"command": "evaluate", "checkpoint": str(checkpoint), "split": split,

@@ -42,7 +42,10 @@ class DataConfig:
         (Perez et al., "True Few-Shot Learning", 2021), so few-shot runs train for a fixed budget unless asked.
     test_fraction: for data without its own test split, the share held out as the test split; the hold-out is
         fixed (seed 0), so ``pretrain``, ``finetune`` and ``evaluate`` on the same file agree on it.
-    label_column: the label column of a CSV file.
+    label_column: the label column of a CSV, TSV or JSON-lines file.
+    text_column: the text column of a text classification file (a .tsv, a .jsonl or a folder with train.csv are
+        read as text with column ``text`` by default).
+    max_length: texts are cut to this many tokens; batches are padded only to their longest text.
     image_size: (height, width) images of an image folder are resized to; needed when their sizes differ.
     resize: resize images (and convert grey <-> colour) to the checkpoint's input shape when they differ.
     """
@@ -53,6 +56,8 @@ class DataConfig:
     val_fraction: float | None = None
     test_fraction: float = 0.2
     label_column: str = "label"
+    text_column: str | None = None
+    max_length: int = 64
     image_size: tuple[int, int] | None = None
     resize: bool = False
 
@@ -62,6 +67,8 @@ class DataConfig:
                "a positive integer", self.shots)
         check_parameter(self.val_fraction is None or (is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0), "val_fraction",
                "a number in [0, 1)", self.val_fraction)
+        check_parameter(is_int(self.max_length) and self.max_length >= 2, "max_length", "an integer >= 2",
+                        self.max_length)
         check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction", "a number in (0, 1)", self.test_fraction)
         if self.image_size is not None:
             size = tuple(self.image_size)

@@ -9,11 +9,14 @@ from torch import nn
 from warmstart.errors import WarmstartError
 from warmstart.models import MODELS, TransferModel, create_model
 
+from tiny_models import example_inputs, model_options
+
 # Input shapes each architecture must handle; an architecture registered later without an entry here is checked on
 # small grey and colour images, which every image model in warmstart must accept.
 SHAPES: dict[str, list[tuple[int, ...]]] = {
     "cnn": [(1, 16, 16), (1, 28, 28), (3, 32, 32), (3, 64, 64)],
     "mlp": [(20,), (1, 8, 8)],
+    "hf": [(16,)],  # token ids, padded to 16
 }
 DEFAULT_SHAPES = [(1, 16, 16), (3, 32, 32)]
 NUM_CLASSES = 5
@@ -30,13 +33,13 @@ CASE_IDS = [f"{name}-{'x'.join(map(str, shape))}" for name, shape in CASES]
 
 def build(name: str, shape: tuple[int, ...], num_classes: int = NUM_CLASSES, seed: int = 0) -> TransferModel:
     torch.manual_seed(seed)
-    model = create_model(name, shape, num_classes)
+    model = create_model(name, shape, num_classes, **model_options(name))
     model.eval()
     return model
 
 
-def batch(shape: tuple[int, ...], n: int = BATCH, seed: int = 1) -> torch.Tensor:
-    return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+def batch(shape: tuple[int, ...], n: int = BATCH, seed: int = 1, name: str = "") -> torch.Tensor:
+    return example_inputs(name, shape, n, seed)
 
 
 def test_registry_has_the_builtin_architectures():
@@ -52,7 +55,7 @@ def test_logits_shape(name, shape):
     assert model.num_classes == NUM_CLASSES
     with torch.no_grad():
         for n in (1, BATCH):
-            logits = model(batch(shape, n))
+            logits = model(batch(shape, n, name=name))
             assert logits.shape == (n, NUM_CLASSES)
             assert logits.dtype == torch.float32
             assert torch.isfinite(logits).all()
@@ -61,7 +64,7 @@ def test_logits_shape(name, shape):
 @pytest.mark.parametrize(("name", "shape"), CASES, ids=CASE_IDS)
 def test_forward_is_head_of_features(name, shape):
     model = build(name, shape)
-    x = batch(shape)
+    x = batch(shape, name=name)
     with torch.no_grad():
         features = model.forward_features(x)
         assert features.shape == (BATCH, model.num_features)
@@ -74,7 +77,7 @@ def test_forward_is_head_of_features(name, shape):
 def test_backward_reaches_every_parameter(name, shape):
     model = build(name, shape)
     model.train()
-    loss = nn.functional.cross_entropy(model(batch(shape, 4)), torch.tensor([0, 1, 2, 3]))
+    loss = nn.functional.cross_entropy(model(batch(shape, 4, name=name)), torch.tensor([0, 1, 2, 3]))
     loss.backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{pname} gets no gradient"
@@ -84,7 +87,7 @@ def test_backward_reaches_every_parameter(name, shape):
 @pytest.mark.parametrize("k", [1, 2, 11])
 def test_reset_classifier_changes_only_the_head(name, shape, k):
     model = build(name, shape)
-    x = batch(shape)
+    x = batch(shape, name=name)
     backbone_before = {key: v.clone() for key, v in model.backbone.state_dict().items()}
     old_head = model.head
     with torch.no_grad():
@@ -149,7 +152,7 @@ def test_layer_groups_run_in_forward_order(name, shape):
                for group, module in model.layer_groups()]
     try:
         with torch.no_grad():
-            model(batch(shape))
+            model(batch(shape, name=name))
     finally:
         for handle in handles:
             handle.remove()
@@ -165,7 +168,7 @@ def test_deterministic_given_seed(name, shape):
     for key in sa:
         assert torch.equal(sa[key], sb[key]), key
     assert any(not torch.equal(sa[key], sc[key]) for key in sa if sa[key].is_floating_point())
-    x = batch(shape)
+    x = batch(shape, name=name)
     with torch.no_grad():
         assert torch.equal(a(x), b(x))
 
@@ -231,7 +234,8 @@ def test_reset_classifier_keeps_the_models_dtype(name):
     model.reset_classifier(4)
     assert model.head.weight.dtype == torch.float64
     with torch.no_grad():
-        assert model(batch(shape).double()).shape == (BATCH, 4)
+        x = batch(shape, name=name)
+        assert model(x.double() if x.is_floating_point() else x).shape == (BATCH, 4)
 
 
 @pytest.mark.parametrize("options", [{"widths": []}, {"widths": [8, 0]}, {"blocks": 0}])

@@ -11,7 +11,13 @@ from warmstart.errors import WarmstartError
 from warmstart.models import MODELS, create_model
 from warmstart.strategies import STRATEGIES, create_strategy
 
-SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16)}
+from tiny_models import example_inputs, model_options
+
+SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16), "hf": (12,)}
+
+
+def build(model_name):
+    return create_model(model_name, SHAPES[model_name], 3, **model_options(model_name))
 EPOCHS = 8
 # what trains in the first and in the last of EPOCHS epochs; in between, phases only ever add groups from the top
 EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "layerwise-lr": ("all", "all"),
@@ -40,7 +46,7 @@ def _trainable_names(model):
 @pytest.mark.parametrize("model_name", MODELS.names())
 @pytest.mark.parametrize("strategy_name", CONCRETE)
 def test_strategy_contract(model_name, strategy_name):
-    model = create_model(model_name, SHAPES[model_name], 3)
+    model = build(model_name)
     names = [name for name, _ in model.layer_groups()]
     strategy = create_strategy(strategy_name)
     strategy.prepare(model, EPOCHS)
@@ -63,7 +69,7 @@ def test_strategy_contract(model_name, strategy_name):
 
         # a run resumed at this epoch is in the same phase: phases are a function of the epoch alone
         resumed = create_strategy(strategy_name)
-        resumed.prepare(create_model(model_name, SHAPES[model_name], 3), EPOCHS)
+        resumed.prepare(build(model_name), EPOCHS)
         assert resumed.trainable(model, epoch) == strategy.trainable(model, epoch)
 
         strategy.train_mode(model)
@@ -72,7 +78,7 @@ def test_strategy_contract(model_name, strategy_name):
         model.zero_grad(set_to_none=True)
         penalty = strategy.penalty(model)
         assert penalty is None or (penalty.ndim == 0 and torch.isfinite(penalty))
-        x = torch.randn(4, *SHAPES[model_name])
+        x = example_inputs(model_name, SHAPES[model_name], 4)
         (model(x).sum() + (0 if penalty is None else penalty)).backward()
         for p in model.parameters():
             assert (p.grad is not None) == p.requires_grad
@@ -133,7 +139,7 @@ def _group_index(model, group_name):
 
 @pytest.mark.parametrize("model_name", MODELS.names())
 def test_layerwise_default_halves_the_rate_per_group_below_the_head(model_name):
-    model = create_model(model_name, SHAPES[model_name], 3)
+    model = build(model_name)
     strategy = create_strategy("layerwise-lr")
     strategy.prepare(model)
     n = len(model.layer_groups())
@@ -155,7 +161,7 @@ SCHEDULES = [dict(schedule="constant"), dict(schedule="step", step_size=1, gamma
 @pytest.mark.parametrize("model_name", MODELS.names())
 def test_layer_decay_survives_every_schedule(model_name, schedule, optimizer):
     # timm PR #2532: layer decay was silently dropped by schedulers that reset each group to the base rate
-    model = create_model(model_name, SHAPES[model_name], 3)
+    model = build(model_name)
     strategy = create_strategy("layerwise-lr", layer_decay=0.7)
     strategy.prepare(model)
     config = TrainConfig(epochs=4, lr=0.1, optimizer=optimizer, **schedule)
@@ -197,7 +203,7 @@ def _backbone_parameters(model):
 
 @pytest.mark.parametrize("model_name", MODELS.names())
 def test_l2sp_penalty_at_the_start_is_only_the_head_term(model_name):
-    model = create_model(model_name, SHAPES[model_name], 3)
+    model = build(model_name)
     without_head_term = create_strategy("l2-sp", alpha=0.3, beta=0.0)
     without_head_term.prepare(model)
     assert without_head_term.penalty(model).item() == 0.0
@@ -212,7 +218,7 @@ def test_l2sp_penalty_at_the_start_is_only_the_head_term(model_name):
 @pytest.mark.parametrize("model_name", MODELS.names())
 def test_l2sp_gradient_pulls_a_moved_backbone_back_to_its_start(model_name):
     torch.manual_seed(0)
-    model = create_model(model_name, SHAPES[model_name], 3)
+    model = build(model_name)
     strategy = create_strategy("l2-sp", alpha=0.3, beta=0.2)
     strategy.prepare(model)
     moved = _backbone_parameters(model)[0]

@@ -19,7 +19,8 @@ __all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "pa
 
 
 def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset]:
-    train, test = read_source(config.source, label_column=config.label_column, image_size=config.image_size)
+    train, test = read_source(config.source, label_column=config.label_column, image_size=config.image_size,
+                              text_column=config.text_column)
     if test is None:
         train, test = stratified_split(train, config.test_fraction, np.random.default_rng(TEST_HOLDOUT_SEED))
         if test is None:

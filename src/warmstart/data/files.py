@@ -141,7 +141,8 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
                 value = float(cell)
             except ValueError:
                 raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell!r} is not a number",
-                                     hint="feature columns must be numeric; encode categories as numbers first") \
+                                     hint="feature columns must be numeric; encode categories as numbers first, "
+                                          "or name a text column with --text-column") \
                     from None
             if not np.isfinite(value):
                 raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell} is not a finite number",

@@ -42,9 +42,55 @@ class Normalization:
         return cls(tuple(d["mean"]), tuple(d["std"]), d["kind"])
 
 
+@dataclass(frozen=True)
+class Tokenization:
+    """Texts to token ids with the model's own tokenizer, cut to ``max_length`` and padded to it; the model trims
+    each batch to its longest text, so the padding costs nothing in training."""
+
+    source: str
+    max_length: int
+    kind: str = "text"
+
+    def apply(self, texts: np.ndarray) -> torch.Tensor:
+        from ..models.hf import load_tokenizer
+
+        tokenizer = _tokenizer(self.source, load_tokenizer)
+        encoded = tokenizer([str(t) for t in texts], padding="max_length", truncation=True,
+                            max_length=self.max_length, return_tensors="pt")
+        return encoded["input_ids"]
+
+    def to_dict(self) -> dict:
+        return {"kind": "text", "source": self.source, "max_length": self.max_length}
+
+
+_TOKENIZERS: dict[str, object] = {}
+
+
+def _tokenizer(source: str, load):
+    if source not in _TOKENIZERS:
+        _TOKENIZERS[source] = load(source)
+    return _TOKENIZERS[source]
+
+
+def preprocessing_from_dict(d: dict) -> "Normalization | Tokenization":
+    if d.get("kind") == "text":
+        return Tokenization(d["source"], int(d["max_length"]))
+    return Normalization.from_dict(d)
+
+
+def fit_preprocessing(dataset: Dataset, arch_args: dict, max_length: int) -> "Normalization | Tokenization":
+    """What a new model's inputs get: the model's tokenizer for text, statistics of the training set otherwise."""
+    if dataset.kind == "text":
+        if "source" not in arch_args:
+            raise WarmstartError(f"{dataset.name} is text, and this model has no tokenizer",
+                                 hint="use a text model: --model hf (the alias minilm by default)")
+        return Tokenization(arch_args["source"], max_length)
+    return Normalization.fit(dataset)
+
+
 def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool, model_name: str) -> Dataset:
     """Make the data fit a model's input shape: unchanged when it does, resized when asked, else a clear error."""
-    if dataset.input_shape == tuple(input_shape):
+    if dataset.input_shape == tuple(input_shape) or dataset.kind == "text":
         return dataset
     found = "x".join(map(str, dataset.input_shape))
     wanted = "x".join(map(str, input_shape))

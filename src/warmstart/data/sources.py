@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,7 @@ from ..registry import Registry
 from . import fashion_mnist
 from .dataset import Dataset
 from .files import load_csv, load_image_folder, load_npz
+from .text import load_text_table, split_files
 
 BuiltIn = Callable[[], tuple[Dataset, Dataset | None]]
 DATASETS: Registry[BuiltIn] = Registry("dataset")
@@ -34,8 +36,18 @@ def _digits() -> tuple[Dataset, Dataset | None]:
     return Dataset(x, bunch.target.astype(np.int64), names, "image", "digits"), None
 
 
-def read_source(source: str, *, label_column: str = "label",
-                image_size: tuple[int, int] | None = None) -> tuple[Dataset, Dataset | None]:
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except (UnicodeDecodeError, OSError):
+        return []  # the loader reports it properly
+
+
+def read_source(source: str, *, label_column: str = "label", image_size: tuple[int, int] | None = None,
+                text_column: str | None = None) -> tuple[Dataset, Dataset | None]:
+    """Text classification when ``text_column`` is set, for .tsv and .jsonl files, for a .csv with a ``text``
+    column, and for a folder with train.<csv|tsv|jsonl>; numeric features for other .csv files."""
     if source in DATASETS:
         return DATASETS.get(source)()
     path = Path(source).expanduser()
@@ -44,12 +56,17 @@ def read_source(source: str, *, label_column: str = "label",
             f"--data {source!r}: no built-in dataset of that name and no such file or folder",
             hint=f"use one of {', '.join(DATASETS.names())}, or a path to an .npz, a .csv or an image folder",
         )
+    suffix = path.suffix.lower()
+    is_table_folder = path.is_dir() and split_files(path) is not None
+    csv_with_text = suffix == ".csv" and "text" in _csv_header(path)
+    if text_column is not None or suffix in (".tsv", ".jsonl") or is_table_folder or csv_with_text:
+        return load_text_table(path, text_column or "text", label_column)
     if path.is_dir():
         return load_image_folder(path, image_size)
-    suffix = path.suffix.lower()
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".csv":
         return load_csv(path, label_column)
     raise WarmstartError(f"--data {source!r}: unsupported file type {suffix or '(none)'}",
-                         hint="use an .npz with arrays x and y, a .csv with a label column, or an image folder")
+                         hint="use an .npz with arrays x and y, a .csv with a label column (and --text-column for text), "
+                              "a .tsv or .jsonl text file, or an image folder")

@@ -1,0 +1,113 @@
+"""Text classification data from CSV, TSV and JSON-lines files: one text column and one label column.
+
+A file named ``train.<ext>`` with a ``test.<ext>`` beside it (or a folder holding both) gives both splits; any other
+file has its test split held out by warmstart, as for every dataset without one. Labels are strings (or numbers
+read as strings), mapped to ids in sorted order; the names travel with the checkpoint.
+
+Empty texts: rows whose text is empty or only whitespace are dropped, and the drop is reported (a note); an empty
+text carries nothing to classify, and failing a whole dataset over a stray blank line helps nobody.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WarmstartError
+from .dataset import Dataset
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
+log = logging.getLogger("warmstart")
+
+
+def split_files(path: Path) -> tuple[Path, Path | None] | None:
+    """(train, test) files for a folder holding ``train.<ext>`` (and maybe ``test.<ext>``), or for such a file."""
+    if path.is_dir():
+        for suffix in TEXT_SUFFIXES:
+            if (path / f"train{suffix}").is_file():
+                test = path / f"test{suffix}"
+                return path / f"train{suffix}", test if test.is_file() else None
+        return None
+    if path.stem == "train":
+        test = path.with_name(f"test{path.suffix}")
+        return path, test if test.is_file() else None
+    return path, None
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            if path.suffix.lower() == ".jsonl":
+                rows = []
+                for n, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise WarmstartError(f"{path}, line {n}: not valid JSON ({exc.msg})",
+                                             hint="one JSON object per line") from None
+                    if not isinstance(record, dict):
+                        raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}")
+                    rows.append({k: "" if v is None else str(v) for k, v in record.items()})
+                return rows
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+            return list(csv.DictReader(f, delimiter=delimiter))
+    except UnicodeDecodeError as exc:
+        raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+
+
+def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+    rows = _read_rows(path)
+    if not rows:
+        raise WarmstartError(f"{path}: no rows; expected a header (or JSON objects) with {text_column!r} and "
+                             f"{label_column!r}")
+    columns = list(rows[0])
+    for role, column, flag in (("text", text_column, "--text-column"), ("label", label_column, "--label-column")):
+        if column not in columns:
+            raise WarmstartError(f"{path}: no {role} column {column!r}; the columns are {', '.join(columns)}",
+                                 hint=f"name the {role} column with {flag}")
+    texts, labels, dropped = [], [], []
+    for n, row in enumerate(rows, start=2 if path.suffix.lower() != ".jsonl" else 1):
+        text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
+        if not label:
+            raise WarmstartError(f"{path}, row {n}: the label column {label_column!r} is empty")
+        if not text:
+            dropped.append(n)
+            continue
+        texts.append(text)
+        labels.append(label)
+    if dropped:
+        log.info("%s: dropped %d row(s) with an empty text (first: row %d)", path, len(dropped), dropped[0])
+    if not texts:
+        raise WarmstartError(f"{path}: every text in column {text_column!r} is empty")
+    return texts, labels
+
+
+def load_text_table(path: Path, text_column: str, label_column: str) -> tuple[Dataset, Dataset | None]:
+    files = split_files(path)
+    if files is None:
+        raise WarmstartError(f"{path}: a folder without train{'/'.join(TEXT_SUFFIXES)}",
+                             hint="point --data at a text file, or at a folder with train.csv (and test.csv)")
+    train_file, test_file = files
+    texts, labels = _read_table(train_file, text_column, label_column)
+    names = tuple(sorted(set(labels)))
+    ids = {name: i for i, name in enumerate(names)}
+    train = Dataset(np.asarray(texts, dtype=object), np.asarray([ids[l] for l in labels], dtype=np.int64), names,
+                    "text", train_file.parent.name if train_file.stem == "train" else train_file.name)
+    if test_file is None:
+        return train, None
+    test_texts, test_labels = _read_table(test_file, text_column, label_column)
+    unseen = sorted(set(test_labels) - set(names))
+    if unseen:
+        raise WarmstartError(f"{test_file}: label(s) {', '.join(map(repr, unseen[:5]))} never occur in "
+                             f"{train_file.name}, so no model trained on it can predict them",
+                             hint="drop those rows from the test file, or add training examples for them")
+    test = Dataset(np.asarray(test_texts, dtype=object), np.asarray([ids[l] for l in test_labels], dtype=np.int64),
+                   names, "text", train.name)
+    return train, test

