@@ -11,7 +11,6 @@ scratch on the same K images with the same budget. Accuracy and macro-F1 are on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

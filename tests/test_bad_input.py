@@ -3,7 +3,6 @@ one short ``error:`` message with exit code 2 and no traceback. A failed run lea
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

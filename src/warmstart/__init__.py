@@ -8,14 +8,15 @@
 
 __version__ = "0.1.0"
 
-from .api import RunResult, evaluate, finetune, list_registered, lr_find, pretrain  # noqa: E402
+from .api import RunResult, evaluate, finetune, list_registered, lr_find, predict, pretrain  # noqa: E402
 from .compare import CompareResult, compare  # noqa: E402
 from .config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from .demo import DemoResult, demo  # noqa: E402
 from .engine.lr_find import LrFindResult  # noqa: E402
 from .errors import WarmstartError  # noqa: E402
+from .prediction import PredictionResult  # noqa: E402
 from .evaluation import EvaluationResult  # noqa: E402
 
-__all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "compare", "demo", "list_registered",
-           "RunResult", "LrFindResult", "CompareResult", "DemoResult", "EvaluationResult", "DataConfig", "ModelConfig",
-           "TrainConfig", "WarmstartError"]
+__all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predict", "compare", "demo",
+           "list_registered", "RunResult", "LrFindResult", "CompareResult", "DemoResult", "EvaluationResult",
+           "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError"]

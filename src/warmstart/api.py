@@ -1,5 +1,5 @@
-"""The high-level Python API: ``pretrain``, ``finetune``, ``evaluate`` and ``lr_find``. The CLI is a thin layer over
-these.
+"""The high-level Python API: ``pretrain``, ``finetune``, ``evaluate``, ``lr_find`` and ``predict``. The CLI is a thin
+layer over these.
 
 Each call takes typed configs (or plain strings where a name is enough, as in Keras), returns a typed result, and,
 given ``out``, writes a run folder::
@@ -29,7 +29,8 @@ from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.augment import augment
-from .data.preprocess import Normalization, Tokenization, adapt_inputs, fit_preprocessing, preprocessing_from_dict
+from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_features, fit_preprocessing,
+                              preprocessing_from_dict)
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine.features import cached_features, default_cache_dir
@@ -38,6 +39,7 @@ from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
 from .io import write_json
 from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
+from .prediction import PredictionResult, predict as _predict_csv
 from .strategies import STRATEGIES, Strategy, create_strategy
 from .strategies.auto import Auto
 
@@ -68,6 +70,7 @@ def _as_model(model: ModelConfig | str) -> ModelConfig:
 
 
 Preprocessing = Normalization | Tokenization
+DEFAULT_MODELS = {"image": "cnn", "vector": "mlp", "text": "hf"}  # what --from none trains without --model
 
 
 def _tensors(dataset: Dataset, norm: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,6 +139,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     else:
         history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
                       callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+    strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if "stopped_epoch" in history.summary:
         _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
                      f"improved for {train.early_stopping} epochs")
@@ -148,7 +152,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                           extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy.describe()},
                                  "metrics": {k: v for k, v in metrics.to_dict().items()
                                              if k not in ("per_class", "confusion_matrix")},
-                                 **lineage})
+                                 **_feature_names(splits.train), **lineage})
     checkpoint = None
     wall = time.perf_counter() - started
     if run_dir is not None:
@@ -162,6 +166,11 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=run_dir, checkpoint=checkpoint, info=info, notes=tuple(notes),
                      model=model)
+
+
+def _feature_names(dataset: Dataset) -> dict[str, Any]:
+    """A CSV's feature column names, so that ``predict`` can select the columns by name; nothing for other data."""
+    return {} if dataset.feature_names is None else {"feature_names": list(dataset.feature_names)}
 
 
 # What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
@@ -293,7 +302,7 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
     pretrained_source = _pretrained_source(checkpoint)
     if checkpoint is None or pretrained_source is not None:
         spec = (ModelConfig("hf", {"source": pretrained_source}) if pretrained_source is not None
-                else _as_model(model or ("hf" if text else "cnn")))
+                else _as_model(model or DEFAULT_MODELS[splits.train.kind]))
         net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
         norm = fit_preprocessing(splits.train, net.arch_args, data.max_length)
         lineage: dict[str, Any] = {"parent": None if pretrained_source is None else {"pretrained": pretrained_source}}
@@ -307,7 +316,9 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
         net, parent = load_checkpoint(checkpoint)
         norm = preprocessing_from_dict(parent.preprocessing)
         name = f"checkpoint {checkpoint}"
-        splits = type(splits)(*(None if s is None else adapt_inputs(s, net.input_shape, resize=data.resize,
+        feature_names = parent.extra.get("feature_names")
+        splits = type(splits)(*(None if s is None else adapt_inputs(align_features(s, feature_names, name),
+                                                                   net.input_shape, resize=data.resize,
                                                                    model_name=name)
                                 for s in (splits.train, splits.val, splits.test)))
         if tuple(parent.class_names) != splits.train.class_names:
@@ -369,7 +380,9 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
         raise WarmstartError(f"checkpoint {checkpoint} predicts the classes {', '.join(info.class_names)}, but the "
                              f"selected data has {', '.join(dataset.class_names)}",
                              hint="pass --classes naming the model's classes, in its order")
-    dataset = adapt_inputs(dataset, net.input_shape, resize=data.resize, model_name=f"checkpoint {checkpoint}")
+    name = f"checkpoint {checkpoint}"
+    dataset = adapt_inputs(align_features(dataset, info.extra.get("feature_names"), name), net.input_shape,
+                           resize=data.resize, model_name=name)
     result = _predict_and_score(net, dataset, preprocessing_from_dict(info.preprocessing), resolve_device(device))
     if out is not None:
         run_dir = Path(out)
@@ -390,9 +403,22 @@ def _match_model_classes(dataset: Dataset, info: CheckpointInfo, checkpoint: str
     return select_classes(dataset, ids)
 
 
+def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_column: str = "text",
+            image_column: str = "path", label_column: str = "label", batch_size: int = 128,
+            device: str = "auto") -> PredictionResult:
+    """Predict every row of the CSV ``input`` and write ``out``: the same rows and columns, plus ``predicted_label``
+    and ``probability`` (softmax). Vector models read their recorded feature columns by name, text models
+    ``text_column`` (an empty text leaves its row unpredicted, with a note), image models the image paths in
+    ``image_column``; see :mod:`warmstart.prediction`. ``out`` is replaced only when every row was predicted."""
+    return _predict_csv(checkpoint, input, out, text_column=text_column, image_column=image_column,
+                        label_column=label_column, batch_size=batch_size, device=device)
+
+
 def list_registered(family: str) -> dict[str, str]:
-    """Names and one-line descriptions of ``models``, ``strategies`` or ``datasets``."""
-    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS}
+    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets`` or ``augmentations``."""
+    from .data.augment import AUGMENTATIONS
+
+    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS}
     if family not in families:
         raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
     return families[family].describe()

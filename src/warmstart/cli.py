@@ -47,6 +47,19 @@ def _model_options(pairs: list[str] | None) -> dict[str, Any]:
     return _key_values(pairs, "--model-option")
 
 
+def _data(data: str, classes: str | None, text_column: str | None, max_length: int, **more: Any) -> DataConfig:
+    return DataConfig(data, classes=classes, text_column=text_column, max_length=max_length, **more)
+
+
+def _check_model_flags(scratch: bool, model: str | None, model_option: list[str] | None) -> None:
+    if not scratch and (model is not None or model_option):
+        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch)",
+                             hint="drop them: the checkpoint fixes the architecture")
+    if model_option and model is None:
+        raise WarmstartError("--model-option needs --model to say which architecture it configures",
+                             hint="add --model cnn (or mlp, hf)")
+
+
 def _image_size(values: list[int] | None) -> tuple[int, int] | None:
     if not values:
         return None
@@ -72,7 +85,9 @@ def _print_result(metrics, title: str, as_json: bool, run_dir: Path | None = Non
 # Options shared by the training commands.
 DataOpt = typer.Option(..., "--data", help="Built-in name (fashion-mnist, digits) or a path: .npz, .csv, image folder.")
 ClassesOpt = typer.Option(None, "--classes", help="Class subset: 0-4, 5,6,9 or class names.")
-LabelOpt = typer.Option("label", "--label-column", help="Label column of a CSV file.")
+LabelOpt = typer.Option("label", "--label-column", help="Label column of a CSV, TSV or JSON-lines file.")
+TextColumnOpt = typer.Option(None, "--text-column", help="Text column: reads the file as text classification.")
+MaxLengthOpt = typer.Option(64, "--max-length", help="Texts are cut to this many tokens.")
 ImageSizeOpt = typer.Option(None, "--image-size", help="Resize an image folder's images to H W.")
 EpochsOpt = typer.Option(10, "--epochs", min=1)
 SeedOpt = typer.Option(0, "--seed")
@@ -117,12 +132,13 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
              val_fraction: Optional[float] = ValFractionOpt,
-             label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+             label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
+             max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
              resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Train a model on a source dataset and save it as a checkpoint."""
     result = api.pretrain(
-        DataConfig(data, classes=classes, val_fraction=val_fraction, label_column=label_column,
+        _data(data, classes, text_column, max_length, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size)),
         model=ModelConfig(model, _model_options(model_option)),
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
@@ -140,7 +156,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              strategy_option: Optional[List[str]] = typer.Option(
                  None, "--strategy-option", help="KEY=VALUE, repeatable: e.g. layer_decay=0.7, boundaries=[3,6]."),
              frozen_batchnorm: str = FrozenBatchNormOpt,
-             model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
+             model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none (default: cnn for images, mlp for vectors, hf for text)."),
              model_option: Optional[List[str]] = ModelOptionOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
              optimizer: str = OptimizerOpt,
@@ -150,20 +166,19 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
              val_fraction: Optional[float] = ValFractionOpt,
              resize: bool = ResizeOpt,
-             label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+             label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
+             max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
              resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
-    if not scratch and (model is not None or model_option):
-        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch)",
-                             hint="drop them: the checkpoint fixes the architecture")
+    _check_model_flags(scratch, model, model_option)
     result = api.finetune(
         None if scratch else checkpoint,
-        DataConfig(data, classes=classes, shots=shots, val_fraction=val_fraction, label_column=label_column,
+        _data(data, classes, text_column, max_length, shots=shots, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size), resize=resize),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
-        model=ModelConfig(model or "cnn", _model_options(model_option)) if scratch else None,
+        model=ModelConfig(model, _model_options(model_option)) if scratch and model else None,
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
@@ -176,15 +191,42 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
 def evaluate(model: str = typer.Option(..., "--model", help="Checkpoint: run folder, model/ folder or file."),
              data: str = DataOpt, split: str = typer.Option("test", "--split", help="test or train."),
              classes: Optional[str] = ClassesOpt, label_column: str = LabelOpt,
+             text_column: Optional[str] = TextColumnOpt, max_length: int = MaxLengthOpt,
              image_size: Optional[List[int]] = ImageSizeOpt,
              resize: bool = ResizeOpt,
              out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and the plot."),
              device: str = DeviceOpt, as_json: bool = JsonOpt):
     """Accuracy, precision, recall, F1, a per-class table and the confusion matrix of a checkpoint."""
-    metrics = api.evaluate(model, DataConfig(data, classes=classes, label_column=label_column,
+    metrics = api.evaluate(model, _data(data, classes, text_column, max_length, label_column=label_column,
                                              image_size=_image_size(image_size), resize=resize),
                            split=split, out=out, device=device)
     _print_result(metrics, f"{model} on {data} ({split})", as_json, run_dir=out)
+
+
+@app.command()
+def predict(model: str = typer.Option(..., "--model", help="Checkpoint: run folder, model/ folder or file."),
+            input: Path = typer.Option(..., "--input", help="CSV of the rows to predict."),
+            out: Path = typer.Option(..., "--out", help="CSV to write: the input plus predicted_label, probability."),
+            text_column: str = typer.Option("text", "--text-column", help="Text column (text models)."),
+            image_column: str = typer.Option("path", "--image-column",
+                                             help="Image path column (image models); relative to the CSV's folder."),
+            label_column: str = typer.Option("label", "--label-column",
+                                             help="A label column, not a feature (vector models without "
+                                                  "recorded feature names)."),
+            batch_size: int = typer.Option(128, "--batch-size", min=1),
+            device: str = DeviceOpt,
+            as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout.")):
+    """Predict every row of a CSV: write its rows and columns plus predicted_label and probability."""
+    result = api.predict(model, input, out, text_column=text_column, image_column=image_column,
+                         label_column=label_column, batch_size=batch_size, device=device)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items() if n)
+    unpredicted = result.rows - result.predicted
+    print(f"predicted {result.predicted} of {result.rows} rows" + (f": {counts}" if counts else "")
+          + (f" ({unpredicted} left unpredicted)" if unpredicted else ""))
+    print(f"written: {result.out}")
 
 
 @app.command()
@@ -264,7 +306,8 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
             val_fraction: Optional[float] = ValFractionOpt,
             frozen_batchnorm: str = FrozenBatchNormOpt,
             resize: bool = ResizeOpt,
-            label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+            label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
+             max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
             device: str = DeviceOpt, out: Path = OutOpt,
             as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout."),
             quiet: bool = QuietOpt):
@@ -276,7 +319,7 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
                              hint="add --model cnn, or drop it")
     result = run_compare(
         checkpoint,
-        DataConfig(data, classes=classes, val_fraction=val_fraction, label_column=label_column,
+        _data(data, classes, text_column, max_length, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size), resize=resize),
         strategies=_listed("--strategies", strategies), shots=_whole_numbers("--shots", _listed("--shots", shots)),
         seeds=seeds, model=None if model is None else ModelConfig(model, _model_options(model_option)),
@@ -300,7 +343,7 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
             strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
             strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option",
                                                                 help="KEY=VALUE, repeatable."),
-            model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none."),
+            model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none (default: cnn for images, mlp for vectors, hf for text)."),
             model_option: Optional[List[str]] = ModelOptionOpt,
             epochs: int = typer.Option(10, "--epochs", min=1,
                                        help="The planned fine-tune's epochs: they place the strategy's phases."),
@@ -311,22 +354,21 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
             end_lr: float = typer.Option(10.0, "--end-lr", help="The last step's learning rate."),
             steps: int = typer.Option(100, "--steps", help="Mini-batches, at exponentially growing rates."),
             resize: bool = ResizeOpt,
-            label_column: str = LabelOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+            label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
+             max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
             seed: int = SeedOpt, device: str = DeviceOpt,
             out: Path = typer.Option(..., "--out", help="Folder for lr_find.json and lr_find.png."),
             as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout.")):
     """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint
     changes). The test runs in the strategy's first phase."""
     scratch = checkpoint.lower() == "none"
-    if not scratch and (model is not None or model_option):
-        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch)",
-                             hint="drop them: the checkpoint fixes the architecture")
+    _check_model_flags(scratch, model, model_option)
     result = api.lr_find(
         None if scratch else checkpoint,
-        DataConfig(data, classes=classes, shots=shots, label_column=label_column, image_size=_image_size(image_size),
-                   resize=resize),
+        _data(data, classes, text_column, max_length, shots=shots, label_column=label_column,
+              image_size=_image_size(image_size), resize=resize),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
-        model=ModelConfig(model or "cnn", _model_options(model_option)) if scratch else None,
+        model=ModelConfig(model, _model_options(model_option)) if scratch and model else None,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
                           seed=seed, device=device, progress=False),
         start_lr=start_lr, end_lr=end_lr, steps=steps, out=out)
@@ -341,8 +383,8 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
 
 
 @app.command("list")
-def list_(family: str = typer.Argument(..., help="models, strategies or datasets")):
-    """List the registered models, strategies or datasets."""
+def list_(family: str = typer.Argument(..., help="models, strategies, datasets or augmentations")):
+    """List the registered models, strategies, datasets or augmentations."""
     for name, description in api.list_registered(family).items():
         print(f"{name:16s} {description}")
 

@@ -238,7 +238,6 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     """
     from .api import finetune
     from .data import load_splits
-    from .models import read_info
     from .strategies import STRATEGIES
 
     started = time.perf_counter()
@@ -247,8 +246,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     strategies, shots = _check_arguments(strategies, shots, seeds)
     for name in strategies:  # a typo fails before any training
         STRATEGIES.get(name, parameter="strategies")
-    _, info = read_info(checkpoint)
-    scratch_model = (ModelConfig(info.arch, dict(info.arch_args)) if model is None
+    scratch_model = (_scratch_architecture(checkpoint) if model is None
                      else ModelConfig(model) if isinstance(model, str) else model)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
 
@@ -286,6 +284,22 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     if out is not None:
         write_report(result, Path(out))
     return result
+
+
+def _scratch_architecture(checkpoint: str | Path) -> ModelConfig:
+    """The starting point's own architecture, randomly initialised: ``pretrained=False`` for pretrained encoders
+    (``minilm``, ``hf:...`` or a checkpoint of one), whose factory would otherwise load the pretrained weights."""
+    from .api import _pretrained_source
+    from .models import read_info
+
+    source = _pretrained_source(checkpoint)
+    if source is not None:
+        return ModelConfig("hf", {"source": source, "pretrained": False})
+    _, info = read_info(checkpoint)
+    options = dict(info.arch_args)
+    if "pretrained" in options:
+        options["pretrained"] = False
+    return ModelConfig(info.arch, options)
 
 
 def _check_arguments(strategies: Sequence[str] | str, shots: Sequence[int] | int,

@@ -62,18 +62,20 @@ class DataConfig:
     resize: bool = False
 
     def __post_init__(self) -> None:
-        check_parameter(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path", self.source)
+        check_parameter(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path",
+                        self.source)
         check_parameter(self.shots is None or (is_int(self.shots) and self.shots >= 1), "shots",
-               "a positive integer", self.shots)
-        check_parameter(self.val_fraction is None or (is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0), "val_fraction",
-               "a number in [0, 1)", self.val_fraction)
+                        "a positive integer", self.shots)
+        check_parameter(self.val_fraction is None or (is_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0),
+                        "val_fraction", "a number in [0, 1)", self.val_fraction)
         check_parameter(is_int(self.max_length) and self.max_length >= 2, "max_length", "an integer >= 2",
                         self.max_length)
-        check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction", "a number in (0, 1)", self.test_fraction)
+        check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction",
+                        "a number in (0, 1)", self.test_fraction)
         if self.image_size is not None:
             size = tuple(self.image_size)
             check_parameter(len(size) == 2 and all(is_int(s) and s > 0 for s in size), "image_size",
-                   "two positive integers (height, width)", self.image_size)
+                            "two positive integers (height, width)", self.image_size)
             object.__setattr__(self, "image_size", size)
 
     @property

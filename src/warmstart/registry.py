@@ -13,8 +13,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps names to factories; ``@registry.register("name")`` adds one, ``registry.get("name")`` finds it."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str, plural: str | None = None):
         self.family = family
+        self.plural = plural or f"{family}s"
         self._entries: dict[str, T] = {}
         self._descriptions: dict[str, str] = {}
 
@@ -36,7 +37,7 @@ class Registry(Generic[T]):
             where = f" (parameter {parameter})" if parameter else ""
             raise WarmstartError(
                 f"unknown {self.family} {name!r}{where}; expected one of: {', '.join(self.names())}",
-                hint=f"run `warmstart list {self.family}s` to see them with descriptions",
+                hint=f"run `warmstart list {self.plural}` to see them with descriptions",
             ) from None
 
     def names(self, pattern: str = "*") -> list[str]:

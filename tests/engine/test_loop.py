@@ -89,7 +89,7 @@ def _fit_mlp(x, y, val=None, callbacks=(), **settings):
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
-    from warmstart.engine import BestWeights, EarlyStopping
+    from warmstart.engine import EarlyStopping
 
     x, y = _toy_images()
     x = x.flatten(1)

@@ -61,4 +61,5 @@ def select_classes(dataset: Dataset, class_ids: Sequence[int]) -> Dataset:
     mapping[np.asarray(class_ids)] = np.arange(len(class_ids))
     keep = np.flatnonzero(mapping[dataset.y] >= 0)
     names = tuple(dataset.class_names[i] for i in class_ids)
-    return Dataset(dataset.x[keep], mapping[dataset.y[keep]], names, dataset.kind, dataset.name)
+    return Dataset(dataset.x[keep], mapping[dataset.y[keep]], names, dataset.kind, dataset.name,
+                   dataset.feature_names)

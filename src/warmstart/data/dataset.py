@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-Kind = Literal["image", "vector"]
+Kind = Literal["image", "vector", "text"]
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,8 @@ class Dataset:
 
     x: float32, (N, C, H, W) images scaled to [0, 1] when they came as 8-bit, or (N, D) feature vectors.
     y: int64 class ids, indices into ``class_names``.
+    feature_names: the names of a CSV's feature columns, in the order of x's columns (None for other data); they
+        travel with the checkpoint so that predictions select the same columns by name.
     """
 
     x: np.ndarray
@@ -23,6 +25,7 @@ class Dataset:
     class_names: tuple[str, ...]
     kind: Kind
     name: str
+    feature_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -40,7 +43,7 @@ class Dataset:
         return len(self.class_names)
 
     def subset(self, indices: np.ndarray) -> "Dataset":
-        return Dataset(self.x[indices], self.y[indices], self.class_names, self.kind, self.name)
+        return Dataset(self.x[indices], self.y[indices], self.class_names, self.kind, self.name, self.feature_names)
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y, minlength=self.num_classes)

@@ -153,7 +153,7 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
             raise WarmstartError(f"{path}, line {line}: the label column {label_column!r} is empty")
         labels.append(label)
     y, names = _labels_to_ids(np.asarray(labels))
-    return Dataset(x, y, names, "vector", path.name), None
+    return Dataset(x, y, names, "vector", path.name, tuple(header[i] for i in features)), None
 
 
 def load_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[Dataset, Dataset | None]:

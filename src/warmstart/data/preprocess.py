@@ -88,6 +88,19 @@ def fit_preprocessing(dataset: Dataset, arch_args: dict, max_length: int) -> "No
     return Normalization.fit(dataset)
 
 
+def align_features(dataset: Dataset, feature_names: list[str] | tuple[str, ...] | None, model_name: str) -> Dataset:
+    """Put a CSV's feature columns in the order the model was trained on, matching them by name."""
+    if feature_names is None or dataset.feature_names is None or tuple(feature_names) == dataset.feature_names:
+        return dataset
+    missing = [n for n in feature_names if n not in dataset.feature_names]
+    if missing:
+        raise WarmstartError(f"{model_name} was trained on feature columns that {dataset.name} lacks: "
+                             f"{', '.join(missing[:5])}", hint="use data with the model's feature columns")
+    order = [dataset.feature_names.index(n) for n in feature_names]
+    return Dataset(dataset.x[:, order], dataset.y, dataset.class_names, dataset.kind, dataset.name,
+                   feature_names=tuple(feature_names))
+
+
 def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool, model_name: str) -> Dataset:
     """Make the data fit a model's input shape: unchanged when it does, resized when asked, else a clear error."""
     if dataset.input_shape == tuple(input_shape) or dataset.kind == "text":

@@ -68,5 +68,5 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
     if suffix == ".csv":
         return load_csv(path, label_column)
     raise WarmstartError(f"--data {source!r}: unsupported file type {suffix or '(none)'}",
-                         hint="use an .npz with arrays x and y, a .csv with a label column (and --text-column for text), "
+                         hint="use an .npz with arrays x and y, a .csv with a label column (--text-column for text), "
                               "a .tsv or .jsonl text file, or an image folder")

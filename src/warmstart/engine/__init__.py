@@ -6,6 +6,7 @@ from .device import resolve_device, seed_everything
 from .loop import History, fit, predict_logits
 from .optim import build_optimizer, build_scheduler, lr_multiplier
 
-__all__ = ["TensorBatches", "BestWeights", "Callback", "EarlyStopping", "JsonLinesLogger", "ProgressBar", "resolve_device",
+__all__ = ["TensorBatches", "BestWeights", "Callback", "EarlyStopping", "JsonLinesLogger", "ProgressBar",
+           "resolve_device",
            "seed_everything", "History", "fit", "predict_logits", "build_optimizer", "build_scheduler",
            "lr_multiplier"]

@@ -29,6 +29,10 @@ class Strategy:
     that was interrupted there. Every group that trains in any phase is in the optimizer from the start; a frozen
     group's parameters get no gradient, and PyTorch's optimizers skip parameters without one, so its optimizer
     state waits untouched until its phase begins.
+
+    Within a group that trains, ``trains_parameter`` may leave some parameters frozen (BitFit trains only the
+    biases); after training, ``finalize`` may fold what the strategy added back into the model (LoRA merges its
+    adapters), so the checkpoint is a plain model of the same architecture.
     """
 
     name = "base"
@@ -45,6 +49,10 @@ class Strategy:
         """The weight decay of a group's weights (1-D parameters never decay); the configured one by default."""
         return weight_decay
 
+    def trains_parameter(self, group: str, name: str, parameter: nn.Parameter) -> bool:
+        """Whether ``parameter`` (called ``name`` inside layer group ``group``) trains when its group does."""
+        return True
+
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:
         """Called once before training ``epochs`` epochs: checks the settings and enters the first phase."""
         self.epochs_ = epochs
@@ -60,8 +68,8 @@ class Strategy:
         """Freeze what does not train in ``epoch``; returns a note when the phase changes."""
         trainable = set(self.trainable(model, epoch))
         for name, module in model.layer_groups():
-            for p in module.parameters():
-                p.requires_grad_(name in trainable)
+            for parameter_name, p in module.named_parameters():
+                p.requires_grad_(name in trainable and self.trains_parameter(name, parameter_name, p))
         previous, self.current_ = getattr(self, "current_", None), trainable
         if previous is None or previous == trainable:
             return None
@@ -79,7 +87,8 @@ class Strategy:
                 continue
             scale = self.lr_scale(name, index, len(groups))
             group_decay = self.group_weight_decay(name, index, len(groups), weight_decay)
-            params = list(module.parameters())
+            params = [p for parameter_name, p in module.named_parameters()
+                      if self.trains_parameter(name, parameter_name, p)]
             decay = [p for p in params if p.ndim > 1]
             no_decay = [p for p in params if p.ndim <= 1]
             for suffix, members, wd in (("", decay, group_decay), (".no_decay", no_decay, 0.0)):
@@ -103,12 +112,15 @@ class Strategy:
             if name not in self.current_:
                 module.eval()
 
+    def finalize(self, model: TransferModel) -> None:
+        """Called once after training, before the model is evaluated and saved; nothing to do by default."""
+
     def describe(self) -> dict[str, Any]:
         """The name and the options, as stored by the constructor (each option is an attribute of its name)."""
         return {"name": self.name, **{option: getattr(self, option) for option in _option_names(type(self))}}
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", plural="strategies")
 
 
 def _option_names(strategy_class: type[Strategy]) -> list[str]:

@@ -1,0 +1,253 @@
+"""Predicting a CSV file with a checkpoint: the input's rows, every column kept in order, plus ``predicted_label``
+(the class name) and ``probability`` (the softmax probability of that class).
+
+What each row's input is depends on the checkpoint's data kind:
+
+- ``vector``: the feature columns. A checkpoint trained on a CSV records their names, and they are selected by name
+  (in any order; other columns are kept in the output and ignored). Without recorded names (a model trained on an
+  ``.npz``), every column but the optional label column is a feature, and their number must match the model's.
+- ``text``: the text column, tokenised as the checkpoint records. A row whose text is empty is left unpredicted
+  (both new cells empty) and counted in a note; there is nothing in it to classify.
+- ``image``: a column of image paths (relative ones resolve against the CSV's folder), each converted to the
+  model's channels and resized to its input size as image folders are at training time, then normalised with the
+  checkpoint's statistics.
+
+Rows are read, predicted in batches, and the output is written atomically only when every row succeeded: a failed
+prediction leaves an existing output file as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data.preprocess import Normalization, Tokenization, preprocessing_from_dict
+from .engine import predict_logits, resolve_device
+from .errors import WarmstartError
+from .io import write_text
+from .models import CheckpointInfo, load_checkpoint
+
+log = logging.getLogger("warmstart")
+
+NEW_COLUMNS = ("predicted_label", "probability")
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """What ``predict`` returns; the predictions themselves are in the file ``out``."""
+
+    out: Path
+    rows: int  # rows of the input, all written to ``out``
+    predicted: int  # rows given a prediction (text rows with an empty text get none)
+    class_counts: dict[str, int]  # predictions per class, in the model's class order
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "rows": self.rows, "predicted": self.predicted,
+                "class_counts": dict(self.class_counts), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class _Table:
+    path: Path
+    header: list[str]  # as written in the file
+    rows: list[list[str]]
+    lines: list[int]  # each row's 1-based record number in the file (the header is 1)
+
+    def column(self, name: str, flag: str, role: str) -> int:
+        names = [h.strip() for h in self.header]
+        if name not in names:
+            raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are {', '.join(names)}",
+                                 hint=f"name the {role} column with {flag}")
+        if names.count(name) > 1:
+            raise WarmstartError(f"{self.path}: the column {name!r} appears {names.count(name)} times",
+                                 hint="give each column its own name")
+        return names.index(name)
+
+
+def _read_table(path: Path) -> _Table:
+    if not path.is_file():
+        raise WarmstartError(f"--input {str(path)!r}: no such file" + (" (it is a folder)" if path.is_dir() else ""),
+                             hint="pass the CSV file of rows to predict")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel starts UTF-8 CSVs with a BOM
+            records = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             hint="re-save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})") from None
+    if not records or not any(cell.strip() for cell in records[0]):
+        raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
+    header = records[0]
+    taken = [name for name in NEW_COLUMNS if name in (h.strip() for h in header)]
+    if taken:
+        raise WarmstartError(f"{path}: already has the column(s) {', '.join(taken)}, which predict writes",
+                             hint="rename or drop them (is this an earlier prediction's output?)")
+    rows, lines = [], []
+    for line, row in enumerate(records[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line is not a row
+        if len(row) != len(header):
+            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
+        rows.append(row)
+        lines.append(line)
+    return _Table(path, header, rows, lines)
+
+
+# An encoder turns the table's rows ``indices`` into the model's inputs.
+Encoder = Callable[[np.ndarray], torch.Tensor]
+
+
+def _vector_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, label_column: str,
+                    checkpoint: str | Path) -> Encoder:
+    names = [h.strip() for h in table.header]
+    recorded = info.extra.get("feature_names")
+    if recorded is not None:
+        missing = [name for name in recorded if name not in names]
+        if missing:
+            raise WarmstartError(f"{table.path}: missing the feature column(s) {', '.join(map(repr, missing))} that "
+                                 f"checkpoint {checkpoint} was trained on; the columns are {', '.join(names)}",
+                                 hint=f"add them; the model needs {', '.join(recorded)}")
+        columns = [table.column(name, "--input", "feature") for name in recorded]
+    else:
+        columns = [i for i, name in enumerate(names) if name != label_column]
+        expected = int(np.prod(info.input_shape))
+        if len(columns) != expected:
+            raise WarmstartError(f"{table.path}: {len(columns)} feature column(s) (every column but "
+                                 f"{label_column!r}), but checkpoint {checkpoint} expects {expected} features",
+                                 hint="this model records no feature names (it was trained on an .npz): keep exactly "
+                                      "its feature columns, in training order, plus an optional label column")
+
+    def encode(indices: np.ndarray) -> torch.Tensor:
+        x = np.empty((len(indices), len(columns)), dtype=np.float32)
+        for n, i in enumerate(indices):
+            for j, col in enumerate(columns):
+                x[n, j] = _number(table, i, col)
+        return norm.apply(x)
+
+    return encode
+
+
+def _number(table: _Table, row: int, col: int) -> float:
+    where = f"{table.path}, line {table.lines[row]}, column {table.header[col].strip()!r}"
+    cell = table.rows[row][col].strip()
+    if not cell:
+        raise WarmstartError(f"{where}: the value is missing (empty)", hint="fill in or impute missing values")
+    try:
+        value = float(cell)
+    except ValueError:
+        raise WarmstartError(f"{where}: {cell!r} is not a number", hint="feature columns must be numeric") from None
+    if not np.isfinite(value):
+        raise WarmstartError(f"{where}: {cell} is not a finite number", hint="fill in or impute missing values")
+    return value
+
+
+def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, image_column: str) -> Encoder:
+    from PIL import Image, UnidentifiedImageError
+
+    col = table.column(image_column, "--image-column", "image path")
+    channels, height, width = info.input_shape
+    mode = "L" if channels == 1 else "RGB"
+    if channels not in (1, 3):
+        raise WarmstartError(f"cannot load image files for a model with {channels}-channel inputs")
+
+    def load(row: int) -> np.ndarray:
+        cell = table.rows[row][col].strip()
+        where = f"{table.path}, line {table.lines[row]}, column {image_column!r}"
+        if not cell:
+            raise WarmstartError(f"{where}: the image path is empty")
+        file = Path(cell).expanduser()
+        file = file if file.is_absolute() else table.path.parent / file
+        try:
+            with Image.open(file) as img:
+                # as image folders are read for training: PIL's conversion (its grey is the ITU-R 601 luma that
+                # adapt_inputs uses too) and a bilinear resize to the model's input size
+                img = img.convert(mode)
+                if img.size != (width, height):
+                    img = img.resize((width, height), Image.BILINEAR)
+                pixels = np.asarray(img, dtype=np.float32) / 255.0
+        except (UnidentifiedImageError, OSError) as exc:
+            raise WarmstartError(f"{where}: {file} cannot be read as an image ({exc})",
+                                 hint="fix the path, or replace the file") from None
+        return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+    return lambda indices: norm.apply(np.stack([load(i) for i in indices]))
+
+
+def _text_encoder(table: _Table, tokenization: Tokenization, text_column: str) -> tuple[Encoder, np.ndarray]:
+    col = table.column(text_column, "--text-column", "text")
+    texts = [row[col].strip() for row in table.rows]
+    keep = np.asarray([i for i, text in enumerate(texts) if text], dtype=np.int64)
+    return (lambda indices: tokenization.apply(np.asarray([texts[i] for i in indices], dtype=object))), keep
+
+
+def _write_output(out: Path, table: _Table, labels: list[str], probabilities: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*table.header, *NEW_COLUMNS])
+    for row, label, probability in zip(table.rows, labels, probabilities):
+        writer.writerow([*row, label, probability])
+    try:
+        write_text(out, buffer.getvalue())
+    except OSError as exc:
+        raise WarmstartError(f"--out {str(out)!r}: cannot be written ({exc.strerror or exc})") from None
+
+
+def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_column: str = "text",
+            image_column: str = "path", label_column: str = "label", batch_size: int = 128,
+            device: str = "auto") -> PredictionResult:
+    """Predict every row of the CSV ``input`` with ``checkpoint`` and write ``out``: the input's rows and columns,
+    plus ``predicted_label`` and ``probability``. See the module's docstring for what each data kind reads."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise WarmstartError(f"parameter batch_size: expected a positive integer, got {batch_size!r}")
+    input, out = Path(input).expanduser(), Path(out).expanduser()
+    if out.is_dir():
+        raise WarmstartError(f"--out {str(out)!r} is a folder; expected the CSV file to write",
+                             hint=f"e.g. --out {out / 'predictions.csv'}")
+    net, info = load_checkpoint(checkpoint)
+    table = _read_table(input)
+    preprocessing = preprocessing_from_dict(info.preprocessing)
+    notes: list[str] = []
+    to_predict = np.arange(len(table.rows))
+    if info.kind == "text" and isinstance(preprocessing, Tokenization):
+        encode, to_predict = _text_encoder(table, preprocessing, text_column)
+        skipped = len(table.rows) - len(to_predict)
+        if skipped:
+            first = table.lines[min(set(range(len(table.rows))) - set(to_predict.tolist()))]
+            notes.append(f"{input}: {skipped} row(s) with an empty text in column {text_column!r} were left "
+                         f"unpredicted (first: line {first})")
+            log.info(notes[-1])
+    elif info.kind == "vector" and isinstance(preprocessing, Normalization):
+        encode = _vector_encoder(table, info, preprocessing, label_column, checkpoint)
+    elif info.kind == "image" and isinstance(preprocessing, Normalization):
+        encode = _image_encoder(table, info, preprocessing, image_column)
+    else:
+        raise WarmstartError(f"checkpoint {checkpoint}: its data kind {info.kind!r} (preprocessing "
+                             f"{info.preprocessing.get('kind')!r}) is not one predict reads",
+                             hint="predict reads checkpoints of text, vector or image data")
+
+    run_on = resolve_device(device)
+    net = net.to(run_on)
+    labels = [""] * len(table.rows)
+    probabilities = [""] * len(table.rows)
+    counts = np.zeros(len(info.class_names), dtype=np.int64)
+    for start in range(0, len(to_predict), batch_size):
+        indices = to_predict[start:start + batch_size]
+        logits = predict_logits(net, encode(indices), run_on, batch_size)
+        probability, predicted = torch.softmax(logits, dim=1).max(dim=1)
+        for i, p, c in zip(indices.tolist(), probability.tolist(), predicted.tolist()):
+            labels[i], probabilities[i] = info.class_names[c], f"{p:.6f}"
+            counts[c] += 1
+    _write_output(out, table, labels, probabilities)
+    return PredictionResult(out=out, rows=len(table.rows), predicted=int(counts.sum()),
+                            class_counts={name: int(n) for name, n in zip(info.class_names, counts)},
+                            notes=tuple(notes))

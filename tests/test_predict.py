@@ -1,0 +1,274 @@
+"""``predict``: a CSV in, the same CSV plus predicted_label and probability out, for vector, image and text
+checkpoints trained here on real (small) data; errors exit with code 2, and a failed prediction leaves the old
+output as it was."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_models import tiny_bert_source
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig
+from warmstart.cli import main
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def write_csv(path: Path, rows: list[list]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+# --- vectors: wine as a CSV --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory):
+    """An MLP trained on 140 wine rows; the other 38 rows, never seen in training, are for predicting."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine()
+    order = np.random.default_rng(0).permutation(len(bunch.target))
+    train, held = order[:140], order[140:]
+    folder = tmp_path_factory.mktemp("wine")
+    write_csv(folder / "train.csv", [[*bunch.feature_names, "label"]] +
+              [[*(f"{v:.4f}" for v in bunch.data[i]), bunch.target_names[bunch.target[i]]] for i in train])
+    result = warmstart.pretrain(DataConfig(str(folder / "train.csv")), model="mlp",
+                                train=TrainConfig(epochs=30, batch_size=16, progress=False), out=folder / "run")
+    return bunch, held, folder, result
+
+
+def test_a_csv_model_records_its_feature_columns(wine):
+    bunch, _, folder, result = wine
+    assert result.info.extra["feature_names"] == list(bunch.feature_names)
+    meta = json.loads((folder / "run" / "model" / "metadata.json").read_text())
+    assert meta["feature_names"] == list(bunch.feature_names)
+
+
+def test_vector_predictions_select_features_by_name_and_keep_every_column(wine, tmp_path, capsys):
+    bunch, held, folder, _ = wine
+    # the features reversed, an id column first and the true label in the middle: predict selects by name
+    header = ["id", *reversed(bunch.feature_names[7:]), "label", *reversed(bunch.feature_names[:7])]
+    rows = [[f"w{i}", *(f"{v:.4f}" for v in reversed(bunch.data[i][7:])), bunch.target_names[bunch.target[i]],
+             *(f"{v:.4f}" for v in reversed(bunch.data[i][:7]))] for i in held]
+    source = write_csv(tmp_path / "in.csv", [header, *rows])
+    code, out, err = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
+                             capsys)
+    assert code == 0, err
+    assert f"predicted {len(held)} of {len(held)} rows" in out and str(tmp_path / "p.csv") in out
+    written = read_csv(tmp_path / "p.csv")
+    assert written[0] == [*header, "predicted_label", "probability"]
+    assert [r[:-2] for r in written[1:]] == rows  # the input's rows, in order, untouched
+    predicted = [r[-2] for r in written[1:]]
+    probabilities = [float(r[-1]) for r in written[1:]]
+    assert set(predicted) <= set(bunch.target_names)
+    assert all(0 < p <= 1 for p in probabilities)
+    accuracy = np.mean([p == r[header.index("label")] for p, r in zip(predicted, rows)])
+    assert accuracy > 0.8  # chance is about 0.4
+
+
+def test_the_python_api_and_the_json_summary_agree(wine, tmp_path, capsys):
+    bunch, held, folder, _ = wine
+    source = write_csv(tmp_path / "in.csv", [list(bunch.feature_names)] +
+                       [[f"{v:.4f}" for v in bunch.data[i]] for i in held[:10]])
+    result = warmstart.predict(folder / "run", source, tmp_path / "api.csv")
+    assert result.rows == result.predicted == 10 and sum(result.class_counts.values()) == 10
+    assert list(result.class_counts) == list(bunch.target_names)
+    code, out, _ = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "cli.csv",
+                            "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["class_counts"] == result.class_counts
+    assert (tmp_path / "cli.csv").read_text() == (tmp_path / "api.csv").read_text()
+
+
+def test_a_missing_feature_column_is_named(wine, tmp_path, capsys):
+    bunch, _, folder, _ = wine
+    keep = [name for name in bunch.feature_names if name != "proline"]
+    source = write_csv(tmp_path / "in.csv", [keep, *[["1.0"] * len(keep)] * 3])
+    code, _, err = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2
+    assert "error:" in err and "missing the feature column(s) 'proline'" in err and "fix:" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("cell, message", [("", "line 3, column 'alcohol': the value is missing"),
+                                           ("abc", "line 3, column 'alcohol': 'abc' is not a number")])
+def test_a_bad_feature_value_names_its_line_and_column(wine, tmp_path, cell, message):
+    bunch, held, folder, _ = wine
+    rows = [[f"{v:.4f}" for v in bunch.data[i]] for i in held[:3]]
+    rows[1][0] = cell
+    source = write_csv(tmp_path / "in.csv", [list(bunch.feature_names), *rows])
+    with pytest.raises(warmstart.WarmstartError, match=message):
+        warmstart.predict(folder / "run", source, tmp_path / "p.csv")
+
+
+def test_a_model_without_feature_names_needs_exactly_its_number_of_columns(tmp_path):
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine()
+    np.savez(tmp_path / "wine.npz", x=bunch.data.astype(np.float32), y=bunch.target)
+    warmstart.pretrain(DataConfig(str(tmp_path / "wine.npz")), model="mlp",
+                       train=TrainConfig(epochs=2, progress=False), out=tmp_path / "run")
+    columns = [f"f{j}" for j in range(13)]
+    good = write_csv(tmp_path / "good.csv", [[*columns, "label"], *[[*map(str, bunch.data[i]), "x"] for i in (0, 1)]])
+    assert warmstart.predict(tmp_path / "run", good, tmp_path / "p.csv").predicted == 2
+    short = write_csv(tmp_path / "short.csv", [columns[:12], *[list(map(str, bunch.data[i][:12])) for i in (0, 1)]])
+    with pytest.raises(warmstart.WarmstartError, match="12 feature column.*expects 13 features"):
+        warmstart.predict(tmp_path / "run", short, tmp_path / "p.csv")
+
+
+def test_missing_input_and_non_checkpoints_exit_2(wine, tmp_path, capsys):
+    _, _, folder, _ = wine
+    code, _, err = run_cli(["predict", "--model", folder / "run", "--input", tmp_path / "nope.csv",
+                            "--out", tmp_path / "p.csv"], capsys)
+    assert code == 2 and "nope.csv" in err and "no such file" in err
+    (tmp_path / "model.safetensors").write_bytes(b"not a checkpoint")
+    code, _, err = run_cli(["predict", "--model", tmp_path, "--input", folder / "train.csv",
+                            "--out", tmp_path / "p.csv"], capsys)
+    assert code == 2 and "error: checkpoint" in err
+
+
+# --- images: digits as PNG files ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    result = warmstart.pretrain("digits", model=ModelConfig("cnn", {"widths": [16, 32]}),
+                                train=TrainConfig(epochs=6, batch_size=64, progress=False), out=out)
+    assert result.metrics.accuracy > 0.85
+    return out
+
+
+def write_digit_images(folder: Path, count: int = 20) -> tuple[list[str], list[str]]:
+    """``count`` digits as PNG files: grey 8x8 in a sub-folder, a few as colour and a few enlarged to 16x16;
+    returns their paths (relative to ``folder``) and their true labels."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    paths, labels = [], []
+    for n, i in enumerate(range(len(bunch.target) - count, len(bunch.target))):
+        img = Image.fromarray(np.round(bunch.images[i] / 16 * 255).astype(np.uint8), mode="L")
+        if n % 5 == 1:
+            img = img.convert("RGB")
+        elif n % 5 == 2:
+            img = img.resize((16, 16), Image.NEAREST)
+        img.save(folder / "img" / f"d{n}.png")
+        paths.append(f"img/d{n}.png")
+        labels.append(str(bunch.target[i]))
+    return paths, labels
+
+
+def test_image_paths_are_loaded_converted_and_predicted(digits_model, tmp_path, capsys):
+    paths, labels = write_digit_images(tmp_path / "data")
+    paths[0] = str((tmp_path / "data" / paths[0]).resolve())  # absolute paths work too
+    source = write_csv(tmp_path / "data" / "images.csv", [["path", "note"], *[[p, f"n{i}"] for i, p in
+                                                                               enumerate(paths)]])
+    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv",
+                            "--batch-size", "8"], capsys)
+    assert code == 0, err
+    written = read_csv(tmp_path / "p.csv")
+    assert written[0] == ["path", "note", "predicted_label", "probability"]
+    assert [r[:2] for r in written[1:]] == [[p, f"n{i}"] for i, p in enumerate(paths)]
+    accuracy = np.mean([r[2] == label for r, label in zip(written[1:], labels)])
+    assert accuracy >= 0.8, written
+
+
+def test_a_failed_prediction_leaves_the_previous_output_untouched(digits_model, tmp_path, capsys):
+    paths, _ = write_digit_images(tmp_path, count=10)
+    good = write_csv(tmp_path / "good.csv", [["file"], *[[p] for p in paths]])
+    assert warmstart.predict(digits_model, good, tmp_path / "p.csv", image_column="file").predicted == 10
+    before = (tmp_path / "p.csv").read_bytes()
+    (tmp_path / "img" / "broken.png").write_text("not an image")
+    bad = write_csv(tmp_path / "bad.csv", [["file"], *[[p] for p in paths], ["img/broken.png"]])
+    code, _, err = run_cli(["predict", "--model", digits_model, "--input", bad, "--out", tmp_path / "p.csv",
+                            "--image-column", "file", "--batch-size", "4"], capsys)
+    assert code == 2 and "line 12, column 'file'" in err and "cannot be read as an image" in err
+    assert (tmp_path / "p.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "good.csv", "img", "p.csv"]  # no temp files
+    code, _, err = run_cli(["predict", "--model", digits_model, "--input", good, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2 and "no image path column 'path'; the columns are file" in err and "--image-column" in err
+
+
+# --- text: a tiny BERT fine-tuned on good/bad sentences ----------------------------------------------------------
+
+def sentences(n: int, seed: int) -> list[tuple[str, str]]:
+    rng = np.random.default_rng(seed)
+    things = ["film", "meal", "book", "hotel", "song", "game", "phone", "trip"]
+    rows = []
+    for i in range(n):
+        label = ("good", "bad")[i % 2]
+        rows.append((f"{label} {rng.choice(things)} , really {label}", label))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("text")
+    write_csv(folder / "train.csv", [["text", "label"], *sentences(48, seed=0)])
+    warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(folder / "train.csv"), max_length=16),
+                       train=TrainConfig(epochs=4, batch_size=8, lr=1e-3, progress=False), out=folder / "run")
+    return folder / "run"
+
+
+def test_text_rows_are_predicted_and_an_empty_text_is_left_unpredicted(text_model, tmp_path, capsys):
+    rows = sentences(12, seed=1)
+    table = [["id", "text"], *[[str(i), text] for i, (text, _) in enumerate(rows)]]
+    table.insert(4, ["empty", "   "])
+    source = write_csv(tmp_path / "in.csv", table)
+    code, out, err = run_cli(["predict", "--model", text_model, "--input", source, "--out", tmp_path / "p.csv"],
+                             capsys)
+    assert code == 0, err
+    assert "note:" in err and "1 row(s) with an empty text in column 'text' were left unpredicted (first: line 5)" \
+        in err
+    assert "predicted 12 of 13 rows" in out and "(1 left unpredicted)" in out
+    written = read_csv(tmp_path / "p.csv")
+    assert [r[:2] for r in written] == [row[:2] for row in [["id", "text"], *table[1:]]]
+    assert written[4][2:] == ["", ""]
+    predicted = [r for r in written[1:] if r[0] != "empty"]
+    assert all(r[2] in ("bad", "good") and 0 < float(r[3]) <= 1 for r in predicted)
+    accuracy = np.mean([r[2] == label for r, (_, label) in zip(predicted, rows)])
+    assert accuracy >= 0.75, written
+
+
+def test_text_models_name_a_missing_text_column(text_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["sentence"], ["good film"]])
+    with pytest.raises(warmstart.WarmstartError, match="no text column 'text'; the columns are sentence"):
+        warmstart.predict(text_model, source, tmp_path / "p.csv")
+    assert warmstart.predict(text_model, source, tmp_path / "p.csv", text_column="sentence").predicted == 1
+
+
+def test_evaluate_matches_csv_feature_columns_by_name(tmp_path):
+    """A CSV whose feature columns come in another order is read by name, not by position."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    names = [n.replace("/", "_") for n in wine.feature_names]
+    rows = [[*(f"{v:.4f}" for v in x), wine.target_names[t]] for x, t in zip(wine.data, wine.target)]
+    ordered, reversed_ = tmp_path / "wine.csv", tmp_path / "wine_reversed.csv"
+    with open(ordered, "w", newline="") as f:
+        csv.writer(f).writerows([[*names, "label"], *rows])
+    with open(reversed_, "w", newline="") as f:
+        csv.writer(f).writerows([["label", *names[::-1]], *([r[-1], *r[:-1][::-1]] for r in rows)])
+    run = warmstart.pretrain(str(ordered), model="mlp", train=TrainConfig(epochs=20, batch_size=16, progress=False),
+                             out=tmp_path / "run")
+    same = warmstart.evaluate(tmp_path / "run", str(reversed_))
+    assert same.accuracy == pytest.approx(run.metrics.accuracy)
