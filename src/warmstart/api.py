@@ -129,8 +129,9 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
             val_xy = (cached_features(model, val_xy[0], device, disk=disk)[0], val_xy[1])
         feature_time = time.perf_counter() - started_features
         views = getattr(strategy, "views", 1)
-        _note(notes, f"{strategy.name}: backbone features of {len(splits.train)} training examples"
-                     f"{f' x {views} views' if views > 1 else ''} ready in {feature_time:.2f} s; the head trains on them")
+        counted = f"{len(splits.train)} training examples" + (f" x {views} views" if views > 1 else "")
+        _note(notes, f"{strategy.name}: backbone features of {counted} ready in {feature_time:.2f} s; the head "
+                     "trains on them")
         history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
                       generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
         # the extraction is part of what this strategy costs to train

@@ -103,6 +103,9 @@ ValFractionOpt = typer.Option(None, "--val-fraction")
 ResizeOpt = typer.Option(False, "--resize", help="Resize images to the checkpoint's input shape.")
 DeviceOpt = typer.Option("auto", "--device")
 QuietOpt = typer.Option(False, "--quiet")
+ScratchModelOpt = typer.Option(None, "--model",
+                               help="Architecture, with --from none (default: cnn for images, mlp for vectors, "
+                                    "hf for text).")
 ScheduleOpt = typer.Option("cosine", "--schedule", help="constant, step, exponential, cosine or one-cycle.")
 EarlyStoppingOpt = typer.Option(None, "--early-stopping", help="Patience in epochs (needs a validation split).")
 ClipOpt = typer.Option(None, "--grad-clip-norm", help="Clip the gradients' global norm to this value.")
@@ -156,7 +159,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              strategy_option: Optional[List[str]] = typer.Option(
                  None, "--strategy-option", help="KEY=VALUE, repeatable: e.g. layer_decay=0.7, boundaries=[3,6]."),
              frozen_batchnorm: str = FrozenBatchNormOpt,
-             model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none (default: cnn for images, mlp for vectors, hf for text)."),
+             model: Optional[str] = ScratchModelOpt,
              model_option: Optional[List[str]] = ModelOptionOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
              optimizer: str = OptimizerOpt,
@@ -343,7 +346,7 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
             strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
             strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option",
                                                                 help="KEY=VALUE, repeatable."),
-            model: Optional[str] = typer.Option(None, "--model", help="Architecture, with --from none (default: cnn for images, mlp for vectors, hf for text)."),
+            model: Optional[str] = ScratchModelOpt,
             model_option: Optional[List[str]] = ModelOptionOpt,
             epochs: int = typer.Option(10, "--epochs", min=1,
                                        help="The planned fine-tune's epochs: they place the strategy's phases."),

@@ -29,7 +29,8 @@ class LayerwiseLearningRateDecay(Strategy):
     name = "layerwise-lr"
 
     def __init__(self, *, layer_decay: float = 0.5):
-        check_parameter(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]", layer_decay)
+        check_parameter(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]",
+                        layer_decay)
         self.layer_decay = layer_decay
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:

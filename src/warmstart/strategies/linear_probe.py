@@ -23,8 +23,10 @@ class LinearProbe(FrozenBackbone):
 
     ``views=N`` adds augmentation the cached way: the training set's features are computed for the clean images and
     for N-1 augmented views of each (``augment``, seeded by the view number, so they are cached too), and the head
-    trains on all N x n of them; validation and test stay clean. Images only. ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features``
-    (or ``$WARMSTART_CACHE_DIR``) for later runs on the same checkpoint and data.
+    trains on all N x n of them; validation and test stay clean. Images only.
+
+    ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features`` (or ``$WARMSTART_CACHE_DIR``) for
+    later runs on the same checkpoint and data.
     """
 
     name = "linear-probe"
