@@ -94,3 +94,18 @@ def test_text_in_another_encoding_is_a_clear_error(tmp_path):
     path = write(tmp_path / "latin.tsv", "text\tlabel\ncaf\u00e9 cr\u00e8me\ta\n", encoding="latin-1")
     with pytest.raises(WarmstartError, match="(?s)not UTF-8 text.*re-save the file as UTF-8"):
         load_splits(DataConfig(path), seed=0)
+
+
+def test_minilm_embeddings_are_unit_length_as_its_sentence_transformers_config_says():
+    import torch
+
+    from tiny_models import tiny_bert_source
+    from warmstart.data.preprocess import Tokenization
+    from warmstart.models import create_model
+
+    minilm = create_model("hf", (16,), 2)
+    assert minilm.arch_args["normalize"] is True  # modules.json ends with a Normalize module
+    ids = Tokenization("minilm", 16).apply(["a short text", "another, somewhat longer, text"])
+    with torch.no_grad():
+        assert torch.allclose(minilm.forward_features(ids).norm(dim=1), torch.ones(2), atol=1e-5)
+    assert create_model("hf", (16,), 2, source=tiny_bert_source()).arch_args["normalize"] is False

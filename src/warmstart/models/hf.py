@@ -11,6 +11,7 @@ Inputs are token ids padded to the data's ``max_length``; the encoder trims ever
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -72,7 +73,7 @@ def load_tokenizer(source: str):
 class TextEncoder(nn.Module):
     """A transformer encoder with mean or CLS pooling over the real (unpadded) tokens."""
 
-    def __init__(self, source: str, pooling: str, pretrained: bool):
+    def __init__(self, source: str, pooling: str, pretrained: bool, normalize: bool):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
@@ -83,6 +84,7 @@ class TextEncoder(nn.Module):
             self.encoder = _without_pooler(lambda _, **kw: AutoModel.from_config(config, **kw), source)
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
         self.pooling = pooling
+        self.normalize = normalize
         self.num_features = config.hidden_size
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -91,9 +93,11 @@ class TextEncoder(nn.Module):
         ids, mask = ids[:, :longest], mask[:, :longest]
         hidden = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         if self.pooling == "cls":
-            return hidden[:, 0]
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            pooled = hidden[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
 def _without_pooler(build: Callable, path: str):
@@ -102,6 +106,17 @@ def _without_pooler(build: Callable, path: str):
         return build(path, add_pooling_layer=False)
     except TypeError:
         return build(path)
+
+
+def _sentence_transformers_normalizes(source: str) -> bool:
+    """Whether a sentence-transformers folder's modules.json ends its pipeline with a Normalize module."""
+    modules = Path(resolve_source(source)) / "modules.json"
+    if not modules.is_file():
+        return False
+    try:
+        return any(m.get("type", "").endswith(".Normalize") for m in json.loads(modules.read_text()))
+    except (ValueError, AttributeError):
+        return False
 
 
 class HFModel(TransferModel):
@@ -128,11 +143,18 @@ class _Holder(nn.Module):
 
 @MODELS.register("hf")
 def hf(input_shape: tuple[int, ...], num_classes: int, source: str = "minilm", pooling: str = "mean",
-       pretrained: bool = True) -> HFModel:
-    """A Hugging Face encoder (local folder, hub id or the alias minilm) with mean or CLS pooling, for text."""
+       pretrained: bool = True, normalize: bool | None = None) -> HFModel:
+    """A Hugging Face encoder (local folder, hub id or the alias minilm) with mean or CLS pooling, for text.
+
+    ``normalize``: L2-normalise the pooled embedding; by default, as the model's sentence-transformers
+    configuration says (all-MiniLM-L6-v2 ends with a Normalize module: its embeddings are meant to be unit length).
+    """
     if pooling not in ("mean", "cls"):
         raise TypeError(f"pooling must be mean or cls, got {pooling!r}")
-    backbone = TextEncoder(source, pooling, pretrained)
+    if normalize is None:
+        normalize = _sentence_transformers_normalizes(source)
+    backbone = TextEncoder(source, pooling, pretrained, bool(normalize))
     return HFModel(backbone, backbone.num_features, num_classes, arch="hf",
-                   arch_args={"source": source, "pooling": pooling, "pretrained": pretrained},
+                   arch_args={"source": source, "pooling": pooling, "pretrained": pretrained,
+                              "normalize": bool(normalize)},
                    input_shape=input_shape)
