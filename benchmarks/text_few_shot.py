@@ -82,8 +82,8 @@ def to_markdown(report: dict) -> str:
     lines = ["# Few-shot text classification: all-MiniLM-L6-v2 (`minilm`)", "",
              f"Command: `{report['command'].strip()}` (total {report['total_time_s']:.0f} s on "
              f"{report['machine']['cpu_count']} CPU cores). Test split of each dataset; mean ± std over 3 sampling "
-             "seeds. `linear-probe`: the encoder runs once, the head trains 100 epochs on the cached mean-pooled "
-             "embeddings (AdamW, head lr 1e-2). Peers: ../shared/BASELINES.md, frozen encoder + scikit-learn "
+             "seeds. `linear-probe`: the encoder runs once, the head trains 100 epochs on the cached mean-pooled, "
+             "L2-normalised embeddings (AdamW, head lr 1e-2). Peers: ../shared/BASELINES.md, frozen encoder + scikit-learn "
              "LogisticRegression on normalised embeddings.", "",
              "| dataset | K per class | strategy | accuracy | peers (frozen + LogReg) | train s (median) | "
              "wall s (median) |", "|---|---|---|---|---|---|---|"]
