@@ -120,9 +120,9 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
 
     train_xy = _tensors(splits.train, norm)
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
+    disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
     if strategy.uses_feature_cache:
         # the backbone is frozen: run it once, then train the head alone on its features
-        disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
         started_features = time.perf_counter()
         train_xy = _probe_training_features(model, strategy, train_xy, device, disk)
         if val_xy is not None:
@@ -147,7 +147,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     if "best_epoch" in history.summary:
         _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
                      f"{history.summary['best_val_accuracy']:.4f})")
-    metrics = _predict_and_score(model, splits.test, norm, device)
+    metrics = _predict_and_score(model, splits.test, norm, device, cache=strategy.uses_feature_cache, disk=disk)
     info = CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
                           class_names=splits.train.class_names, preprocessing=norm.to_dict(), kind=splits.train.kind,
                           extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy.describe()},
@@ -223,9 +223,17 @@ def _head_only(model: TransferModel) -> TransferModel:
     return probe
 
 
-def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing,
-                       device: torch.device) -> EvaluationResult:
-    logits = predict_logits(model, norm.apply(dataset.x), device)
+def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing, device: torch.device, *,
+                       cache: bool = False, disk: Path | None = None) -> EvaluationResult:
+    """Test metrics; with ``cache`` (a frozen backbone), the test split's features come from the feature cache, so
+    repeated runs on one split (seeds, strategies, shot counts) embed it once."""
+    x = norm.apply(dataset.x)
+    if cache:
+        features = cached_features(model, x, device, disk=disk)[0]
+        with torch.no_grad():
+            logits = model.eval().forward_head(features.to(device)).float().cpu()
+    else:
+        logits = predict_logits(model, x, device)
     return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names)
 
 

@@ -173,3 +173,18 @@ def test_views_on_vectors_and_bad_view_settings_are_clear_errors(tmp_path):
     with pytest.raises(WarmstartError, match="views=2 augments images"):
         warmstart.finetune(source.checkpoint, DataConfig(str(data)), strategy=create_strategy("linear-probe", views=2),
                            train=TrainConfig(epochs=1, progress=False))
+
+
+def test_linear_probe_scores_the_test_split_from_the_feature_cache(source, fashion_subset_npz):
+    feature_cache.clear_memory_cache()
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=5)
+    first = warmstart.finetune(source.checkpoint, target, strategy="linear-probe",
+                               train=TrainConfig(epochs=2, seed=0, progress=False))
+    cached = len(feature_cache._MEMORY)
+    second = warmstart.finetune(source.checkpoint, target, strategy="linear-probe",
+                                train=TrainConfig(epochs=2, seed=1, progress=False))
+    assert len(feature_cache._MEMORY) == cached + 1  # the new seed's training features only: the test split was hit
+    frozen = warmstart.finetune(source.checkpoint, target, strategy="freeze",
+                                train=TrainConfig(epochs=2, seed=1, progress=False))
+    assert second.metrics.accuracy == pytest.approx(frozen.metrics.accuracy, abs=0.004)
+    assert first.metrics.num_examples == second.metrics.num_examples == 500
