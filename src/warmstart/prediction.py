@@ -31,6 +31,7 @@ import torch
 
 from .data.preprocess import Normalization, Tokenization, preprocessing_from_dict
 from .engine import predict_logits, resolve_device
+from .data.files import read_csv_rows
 from .errors import WarmstartError
 from .io import write_text
 from .models import CheckpointInfo, load_checkpoint
@@ -77,14 +78,7 @@ def _read_table(path: Path) -> _Table:
     if not path.is_file():
         raise WarmstartError(f"--input {str(path)!r}: no such file" + (" (it is a folder)" if path.is_dir() else ""),
                              hint="pass the CSV file of rows to predict")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel starts UTF-8 CSVs with a BOM
-            records = list(csv.reader(f))
-    except UnicodeDecodeError as exc:
-        raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                             hint="re-save the file as UTF-8") from None
-    except csv.Error as exc:
-        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})") from None
+    records = read_csv_rows(path)
     if not records or not any(cell.strip() for cell in records[0]):
         raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
     header = records[0]

@@ -106,13 +106,20 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
     return train, test
 
 
-def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
+def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
+    """Every row of a UTF-8 CSV file (a byte-order mark, as Excel writes, is skipped), with clear errors."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel starts UTF-8 CSVs with a BOM
-            rows = list(csv.reader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return list(csv.reader(f, delimiter=delimiter))
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                             hint="re-save the file as UTF-8") from None
+                             hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+    except csv.Error as exc:
+        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})") from None
+
+
+def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
+    rows = read_csv_rows(path)
     if not rows or not rows[0]:
         raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
     header = [h.strip() for h in rows[0]]
