@@ -10,7 +10,6 @@ text carries nothing to classify, and failing a whole dataset over a stray blank
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
+from .files import read_csv_rows
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
 log = logging.getLogger("warmstart")
@@ -39,27 +39,31 @@ def split_files(path: Path) -> tuple[Path, Path | None] | None:
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
+    if path.suffix.lower() != ".jsonl":
+        records = read_csv_rows(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        if not records:
+            return []
+        header = [h.strip() for h in records[0]]
+        return [dict(zip(header, record + [""] * (len(header) - len(record)))) for record in records[1:] if record]
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            if path.suffix.lower() == ".jsonl":
-                rows = []
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise WarmstartError(f"{path}, line {n}: not valid JSON ({exc.msg})",
-                                             hint="one JSON object per line") from None
-                    if not isinstance(record, dict):
-                        raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}")
-                    rows.append({k: "" if v is None else str(v) for k, v in record.items()})
-                return rows
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            return list(csv.DictReader(f, delimiter=delimiter))
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.readlines()
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise WarmstartError(f"{path}, line {n}: not valid JSON ({exc.msg})", hint="one JSON object per line") \
+                from None
+        if not isinstance(record, dict):
+            raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}")
+        rows.append({k: "" if v is None else str(v) for k, v in record.items()})
+    return rows
 
 
 def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
