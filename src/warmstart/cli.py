@@ -106,7 +106,7 @@ QuietOpt = typer.Option(False, "--quiet")
 ScratchModelOpt = typer.Option(None, "--model",
                                help="Architecture, with --from none (default: cnn for images, mlp for vectors, "
                                     "hf for text).")
-ScheduleOpt = typer.Option("cosine", "--schedule", help="constant, step, exponential, cosine or one-cycle.")
+ScheduleOpt = typer.Option("cosine", "--schedule", help="constant, step, exponential, cosine, linear or one-cycle.")
 EarlyStoppingOpt = typer.Option(None, "--early-stopping", help="Patience in epochs (needs a validation split).")
 ClipOpt = typer.Option(None, "--grad-clip-norm", help="Clip the gradients' global norm to this value.")
 SmoothingOpt = typer.Option(0.0, "--label-smoothing", help="Label smoothing in [0, 1).")

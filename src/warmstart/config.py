@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from .errors import WarmstartError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "one-cycle")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "linear", "one-cycle")
 CLASS_BALANCE = ("none", "weights", "sampler")
 
 

@@ -88,3 +88,19 @@ def test_one_cycle_refuses_an_extra_warmup():
 
     with pytest.raises(WarmstartError, match="warmup_epochs"):
         TrainConfig(epochs=5, schedule="one-cycle", warmup_epochs=1)
+
+
+def test_linear_decay_matches_transformers_schedule():
+    from transformers import get_linear_schedule_with_warmup
+
+    ours = [s[0] for s in lrs_over(TrainConfig(epochs=4, lr=0.1, schedule="linear", optimizer="adamw"), 5)]
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=0.1)
+    reference = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=20)
+    theirs = []
+    for _ in range(20):
+        theirs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert ours[0] == pytest.approx(0.1) and ours[-1] == pytest.approx(0.1 / 20)
+    assert ours == pytest.approx(theirs, rel=1e-9)

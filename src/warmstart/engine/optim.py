@@ -40,6 +40,8 @@ def lr_multiplier(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], 
             return config.gamma ** ((step - warmup) / steps_per_epoch)
         if config.schedule == "one-cycle":
             return _one_cycle(step, total)
+        if config.schedule == "linear":  # transformers' get_linear_schedule_with_warmup, the Trainer's default
+            return max(0.0, (total - step) / max(1, total - warmup))
         return _cosine(1.0, 0.0, min((step - warmup) / max(1, total - warmup), 1.0))
 
     return factor
