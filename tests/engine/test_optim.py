@@ -104,3 +104,23 @@ def test_linear_decay_matches_transformers_schedule():
         reference.step()
     assert ours[0] == pytest.approx(0.1) and ours[-1] == pytest.approx(0.1 / 20)
     assert ours == pytest.approx(theirs, rel=1e-9)
+
+
+def test_adam_uses_fused_kernels_and_matches_the_default_path():
+    def trained(fused_allowed: bool):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(8, 3)
+        groups = [{"params": list(model.parameters()), "lr": 0.01}]
+        config = TrainConfig(optimizer="adamw", lr=0.01, weight_decay=0.01)
+        optimizer = build_optimizer(groups, config) if fused_allowed else torch.optim.AdamW(groups, lr=0.01,
+                                                                                             weight_decay=0.01)
+        x, y = torch.randn(32, 8), torch.randint(0, 3, (32,))
+        for _ in range(5):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        return optimizer, model.weight.detach()
+
+    fused, weights = trained(True)
+    assert fused.defaults["fused"] is True
+    assert torch.allclose(weights, trained(False)[1], atol=1e-6)
