@@ -34,6 +34,8 @@ from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_f
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine.features import cached_features, default_cache_dir
+from .engine.logistic import fit_linear_head
+from .engine.loop import History
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test, plot_lr_find
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
@@ -132,12 +134,17 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         counted = f"{len(splits.train)} training examples" + (f" x {views} views" if views > 1 else "")
         _note(notes, f"{strategy.name}: backbone features of {counted} ready in {feature_time:.2f} s; the head "
                      "trains on them")
-        history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
-                      generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+        if getattr(strategy, "solver", "loop") == "lbfgs":
+            history = _fit_head_to_convergence(model, strategy, train_xy, val_xy, train, extra_callbacks, notes)
+        else:
+            history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
+                          generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
         # the extraction is part of what this strategy costs to train
         history.summary["feature_time_s"] = feature_time
         history.summary["train_time_s"] += feature_time
     else:
+        if getattr(strategy, "probe", None) == "lbfgs" and not resume:  # lp-ft, as the paper ran it
+            _probe_head_first(model, strategy, train_xy, train, device, notes)
         history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
                       callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
@@ -213,6 +220,37 @@ def _probe_training_features(model: TransferModel, strategy: Strategy, train_xy:
         features.append(cached_features(model, x, device, disk=disk, view=tag,
                                         transform=lambda x, v=view: augment(x, strategy.augment, seed=v))[0])
     return torch.cat(features), y.repeat(views)
+
+
+def _fit_head_to_convergence(model: TransferModel, strategy: Strategy, train_xy, val_xy, train: TrainConfig,
+                             callbacks: list[Callback], notes: list[str]) -> History:
+    """The probe's head as a logistic regression solved by L-BFGS: one "epoch" in the logs, callbacks told so."""
+    history = History()
+    for cb in callbacks:
+        cb.on_train_begin({"epochs": 1, "steps_per_epoch": 1, "first_epoch": 1})
+    try:
+        logs, history.summary = fit_linear_head(model.head, train_xy, val_xy, C=strategy.C, seed=train.seed)
+        history.epochs.append(logs)
+        for cb in callbacks:
+            cb.on_epoch_end(1, logs)
+    finally:
+        for cb in callbacks:
+            cb.on_train_end(history.summary)
+    how = "chosen by cross-validation" if strategy.C == "auto" else "given"
+    _note(notes, f"{strategy.name}: head fitted by L-BFGS to convergence in {logs['iterations']} iterations, "
+                 f"C={logs['C']:.4g} ({how})")
+    return history
+
+
+def _probe_head_first(model: TransferModel, strategy: Strategy, train_xy, train: TrainConfig, device: torch.device,
+                      notes: list[str]) -> None:
+    """Fit the head to convergence on the frozen backbone's features, before any layer fine-tunes."""
+    started = time.perf_counter()
+    features = cached_features(model, train_xy[0], device)[0]
+    logs, _ = fit_linear_head(model.head, (features, train_xy[1]), None, seed=train.seed)
+    _note(notes, f"{strategy.name}: linear probe fitted by L-BFGS first (C={logs['C']:.4g} by cross-validation, "
+                 f"training accuracy {logs['train_accuracy']:.3f}, {time.perf_counter() - started:.2f} s); then every "
+                 "layer trains")
 
 
 def _head_only(model: TransferModel) -> TransferModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig
 from warmstart.engine import features as feature_cache
 from warmstart.errors import WarmstartError
-from warmstart.models import create_model
+from warmstart.data import load_splits
+from warmstart.data.preprocess import preprocessing_from_dict
+from warmstart.models import create_model, load_checkpoint
 from warmstart.strategies import create_strategy
 
 
@@ -144,7 +148,7 @@ def test_linear_probe_views_train_on_cached_augmented_features(source, fashion_s
                                train=train)
     assert again.metrics.confusion_matrix == first.metrics.confusion_matrix  # the same views, from the cache
     assert probe.describe() == {"name": "linear-probe", "cache": "memory", "views": 3, "augment": "light",
-                                "head_lr_scale": 10.0}
+                                "head_lr_scale": 10.0, "solver": "loop", "C": "auto"}
 
 
 def test_augmented_views_are_seeded_and_differ_from_the_images():
@@ -188,3 +192,46 @@ def test_linear_probe_scores_the_test_split_from_the_feature_cache(source, fashi
                                 train=TrainConfig(epochs=2, seed=1, progress=False))
     assert second.metrics.accuracy == pytest.approx(frozen.metrics.accuracy, abs=0.004)
     assert first.metrics.num_examples == second.metrics.num_examples == 500
+
+
+def test_linear_probe_lbfgs_fits_scikit_learns_logistic_regression(source, fashion_subset_npz, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=20)
+    probe = warmstart.finetune(source.checkpoint, target, strategy=create_strategy("linear-probe", solver="lbfgs"),
+                               train=TrainConfig(seed=1, progress=False), out=tmp_path / "run")
+    fitted = probe.history[0]
+    assert fitted["solver"] == "lbfgs" and fitted["C"] in [float(c) for c in fitted["cv_accuracy"]]
+    assert any("L-BFGS" in note and "cross-validation" in note for note in probe.notes)
+    assert probe.metrics.accuracy > 0.5  # chance is 0.2
+    # the same features and C through scikit-learn give the same classifier
+    net, _ = load_checkpoint(tmp_path / "run")
+    splits = load_splits(target, 1)
+    norm = preprocessing_from_dict(probe.info.preprocessing)
+    with torch.no_grad():
+        train_features = net.forward_features(norm.apply(splits.train.x)).double().numpy()
+        test_features = net.forward_features(norm.apply(splits.test.x)).double().numpy()
+    reference = LogisticRegression(C=fitted["C"], max_iter=10_000, tol=1e-10).fit(train_features, splits.train.y)
+    agree = (reference.predict(test_features) == net.forward_head(torch.tensor(test_features).float()).argmax(1)
+             .numpy()).mean()
+    assert agree > 0.99
+    logged = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert logged[0]["C"] == fitted["C"]
+
+
+def test_linear_probe_solver_options_are_checked():
+    with pytest.raises(WarmstartError, match="solver"):
+        create_strategy("linear-probe", solver="newton")
+    with pytest.raises(WarmstartError, match="C"):
+        create_strategy("linear-probe", solver="lbfgs", C=-1)
+
+
+def test_lp_ft_lbfgs_probes_the_head_before_fine_tuning(source, fashion_subset_npz):
+    target = DataConfig(fashion_subset_npz, classes="5-9", shots=20)
+    train = TrainConfig(epochs=2, batch_size=16, lr=1e-4, seed=0, progress=False)
+    result = warmstart.finetune(source.checkpoint, target, strategy=create_strategy("lp-ft", probe="lbfgs"),
+                                train=train)
+    probe_note = next(note for note in result.notes if "L-BFGS first" in note)
+    probe_accuracy = float(probe_note.split("training accuracy ")[1].split(",")[0])
+    assert probe_accuracy > 0.6  # the head was fitted before the first step: it starts far above chance (0.2)
+    assert result.metrics.accuracy > 0.5

@@ -136,15 +136,37 @@ def test_unknown_strategy_is_a_clear_error():
 def test_unknown_options_are_named_with_the_accepted_ones():
     with pytest.raises(WarmstartError, match=r"strategy 'layerwise-lr' has no option decay(?s:.*)takes layer_decay"):
         create_strategy("layerwise-lr", decay=0.7)
-    with pytest.raises(WarmstartError, match=r"'full' has no option alpha, layer_decay(?s:.*)takes no options"):
+    with pytest.raises(WarmstartError, match=r"'full' has no option alpha, layer_decay(?s:.*)takes head_lr_scale"):
         create_strategy("full", layer_decay=0.7, alpha=1.0)
+    with pytest.raises(WarmstartError, match=r"'bitfit' has no option rank(?s:.*)takes no options"):
+        create_strategy("bitfit", rank=2)
 
 
 def test_options_reach_the_strategy_and_its_description():
     assert create_strategy("layerwise-lr").describe() == {"name": "layerwise-lr", "layer_decay": 0.5}
     assert create_strategy("l2-sp", alpha=0.5).describe() == {"name": "l2-sp", "alpha": 0.5, "beta": 0.01,
                                                               "base": "full"}
-    assert create_strategy("full").describe() == {"name": "full"}
+    assert create_strategy("full").describe() == {"name": "full", "head_lr_scale": 1.0}
+
+
+@pytest.mark.parametrize("strategy_name", ["full", "lp-ft", "lora"])
+def test_head_lr_scale_multiplies_only_the_heads_rate(strategy_name):
+    model = create_model("hf", (16,), 3, **model_options("hf"))
+    strategy = create_strategy(strategy_name, head_lr_scale=20.0)
+    strategy.prepare(model, 4)
+    rates = {g["name"]: g["lr"] for g in strategy.param_groups(model, 1e-3, 0.01)}
+    assert rates["head"] == pytest.approx(2e-2) and rates["head.no_decay"] == pytest.approx(2e-2)
+    others = [rate for name, rate in rates.items() if not name.startswith("head")]
+    assert others and others == pytest.approx([1e-3] * len(others))
+
+
+def test_lp_ft_with_an_lbfgs_probe_trains_every_layer_from_the_first_epoch():
+    strategy = create_strategy("lp-ft", probe="lbfgs")
+    model = create_model("mlp", (6,), 2, hidden=[4])
+    strategy.prepare(model, 4)
+    assert strategy.trainable(model, 1) == [name for name, _ in model.layer_groups()]
+    with pytest.raises(WarmstartError, match="probe"):
+        create_strategy("lp-ft", probe="sgd")
 
 
 # layerwise-lr: discriminative learning rates (ULMFiT)

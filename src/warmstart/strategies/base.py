@@ -43,7 +43,8 @@ class Strategy:
         raise NotImplementedError
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
-        return 1.0
+        """The factor on the learning rate of a group: the head's ``head_lr_scale`` for strategies that take one."""
+        return getattr(self, "head_lr_scale", 1.0) if group == "head" else 1.0
 
     def group_weight_decay(self, group: str, index: int, num_groups: int, weight_decay: float) -> float:
         """The weight decay of a group's weights (1-D parameters never decay); the configured one by default."""

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from ..config import check_parameter, is_number
 from ..models import TransferModel
 from .base import STRATEGIES, Strategy
 
 
 @STRATEGIES.register("full")
 class FullFineTuning(Strategy):
-    """Every layer trains, starting from the pretrained weights (with --from none: training from scratch)."""
+    """Every layer trains, starting from the pretrained weights (with --from none: training from scratch).
+
+    ``head_lr_scale`` multiplies the new head's learning rate. A fresh head on a pretrained encoder needs to move
+    much further than the encoder: on L2-normalised sentence embeddings its logits start near zero, and at a
+    transformer's usual rate (5e-5) it barely moves in a few-shot budget.
+    """
 
     name = "full"
+
+    def __init__(self, *, head_lr_scale: float = 1.0):
+        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                        head_lr_scale)
+        self.head_lr_scale = head_lr_scale
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.layer_groups()]

@@ -8,7 +8,7 @@ the head on the cache, so each epoch costs a matrix product instead of a forward
 
 from __future__ import annotations
 
-from ..config import check_parameter, is_int
+from ..config import check_parameter, is_int, is_number
 from ..data.augment import AUGMENTATIONS
 from .base import STRATEGIES
 from .freeze import FrozenBackbone
@@ -27,17 +27,26 @@ class LinearProbe(FrozenBackbone):
 
     ``cache="disk"`` also keeps the features under ``~/.cache/warmstart/features`` (or ``$WARMSTART_CACHE_DIR``) for
     later runs on the same checkpoint and data.
+
+    ``solver="lbfgs"`` fits the head to convergence instead of training it for ``epochs`` in the loop: an
+    L2-regularised multinomial logistic regression (scikit-learn's objective) by L-BFGS, with the inverse strength
+    ``C`` chosen by cross-validation on the training features (``C="auto"``) or given. See engine/logistic.py.
     """
 
     name = "linear-probe"
     uses_feature_cache = True
 
     def __init__(self, *, cache: str = "memory", views: int = 1, augment: str = "light",
-                 head_lr_scale: float = 10.0):
+                 head_lr_scale: float = 10.0, solver: str = "loop", C: float | str = "auto"):
         super().__init__(head_lr_scale=head_lr_scale)
         check_parameter(cache in ("memory", "disk"), "cache", "memory or disk", cache)
         check_parameter(is_int(views) and views >= 1, "views", "a positive integer", views)
         check_parameter(augment in AUGMENTATIONS, "augment", f"one of {', '.join(AUGMENTATIONS.names())}", augment)
+        check_parameter(solver in ("loop", "lbfgs"), "solver", "loop (the training loop, for --epochs) or lbfgs "
+                        "(logistic regression fitted to convergence)", solver)
+        check_parameter(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
         self.cache = cache
         self.views = views
         self.augment = augment
+        self.solver = solver
+        self.C = C

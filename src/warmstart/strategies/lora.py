@@ -41,12 +41,16 @@ class LoRA(Strategy):
     for the Hugging Face model type (``query`` and ``value`` for BERT), else ``query`` and ``value``. Models without
     such layers inside their layer groups (``mlp``, ``cnn``) are refused with an error that says so: LoRA is meant
     for transformer encoders (``--model hf``). After training the adapters are merged into the weights.
+    ``head_lr_scale`` multiplies the new head's learning rate (see ``full``).
     """
 
     name = "lora"
 
     def __init__(self, *, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
-                 target_modules: Sequence[str] | None = None):
+                 target_modules: Sequence[str] | None = None, head_lr_scale: float = 1.0):
+        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                        head_lr_scale)
+        self.head_lr_scale = head_lr_scale
         check_parameter(is_int(rank) and rank >= 1, "rank", "a positive integer", rank)
         check_parameter(is_number(alpha) and alpha > 0, "alpha", "a positive number", alpha)
         check_parameter(is_number(dropout) and 0 <= dropout < 1, "dropout", "a number in [0, 1)", dropout)

@@ -22,16 +22,28 @@ class LinearProbeThenFineTune(Strategy):
     round(probe_fraction * E))``, and at least one epoch is left for phase 2 when ``E >= 2``. The schedule runs over
     both phases, so phase 2 fine-tunes at the lower rates of the schedule's later part, as the paper's small
     fine-tuning rate intends.
+
+    ``probe="lbfgs"`` is the paper's own recipe: the head is first fitted to convergence as an L2-regularised
+    logistic regression on the frozen backbone's features (L-BFGS, C by cross-validation; engine/logistic.py), then
+    every layer trains for all the epochs. ``head_lr_scale`` multiplies the head's rate (see ``full``).
     """
 
     name = "lp-ft"
 
-    def __init__(self, *, probe_fraction: float = 0.5):
+    def __init__(self, *, probe_fraction: float = 0.5, probe: str = "loop", head_lr_scale: float = 1.0):
         check_parameter(is_number(probe_fraction) and 0 < probe_fraction < 1, "probe_fraction",
                         "a number in (0, 1)", probe_fraction)
+        check_parameter(probe in ("loop", "lbfgs"), "probe", "loop (the first epochs train the head alone) or lbfgs "
+                        "(the head is fitted to convergence before training)", probe)
+        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                        head_lr_scale)
         self.probe_fraction = probe_fraction
+        self.probe = probe
+        self.head_lr_scale = head_lr_scale
 
     def probe_epochs(self, epochs: int) -> int:
+        if self.probe == "lbfgs":  # the probe happened before training: every epoch fine-tunes
+            return 0
         return min(max(1, round(self.probe_fraction * epochs)), max(epochs - 1, 1))
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
