@@ -56,7 +56,9 @@ class MeanPooledClassifier(nn.Module):
     def __init__(self, path: str, num_classes: int):
         super().__init__()
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.set_verbosity_error()  # the load report lists the unused pooler, left out as warmstart does
         self.encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
         self.head = nn.Linear(self.encoder.config.hidden_size, num_classes)
 
