@@ -23,8 +23,9 @@ def build_optimizer(param_groups: list[dict[str, Any]], config: TrainConfig) -> 
 
 
 def _can_fuse(param_groups: list[dict[str, Any]]) -> bool | None:
-    """Adam's fused kernels (one kernel for the whole update) when every parameter allows them: on a CPU they cut a
-    MiniLM step by about 15% against the default multi-tensor path, and the Hugging Face Trainer uses them too."""
+    """Adam's fused kernels (one kernel for the whole update) when every parameter allows them. The Hugging Face
+    Trainer uses them by default; on 2 CPU cores a MiniLM step at batch 32 took 0.57 s with them against 0.66-0.71 s
+    on the default multi-tensor path (../shared/BASELINES.md)."""
     try:  # a private helper of torch's: if it ever moves, fall back to torch's default kernels
         from torch.optim.optimizer import _get_fused_kernels_supported_devices
 
