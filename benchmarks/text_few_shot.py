@@ -14,10 +14,10 @@ Strategies (`--strategies`; recipes in ARMS below):
 Fine-tuning arms get a budget of about 100 optimizer steps: epochs = clamp(round(1600 / n_train), 2, 20).
 
 The peers' figures (../shared/BASELINES.md: frozen encoder + scikit-learn LogisticRegression, C=1; same seeds
-protocol) are printed beside the probes. Writes benchmarks/results/text_few_shot.{md,json}.
+protocol) are printed beside the probes. Writes benchmarks/results/NAME.{md,json} (`--name`, text_few_shot).
 
     .venv/bin/python benchmarks/text_few_shot.py [--seeds 3] [--datasets trec sst2 emotion banking77]
-        [--shots 8 64 all] [--strategies linear-probe linear-probe-lbfgs full lp-ft lora]
+        [--shots 8 64 all] [--strategies linear-probe linear-probe-lbfgs full lp-ft lora] [--name NAME]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--shots", nargs="+", default=["8", "64"], help="per class; 'all' for the whole set")
     parser.add_argument("--strategies", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="text_few_shot", help="the results' file name, without extension")
     args = parser.parse_args()
     started = time.perf_counter()
     load = [os.getloadavg()]
@@ -93,8 +94,8 @@ def main() -> None:
               "arms": ARMS, "step_budget_examples": STEP_BUDGET, "max_length": 64,
               "cells": cells, "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "text_few_shot.json", report)
-    write_text(args.out / "text_few_shot.md", to_markdown(report))
+    write_json(args.out / f"{args.name}.json", report)
+    write_text(args.out / f"{args.name}.md", to_markdown(report))
     print(to_markdown(report))
 
 

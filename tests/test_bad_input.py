@@ -273,7 +273,7 @@ def test_vector_data_into_an_image_model(pretrained, tmp_path):
 @pytest.mark.parametrize("make, parameter", [
     (lambda: TrainConfig(epochs=0), "epochs"),
     (lambda: TrainConfig(optimizer="rmsprop"), "optimizer"),
-    (lambda: TrainConfig(schedule="linear"), "schedule"),
+    (lambda: TrainConfig(schedule="polynomial"), "schedule"),
     (lambda: TrainConfig(lr=0.0), "lr"),
     (lambda: TrainConfig(batch_size=0), "batch_size"),
     (lambda: TrainConfig(epochs=3, warmup_epochs=3), "warmup_epochs"),
@@ -299,7 +299,7 @@ def test_unknown_optimizer_lists_the_choices():
 
 @pytest.mark.parametrize("flags, words", [
     (["--optimizer", "rmsprop"], ["optimizer", "'rmsprop'"]),
-    (["--schedule", "linear"], ["schedule", "'linear'"]),
+    (["--schedule", "polynomial"], ["schedule", "'polynomial'"]),
     (["--shots", "0"], ["shots"]),
     (["--val-fraction", "1.5"], ["val_fraction"]),
     (["--strategy", "magic"], ["--strategy", "'magic'"]),

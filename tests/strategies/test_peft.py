@@ -193,8 +193,8 @@ def test_a_lora_run_saves_a_plain_checkpoint_with_merged_weights_and_its_trained
 
     meta = json.loads((tmp_path / "run" / "model" / "metadata.json").read_text())
     assert meta["training"]["strategy"] == {"name": "lora", "rank": 8, "alpha": 16.0, "dropout": 0.0,
-                                            "target_modules": None, "target_modules_resolved": ["query", "value"],
-                                            "merged": True}
+                                            "target_modules": None, "head_lr_scale": 1.0,
+                                            "target_modules_resolved": ["query", "value"], "merged": True}
     assert info.extra["training"]["strategy"]["name"] == "lora"
 
 
