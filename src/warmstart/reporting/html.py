@@ -78,7 +78,10 @@ def _curves_section(log: list[dict[str, Any]]) -> str:
     rows = [[e.get("epoch"), e.get("trainable", ""), _number(e.get("train_loss")), _number(e.get("train_accuracy")),
              _number(e.get("val_loss")), _number(e.get("val_accuracy")), f"{e.get('lr', 0):.3g}"] for e in log]
     # a resumed or multi-phase command logs one file; the log's ``phase`` is the command that trained
-    return ("<h2>Learning curves</h2>" + _img(plots.learning_curves(log), "learning curves")
+    phases = plots.phases(log)
+    listed = ("<p>Phases (the layer groups that trained): " + "; ".join(
+        f"{escape(name)}, epochs {start}-{end}" for start, end, name, _ in phases) + ".</p>") if phases else ""
+    return ("<h2>Learning curves</h2>" + listed + _img(plots.learning_curves(log), "learning curves")
             + "<details><summary>per-epoch log</summary>"
             + _table(["epoch", "training", "train loss", "train acc", "val loss", "val acc", "lr"], rows, 2)
             + "</details>")

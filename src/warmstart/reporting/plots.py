@@ -44,18 +44,21 @@ def learning_curves(epochs: Sequence[dict[str, Any]]) -> str:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
-        for start, end, name, shade in _phases(epochs):
+        for start, end, name, shade in phases(epochs):
             ax.axvspan(start - 0.5, end + 0.5, color="#dde6f5" if shade else "#f3f3f3", zorder=0)
             ax.text((start + end) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                     fontsize=7)
     if x:
+        from matplotlib.ticker import MaxNLocator
+
         for ax in (loss_ax, acc_ax):
             ax.set_xlim(min(x) - 0.5, max(x) + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return figure_png(fig)
 
 
-def _phases(epochs: Sequence[dict[str, Any]]) -> list[tuple[int, int, str, bool]]:
+def phases(epochs: Sequence[dict[str, Any]]) -> list[tuple[int, int, str, bool]]:
     """``(first epoch, last epoch, label, shade)`` of each run of epochs training the same groups; nothing when the
     log does not say, or when every epoch trains the same groups (one phase needs no shading)."""
     runs: list[list[Any]] = []
@@ -101,7 +104,7 @@ def accuracy_against_shots(cells: Sequence[dict[str, Any]]) -> str:
         arm = sorted((c for c in cells if c["strategy"] == name), key=lambda c: c["shots"])
         shots = [c["shots"] for c in arm]
         mean = np.array([c["accuracy_mean"] for c in arm])
-        line, = ax.plot(shots, mean, "-o", markersize=4, label=name, linestyle="--" if name == "scratch" else "-")
+        line, = ax.plot(shots, mean, marker="o", markersize=4, label=name, linestyle="--" if name == "scratch" else "-")
         low = [c["accuracy_ci_low"] for c in arm]
         high = [c["accuracy_ci_high"] for c in arm]
         if all(v is not None for v in low + high):
