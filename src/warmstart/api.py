@@ -500,10 +500,10 @@ def report(run_dir: str | Path) -> list[Path]:
     return write_run_reports(run_dir)
 
 
-def export(checkpoint: str | Path, format: str, *, out: str | Path | None = None, data: str | None = None,
-           tolerance: float = 1e-4, examples: int = 32):
+def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None = None, data: str | None = None,
+                 tolerance: float = 1e-4, examples: int = 32):
     """Export a checkpoint to ONNX or TorchScript and check it against PyTorch on real inputs; see
-    :func:`warmstart.export.export_model`."""
-    from .export import export_model
+    :func:`warmstart.export.export_model` (the package ``warmstart.export`` takes the plain name)."""
+    from .export import export_model as _export
 
-    return export_model(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples)
+    return _export(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples)

@@ -412,7 +412,7 @@ def export(model: str = typer.Option(..., "--model", help="Checkpoint: run folde
            examples: int = typer.Option(32, "--examples", min=2, help="Real inputs in the parity check.")):
     """Export a checkpoint to ONNX or TorchScript, with its preprocessing and class names beside it, after checking
     that the exported model's logits match PyTorch's on real inputs."""
-    result = api.export(model, format, out=out, data=data, tolerance=tolerance, examples=examples)
+    result = api.export_model(model, format, out=out, data=data, tolerance=tolerance, examples=examples)
     print(f"parity on {result.examples} real inputs ({result.inputs_from}): max |exported - pytorch| = "
           f"{result.max_abs_difference:.3g} (tolerance {result.tolerance:g})")
     print(f"written: {result.model_file}")
