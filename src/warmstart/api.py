@@ -279,8 +279,8 @@ def _head_only(model: TransferModel) -> TransferModel:
 
 def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing, device: torch.device, *,
                        cache: bool = False, disk: Path | None = None) -> tuple[EvaluationResult, torch.Tensor]:
-    """Test metrics and the logits they come from; with ``cache`` (a frozen backbone), the test split's features come from the feature cache, so
-    repeated runs on one split (seeds, strategies, shot counts) embed it once."""
+    """Test metrics and the logits they come from; with ``cache`` (a frozen backbone), the test split's features
+    come from the feature cache, so repeated runs on one split (seeds, strategies, shot counts) embed it once."""
     x = norm.apply(dataset.x)
     if cache:
         features = cached_features(model, x, device, disk=disk)[0]

@@ -1,5 +1,6 @@
-"""Predicting a CSV file with a checkpoint (or an ONNX export of one, run through onnxruntime): the input's rows, every column kept in order, plus ``predicted_label``
-(the class name) and ``probability`` (the softmax probability of that class).
+"""Predicting a CSV file with a checkpoint (or an ONNX export of one, run through onnxruntime): the input's rows,
+every column kept in order, plus ``predicted_label`` (the class name) and ``probability`` (the softmax probability
+of that class).
 
 What each row's input is depends on the checkpoint's data kind:
 

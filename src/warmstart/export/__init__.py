@@ -14,7 +14,6 @@ dimension; TorchScript through ``torch.jit.trace``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import tempfile

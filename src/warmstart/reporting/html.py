@@ -219,7 +219,7 @@ def render_report(run_dir: str | Path) -> str:
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     if (run_dir / "MODEL_CARD.md").is_file():
-        parts.append(f'<p>Model card: <a href="MODEL_CARD.md">MODEL_CARD.md</a></p>')
+        parts.append('<p>Model card: <a href="MODEL_CARD.md">MODEL_CARD.md</a></p>')
     parts.append("<h2>Configuration</h2><pre>" + escape(json.dumps(config, indent=2)) + "</pre>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..io import write_text
 from .predictions import load_predictions
