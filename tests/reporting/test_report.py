@@ -162,3 +162,13 @@ def test_a_compare_report_plots_accuracy_against_shots_and_cards_state_the_gain(
         in card
     assert "Not applicable: this model was trained from scratch" in \
         (out / "runs" / "scratch" / "shots5" / "seed0" / "MODEL_CARD.md").read_text()
+
+
+def test_evaluate_writes_a_report_without_a_model_card(run, tmp_path):
+    metrics = warmstart.evaluate(run, DataConfig("digits", classes="5-9"), out=tmp_path / "eval")
+    files = {p.name for p in (tmp_path / "eval").iterdir()}
+    assert {"report.html", "predictions.npz", "examples.json", "metrics.json"} <= files
+    assert "MODEL_CARD.md" not in files and "tensorboard" not in files
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert "warmstart evaluate" in page and f"{metrics.accuracy:.4f}" in page
+    assert "<h2>Learning curves" not in page  # evaluation trains nothing

@@ -20,9 +20,10 @@ def _pyplot():
 
 def figure_png(fig) -> str:
     plt = _pyplot()
+    fig.tight_layout()
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=90)  # tight_layout fitted it already: no second, "tight" draw
     finally:
         plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -54,7 +55,6 @@ def learning_curves(epochs: Sequence[dict[str, Any]]) -> str:
         for ax in (loss_ax, acc_ax):
             ax.set_xlim(min(x) - 0.5, max(x) + 0.5)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
     return figure_png(fig)
 
 
@@ -92,7 +92,6 @@ def reliability_diagram(bins: dict[str, np.ndarray], ece: float) -> str:
     ax.set_ylabel("accuracy")
     ax.set_title(f"reliability: ECE {ece:.3f}")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
     return figure_png(fig)
 
 
@@ -116,7 +115,6 @@ def accuracy_against_shots(cells: Sequence[dict[str, Any]]) -> str:
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return figure_png(fig)
 
 
@@ -130,5 +128,4 @@ def confusion_matrix_png(confusion: Sequence[Sequence[int]], class_names: Sequen
     ConfusionMatrixDisplay(np.asarray(confusion), display_labels=list(class_names)).plot(
         ax=ax, cmap="Blues", colorbar=False, xticks_rotation=45, include_values=n <= 30)
     ax.set_title(title)
-    fig.tight_layout()
     return figure_png(fig)
