@@ -165,10 +165,9 @@ def _compare_section(result: dict[str, Any], run_dir: Path) -> str:
                    else f"{c['gain_points_ci_low']:+.1f} to {c['gain_points_ci_high']:+.1f}")
         rows.append([c["strategy"], c["shots"], c["seeds"], f"{c['accuracy_mean']:.3f} ± {c['accuracy_std']:.3f}",
                      ci, gain, gain_ci, "" if c["p_value"] is None else f"{c['p_value']:.3g}", c["flag"]])
-    links = "".join(f'<li><a href="{escape(str(Path(r["run_dir"]).relative_to(run_dir)))}/{REPORT}">'
-                    f'{escape(r["strategy"])}, {r["shots"]} shots, seed {r["seed"]}</a>: accuracy '
-                    f'{r["accuracy"]:.3f}</li>'
-                    for r in result["runs"] if r.get("run_dir") and _is_inside(Path(r["run_dir"]), run_dir))
+    links = "".join(f'<li><a href="{escape(link)}">{escape(r["strategy"])}, {r["shots"]} shots, seed {r["seed"]}'
+                    f'</a>: accuracy {r["accuracy"]:.3f}</li>'
+                    for r in result["runs"] for link in [_run_link(r)] if (run_dir / link).is_file())
     warnings = "".join(f"<li class='bad'>{escape(w)}</li>" for w in result.get("warnings", []))
     return ("<h2>Accuracy against shots</h2><p class='muted'>mean over seeds; bands: 95% confidence interval of the "
             "mean (Student t)</p>" + _img(plots.accuracy_against_shots(cells), "accuracy against shots")
@@ -180,12 +179,9 @@ def _compare_section(result: dict[str, Any], run_dir: Path) -> str:
             + (f"<details><summary>the runs</summary><ul>{links}</ul></details>" if links else ""))
 
 
-def _is_inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
+def _run_link(run: dict[str, Any]) -> str:
+    """A compare run's report, relative to the compare folder (compare's own layout, wherever it was run from)."""
+    return f"runs/{run['strategy']}/shots{run['shots']}/seed{run['seed']}/{REPORT}"
 
 
 def render_report(run_dir: str | Path) -> str:

@@ -33,8 +33,10 @@ def measured_gain(run_dir: Path, levels: int = 4) -> dict[str, Any] | None:
     for parent in list(run_dir.parents)[:levels]:
         compare = _read_json(parent / "compare.json")
         if compare is not None:
+            where = run_dir.relative_to(parent).parts  # runs/<arm>/shots<K>/seed<s>, wherever compare ran
             for run in compare.get("runs", []):
-                if run.get("run_dir") and Path(run["run_dir"]).resolve() == run_dir and run["strategy"] != "scratch":
+                if where == ("runs", run["strategy"], f"shots{run['shots']}", f"seed{run['seed']}") and \
+                        run["strategy"] != "scratch":
                     cell = next(c for c in compare["cells"]
                                 if c["strategy"] == run["strategy"] and c["shots"] == run["shots"])
                     return {"source": str(parent / "compare.json"), "strategy": run["strategy"],
