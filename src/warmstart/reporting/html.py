@@ -170,7 +170,7 @@ def _compare_section(result: dict[str, Any], run_dir: Path) -> str:
                     for r in result["runs"] for link in [_run_link(r)] if (run_dir / link).is_file())
     warnings = "".join(f"<li class='bad'>{escape(w)}</li>" for w in result.get("warnings", []))
     return ("<h2>Accuracy against shots</h2><p class='muted'>mean over seeds; bands: 95% confidence interval of the "
-            "mean (Student t)</p>" + _img(plots.accuracy_against_shots(cells), "accuracy against shots")
+            "mean (Student t), cut at 0 and 1</p>" + _img(plots.accuracy_against_shots(cells), "accuracy against shots")
             + "<h2>Transfer gain over scratch</h2><p class='muted'>gain in accuracy points, paired by seed; p: paired "
               "t-test</p>"
             + _table(["strategy", "shots", "seeds", "accuracy", "95% CI", "gain (points)", "gain 95% CI", "p", "flag"],

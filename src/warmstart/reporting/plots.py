@@ -107,10 +107,15 @@ def accuracy_against_shots(cells: Sequence[dict[str, Any]]) -> str:
         low = [c["accuracy_ci_low"] for c in arm]
         high = [c["accuracy_ci_high"] for c in arm]
         if all(v is not None for v in low + high):
-            ax.fill_between(shots, low, high, color=line.get_color(), alpha=0.18)
+            # a t interval from few seeds can pass 0 or 1; accuracy cannot, so the band stops there
+            ax.fill_between(shots, np.clip(low, 0, 1), np.clip(high, 0, 1), color=line.get_color(), alpha=0.18)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     ax.set_xscale("log")
     ax.set_xticks(sorted({c["shots"] for c in cells}))
-    ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel("shots (training examples per class)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
