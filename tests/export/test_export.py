@@ -105,3 +105,21 @@ def test_predict_with_an_onnx_export_matches_the_checkpoint(models, tmp_path):
         by_torch, by_onnx = read_csv(tmp_path / "torch.csv"), read_csv(tmp_path / "onnx.csv")
         assert [r[1] for r in by_onnx] == [r[1] for r in by_torch]
         assert np.allclose([float(r[2]) for r in by_onnx[1:]], [float(r[2]) for r in by_torch[1:]], atol=1e-5)
+
+
+def test_predict_with_an_onnx_export_of_an_image_model_matches_the_checkpoint(models, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    (tmp_path / "img").mkdir()
+    for i in range(12):
+        Image.fromarray(np.round(digits.images[-1 - i] / 16 * 255).astype(np.uint8), mode="L").save(
+            tmp_path / "img" / f"{i}.png")
+    source = write_csv(tmp_path / "in.csv", [["path"], *[[f"img/{i}.png"] for i in range(12)]])
+    export = warmstart.export_model(models / "cnn", "onnx", out=tmp_path / "onnx")
+    warmstart.predict(models / "cnn", source, tmp_path / "torch.csv")
+    warmstart.predict(export.model_file.parent, source, tmp_path / "onnx.csv")
+    by_torch, by_onnx = read_csv(tmp_path / "torch.csv"), read_csv(tmp_path / "onnx.csv")
+    assert [r[1] for r in by_onnx] == [r[1] for r in by_torch]
+    assert np.allclose([float(r[2]) for r in by_onnx[1:]], [float(r[2]) for r in by_torch[1:]], atol=1e-5)
