@@ -55,3 +55,20 @@ def test_vector_examples_show_their_first_values(tmp_path):
 def test_a_folder_without_results_is_refused(tmp_path):
     with pytest.raises(WarmstartError, match="nothing to report"):
         render_report(tmp_path)
+
+
+def test_large_images_become_small_thumbnails_and_long_texts_are_cut(tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    images = np.random.default_rng(0).random((2, 3, 300, 200)).astype(np.float32)
+    write_run(tmp_path, images, "image", np.array([0, 1]), np.array([[0.1, 0.9], [0.8, 0.2]]), ("a", "b"))
+    example = json.loads((tmp_path / "examples.json").read_text())["pairs"][0]["examples"][0]
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(example["image_png_base64"])))
+    assert thumbnail.size == (64, 96) and thumbnail.mode == "RGB"
+    write_run(tmp_path, np.array(["x" * 2000, "y"], dtype=object), "text", np.array([0, 1]),
+              np.array([[0.1, 0.9], [0.8, 0.2]]), ("a", "b"))
+    texts = [e["text"] for p in json.loads((tmp_path / "examples.json").read_text())["pairs"] for e in p["examples"]]
+    assert sorted(map(len, texts)) == [1, 501]

@@ -32,7 +32,7 @@ pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 img.plot { max-width: 100%; border: 1px solid #eee; }
 .pair { margin: 1em 0; } .examples { display: flex; flex-wrap: wrap; gap: .8em; }
 .example { border: 1px solid #ddd; padding: .4em; font-size: .85em; max-width: 320px; }
-.example img { width: 84px; height: 84px; image-rendering: pixelated; display: block; }
+.example img { width: 84px; height: auto; image-rendering: pixelated; display: block; }
 blockquote { margin: .2em 0; padding-left: .6em; border-left: 3px solid #ccc; }
 .muted { color: #777; } .bad { color: #b00; }
 """

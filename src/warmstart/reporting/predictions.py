@@ -20,6 +20,8 @@ from ..io import atomic_write, write_json
 
 PREDICTIONS = "predictions.npz"
 EXAMPLES = "examples.json"
+THUMBNAIL = 96  # pixels, the longer side of an example image
+TEXT_CHARACTERS = 500  # a longer example text is cut here (with an ellipsis)
 
 
 def confused_pairs(confusion: np.ndarray, top: int = 5) -> list[tuple[int, int, int]]:
@@ -39,6 +41,7 @@ def _image_thumbnail(image: np.ndarray) -> str:
         x = (x - x.min()) / max(float(x.max() - x.min()), 1e-12)
     pixels = (x * 255).round().astype(np.uint8)
     img = Image.fromarray(pixels[0], "L") if pixels.shape[0] == 1 else Image.fromarray(pixels[:3].transpose(1, 2, 0))
+    img.thumbnail((THUMBNAIL, THUMBNAIL))  # large images shrink (keeping their aspect); small ones stay as they are
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -48,7 +51,8 @@ def _example_input(x: Any, kind: str) -> dict[str, Any]:
     if kind == "image":
         return {"image_png_base64": _image_thumbnail(x)}
     if kind == "text":
-        return {"text": str(x)}
+        text = str(x)
+        return {"text": text if len(text) <= TEXT_CHARACTERS else text[:TEXT_CHARACTERS] + "…"}
     values = np.asarray(x, dtype=np.float64).ravel()
     return {"values": [round(float(v), 4) for v in values[:12]], "dimensions": int(values.size)}
 
