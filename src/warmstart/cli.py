@@ -81,6 +81,8 @@ def _print_result(metrics, title: str, as_json: bool, run_dir: Path | None = Non
     out.print(render_report(metrics, title))
     if run_dir is not None:
         out.print(f"run folder: {run_dir}")
+        if (Path(run_dir) / "report.html").is_file():
+            out.print(f"report: {Path(run_dir) / 'report.html'}")
 
 
 # Options shared by the training commands.
@@ -295,7 +297,7 @@ def _print_compare(result) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if result.out is not None:
-        out.print(f"report: {result.out}/compare.md, .csv, .json, .png")
+        out.print(f"report: {result.out}/report.html; tables: compare.md, .csv, .json, .png")
 
 
 @app.command()
