@@ -80,3 +80,28 @@ def test_epoch_logs_become_grouped_scalars_and_configs_flat_parameters():
     assert epoch_scalars(logs) == {"train/loss": 0.5, "val/accuracy": 0.75, "lr": 1e-3, "epoch_time_s": 0.1}
     assert flatten({"train": {"lr": 0.1, "trackers": []}, "parent": None}) == \
         {"train.lr": "0.1", "train.trackers": "[]", "parent": "None"}
+
+
+def test_mlflow_follows_the_tracking_uri_and_marks_a_failed_run(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from warmstart.engine import Callback
+
+    class FailsInEpoch2(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                raise RuntimeError("stop here")
+
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "failing")
+    with pytest.raises(RuntimeError, match="stop here"):
+        warmstart.pretrain(DATA, model="mlp", out=tmp_path / "run", callbacks=(FailsInEpoch2(),),
+                           train=TrainConfig(epochs=4, progress=False, trackers=("tensorboard", "mlflow")))
+    assert not (tmp_path / "run" / "mlflow").exists()  # the run went to the tracking URI's store
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("failing").experiment_id])
+    assert run.info.status == "FAILED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1]
+    # the failing callback runs before the trackers: in epoch 2 neither logged, so both hold epoch 1 only
+    assert [step for step, _ in read_tensorboard(tmp_path / "run" / "tensorboard")["train/loss"]] == [1]

@@ -43,7 +43,8 @@ class MlflowTracker(Tracker):
         import logging as _logging
 
         _logging.getLogger("mlflow").setLevel(_logging.WARNING)  # its database set-up chatter is not the user's
-        (self.run_dir / FOLDER).mkdir(parents=True, exist_ok=True)
+        if "MLFLOW_TRACKING_URI" not in os.environ:
+            (self.run_dir / FOLDER).mkdir(parents=True, exist_ok=True)
         self.uri = tracking_uri(self.run_dir)
         self.client = MlflowClient(tracking_uri=self.uri)
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME", "warmstart")
