@@ -34,6 +34,8 @@ def test_demo_writes_its_table_and_measures_the_gain(fashion_subset_npz, tmp_pat
     for arm in ("transfer-full", "transfer-freeze", "scratch"):
         for seed in (0, 1):
             assert (tmp_path / arm / f"seed{seed}" / "metrics.json").is_file()
+    card = (tmp_path / "transfer-full" / "seed1" / "MODEL_CARD.md").read_text()  # the demo's gain, stated
+    assert f"{result['gain_points_mean']:+.2f} ± {result['gain_points_std']:.2f} accuracy points for `full`" in card
 
 
 def test_cli_pretrain_finetune_evaluate_chain(fashion_subset_npz, tmp_path, capsys):

@@ -16,7 +16,8 @@ from .engine.lr_find import LrFindResult  # noqa: E402
 from .errors import WarmstartError  # noqa: E402
 from .prediction import PredictionResult  # noqa: E402
 from .evaluation import EvaluationResult  # noqa: E402
+from .api import export_model, report  # noqa: E402
 
 __all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predict", "compare", "demo",
            "list_registered", "RunResult", "LrFindResult", "CompareResult", "DemoResult", "EvaluationResult",
-           "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError"]
+           "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError", "export_model", "report"]

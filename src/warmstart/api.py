@@ -9,6 +9,9 @@ given ``out``, writes a run folder::
     out/model/               model.safetensors (weights + metadata header) and metadata.json
     out/metrics.json         test-split metrics
     out/confusion_matrix.png
+    out/predictions.npz      test labels and probabilities; examples.json: misclassified examples
+    out/report.html          the self-contained report (``warmstart report``); MODEL_CARD.md: the model card
+    out/tensorboard/         TensorBoard events (by default; ``TrainConfig.trackers``), out/mlflow/ with mlflow
 
 ``lr_find`` writes ``out/lr_find.json`` and ``out/lr_find.png`` and leaves every checkpoint as it was.
 """
@@ -44,6 +47,8 @@ from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_ch
 from .prediction import PredictionResult, predict as _predict_csv
 from .strategies import STRATEGIES, Strategy, create_strategy
 from .strategies.auto import Auto
+from .reporting import finish_run_folder
+from .tracking import Tracker, open_trackers
 
 log = logging.getLogger("warmstart")
 
@@ -99,6 +104,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                            "test_examples": len(splits.test)},
               "warmstart_version": __version__}
     extra_callbacks: list[Callback] = list(callbacks)
+    trackers: list[Tracker] = []
     state_dir = None if run_dir is None else run_dir / "state"
     if resume:
         if state_dir is None:
@@ -110,6 +116,8 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
             (run_dir / "train_log.jsonl").unlink(missing_ok=True)
             write_json(state_dir / "config.json", json_ready(config))
         extra_callbacks.append(JsonLinesLogger(run_dir / "train_log.jsonl", phase=kind))
+        trackers = open_trackers(train.trackers, run_dir, json_ready(config))
+        extra_callbacks.extend(trackers)
     if splits.val is not None:
         extra_callbacks.append(BestWeights(model, monitor="val_accuracy"))
     if train.early_stopping is not None:
@@ -154,7 +162,8 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     if "best_epoch" in history.summary:
         _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
                      f"{history.summary['best_val_accuracy']:.4f})")
-    metrics = _predict_and_score(model, splits.test, norm, device, cache=strategy.uses_feature_cache, disk=disk)
+    metrics, test_logits = _predict_and_score(model, splits.test, norm, device, cache=strategy.uses_feature_cache,
+                                              disk=disk)
     info = CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
                           class_names=splits.train.class_names, preprocessing=norm.to_dict(), kind=splits.train.kind,
                           extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy.describe()},
@@ -171,9 +180,16 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         _write_metrics(run_dir, metrics, split="test", data=data,
                        timing={"train_time_s": history.summary["train_time_s"], "wall_time_s": wall,
                                **{k: history.summary[k] for k in ("feature_time_s",) if k in history.summary}})
+        reports = finish_run_folder(run_dir, splits.test, test_logits)  # predictions, model card, report.html
+        for tracker in trackers:
+            tracker.finish(_scalar_metrics(metrics), reports)
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=run_dir, checkpoint=checkpoint, info=info, notes=tuple(notes),
                      model=model)
+
+
+def _scalar_metrics(metrics: EvaluationResult) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.to_dict().items() if isinstance(v, (int, float))}
 
 
 def _feature_names(dataset: Dataset) -> dict[str, Any]:
@@ -182,7 +198,7 @@ def _feature_names(dataset: Dataset) -> dict[str, Any]:
 
 
 # What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
-_RUN_ONLY = {"progress", "device"}
+_RUN_ONLY = {"progress", "device", "trackers"}
 
 
 def _check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
@@ -262,9 +278,9 @@ def _head_only(model: TransferModel) -> TransferModel:
 
 
 def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing, device: torch.device, *,
-                       cache: bool = False, disk: Path | None = None) -> EvaluationResult:
-    """Test metrics; with ``cache`` (a frozen backbone), the test split's features come from the feature cache, so
-    repeated runs on one split (seeds, strategies, shot counts) embed it once."""
+                       cache: bool = False, disk: Path | None = None) -> tuple[EvaluationResult, torch.Tensor]:
+    """Test metrics and the logits they come from; with ``cache`` (a frozen backbone), the test split's features
+    come from the feature cache, so repeated runs on one split (seeds, strategies, shot counts) embed it once."""
     x = norm.apply(dataset.x)
     if cache:
         features = cached_features(model, x, device, disk=disk)[0]
@@ -272,7 +288,7 @@ def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessi
             logits = model.eval().forward_head(features.to(device)).float().cpu()
     else:
         logits = predict_logits(model, x, device)
-    return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names)
+    return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names), logits
 
 
 def _write_metrics(run_dir: Path, metrics: EvaluationResult, *, split: str, data: DataConfig,
@@ -430,12 +446,14 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
     name = f"checkpoint {checkpoint}"
     dataset = adapt_inputs(align_features(dataset, info.extra.get("feature_names"), name), net.input_shape,
                            resize=data.resize, model_name=name)
-    result = _predict_and_score(net, dataset, preprocessing_from_dict(info.preprocessing), resolve_device(device))
+    result, logits = _predict_and_score(net, dataset, preprocessing_from_dict(info.preprocessing),
+                                        resolve_device(device))
     if out is not None:
         run_dir = Path(out)
         write_json(run_dir / "config.json", {"command": "evaluate", "checkpoint": str(checkpoint), "split": split,
                                              "data": to_dict(data), "warmstart_version": __version__})
         _write_metrics(run_dir, result, split=split, data=data)
+        finish_run_folder(run_dir, dataset, logits)  # predictions and report.html
     return result
 
 
@@ -470,3 +488,22 @@ def list_registered(family: str) -> dict[str, str]:
         raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
     return families[family].describe()
 
+
+
+def report(run_dir: str | Path) -> list[Path]:
+    """(Re)build a run folder's ``report.html`` (and ``MODEL_CARD.md`` when it holds a model) from its files."""
+    from .reporting import write_run_reports
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise WarmstartError(f"{run_dir}: no such run folder", hint="pass the --out folder of a warmstart run")
+    return write_run_reports(run_dir)
+
+
+def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None = None, data: str | None = None,
+                 tolerance: float = 1e-4, examples: int = 32):
+    """Export a checkpoint to ONNX or TorchScript and check it against PyTorch on real inputs; see
+    :func:`warmstart.export.export_model` (the package ``warmstart.export`` takes the plain name)."""
+    from .export import export_model as _export
+
+    return _export(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples)

@@ -18,6 +18,7 @@ from . import api
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .strategies import create_strategy
+from .tracking import parse_trackers
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="warmstart: pretrain, fine-tune and evaluate models, and measure what transfer gained.")
@@ -80,6 +81,8 @@ def _print_result(metrics, title: str, as_json: bool, run_dir: Path | None = Non
     out.print(render_report(metrics, title))
     if run_dir is not None:
         out.print(f"run folder: {run_dir}")
+        if (Path(run_dir) / "report.html").is_file():
+            out.print(f"report: {Path(run_dir) / 'report.html'}")
 
 
 # Options shared by the training commands.
@@ -114,6 +117,9 @@ BalanceOpt = typer.Option("none", "--class-balance", help="none, weights (loss) 
 FrozenBatchNormOpt = typer.Option("eval", "--frozen-batchnorm",
                                   help="BatchNorm in frozen layers: eval (keep statistics) or train.")
 ResumeOpt = typer.Option(False, "--resume", help="Continue the interrupted run in --out (same settings).")
+TrackerOpt = typer.Option(None, "--tracker",
+                          help="Experiment trackers: tensorboard (the default), mlflow, or none; repeatable or "
+                               "comma-separated.")
 
 
 def _train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
@@ -138,7 +144,8 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
-             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt,
+             tracker: Optional[List[str]] = TrackerOpt):
     """Train a model on a source dataset and save it as a checkpoint."""
     result = api.pretrain(
         _data(data, classes, text_column, max_length, val_fraction=val_fraction, label_column=label_column,
@@ -146,7 +153,8 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
         model=ModelConfig(model, _model_options(model_option)),
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
-                            label_smoothing=label_smoothing, class_balance=class_balance),
+                            label_smoothing=label_smoothing, class_balance=class_balance,
+                            trackers=parse_trackers(tracker)),
         out=out, resume=resume)
     _print_result(result.metrics, f"pretrain test ({data})", as_json, result.run_dir)
 
@@ -172,7 +180,8 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
-             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt):
+             resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt,
+             tracker: Optional[List[str]] = TrackerOpt):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
     _check_model_flags(scratch, model, model_option)
@@ -185,7 +194,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
-                            frozen_batchnorm=frozen_batchnorm),
+                            frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker)),
         out=out, resume=resume)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
@@ -207,7 +216,8 @@ def evaluate(model: str = typer.Option(..., "--model", help="Checkpoint: run fol
 
 
 @app.command()
-def predict(model: str = typer.Option(..., "--model", help="Checkpoint: run folder, model/ folder or file."),
+def predict(model: str = typer.Option(..., "--model", help="Checkpoint (run folder, model/ folder or file), or an "
+                                                           "ONNX export (its folder or model.onnx)."),
             input: Path = typer.Option(..., "--input", help="CSV of the rows to predict."),
             out: Path = typer.Option(..., "--out", help="CSV to write: the input plus predicted_label, probability."),
             text_column: str = typer.Option("text", "--text-column", help="Text column (text models)."),
@@ -287,7 +297,7 @@ def _print_compare(result) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if result.out is not None:
-        out.print(f"report: {result.out}/compare.md, .csv, .json, .png")
+        out.print(f"report: {result.out}/report.html; tables: compare.md, .csv, .json, .png")
 
 
 @app.command()
@@ -313,7 +323,7 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
             device: str = DeviceOpt, out: Path = OutOpt,
             as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON on stdout."),
-            quiet: bool = QuietOpt):
+            quiet: bool = QuietOpt, tracker: Optional[List[str]] = TrackerOpt):
     """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value."""
     from .compare import compare as run_compare
 
@@ -329,7 +339,7 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, 0, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
-                            frozen_batchnorm=frozen_batchnorm),
+                            frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker)),
         out=out)
     if as_json:
         print(json.dumps(result.to_dict()))
@@ -383,6 +393,32 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
     print(f"{result.steps_run} of {result.steps} steps, {result.start_lr:.3g} to {result.lrs[-1]:.3g}"
           + ("; stopped early: the loss diverged" if result.stopped_early else ""))
     print(f"plot: {out / 'lr_find.png'}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder written by pretrain, finetune, evaluate or "
+                                                     "compare.")):
+    """(Re)build a run folder's self-contained report.html, and its MODEL_CARD.md when it holds a model."""
+    for path in api.report(run_dir):
+        print(f"written: {path}")
+
+
+@app.command()
+def export(model: str = typer.Option(..., "--model", help="Checkpoint: run folder, model/ folder or file."),
+           format: str = typer.Option(..., "--format", help="onnx or torchscript."),
+           out: Optional[Path] = typer.Option(None, "--out",
+                                              help="Folder to write (default: export-FORMAT beside the model)."),
+           data: Optional[str] = typer.Option(None, "--data", help="Data for the parity check (default: the "
+                                                                   "checkpoint's own data)."),
+           tolerance: float = typer.Option(1e-4, "--tolerance", help="Largest allowed |exported - PyTorch| logit."),
+           examples: int = typer.Option(32, "--examples", min=2, help="Real inputs in the parity check.")):
+    """Export a checkpoint to ONNX or TorchScript, with its preprocessing and class names beside it, after checking
+    that the exported model's logits match PyTorch's on real inputs."""
+    result = api.export_model(model, format, out=out, data=data, tolerance=tolerance, examples=examples)
+    print(f"parity on {result.examples} real inputs ({result.inputs_from}): max |exported - pytorch| = "
+          f"{result.max_abs_difference:.3g} (tolerance {result.tolerance:g})")
+    print(f"written: {result.model_file}")
+    print(f"written: {result.metadata_file}")
 
 
 @app.command("list")

@@ -34,6 +34,7 @@ import numpy as np
 from .config import DataConfig, ModelConfig, TrainConfig, is_int, to_dict
 from .errors import WarmstartError
 from .io import atomic_write, write_json, write_text
+from .reporting import write_model_card, write_report as write_html_report
 
 log = logging.getLogger("warmstart")
 
@@ -468,9 +469,14 @@ def plot_compare(result: CompareResult, path: str | Path) -> Path:
 
 
 def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
-    """``compare.csv``, ``compare.md``, ``compare.png`` and ``compare.json`` in ``out``, each written atomically."""
+    """``compare.csv``, ``compare.md``, ``compare.png``, ``compare.json`` and ``report.html`` in ``out``, each written
+    atomically; then each fine-tuned run's model card again, now that its cell's transfer gain is known."""
     files = {"csv": write_text(out / "compare.csv", to_csv(result)),
              "markdown": write_text(out / "compare.md", to_markdown(result)),
              "plot": plot_compare(result, out / "compare.png")}
     files["json"] = write_json(out / "compare.json", result.to_dict())
+    files["html"] = write_html_report(out)  # report.html: accuracy against shots and the transfer-gain table
+    for run in result.runs:  # the fine-tuned models' cards can now state the gain their cell measured
+        if run.strategy != SCRATCH and run.run_dir is not None and (Path(run.run_dir) / "model").is_dir():
+            write_model_card(run.run_dir)
     return files

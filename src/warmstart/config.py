@@ -105,6 +105,8 @@ class TrainConfig:
     statistics (the default: a few target batches estimate them badly), ``train`` lets them follow the target.
     ``early_stopping``: stop when validation accuracy has not improved for this many epochs (needs a validation
     split); the best epoch's weights are kept whenever there is one.
+    ``trackers``: where a run with a folder also logs its curves and results (see :mod:`warmstart.tracking`);
+    TensorBoard by default, ``()`` for none.
     ``class_balance``: ``weights`` weighs the loss by n / (C * n_c) (scikit-learn's "balanced"); ``sampler`` draws
     each epoch's examples with probability 1 / n_c, with replacement.
     """
@@ -128,8 +130,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    trackers: tuple[str, ...] = ("tensorboard",)  # experiment trackers of runs with a folder: tensorboard, mlflow
 
     def __post_init__(self) -> None:
+        check_parameter(isinstance(self.trackers, (tuple, list)) and all(isinstance(t, str) for t in self.trackers),
+                        "trackers", "a tuple of tracker names (tensorboard, mlflow)", self.trackers)
+        object.__setattr__(self, "trackers", tuple(self.trackers))
         for name in ("lr", "weight_decay", "momentum", "gamma", "label_smoothing"):
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("epochs", "batch_size", "warmup_epochs", "seed"):

@@ -19,6 +19,7 @@ from .compare import paired_gain, summarize
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .io import write_json, write_text
+from .reporting import write_model_card
 
 
 TRANSFER, SCRATCH = "transfer: full fine-tuning", "scratch (same budget)"
@@ -91,6 +92,8 @@ def demo(*, shots: int = 10, seeds: int = 3, pretrain_epochs: int = 6, finetune_
                                   finetune_epochs=finetune_epochs, model=model, out=run_dir)
     write_json(run_dir / "demo.json", result.to_dict())
     write_text(run_dir / "demo.md", to_markdown(result))
+    for seed_dir in sorted((run_dir / "transfer-full").glob("seed*")):  # their cards can now state the gain
+        write_model_card(seed_dir)
     return result
 
 

@@ -1,5 +1,6 @@
-"""Predicting a CSV file with a checkpoint: the input's rows, every column kept in order, plus ``predicted_label``
-(the class name) and ``probability`` (the softmax probability of that class).
+"""Predicting a CSV file with a checkpoint (or an ONNX export of one, run through onnxruntime): the input's rows,
+every column kept in order, plus ``predicted_label`` (the class name) and ``probability`` (the softmax probability
+of that class).
 
 What each row's input is depends on the checkpoint's data kind:
 
@@ -34,7 +35,8 @@ from .engine import predict_logits, resolve_device
 from .data.files import read_csv_rows
 from .errors import WarmstartError
 from .io import write_text
-from .models import CheckpointInfo, load_checkpoint
+from .models import CheckpointInfo
+from .export import load_predictor
 
 log = logging.getLogger("warmstart")
 
@@ -207,7 +209,7 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
     if out.is_dir():
         raise WarmstartError(f"--out {str(out)!r} is a folder; expected the CSV file to write",
                              hint=f"e.g. --out {out / 'predictions.csv'}")
-    net, info = load_checkpoint(checkpoint)
+    net, info = load_predictor(checkpoint)  # a checkpoint, or an ONNX export run by onnxruntime
     table = _read_table(input)
     preprocessing = preprocessing_from_dict(info.preprocessing)
     notes: list[str] = []

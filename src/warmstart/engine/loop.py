@@ -115,6 +115,9 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
                                     "train_accuracy": float(correct) / seen,
                                     "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
+            # the layer groups this epoch trained: a strategy's phases (lp-ft, gradual-unfreeze) show in the logs
+            training_now = getattr(strategy, "current_", None) or ()
+            logs["trainable"] = "+".join(name for name, _ in model.layer_groups() if name in training_now)
             if val is not None:
                 logits = predict_logits(model, val[0], device)
                 logs["val_loss"] = float(val_loss_fn(logits, val[1]))

@@ -1,0 +1,72 @@
+"""An exported ONNX model run through onnxruntime, wearing the shape of a PyTorch module so that ``predict``
+treats it as it treats a checkpoint: ``model(x)`` gives logits for the same preprocessed inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import WarmstartError
+from ..models import CheckpointInfo
+
+ONNX_FILE = "model.onnx"
+METADATA = "export.json"
+
+
+def onnx_export_path(path: str | Path) -> Path | None:
+    """The ``model.onnx`` that ``path`` names (the file, or an export folder holding it), or None."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".onnx":
+        return p
+    if p.is_dir() and (p / ONNX_FILE).is_file():
+        return p / ONNX_FILE
+    return None
+
+
+class OnnxClassifier(nn.Module):
+    """Logits from an ONNX model; text models get the attention mask from the padding id, as in training."""
+
+    def __init__(self, path: Path, metadata: dict):
+        super().__init__()
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.pad_id = metadata.get("pad_id")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().cpu()
+        if self.input_names == ["input_ids", "attention_mask"]:
+            feeds = {"input_ids": x.long().numpy(), "attention_mask": (x != self.pad_id).long().numpy()}
+        else:
+            feeds = {self.input_names[0]: x.float().numpy()}
+        return torch.from_numpy(np.asarray(self.session.run(None, feeds)[0]))
+
+
+def load_onnx_export(path: str | Path) -> tuple[OnnxClassifier, CheckpointInfo]:
+    model_file = onnx_export_path(path)
+    if model_file is None:
+        raise WarmstartError(f"{path}: not an ONNX export (no {ONNX_FILE})")
+    metadata_file = model_file.with_name(METADATA)
+    if not metadata_file.is_file():
+        raise WarmstartError(f"{model_file}: no {METADATA} beside it, so its classes and preprocessing are unknown",
+                             hint="export with `warmstart export`, which writes both")
+    try:
+        metadata = json.loads(metadata_file.read_text())
+        meta = metadata["checkpoint"]
+        known = {"arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind"}
+        info = CheckpointInfo(arch=meta["arch"], arch_args=meta["arch_args"], input_shape=tuple(meta["input_shape"]),
+                              class_names=tuple(meta["class_names"]), preprocessing=meta["preprocessing"],
+                              kind=meta["kind"], extra={k: v for k, v in meta.items() if k not in known})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WarmstartError(f"{metadata_file}: damaged export metadata ({exc})") from None
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise WarmstartError("predicting with an ONNX model needs onnxruntime, which is not installed",
+                             hint="pip install 'warmstart[export]'") from None
+    return OnnxClassifier(model_file, metadata).eval(), info

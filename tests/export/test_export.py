@@ -1,0 +1,125 @@
+"""Export for serving: ONNX (through onnxruntime) and TorchScript agree with PyTorch within 1e-4 on real inputs,
+at other batch sizes (and, for text, other sequence lengths); ``predict`` gives an ONNX export's predictions as it
+gives the checkpoint's."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from tiny_models import tiny_bert_source
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig
+from warmstart.cli import main
+from warmstart.errors import WarmstartError
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def sentences(n, seed):
+    rng = np.random.default_rng(seed)
+    things = ["film", "meal", "book", "hotel", "song", "game", "phone", "trip"]
+    return [(f"{label} {rng.choice(things)} , really {label}" + " indeed" * int(rng.integers(0, 4)), label)
+            for label in (("good", "bad")[i % 2] for i in range(n))]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Real tiny runs: an MLP and a CNN on digits, and a tiny BERT fine-tuned on a sentiment CSV."""
+    root = tmp_path_factory.mktemp("export")
+    quiet = TrainConfig(epochs=2, batch_size=32, progress=False, trackers=())
+    for name in ("mlp", "cnn"):
+        options = {"widths": [8, 16]} if name == "cnn" else {}
+        warmstart.pretrain(DataConfig("digits"), model=ModelConfig(name, options), train=quiet, out=root / name)
+    write_csv(root / "text.csv", [["text", "label"], *sentences(60, seed=0)])
+    warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(root / "text.csv"), max_length=16),
+                       train=TrainConfig(epochs=2, batch_size=8, progress=False, trackers=()), out=root / "text")
+    return root
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "text"])
+def test_onnx_export_agrees_with_pytorch_on_real_inputs(models, model, tmp_path):
+    result = warmstart.export_model(models / model, "onnx", out=tmp_path / "onnx")
+    assert result.max_abs_difference <= 1e-4 and result.examples >= 2
+    metadata = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    checks = metadata["parity"]["per_check"]
+    assert len(checks) == (3 if model == "text" else 2) and max(checks) == result.max_abs_difference
+    assert metadata["class_names"] == json.loads((models / model / "model" / "metadata.json").read_text())[
+        "class_names"]
+    assert metadata["preprocessing"]["kind"] == ("text" if model == "text" else "image")
+    # dynamic axes, checked here too: onnxruntime takes batches (and sequences) of other sizes than the export's
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(result.model_file), providers=["CPUExecutionProvider"])
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    if model == "text":
+        assert set(shapes) == {"input_ids", "attention_mask"}
+        assert all(isinstance(d, str) for d in shapes["input_ids"])
+    else:
+        assert isinstance(shapes["input"][0], str) and shapes["input"][1:] == metadata["input_shape"]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "text"])
+def test_torchscript_export_agrees_with_pytorch(models, model, tmp_path):
+    result = warmstart.export_model(models / model, "torchscript", out=tmp_path / "ts")
+    assert result.max_abs_difference <= 1e-4
+    assert result.model_file.name == "model.pt" and (tmp_path / "ts" / "export.json").is_file()
+
+
+def test_export_command_prints_the_difference_and_rejects_bad_use(models, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", str(models / "mlp"), "--format", "onnx", "--out", str(tmp_path / "e")])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "max |exported - pytorch| = " in out and "tolerance 0.0001" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", str(models / "mlp"), "--format", "tflite"])
+    assert exit_info.value.code == 2 and "expected one of onnx, torchscript" in capsys.readouterr().err
+    # a tolerance that onnxruntime's float arithmetic cannot meet on a CNN: the export refuses and writes nothing
+    with pytest.raises(WarmstartError, match="disagrees with PyTorch"):
+        warmstart.export_model(models / "cnn", "onnx", out=tmp_path / "strict", tolerance=1e-30)
+    assert not (tmp_path / "strict").exists()
+
+
+def test_predict_with_an_onnx_export_matches_the_checkpoint(models, tmp_path):
+    export = warmstart.export_model(models / "text", "onnx", out=tmp_path / "onnx")
+    rows = sentences(20, seed=3)
+    source = write_csv(tmp_path / "in.csv", [["text"], *[[text] for text, _ in rows]])
+    warmstart.predict(models / "text", source, tmp_path / "torch.csv")
+    for target in (tmp_path / "onnx", export.model_file):  # the folder or the .onnx file
+        warmstart.predict(target, source, tmp_path / "onnx.csv")
+        by_torch, by_onnx = read_csv(tmp_path / "torch.csv"), read_csv(tmp_path / "onnx.csv")
+        assert [r[1] for r in by_onnx] == [r[1] for r in by_torch]
+        assert np.allclose([float(r[2]) for r in by_onnx[1:]], [float(r[2]) for r in by_torch[1:]], atol=1e-5)
+
+
+def test_predict_with_an_onnx_export_of_an_image_model_matches_the_checkpoint(models, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    (tmp_path / "img").mkdir()
+    for i in range(12):
+        Image.fromarray(np.round(digits.images[-1 - i] / 16 * 255).astype(np.uint8), mode="L").save(
+            tmp_path / "img" / f"{i}.png")
+    source = write_csv(tmp_path / "in.csv", [["path"], *[[f"img/{i}.png"] for i in range(12)]])
+    export = warmstart.export_model(models / "cnn", "onnx", out=tmp_path / "onnx")
+    warmstart.predict(models / "cnn", source, tmp_path / "torch.csv")
+    warmstart.predict(export.model_file.parent, source, tmp_path / "onnx.csv")
+    by_torch, by_onnx = read_csv(tmp_path / "torch.csv"), read_csv(tmp_path / "onnx.csv")
+    assert [r[1] for r in by_onnx] == [r[1] for r in by_torch]
+    assert np.allclose([float(r[2]) for r in by_onnx[1:]], [float(r[2]) for r in by_torch[1:]], atol=1e-5)
