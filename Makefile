@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/warmstart demo
 
 test: setup
+	@bash scripts/ensure-chromium.sh
 	HF_HUB_OFFLINE=1 WARMSTART_OFFLINE=1 $(BIN)/python -m pytest -q
 
 benchmark: setup
