@@ -3,8 +3,9 @@
 A non-parametric probe of how well the feature space already clusters the target classes (as in the k-NN
 evaluation of self-supervised features, Wu et al., CVPR 2018; Caron et al., ICCV 2021). Each training example is
 classified by the majority label of its k nearest *other* examples (scikit-learn's ``NearestNeighbors``, Euclidean
-distance on the features after standardising each dimension, ties going to the smallest class index as in
-``KNeighborsClassifier``). Higher is better; in [0, 1].
+distance on the features after standardising each dimension). A tied vote goes to the class of the nearest tied
+neighbour, so that the score does not depend on how classes are numbered (``KNeighborsClassifier`` gives ties to the
+smallest label; without ties the two agree). Higher is better; in [0, 1].
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def knn(features: np.ndarray, labels: np.ndarray, *, k: int = 5, standardize: bo
     not_self = neighbours != rows
     keep = np.where(not_self.all(1, keepdims=True), np.arange(k + 1) < k, not_self)  # self absent: drop the last
     others = neighbours[keep].reshape(len(features), k)
+    # one vote per neighbour, plus 2^-(j+1) < 1 in total for the j-th nearest: the majority always wins, and a tie
+    # goes to the class of the nearest tied neighbour, which (unlike the smallest label) ignores class names
+    weights = 1.0 + 0.5 ** np.arange(1, k + 1)
     votes = np.zeros((len(features), num_classes))
-    np.add.at(votes, (np.repeat(np.arange(len(features)), k), indices[others].ravel()), 1.0)
+    np.add.at(votes, (np.repeat(np.arange(len(features)), k), indices[others].ravel()), np.tile(weights, len(features)))
     return float(np.mean(votes.argmax(1) == indices))
