@@ -309,6 +309,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     if checkpoint == "auto":
         from .selection.ranking import finetune_best
 
+        if model is not None:
+            raise WarmstartError("--model names an architecture for training from scratch; --from auto starts "
+                                 "from the best of --candidates", hint="drop --model")
+
         return finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, train=train, out=out,
                              callbacks=callbacks, resume=resume)
     if candidates:
