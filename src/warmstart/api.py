@@ -367,7 +367,7 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
     input_shape = (data.max_length,) if text else splits.train.input_shape
     pretrained_source = _pretrained_source(checkpoint)
     if pretrained_source is not None and not text:
-        raise WarmstartError(f"--from {checkpoint}: a pretrained text encoder, but {data.source} holds "
+        raise WarmstartError(f"{checkpoint!r}: a pretrained text encoder, but {data.source} holds "
                              f"{splits.train.kind} data", hint="start image or vector data from a checkpoint of the "
                                                                "same kind, or from none")
     if checkpoint is None or pretrained_source is not None:
@@ -412,7 +412,7 @@ def check_backbone_family(checkpoint: str | Path | None) -> None:
         return
     for prefix, families in BACKBONE_PREFIXES.items():
         if checkpoint.startswith(prefix) and not any(f in MODELS for f in families):
-            raise WarmstartError(f"--from {checkpoint!r}: no model {' or '.join(map(repr, families))} is registered "
+            raise WarmstartError(f"{checkpoint!r}: no model {' or '.join(map(repr, families))} is registered "
                                  f"to build {prefix[:-1]} backbones (registered: {', '.join(MODELS.names())})",
                                  hint="install a warmstart with the timm/torchvision backbones, or pass a checkpoint "
                                       "folder, minilm or hf:FOLDER")
