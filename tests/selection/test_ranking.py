@@ -204,3 +204,25 @@ def test_list_scores(capsys):
     assert code in (None, 0)
     for name in ("logme", "hscore", "leep", "nce", "knn"):
         assert name in out
+
+
+def test_auto_with_a_linear_probe_reuses_the_ranking_features(zoo, fashion_subset_npz, monkeypatch):
+    import warmstart.engine.features as features_module
+    from warmstart.engine.features import clear_memory_cache
+
+    clear_memory_cache()
+    embedded = []
+    original = features_module.extract_features
+
+    def counting(model, x, *args, **kwargs):
+        embedded.append(len(x))
+        return original(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(features_module, "extract_features", counting)
+    data = DataConfig(fashion_subset_npz, classes="5-9", shots=12)
+    result = warmstart.finetune("auto", data, candidates=[str(zoo / "cnn"), str(zoo / "mlp")],
+                                strategy="linear-probe", train=TrainConfig(epochs=2, progress=False))
+    # ranking embeds each candidate's 60 training images; the probe then finds the chosen one's in the cache and
+    # embeds only the 500 test images
+    assert embedded == [60, 60, 500]
+    assert result.notes[0].startswith("--from auto: ranked 2 candidates by logme")
