@@ -9,6 +9,7 @@
 __version__ = "0.1.0"
 
 from .api import RunResult, evaluate, finetune, list_registered, lr_find, predict, pretrain  # noqa: E402
+from .api import rank, zoo  # noqa: E402
 from .compare import CompareResult, compare  # noqa: E402
 from .config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from .demo import DemoResult, demo  # noqa: E402
@@ -19,5 +20,6 @@ from .evaluation import EvaluationResult  # noqa: E402
 from .api import export_model, report  # noqa: E402
 
 __all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predict", "compare", "demo",
-           "list_registered", "RunResult", "LrFindResult", "CompareResult", "DemoResult", "EvaluationResult",
-           "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError", "export_model", "report"]
+           "list_registered", "rank", "zoo", "RunResult", "LrFindResult", "CompareResult", "DemoResult",
+           "EvaluationResult", "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError",
+           "export_model", "report"]

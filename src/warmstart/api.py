@@ -309,6 +309,7 @@ def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train:
 def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
              model: ModelConfig | str | None = None, train: TrainConfig | None = None,
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
+             candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
@@ -316,7 +317,22 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     preprocessed with the checkpoint's recorded statistics, as the backbone saw them in pretraining. With ``out``,
     the training state is saved there after every epoch; ``resume=True`` continues an interrupted run from it,
     given the same settings.
+
+    ``checkpoint="auto"`` ranks ``candidates`` on the target's training split by ``rank_score`` (see
+    :func:`warmstart.selection.ranking.rank`), fine-tunes the best one, and writes the ranking and the reason for
+    the choice to ``out/selection.json``.
     """
+    if checkpoint == "auto":
+        from .selection.ranking import finetune_best
+
+        if model is not None:
+            raise WarmstartError("--model names an architecture for training from scratch; --from auto starts "
+                                 "from the best of --candidates", hint="drop --model")
+
+        return finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, train=train, out=out,
+                             callbacks=callbacks, resume=resume)
+    if candidates:
+        raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     started = time.perf_counter()
     data, train = _as_data(data), train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
@@ -354,15 +370,22 @@ def _pretrained_source(checkpoint: str | Path | None) -> str | None:
 
 
 def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
-                    train: TrainConfig) -> tuple[TransferModel, DataSplits, Preprocessing, dict[str, Any], list[str]]:
+                    train: TrainConfig, *, keep_source_head: bool = False
+                    ) -> tuple[TransferModel, DataSplits, Preprocessing, dict[str, Any], list[str]]:
     """What fine-tuning starts from: the seeded splits, the model (the checkpoint with a new head for the target's
-    classes, or ``model`` from scratch), the normalisation its inputs get, its lineage, and notes on what changed."""
+    classes, or ``model`` from scratch), the normalisation its inputs get, its lineage, and notes on what changed.
+    ``keep_source_head`` leaves a checkpoint's own classifier in place (transferability ranking reads it)."""
+    check_backbone_family(checkpoint)
     seed_everything(train.seed)
     notes: list[str] = []
     splits = load_splits(data, train.seed)
     text = splits.train.kind == "text"
     input_shape = (data.max_length,) if text else splits.train.input_shape
     pretrained_source = _pretrained_source(checkpoint)
+    if pretrained_source is not None and not text:
+        raise WarmstartError(f"{checkpoint!r}: a pretrained text encoder, but {data.source} holds "
+                             f"{splits.train.kind} data", hint="start image or vector data from a checkpoint of the "
+                                                               "same kind, or from none")
     if checkpoint is None or pretrained_source is not None:
         spec = (ModelConfig("hf", {"source": pretrained_source}) if pretrained_source is not None
                 else _as_model(model or DEFAULT_MODELS[splits.train.kind]))
@@ -384,7 +407,7 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
                                                                    net.input_shape, resize=data.resize,
                                                                    model_name=name)
                                 for s in (splits.train, splits.val, splits.test)))
-        if tuple(parent.class_names) != splits.train.class_names:
+        if tuple(parent.class_names) != splits.train.class_names and not keep_source_head:
             torch.manual_seed(train.seed)
             net.reset_classifier(splits.train.num_classes)
             _note(notes, f"new head: the checkpoint predicts {len(parent.class_names)} classes "
@@ -393,6 +416,22 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
         lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
                               "class_names": list(parent.class_names), "arch": parent.arch}}
     return net, splits, norm, lineage, notes
+
+
+# ``--from`` prefixes served by a registered backbone family, and the models that family needs in MODELS
+BACKBONE_PREFIXES = {"timm:": ("timm",), "torchvision:": ("torchvision", "timm")}
+
+
+def check_backbone_family(checkpoint: str | Path | None) -> None:
+    """A clear error for ``timm:NAME`` / ``torchvision:NAME`` when no registered model serves that family."""
+    if not isinstance(checkpoint, str):
+        return
+    for prefix, families in BACKBONE_PREFIXES.items():
+        if checkpoint.startswith(prefix) and not any(f in MODELS for f in families):
+            raise WarmstartError(f"{checkpoint!r}: no model {' or '.join(map(repr, families))} is registered "
+                                 f"to build {prefix[:-1]} backbones (registered: {', '.join(MODELS.names())})",
+                                 hint="install a warmstart with the timm/torchvision backbones, or pass a checkpoint "
+                                      "folder, minilm or hf:FOLDER")
 
 
 def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
@@ -480,10 +519,14 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
 
 
 def list_registered(family: str) -> dict[str, str]:
-    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets`` or ``augmentations``."""
+    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations`` or
+    ``scores``."""
     from .data.augment import AUGMENTATIONS
 
-    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS}
+    from .selection import SCORES
+
+    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS,
+                "scores": SCORES}
     if family not in families:
         raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
     return families[family].describe()
@@ -507,3 +550,20 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
     from .export import export_model as _export
 
     return _export(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples)
+
+
+def rank(data: DataConfig | str, candidates, *, scores=None, rank_score: str = "logme",
+         train: TrainConfig | None = None, out: str | Path | None = None):
+    """Score candidate pretrained models on ``data``'s training split with transferability scores, before any
+    fine-tuning; see :func:`warmstart.selection.ranking.rank`."""
+    from .selection.ranking import rank as _rank
+
+    return _rank(data, candidates, scores=scores, rank_score=rank_score, train=train, out=out)
+
+
+def zoo(folders=None):
+    """The local warmstart checkpoints under ``folders`` (default ``runs/`` and ``$WARMSTART_ZOO``), described from
+    their safetensors headers; see :func:`warmstart.selection.zoo.list_zoo`."""
+    from .selection.zoo import list_zoo
+
+    return list_zoo(folders)

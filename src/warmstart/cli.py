@@ -160,7 +160,9 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
 
 
 @app.command()
-def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run folder), or `none` for scratch."),
+def finetune(checkpoint: str = typer.Option(..., "--from",
+                                           help="Checkpoint (run folder), minilm, hf:FOLDER, `none` for scratch, or "
+                                                "`auto` to rank --candidates and start from the best."),
              data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              shots: Optional[int] = typer.Option(None, "--shots", help="K training examples per class."),
              strategy: str = typer.Option("full", "--strategy", help="See `warmstart list strategies`."),
@@ -181,7 +183,12 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
              resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt,
-             tracker: Optional[List[str]] = TrackerOpt):
+             tracker: Optional[List[str]] = TrackerOpt,
+             candidates: Optional[List[str]] = typer.Option(
+                 None, "--candidates", help="With --from auto: the models to rank (checkpoints, minilm, hf:, timm:)."),
+             rank_score: str = typer.Option("logme", "--rank-score",
+                                            help="With --from auto: the score that picks (see `warmstart list "
+                                                 "scores`).")):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
     _check_model_flags(scratch, model, model_option)
@@ -195,7 +202,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
                             frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker)),
-        out=out, resume=resume)
+        out=out, resume=resume, candidates=_listed("--candidates", candidates), rank_score=rank_score)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
 
@@ -422,10 +429,99 @@ def export(model: str = typer.Option(..., "--model", help="Checkpoint: run folde
 
 
 @app.command("list")
-def list_(family: str = typer.Argument(..., help="models, strategies, datasets or augmentations")):
-    """List the registered models, strategies, datasets or augmentations."""
+def list_(family: str = typer.Argument(..., help="models, strategies, datasets, augmentations or scores")):
+    """List the registered models, strategies, datasets, augmentations or transferability scores."""
     for name, description in api.list_registered(family).items():
         print(f"{name:16s} {description}")
+
+
+def _wide_console():
+    """A console at least 120 columns wide, so that score tables stay readable when piped."""
+    from rich.console import Console
+
+    return Console(width=max(Console().width, 120))
+
+
+def _print_ranking(result) -> None:
+    from rich.table import Table
+
+    from .selection.ranking import rank_table_rows
+
+    table = Table(title=f"transferability on {result.data.source} ({result.train_examples} training examples, "
+                        f"{result.num_classes} classes): best first by {result.rank_score}, higher is better")
+    for column in ("#", "candidate", "arch", *result.score_names, "features s", "scores s"):
+        table.add_column(column, justify="left" if column in ("candidate", "arch") else "right", overflow="fold")
+    for row in rank_table_rows(result):
+        table.add_row(*row)
+    out = _wide_console()
+    out.print(table)
+    reasons = {reason for c in result.candidates for reason in c.not_applicable.values()}
+    for reason in sorted(reasons):
+        out.print(f"n/a: {reason}", highlight=False)
+    if result.out is not None:
+        out.print(f"written: {result.out / 'ranking.json'}")
+
+
+@app.command()
+def rank(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
+         candidates: List[str] = typer.Option(..., "--candidates",
+                                              help="Models to rank: checkpoint folders, minilm, hf:FOLDER, "
+                                                   "timm:NAME."),
+         scores: Optional[List[str]] = typer.Option(None, "--scores",
+                                                    help="Scores to compute (default: all; `warmstart list scores`)."),
+         rank_score: str = typer.Option("logme", "--rank-score", help="The score that orders the table."),
+         shots: Optional[int] = typer.Option(None, "--shots", help="K training examples per class."),
+         val_fraction: float = typer.Option(0.0, "--val-fraction",
+                                            help="Share of the training split left out of the ranking."),
+         resize: bool = ResizeOpt, label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
+         max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
+         seed: int = SeedOpt, device: str = DeviceOpt,
+         out: Optional[Path] = typer.Option(None, "--out", help="Folder for ranking.json."),
+         as_json: bool = typer.Option(False, "--json", help="Print the whole ranking as JSON on stdout.")):
+    """Rank candidate pretrained models for a target with transferability scores (LogME, H-score, LEEP, NCE, k-NN),
+    before fine-tuning any of them."""
+    result = api.rank(
+        _data(data, classes, text_column, max_length, shots=shots, val_fraction=val_fraction,
+              label_column=label_column, image_size=_image_size(image_size), resize=resize),
+        _listed("--candidates", candidates), scores=_listed("--scores", scores), rank_score=rank_score,
+        train=TrainConfig(seed=seed, device=device, progress=False), out=out)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    _print_ranking(result)
+
+
+@app.command()
+def zoo(folders: Optional[List[Path]] = typer.Argument(None, help="Folders to search (default: runs/ and "
+                                                                   "$WARMSTART_ZOO)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the listing as JSON on stdout.")):
+    """List the local pretrained checkpoints with their source data, classes, architecture, metrics and size, read
+    from their safetensors headers."""
+    listing = api.zoo(folders)
+    if as_json:
+        print(json.dumps(listing.to_dict()))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(listing.entries)} checkpoint(s) in {', '.join(map(str, listing.folders))}")
+    for column in ("checkpoint", "arch", "source data", "classes", "test acc", "params", "size", "created"):
+        table.add_column(column, justify="right" if column in ("test acc", "params", "size") else "left",
+                         overflow="fold")
+    for e in listing.entries:
+        spec = e.source_classes_spec
+        source = (e.source or "?") + (f" [{spec}]" if spec else "") + (f", {e.shots}-shot" if e.shots else "")
+        parent = e.parent or {}
+        if parent.get("checkpoint") or parent.get("pretrained"):
+            source += f" <- {parent.get('checkpoint') or parent.get('pretrained')}"
+        names = ", ".join(e.class_names)
+        table.add_row(str(e.path), e.arch, source,
+                      f"{len(e.class_names)}: {names if len(names) <= 40 else names[:39] + '…'}",
+                      "" if e.test_accuracy is None else f"{e.test_accuracy:.3f}", f"{e.parameters:,}",
+                      f"{e.size_bytes / 1e6:.2f} MB", (e.created or "")[:16].replace("T", " "))
+    out = _wide_console()
+    out.print(table)
+    for file, reason in listing.skipped:
+        out.print(f"[yellow]skipped[/yellow] {file}: {reason}", highlight=False)
 
 
 class _NotesToStderr(logging.Handler):
@@ -436,7 +532,8 @@ class _NotesToStderr(logging.Handler):
 
 
 # Options that take several values after one flag; click gives an option one value per flag.
-MULTI_VALUE_OPTIONS = {"compare": ("--strategies", "--shots")}
+MULTI_VALUE_OPTIONS = {"compare": ("--strategies", "--shots"), "rank": ("--candidates", "--scores"),
+                       "finetune": ("--candidates",)}
 
 
 def _spread_values(args: list[str]) -> list[str]:

@@ -1,0 +1,235 @@
+"""Ranking candidate pretrained models on a target task before fine-tuning any of them, and fine-tuning the best.
+
+Each candidate is resolved exactly as ``finetune --from`` resolves its starting point (a warmstart checkpoint
+folder, ``minilm``, ``hf:FOLDER``, ``timm:NAME`` once that backbone family is registered), on the target's
+training split, with the candidate's own preprocessing. Its backbone embeds the training split once (through the
+feature cache of :mod:`warmstart.engine.features`: the same features a linear probe of that candidate would
+train on), and every requested score reads those features, or, for LEEP and NCE, the source classifier's
+softmax over them. A candidate without its source classifier (a pretrained encoder, a timm backbone given a new
+head) gets ``None`` for LEEP and NCE, with the reason.
+
+Times are per candidate: ``feature_time_s`` (building the model and embedding the training split) and
+``scoring_time_s`` (all scores), so the cost of ranking can be set against the cost of fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..config import DataConfig, TrainConfig, json_ready, to_dict
+from ..engine import resolve_device
+from ..engine.features import cached_features
+from ..errors import WarmstartError
+from ..io import write_json
+from .base import FEATURES, SCORES
+
+log = logging.getLogger("warmstart")
+
+
+@dataclass(frozen=True)
+class CandidateScores:
+    """One candidate's scores on the target (``None``: the score does not apply to it, see ``not_applicable``)."""
+
+    candidate: str
+    arch: str
+    num_features: int
+    source_classes: tuple[str, ...] | None  # the classes of its source head, when it has one
+    scores: dict[str, float | None]
+    not_applicable: dict[str, str]
+    feature_time_s: float
+    scoring_time_s: float
+    score_time_s: dict[str, float]
+    features_cached: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({**self.__dict__, "source_classes": None if self.source_classes is None
+                           else list(self.source_classes)})
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    """Every candidate's scores on one target; ``ranked(score)`` orders them best first."""
+
+    data: DataConfig
+    score_names: tuple[str, ...]
+    rank_score: str
+    candidates: tuple[CandidateScores, ...]  # in the order given
+    train_examples: int
+    num_classes: int
+    out: Path | None = None
+
+    def ranked(self, score: str | None = None) -> list[CandidateScores]:
+        """Best first by ``score`` (default: ``rank_score``); candidates it does not apply to come last."""
+        score = score or self.rank_score
+        scored = [c for c in self.candidates if c.scores.get(score) is not None]
+        unscored = [c for c in self.candidates if c.scores.get(score) is None]
+        return sorted(scored, key=lambda c: -c.scores[score]) + unscored
+
+    def best(self, score: str | None = None) -> CandidateScores:
+        score = score or self.rank_score
+        ranked = self.ranked(score)
+        if not ranked or ranked[0].scores.get(score) is None:
+            reasons = "; ".join(f"{c.candidate}: {c.not_applicable.get(score, 'not computed')}"
+                                for c in self.candidates)
+            raise WarmstartError(f"no candidate has a {score} score ({reasons})",
+                                 hint="rank by a feature score (logme, hscore, knn), which every candidate has")
+        return ranked[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_ready({
+            "data": to_dict(self.data), "scores": list(self.score_names), "rank_score": self.rank_score,
+            "train_examples": self.train_examples, "num_classes": self.num_classes,
+            "higher_is_better": True,
+            "ranking": [c.candidate for c in self.ranked()],
+            "rankings": {s: [c.candidate for c in self.ranked(s) if c.scores.get(s) is not None]
+                         for s in self.score_names},
+            "candidates": [c.to_dict() for c in self.candidates],
+            "total_feature_time_s": sum(c.feature_time_s for c in self.candidates),
+            "total_scoring_time_s": sum(c.scoring_time_s for c in self.candidates)})
+
+
+def check_scores(scores: Sequence[str] | None) -> tuple[str, ...]:
+    """The requested score names, each checked against the registry (all of them when none are given)."""
+    names = tuple(scores) if scores else tuple(SCORES.names())
+    for name in names:
+        SCORES.get(name, parameter="--scores")
+    if len(set(names)) != len(names):
+        raise WarmstartError(f"--scores: {' '.join(names)} names a score twice")
+    return names
+
+
+def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[str] | None = None,
+         rank_score: str = "logme", train: TrainConfig | None = None, out: str | Path | None = None,
+         disk_cache: Path | None = None) -> RankingResult:
+    """Score every candidate with every score on ``data``'s training split; write ``out/ranking.json`` if asked.
+
+    ``data.resize`` resizes images to a candidate's input shape where they differ (else a clear error);
+    ``train`` gives the seed (few-shot draw and validation split, as ``finetune`` would make them) and device.
+    """
+    from ..api import _as_data, _starting_point  # the very resolution `finetune --from` uses
+
+    data, train = _as_data(data), train or TrainConfig(progress=False)
+    candidates = list(candidates)
+    if not candidates:
+        raise WarmstartError("--candidates: no candidate models given",
+                             hint="name checkpoint folders, minilm, hf:FOLDER or timm:NAME; `warmstart zoo` lists "
+                                  "the local checkpoints")
+    if len(set(candidates)) != len(candidates):
+        raise WarmstartError(f"--candidates: {' '.join(candidates)} names a candidate twice")
+    names = check_scores(scores)
+    if rank_score not in names:
+        SCORES.get(rank_score, parameter="--rank-score")
+        raise WarmstartError(f"--rank-score {rank_score}: not among the computed --scores ({', '.join(names)})",
+                             hint=f"add {rank_score} to --scores")
+    device = resolve_device(train.device)
+    results = []
+    splits = None
+    for candidate in candidates:
+        started = time.perf_counter()
+        net, splits, norm, lineage, _ = _starting_point(candidate, data, None, train, keep_source_head=True)
+        with torch.no_grad():
+            features, cached = cached_features(net, norm.apply(splits.train.x), device, disk=disk_cache)
+        feature_time = time.perf_counter() - started
+        parent = lineage.get("parent") or {}
+        source_classes = tuple(parent["class_names"]) if "checkpoint" in parent else None
+        probabilities = None
+        if source_classes is not None:
+            with torch.no_grad():
+                logits = net.eval().forward_head(features.to(device)).float().cpu()
+            probabilities = torch.softmax(logits.double(), dim=1).numpy()
+        values, not_applicable, times = {}, {}, {}
+        labels = splits.train.y
+        for name in names:
+            score = SCORES.get(name)
+            if score.input != FEATURES and probabilities is None:
+                values[name] = None
+                not_applicable[name] = ("needs the source model's classifier; this candidate has none (only "
+                                        "warmstart checkpoints keep theirs)")
+                continue
+            tick = time.perf_counter()
+            values[name] = score(features.numpy() if score.input == FEATURES else probabilities, labels)
+            times[name] = time.perf_counter() - tick
+        results.append(CandidateScores(candidate=candidate, arch=net.arch, num_features=net.num_features,
+                                       source_classes=source_classes, scores=values, not_applicable=not_applicable,
+                                       feature_time_s=feature_time, scoring_time_s=sum(times.values()),
+                                       score_time_s=times, features_cached=cached))
+        log.info("ranked %s: features %.2f s%s, scores %.2f s", candidate, feature_time,
+                 " (cached)" if cached else "", sum(times.values()))
+    result = RankingResult(data=data, score_names=names, rank_score=rank_score, candidates=tuple(results),
+                           train_examples=len(splits.train), num_classes=splits.train.num_classes,
+                           out=None if out is None else Path(out))
+    if out is not None:
+        write_json(Path(out) / "ranking.json", result.to_dict())
+    return result
+
+
+def explain_choice(ranking: RankingResult) -> str:
+    """Why the best candidate was chosen, in one sentence with the runner-up's margin and the other scores' view."""
+    score = ranking.rank_score
+    ranked = [c for c in ranking.ranked() if c.scores.get(score) is not None]
+    best = ranked[0]
+    reason = f"{best.candidate} has the highest {score} ({best.scores[score]:.4g}) of {len(ranking.candidates)}"
+    if len(ranked) > 1:
+        reason += f"; runner-up {ranked[1].candidate} ({ranked[1].scores[score]:.4g})"
+    agree = [s for s in ranking.score_names if s != score and ranking.ranked(s)[0].scores.get(s) is not None
+             and ranking.ranked(s)[0].candidate == best.candidate]
+    others = [s for s in ranking.score_names if s != score and ranking.ranked(s)[0].scores.get(s) is not None]
+    if others:
+        reason += f"; {len(agree)} of {len(others)} other scores ({', '.join(others)}) also rank it first"
+    return reason
+
+
+def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_score: str = "logme",
+                  scores: Sequence[str] | None = None, strategy: Any = "full", train: TrainConfig | None = None,
+                  out: str | Path | None = None, callbacks: tuple = (), resume: bool = False):
+    """Rank ``candidates`` on the target's training split, fine-tune the best by ``rank_score``, and write
+    ``out/selection.json``: the full ranking, the score used, the choice and why."""
+    from ..api import _as_data, _note, finetune
+
+    data, train = _as_data(data), train or TrainConfig()
+    if rank_score not in SCORES:
+        SCORES.get(rank_score, parameter="--rank-score")
+    names = check_scores(scores) if scores else tuple(SCORES.names())
+    if rank_score not in names:
+        names = (*names, rank_score)
+    started = time.perf_counter()
+    ranking = rank(data, candidates, scores=names, rank_score=rank_score, train=train)
+    ranking_time = time.perf_counter() - started
+    chosen = ranking.best()
+    notes: list[str] = []
+    _note(notes, f"--from auto: ranked {len(candidates)} candidates by {rank_score} in {ranking_time:.2f} s "
+                 f"and chose {chosen.candidate}: {explain_choice(ranking)}")
+    result = finetune(chosen.candidate, data, strategy=strategy, train=train, out=out, callbacks=callbacks,
+                      resume=resume)
+    result = replace(result, notes=(*notes, *result.notes))
+    if result.run_dir is not None:
+        selection = {**ranking.to_dict(), "rank_score": rank_score, "chosen": chosen.candidate,
+                     "why": explain_choice(ranking), "ranking_time_s": ranking_time,
+                     "fine_tuned_test_accuracy": result.metrics.accuracy, "notes": list(result.notes)}
+        write_json(result.run_dir / "selection.json", json_ready(selection))
+        config_file = result.run_dir / "config.json"
+        config = json.loads(config_file.read_text())
+        config["notes"] = list(result.notes)
+        config["selection"] = {"rank_score": rank_score, "chosen": chosen.candidate,
+                               "candidates": list(candidates)}
+        write_json(config_file, config)
+    return result
+
+
+def rank_table_rows(ranking: RankingResult) -> list[list[str]]:
+    """Rows for a table, best first: rank, candidate, each score (n/a where it does not apply), the times."""
+    rows = []
+    for position, c in enumerate(ranking.ranked(), 1):
+        cells = ["n/a" if c.scores[s] is None else f"{c.scores[s]:.4g}" for s in ranking.score_names]
+        rows.append([str(position), c.candidate, c.arch, *cells, f"{c.feature_time_s:.2f}"
+                     + (" (cached)" if c.features_cached else ""), f"{c.scoring_time_s:.3f}"])
+    return rows
+
+

@@ -1,0 +1,104 @@
+"""The local model zoo: every warmstart checkpoint under some folders, described from its safetensors header alone.
+
+A checkpoint's header holds warmstart's JSON metadata and every tensor's shape, so the source data and classes,
+architecture, test metrics, parameter count and creation time all come without loading a single weight: listing a
+folder of many checkpoints stays instant. The folders searched by default are ``runs/`` (relative to the working
+directory) and those in the environment variable ``WARMSTART_ZOO`` (several separated by ``os.pathsep``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from safetensors import safe_open
+
+from ..errors import WarmstartError
+from ..models.checkpoint import WEIGHTS, read_info
+
+ZOO_ENV = "WARMSTART_ZOO"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    path: Path  # the run folder (what --from and --candidates take)
+    arch: str
+    arch_args: dict[str, Any]
+    kind: str
+    input_shape: tuple[int, ...]
+    source: str | None  # the data it was trained on
+    source_classes_spec: str | None
+    shots: int | None
+    class_names: tuple[str, ...]
+    test_accuracy: float | None
+    parameters: int
+    size_bytes: int
+    created: str | None
+    parent: dict[str, Any] | None  # what it was fine-tuned from, if anything
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "path": str(self.path), "input_shape": list(self.input_shape),
+                "class_names": list(self.class_names)}
+
+
+@dataclass(frozen=True)
+class ZooListing:
+    folders: tuple[Path, ...]
+    entries: tuple[ZooEntry, ...]
+    skipped: tuple[tuple[str, str], ...]  # (file, why) for safetensors files that are not readable checkpoints
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folders": [str(f) for f in self.folders], "checkpoints": [e.to_dict() for e in self.entries],
+                "skipped": [{"file": f, "reason": r} for f, r in self.skipped]}
+
+
+def default_folders() -> list[Path]:
+    folders = [Path("runs")]
+    folders += [Path(p).expanduser() for p in os.environ.get(ZOO_ENV, "").split(os.pathsep) if p.strip()]
+    return folders
+
+
+def describe_checkpoint(file: Path) -> ZooEntry:
+    """One checkpoint's zoo entry, read from its header: metadata, tensor shapes (parameter count), file size."""
+    file, info = read_info(file)
+    with safe_open(str(file), framework="pt") as f:
+        header = f.metadata() or {}
+        parameters = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    created = json.loads(header.get("warmstart", "{}")).get("created")
+    data = info.extra.get("data") or {}
+    metrics = info.extra.get("metrics") or {}
+    folder = file.parent.parent if file.parent.name == "model" else file.parent
+    return ZooEntry(path=folder, arch=info.arch, arch_args=info.arch_args, kind=info.kind,
+                    input_shape=info.input_shape, source=data.get("source"), source_classes_spec=data.get("classes"),
+                    shots=data.get("shots"), class_names=info.class_names, test_accuracy=metrics.get("accuracy"),
+                    parameters=int(parameters), size_bytes=file.stat().st_size, created=created,
+                    parent=info.extra.get("parent"))
+
+
+def list_zoo(folders: Sequence[str | Path] | None = None) -> ZooListing:
+    """Every warmstart checkpoint (``model.safetensors``) under ``folders`` (default: ``runs/`` and
+    ``$WARMSTART_ZOO``), newest first. Given folders must exist; a default one that does not is skipped."""
+    given = folders is not None and len(folders) > 0
+    roots = [Path(f).expanduser() for f in folders] if given else default_folders()
+    missing = [str(r) for r in roots if not r.is_dir()]
+    if given and missing:
+        raise WarmstartError(f"zoo folder(s) {', '.join(missing)}: not found",
+                             hint="pass folders that hold run folders written by `warmstart pretrain`/`finetune`")
+    entries, skipped, seen = [], [], set()
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for file in sorted(root.rglob(WEIGHTS)):
+            if file.resolve() in seen or "state" in file.relative_to(root).parts[:-1]:
+                continue
+            seen.add(file.resolve())
+            try:
+                entries.append(describe_checkpoint(file))
+            except WarmstartError as exc:
+                skipped.append((str(file), exc.message))
+    entries.sort(key=lambda e: (e.created or "", str(e.path)), reverse=True)
+    return ZooListing(folders=tuple(roots), entries=tuple(entries), skipped=tuple(skipped))
