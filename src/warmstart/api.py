@@ -382,17 +382,6 @@ def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, n
     return chosen
 
 
-def _pretrained_source(checkpoint: str | Path | None) -> str | None:
-    """``minilm`` or ``hf:SOURCE`` (a model folder or hub id) name a pretrained encoder rather than a checkpoint."""
-    if checkpoint is None or isinstance(checkpoint, Path):
-        return None
-    from .models.hf import ALIASES
-
-    if checkpoint in ALIASES:
-        return checkpoint
-    return checkpoint[3:] if checkpoint.startswith("hf:") else None
-
-
 def _pretrained_model(checkpoint: str | Path | None, model: ModelConfig | str | None) -> ModelConfig | None:
     """The architecture and options of a pretrained source in ``--from`` (``minilm``, ``hf:``, ``timm:``,
     ``torchvision:``), with the options of ``model`` (``weights=PATH``, say); None for a checkpoint or scratch."""
