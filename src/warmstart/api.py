@@ -437,12 +437,12 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
     text = splits.train.kind == "text"
     input_shape = (data.max_length,) if text else splits.train.input_shape
     pretrained = _pretrained_model(checkpoint, model)
-    if checkpoint is None or pretrained is not None:
-        spec = pretrained or _as_model(model or DEFAULT_MODELS[splits.train.kind])
     if pretrained is not None and (pretrained.name == "hf") != text:
         kind = "text encoder" if pretrained.name == "hf" else "image model"
         raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
                              hint="start from a checkpoint or pretrained model of the same kind, or from none")
+    if checkpoint is None or pretrained is not None:
+        spec = pretrained or _as_model(model or DEFAULT_MODELS[splits.train.kind])
         net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
         norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
                                  getattr(net, "pretrained_preprocessing", None))

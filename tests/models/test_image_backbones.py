@@ -194,22 +194,35 @@ def test_cli_finetune_from_torchvision_with_a_weights_file(fashion_subset_npz, t
     assert meta["preprocessing"]["source"] == "torchvision:resnet18"
 
 
-def test_offline_timm_reads_its_weights_from_the_hugging_face_cache(timm_weights, tmp_path, monkeypatch):
-    """A model downloaded once lies in the hub cache (models--timm--NAME/snapshots/REVISION/model.safetensors);
-    offline, warmstart finds and loads it there."""
+def _fake_hub_cache(weights_file: str, tmp_path, monkeypatch) -> None:
+    """The hub cache as a download leaves it (models--timm--NAME/snapshots/REVISION/model.safetensors), offline."""
     import shutil
 
     import huggingface_hub.constants
 
-    path, state = timm_weights
     hub_id = timm.models.get_pretrained_cfg("test_resnet").hf_hub_id
     repo = tmp_path / "hub" / f"models--{hub_id.replace('/', '--')}"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text("0" * 40)
     (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
-    shutil.copy(path, repo / "snapshots" / ("0" * 40) / "model.safetensors")
+    shutil.copy(weights_file, repo / "snapshots" / ("0" * 40) / "model.safetensors")
     monkeypatch.setenv("WARMSTART_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
+def test_rank_scores_a_cached_timm_candidate(timm_weights, fashion_subset_npz, tmp_path, monkeypatch):
+    """`warmstart rank --candidates timm:NAME` resolves the candidate through the timm backbone."""
+    _fake_hub_cache(timm_weights[0], tmp_path, monkeypatch)
+    result = warmstart.rank(DataConfig(fashion_subset_npz, classes="0-2", shots=10), ["timm:test_resnet"],
+                            scores=["logme"])
+    assert result.candidates[0].candidate == "timm:test_resnet"
+    assert np.isfinite(result.candidates[0].scores["logme"])
+
+
+def test_offline_timm_reads_its_weights_from_the_hugging_face_cache(timm_weights, tmp_path, monkeypatch):
+    """A model downloaded once lies in the hub cache; offline, warmstart finds and loads it there."""
+    path, state = timm_weights
+    _fake_hub_cache(path, tmp_path, monkeypatch)
     model = create_model("timm", (3, 32, 32), 2, name="test_resnet", pretrained=True, input_size=32)
     assert torch.equal(model.backbone.state_dict()["layer4.0.conv2.weight"], state["layer4.0.conv2.weight"])
     assert model.weights_source.endswith("model.safetensors")
