@@ -29,7 +29,9 @@ def tiny_bert_source() -> str:
 
 
 # options that make each model small enough for contract tests
-MODEL_OPTIONS = {"hf": lambda: {"source": tiny_bert_source()}}
+MODEL_OPTIONS = {"hf": lambda: {"source": tiny_bert_source()},
+                 "timm": lambda: {"name": "test_resnet"},  # timm's own tiny test models
+                 "torchvision": lambda: {"name": "mobilenet_v3_small"}}
 TEXT_MODELS = {"hf"}
 
 

@@ -31,9 +31,9 @@ import torch
 from . import __version__
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
-from .data.augment import augment
+from .data.augment import BatchAugmentation, augment
 from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_features, fit_preprocessing,
-                              preprocessing_from_dict)
+                              preprocessing_from_dict, resizes_inputs)
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine.features import cached_features, default_cache_dir
@@ -129,6 +129,9 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         extra_callbacks.append(ProgressBar(kind))
 
     train_xy = _tensors(splits.train, norm)
+    batch_transform = _batch_augmentation(splits.train, norm, train, strategy, generator)
+    # augmentation works on the images as they are, then normalises: the loop gets them un-normalised
+    loop_xy = train_xy if batch_transform is None else (torch.from_numpy(splits.train.x), train_xy[1])
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
     disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
     if strategy.uses_feature_cache:
@@ -153,8 +156,8 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     else:
         if getattr(strategy, "probe", None) == "lbfgs" and not resume:  # lp-ft, as the paper ran it
             _probe_head_first(model, strategy, train_xy, train, device, notes)
-        history = fit(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
-                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
+        history = fit(model, strategy, loop_xy, val_xy, train, device=device, generator=generator,
+                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume, batch_transform=batch_transform)
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if "stopped_epoch" in history.summary:
         _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
@@ -190,6 +193,27 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
 
 def _scalar_metrics(metrics: EvaluationResult) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.to_dict().items() if isinstance(v, (int, float))}
+
+
+def _batch_augmentation(dataset: Dataset, norm: Preprocessing, train: TrainConfig, strategy: Strategy,
+                        generator: torch.Generator) -> BatchAugmentation | None:
+    """The loop's batch transform for ``train.augment`` and ``train.mix`` (None for neither): images are augmented
+    un-normalised, then normalised with ``norm``, the model's recorded preprocessing."""
+    if train.augment == "none" and train.mix == "none":
+        return None
+    asked = " and ".join(f"--{k} {v}" for k, v in (("augment", train.augment), ("mix", train.mix)) if v != "none")
+    if dataset.kind != "image" or not isinstance(norm, Normalization):
+        raise WarmstartError(f"{asked}: augmentation applies to images, but {dataset.name} holds {dataset.kind} data",
+                             hint="drop --augment and --mix for vector and text data")
+    if strategy.uses_feature_cache:
+        raise WarmstartError(f"{asked}: {strategy.name} trains the head on backbone features computed once, so "
+                             "images cannot be augmented batch by batch",
+                             hint="augment the cached way: --strategy-option views=4 (and augment=PRESET), or use "
+                                  "a strategy that runs the backbone on every batch (freeze, full, ...)")
+    mean = torch.tensor(norm.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(norm.std, dtype=torch.float32).view(1, -1, 1, 1)
+    return BatchAugmentation(train.augment, train.mix, train.mix_alpha, dataset.num_classes,
+                             lambda x: (x - mean) / std, generator)
 
 
 def _feature_names(dataset: Dataset) -> dict[str, Any]:
@@ -358,15 +382,46 @@ def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, n
     return chosen
 
 
-def _pretrained_source(checkpoint: str | Path | None) -> str | None:
-    """``minilm`` or ``hf:SOURCE`` (a model folder or hub id) name a pretrained encoder rather than a checkpoint."""
-    if checkpoint is None or isinstance(checkpoint, Path):
-        return None
-    from .models.hf import ALIASES
+def _pretrained_model(checkpoint: str | Path | None, model: ModelConfig | str | None) -> ModelConfig | None:
+    """The architecture and options of a pretrained source in ``--from`` (``minilm``, ``hf:``, ``timm:``,
+    ``torchvision:``), with the options of ``model`` (``weights=PATH``, say); None for a checkpoint or scratch."""
+    from .models.sources import pretrained_spec
 
-    if checkpoint in ALIASES:
-        return checkpoint
-    return checkpoint[3:] if checkpoint.startswith("hf:") else None
+    options = None
+    if model is not None:
+        model = _as_model(model)
+        expected = pretrained_spec(checkpoint)
+        if expected is not None and model.name != expected.name:
+            raise WarmstartError(f"--from {checkpoint} builds a {expected.name} model; --model {model.name} "
+                                 "cannot change that", hint="drop --model; --model-option still applies")
+        options = model.options
+    return pretrained_spec(checkpoint, options)
+
+
+def _pretrained_lineage(checkpoint: str | Path, spec: ModelConfig, net: TransferModel) -> dict[str, Any]:
+    """``{"pretrained": "timm:resnet18", "weights": where they came from}``; an encoder's source as it was named."""
+    if spec.name == "hf":
+        return {"pretrained": str(spec.options["source"])}
+    weights = getattr(net, "weights_source", None)
+    return {"pretrained": str(checkpoint), **({} if weights is None else {"weights": weights})}
+
+
+def _input_note(net: TransferModel, norm: Preprocessing) -> str:
+    if not isinstance(norm, Normalization) or norm.input_size is None:
+        return ""
+    return (f"; inputs resized to {'x'.join(map(str, net.input_shape[1:]))} ({norm.interpolation}) and normalised "
+            f"with its mean {[round(m, 4) for m in norm.mean]} and std {[round(v, 4) for v in norm.std]}")
+
+
+def _adapt_splits(splits: DataSplits, net: TransferModel, norm: Preprocessing, name: str, *,
+                  resize: bool) -> DataSplits:
+    """Every split fitted to the model's input shape; a model whose recorded preprocessing names an input size
+    (a pretrained timm or torchvision model) is always resized to it, with its own interpolation."""
+    interpolation = getattr(norm, "interpolation", None) or "bilinear"
+    resize = resize or resizes_inputs(norm)
+    return type(splits)(*(None if s is None else adapt_inputs(s, net.input_shape, resize=resize, model_name=name,
+                                                               interpolation=interpolation)
+                          for s in (splits.train, splits.val, splits.test)))
 
 
 def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
@@ -381,20 +436,24 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
     splits = load_splits(data, train.seed)
     text = splits.train.kind == "text"
     input_shape = (data.max_length,) if text else splits.train.input_shape
-    pretrained_source = _pretrained_source(checkpoint)
-    if pretrained_source is not None and not text:
-        raise WarmstartError(f"{checkpoint!r}: a pretrained text encoder, but {data.source} holds "
-                             f"{splits.train.kind} data", hint="start image or vector data from a checkpoint of the "
-                                                               "same kind, or from none")
-    if checkpoint is None or pretrained_source is not None:
-        spec = (ModelConfig("hf", {"source": pretrained_source}) if pretrained_source is not None
-                else _as_model(model or DEFAULT_MODELS[splits.train.kind]))
+    pretrained = _pretrained_model(checkpoint, model)
+    if pretrained is not None and (pretrained.name == "hf") != text:
+        kind = "text encoder" if pretrained.name == "hf" else "image model"
+        raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
+                             hint="start from a checkpoint or pretrained model of the same kind, or from none")
+    if checkpoint is None or pretrained is not None:
+        spec = pretrained or _as_model(model or DEFAULT_MODELS[splits.train.kind])
         net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
-        norm = fit_preprocessing(splits.train, net.arch_args, data.max_length)
-        lineage: dict[str, Any] = {"parent": None if pretrained_source is None else {"pretrained": pretrained_source}}
-        if pretrained_source is not None:
-            _note(notes, f"starting from the pretrained encoder {pretrained_source!r} with a new "
-                         f"{splits.train.num_classes}-class head")
+        norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
+                                 getattr(net, "pretrained_preprocessing", None))
+        if not text and net.input_shape != tuple(input_shape):  # a pretrained image model's own input size
+            splits = _adapt_splits(splits, net, norm, f"{spec.name} model {spec.options.get('name')}", resize=True)
+        lineage: dict[str, Any] = {"parent": None if pretrained is None else _pretrained_lineage(checkpoint, spec, net)}
+        if pretrained is not None:
+            named = (f"encoder {pretrained.options['source']!r}" if pretrained.name == "hf"
+                     else f"model {str(checkpoint)!r}")
+            _note(notes, f"starting from the pretrained {named} with a new "
+                         f"{splits.train.num_classes}-class head" + _input_note(net, norm))
     else:
         if model is not None:
             raise WarmstartError("--model names an architecture for training from scratch (--from none); "
@@ -403,10 +462,9 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
         norm = preprocessing_from_dict(parent.preprocessing)
         name = f"checkpoint {checkpoint}"
         feature_names = parent.extra.get("feature_names")
-        splits = type(splits)(*(None if s is None else adapt_inputs(align_features(s, feature_names, name),
-                                                                   net.input_shape, resize=data.resize,
-                                                                   model_name=name)
+        splits = type(splits)(*(None if s is None else align_features(s, feature_names, name)
                                 for s in (splits.train, splits.val, splits.test)))
+        splits = _adapt_splits(splits, net, norm, name, resize=data.resize)
         if tuple(parent.class_names) != splits.train.class_names and not keep_source_head:
             torch.manual_seed(train.seed)
             net.reset_classifier(splits.train.num_classes)
@@ -483,10 +541,11 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
                              f"selected data has {', '.join(dataset.class_names)}",
                              hint="pass --classes naming the model's classes, in its order")
     name = f"checkpoint {checkpoint}"
+    norm = preprocessing_from_dict(info.preprocessing)
     dataset = adapt_inputs(align_features(dataset, info.extra.get("feature_names"), name), net.input_shape,
-                           resize=data.resize, model_name=name)
-    result, logits = _predict_and_score(net, dataset, preprocessing_from_dict(info.preprocessing),
-                                        resolve_device(device))
+                           resize=data.resize or resizes_inputs(norm), model_name=name,
+                           interpolation=getattr(norm, "interpolation", None) or "bilinear")
+    result, logits = _predict_and_score(net, dataset, norm, resolve_device(device))
     if out is not None:
         run_dir = Path(out)
         write_json(run_dir / "config.json", {"command": "evaluate", "checkpoint": str(checkpoint), "split": split,
@@ -521,7 +580,7 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
 def list_registered(family: str) -> dict[str, str]:
     """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations`` or
     ``scores``."""
-    from .data.augment import AUGMENTATIONS
+    from .data.augment import AUGMENTATIONS, MIXES
 
     from .selection import SCORES
 
@@ -529,6 +588,8 @@ def list_registered(family: str) -> dict[str, str]:
                 "scores": SCORES}
     if family not in families:
         raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
+    if family == "augmentations":  # the per-image presets (--augment), then the batch mixes (--mix)
+        return {**AUGMENTATIONS.describe(), **MIXES.describe()}
     return families[family].describe()
 
 

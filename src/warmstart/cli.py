@@ -54,11 +54,28 @@ def _data(data: str, classes: str | None, text_column: str | None, max_length: i
 
 def _check_model_flags(scratch: bool, model: str | None, model_option: list[str] | None) -> None:
     if not scratch and (model is not None or model_option):
-        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch)",
+        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch), and "
+                             "--model-option with a pretrained --from timm:NAME, torchvision:NAME or hf:SOURCE",
                              hint="drop them: the checkpoint fixes the architecture")
     if model_option and model is None:
         raise WarmstartError("--model-option needs --model to say which architecture it configures",
                              hint="add --model cnn (or mlp, hf)")
+
+
+def _starting_model(scratch: bool, checkpoint: str, model: str | None,
+                    model_option: list[str] | None) -> ModelConfig | None:
+    """The ``model`` argument of finetune/lr-find: the scratch architecture, or the options of a pretrained
+    source (``--from timm:NAME --model-option weights=PATH``); None for a checkpoint."""
+    from .models.sources import source_architecture
+
+    source = None if scratch else source_architecture(checkpoint)
+    if source is not None:
+        if model is not None and model != source:
+            raise WarmstartError(f"--from {checkpoint} builds a {source} model, not {model}",
+                                 hint="drop --model; --model-option still applies")
+        return ModelConfig(source, _model_options(model_option)) if model_option else None
+    _check_model_flags(scratch, model, model_option)
+    return ModelConfig(model, _model_options(model_option)) if scratch and model else None
 
 
 def _image_size(values: list[int] | None) -> tuple[int, int] | None:
@@ -116,6 +133,10 @@ SmoothingOpt = typer.Option(0.0, "--label-smoothing", help="Label smoothing in [
 BalanceOpt = typer.Option("none", "--class-balance", help="none, weights (loss) or sampler (balanced batches).")
 FrozenBatchNormOpt = typer.Option("eval", "--frozen-batchnorm",
                                   help="BatchNorm in frozen layers: eval (keep statistics) or train.")
+AugmentOpt = typer.Option("none", "--augment",
+                          help="Augmentation preset for training images: see `warmstart list augmentations`.")
+MixOpt = typer.Option("none", "--mix", help="Batch mixing of training images: none, mixup or cutmix.")
+MixAlphaOpt = typer.Option(1.0, "--mix-alpha", help="Beta(alpha, alpha) mixing weights of --mix.")
 ResumeOpt = typer.Option(False, "--resume", help="Continue the interrupted run in --out (same settings).")
 TrackerOpt = typer.Option(None, "--tracker",
                           help="Experiment trackers: tensorboard (the default), mlflow, or none; repeatable or "
@@ -140,6 +161,7 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
+             augment: str = AugmentOpt, mix: str = MixOpt, mix_alpha: float = MixAlphaOpt,
              val_fraction: Optional[float] = ValFractionOpt,
              label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
@@ -154,14 +176,15 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
-                            trackers=parse_trackers(tracker)),
+                            trackers=parse_trackers(tracker), augment=augment, mix=mix, mix_alpha=mix_alpha),
         out=out, resume=resume)
     _print_result(result.metrics, f"pretrain test ({data})", as_json, result.run_dir)
 
 
 @app.command()
 def finetune(checkpoint: str = typer.Option(..., "--from",
-                                           help="Checkpoint (run folder), minilm, hf:FOLDER, `none` for scratch, or "
+                                           help="Checkpoint (run folder), a pretrained model (timm:NAME, "
+                                                "torchvision:NAME, hf:FOLDER, minilm), `none` for scratch, or "
                                                 "`auto` to rank --candidates and start from the best."),
              data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              shots: Optional[int] = typer.Option(None, "--shots", help="K training examples per class."),
@@ -177,6 +200,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
              schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
+             augment: str = AugmentOpt, mix: str = MixOpt, mix_alpha: float = MixAlphaOpt,
              val_fraction: Optional[float] = ValFractionOpt,
              resize: bool = ResizeOpt,
              label_column: str = LabelOpt, text_column: Optional[str] = TextColumnOpt,
@@ -191,17 +215,18 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
                                                  "scores`).")):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
-    _check_model_flags(scratch, model, model_option)
+    starting_model = _starting_model(scratch, checkpoint, model, model_option)
     result = api.finetune(
         None if scratch else checkpoint,
         _data(data, classes, text_column, max_length, shots=shots, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size), resize=resize),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
-        model=ModelConfig(model, _model_options(model_option)) if scratch and model else None,
+        model=starting_model,
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
-                            frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker)),
+                            frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker), augment=augment,
+                            mix=mix, mix_alpha=mix_alpha),
         out=out, resume=resume, candidates=_listed("--candidates", candidates), rank_score=rank_score)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
@@ -382,13 +407,13 @@ def lr_find(checkpoint: str = typer.Option(..., "--from", help="Checkpoint (run 
     """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint
     changes). The test runs in the strategy's first phase."""
     scratch = checkpoint.lower() == "none"
-    _check_model_flags(scratch, model, model_option)
+    starting_model = _starting_model(scratch, checkpoint, model, model_option)
     result = api.lr_find(
         None if scratch else checkpoint,
         _data(data, classes, text_column, max_length, shots=shots, label_column=label_column,
               image_size=_image_size(image_size), resize=resize),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
-        model=ModelConfig(model, _model_options(model_option)) if scratch and model else None,
+        model=starting_model,
         train=TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
                           seed=seed, device=device, progress=False),
         start_lr=start_lr, end_lr=end_lr, steps=steps, out=out)

@@ -288,14 +288,15 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
 
 def _scratch_architecture(checkpoint: str | Path) -> ModelConfig:
-    """The starting point's own architecture, randomly initialised: ``pretrained=False`` for pretrained encoders
-    (``minilm``, ``hf:...`` or a checkpoint of one), whose factory would otherwise load the pretrained weights."""
-    from .api import _pretrained_source
+    """The starting point's own architecture, randomly initialised: ``pretrained=False`` for pretrained models
+    (``minilm``, ``hf:...``, ``timm:...``, ``torchvision:...`` or a checkpoint of one), whose factory would
+    otherwise load the pretrained weights."""
     from .models import read_info
+    from .models.sources import pretrained_spec
 
-    source = _pretrained_source(checkpoint)
-    if source is not None:
-        return ModelConfig("hf", {"source": source, "pretrained": False})
+    spec = pretrained_spec(checkpoint)
+    if spec is not None:  # minilm, hf:, timm:, torchvision:
+        return ModelConfig(spec.name, {**spec.options, "pretrained": False})
     _, info = read_info(checkpoint)
     options = dict(info.arch_args)
     if "pretrained" in options:

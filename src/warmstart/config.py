@@ -109,6 +109,9 @@ class TrainConfig:
     TensorBoard by default, ``()`` for none.
     ``class_balance``: ``weights`` weighs the loss by n / (C * n_c) (scikit-learn's "balanced"); ``sampler`` draws
     each epoch's examples with probability 1 / n_c, with replacement.
+    ``augment``: an augmentation preset (``warmstart list augmentations``) applied to every training image, batch by
+    batch, before normalisation; ``mix``: ``mixup`` or ``cutmix`` over each batch with Beta(``mix_alpha``,
+    ``mix_alpha``) mixing weights (soft targets). Images only; seeded from the run's generator.
     """
 
     epochs: int = 10
@@ -127,6 +130,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_balance: str = "none"
     frozen_batchnorm: str = "eval"
+    augment: str = "none"
+    mix: str = "none"
+    mix_alpha: float = 1.0
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -164,9 +170,20 @@ class TrainConfig:
                         self.class_balance)
         check_parameter(self.frozen_batchnorm in ("eval", "train"), "frozen_batchnorm", "eval or train",
                         self.frozen_batchnorm)
+        self._check_augmentation()
         check_parameter(isinstance(self.device, str) and (self.device == "auto" or self.device.split(":")[0] in
                                                           ("cpu", "cuda", "mps")),
                         "device", "auto, cpu, cuda or cuda:N", self.device)
+
+    def _check_augmentation(self) -> None:
+        from .data.augment import AUGMENTATIONS, MIXES
+
+        check_parameter(self.augment in AUGMENTATIONS, "augment", f"one of {', '.join(AUGMENTATIONS.names())}",
+                        self.augment)
+        check_parameter(self.mix == "none" or self.mix in MIXES, "mix", f"none, {', '.join(MIXES.names())}",
+                        self.mix)
+        check_parameter(is_number(self.mix_alpha) and self.mix_alpha > 0, "mix_alpha", "a positive number",
+                        self.mix_alpha)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

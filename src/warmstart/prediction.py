@@ -153,6 +153,8 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
     col = table.column(image_column, "--image-column", "image path")
     channels, height, width = info.input_shape
     mode = "L" if channels == 1 else "RGB"
+    # a pretrained model's recorded interpolation (timm's are often bicubic); bilinear otherwise
+    resample = Image.BICUBIC if norm.interpolation == "bicubic" else Image.BILINEAR
     if channels not in (1, 3):
         raise WarmstartError(f"cannot load image files for a model with {channels}-channel inputs")
 
@@ -169,7 +171,7 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
                 # adapt_inputs uses too) and a bilinear resize to the model's input size
                 img = img.convert(mode)
                 if img.size != (width, height):
-                    img = img.resize((width, height), Image.BILINEAR)
+                    img = img.resize((width, height), resample)
                 pixels = np.asarray(img, dtype=np.float32) / 255.0
         except (UnidentifiedImageError, OSError) as exc:
             raise WarmstartError(f"{where}: {file} cannot be read as an image ({exc})",

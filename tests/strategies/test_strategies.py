@@ -13,7 +13,8 @@ from warmstart.strategies import STRATEGIES, create_strategy
 
 from tiny_models import example_inputs, model_options
 
-SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16), "hf": (12,)}
+SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16), "hf": (12,), "timm": (1, 16, 16),
+          "torchvision": (1, 16, 16)}
 
 
 def build(model_name):
@@ -28,7 +29,7 @@ EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "laye
 TRAINED_PARAMETERS = {"bitfit": lambda group, name: group == "head" or name.endswith("bias"),
                       "lora": lambda group, name: group == "head" or ".lora_" in "." + name}
 # (strategy, model) pairs refused with a WarmstartError that names the model: LoRA needs a transformer's layers
-UNSUPPORTED = {("lora", "mlp"), ("lora", "cnn")}
+UNSUPPORTED = {("lora", "mlp"), ("lora", "cnn"), ("lora", "timm"), ("lora", "torchvision")}
 WITHOUT_WEIGHT_DECAY = {"l2-sp"}  # its penalty replaces weight decay (towards the start, and beta on the head)
 
 

@@ -1,8 +1,18 @@
 """Image augmentation, built on torchvision.transforms.v2, applied example by example to in-memory tensors.
 
-Each preset is a function of the image size that returns a v2 transform; ``augment`` draws every example's own
-random parameters from a seeded generator, so a given seed always gives the same augmented views (which is what
-lets the linear probe cache them).
+Two kinds, both applied to *un-normalised* images in [0, 1] (the colour and intensity operations assume that range),
+before the checkpoint's recorded normalisation:
+
+- presets (``AUGMENTATIONS``): a function of the image size that returns a v2 transform, applied to every image with
+  its own random parameters: none, light, strong, randaugment (Cubuk et al., 2020), trivialaugment (Muller & Hutter,
+  2021);
+- batch mixes (``MIXES``): mixup (Zhang et al., 2018: x = lam x_i + (1 - lam) x_j, y likewise, lam ~ Beta(a, a)) and
+  cutmix (Yun et al., 2019: a box of x_j pasted into x_i, y mixed by the box's area), which turn the labels into soft
+  targets (probabilities) that CrossEntropyLoss takes directly.
+
+Every random draw comes from a seed, so a given seed always gives the same augmented images: ``augment`` takes the
+seed, and :class:`BatchAugmentation` draws one seed per batch from the run's own generator, which makes training runs
+reproducible (and resumable: that generator's state is saved with the run).
 """
 
 from __future__ import annotations
@@ -16,6 +26,13 @@ from ..errors import WarmstartError
 from ..registry import Registry
 
 AUGMENTATIONS: Registry[Callable[[tuple[int, int]], v2.Transform]] = Registry("augmentation")
+MIXES: Registry[Callable[[float, int], v2.Transform]] = Registry("mix", plural="augmentations")
+
+
+@AUGMENTATIONS.register("none")
+def none(size: tuple[int, int]) -> v2.Transform:
+    """No augmentation: every image as it is."""
+    return v2.Identity()
 
 
 @AUGMENTATIONS.register("light")
@@ -25,12 +42,85 @@ def light(size: tuple[int, int]) -> v2.Transform:
                        v2.RandomHorizontalFlip()])
 
 
+@AUGMENTATIONS.register("strong")
+def strong(size: tuple[int, int]) -> v2.Transform:
+    """A crop of 35-100% of the area, a flip, brightness/contrast jitter, a small rotation and random erasing."""
+    return v2.Compose([v2.RandomResizedCrop(size, scale=(0.35, 1.0), antialias=True),
+                       v2.RandomHorizontalFlip(),
+                       v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+                       v2.RandomRotation(15),
+                       v2.RandomErasing(p=0.25, scale=(0.02, 0.2))])
+
+
+@AUGMENTATIONS.register("randaugment")
+def randaugment(size: tuple[int, int]) -> v2.Transform:
+    """RandAugment (Cubuk et al., 2020): 2 of 14 operations at magnitude 9 of 31, then a horizontal flip."""
+    return v2.Compose([v2.RandAugment(num_ops=2, magnitude=9), v2.RandomHorizontalFlip()])
+
+
+@AUGMENTATIONS.register("trivialaugment")
+def trivialaugment(size: tuple[int, int]) -> v2.Transform:
+    """TrivialAugment (Muller & Hutter, 2021): one operation at a uniformly drawn strength, then a flip."""
+    return v2.Compose([v2.TrivialAugmentWide(), v2.RandomHorizontalFlip()])
+
+
+@MIXES.register("mixup")
+def mixup(alpha: float, num_classes: int) -> v2.Transform:
+    """Batch-level (--mix mixup): convex combinations of image pairs and of their labels (Zhang et al., 2018)."""
+    return v2.MixUp(alpha=alpha, num_classes=num_classes)
+
+
+@MIXES.register("cutmix")
+def cutmix(alpha: float, num_classes: int) -> v2.Transform:
+    """Batch-level (--mix cutmix): a box of one image pasted into another, labels mixed by area (Yun et al., 2019)."""
+    return v2.CutMix(alpha=alpha, num_classes=num_classes)
+
+
+def _check_images(x: torch.Tensor, what: str) -> None:
+    if x.ndim != 4:
+        raise WarmstartError(f"augmentation {what!r} needs images (N, C, H, W), got inputs of shape "
+                             f"{tuple(x.shape)}", hint="augment image data only")
+
+
 def augment(x: torch.Tensor, preset: str, seed: int) -> torch.Tensor:
     """``x`` (N, C, H, W) with every image transformed by ``preset``, reproducibly for a given ``seed``."""
-    if x.ndim != 4:
-        raise WarmstartError(f"augmentation {preset!r} needs images (N, C, H, W), got inputs of shape "
-                             f"{tuple(x.shape)}", hint="augment image data only")
+    _check_images(x, preset)
     transform = AUGMENTATIONS.get(preset, parameter="augment")(tuple(x.shape[-2:]))
     with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global generator: keep it untouched
         torch.manual_seed(seed)
         return torch.stack([transform(image) for image in x])
+
+
+class BatchAugmentation:
+    """The training loop's batch transform: augment each un-normalised image, mix the batch, then normalise.
+
+    ``__call__(x, y)`` returns the model's inputs and the loss targets: class indices, or (with a mix) one
+    probability row per example. One seed per batch is drawn from ``generator`` (the run's), so a run is
+    reproducible and every batch differs. ``normalize`` maps [0, 1] images to the model's inputs (the checkpoint's
+    recorded preprocessing).
+    """
+
+    def __init__(self, preset: str, mix: str, mix_alpha: float, num_classes: int,
+                 normalize: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator):
+        self.preset, self.mix = preset, mix
+        self.make_transform = AUGMENTATIONS.get(preset, parameter="augment")
+        self.mixer = None if mix == "none" else MIXES.get(mix, parameter="mix")(mix_alpha, num_classes)
+        self.normalize = normalize
+        self.generator = generator
+        self._transforms: dict[tuple[int, int], v2.Transform] = {}
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_images(x, self.preset)
+        size = tuple(x.shape[-2:])
+        if size not in self._transforms:
+            self._transforms[size] = self.make_transform(size)
+        transform = self._transforms[size]
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.preset != "none":
+                x = torch.stack([transform(image) for image in x])
+            targets = y
+            if self.mixer is not None:
+                x, targets = self.mixer(x, y)
+        return self.normalize(x), targets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,11 +15,18 @@ from .dataset import Dataset
 
 @dataclass(frozen=True)
 class Normalization:
-    """Per-channel (images) or per-feature (vectors) mean and standard deviation, taken from training data."""
+    """Per-channel (images) or per-feature (vectors) mean and standard deviation, taken from training data, or
+    from a pretrained model's config. A pretrained image model also says what its inputs are resized to
+    (``input_size``, C H W) and how (``interpolation``), and where that came from (``source``); ``extra`` keeps
+    the rest of what it recorded."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     kind: str
+    input_size: tuple[int, ...] | None = None
+    interpolation: str | None = None
+    source: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def fit(cls, dataset: Dataset) -> "Normalization":
@@ -35,11 +43,18 @@ class Normalization:
         return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) - mean) / std
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std)}
+        recorded = {"input_size": None if self.input_size is None else list(self.input_size),
+                    "interpolation": self.interpolation, "source": self.source, **dict(self.extra)}
+        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std),
+                **{k: v for k, v in recorded.items() if v is not None}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normalization":
-        return cls(tuple(d["mean"]), tuple(d["std"]), d["kind"])
+        known = {"kind", "mean", "std", "input_size", "interpolation", "source"}
+        return cls(tuple(d["mean"]), tuple(d["std"]), d["kind"],
+                   input_size=None if d.get("input_size") is None else tuple(d["input_size"]),
+                   interpolation=d.get("interpolation"), source=d.get("source"),
+                   extra=tuple((k, v) for k, v in d.items() if k not in known))
 
 
 @dataclass(frozen=True)
@@ -72,14 +87,23 @@ def _tokenizer(source: str, load):
     return _TOKENIZERS[source]
 
 
+def resizes_inputs(preprocessing: "Normalization | Tokenization") -> bool:
+    """Whether a model's recorded preprocessing resizes images to its input size (pretrained models' does)."""
+    return isinstance(preprocessing, Normalization) and preprocessing.input_size is not None
+
+
 def preprocessing_from_dict(d: dict) -> "Normalization | Tokenization":
     if d.get("kind") == "text":
         return Tokenization(d["source"], int(d["max_length"]))
     return Normalization.from_dict(d)
 
 
-def fit_preprocessing(dataset: Dataset, arch_args: dict, max_length: int) -> "Normalization | Tokenization":
-    """What a new model's inputs get: the model's tokenizer for text, statistics of the training set otherwise."""
+def fit_preprocessing(dataset: Dataset, arch_args: dict, max_length: int,
+                      pretrained: dict | None = None) -> "Normalization | Tokenization":
+    """What a new model's inputs get: the model's tokenizer for text, the normalisation its pretrained weights
+    expect (``pretrained``, a :meth:`Normalization.to_dict`), statistics of the training set otherwise."""
+    if pretrained is not None:
+        return Normalization.from_dict(pretrained)
     if dataset.kind == "text":
         if "source" not in arch_args:
             raise WarmstartError(f"{dataset.name} is text, and this model has no tokenizer",
@@ -101,8 +125,10 @@ def align_features(dataset: Dataset, feature_names: list[str] | tuple[str, ...] 
                    feature_names=tuple(feature_names))
 
 
-def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool, model_name: str) -> Dataset:
-    """Make the data fit a model's input shape: unchanged when it does, resized when asked, else a clear error."""
+def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool, model_name: str,
+                 interpolation: str = "bilinear") -> Dataset:
+    """Make the data fit a model's input shape: unchanged when it does, resized when asked (with
+    ``interpolation``: bilinear, bicubic or nearest), else a clear error."""
     if dataset.input_shape == tuple(input_shape) or dataset.kind == "text":
         return dataset
     found = "x".join(map(str, dataset.input_shape))
@@ -125,5 +151,9 @@ def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool
             raise WarmstartError(f"cannot convert {x.shape[1]}-channel images to {channels} channels for "
                                  f"{model_name}")
     if tuple(x.shape[2:]) != (height, width):
-        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+        mode = interpolation if interpolation in ("bilinear", "bicubic") else "nearest"
+        x = F.interpolate(x, size=(height, width), mode=mode, antialias=mode != "nearest",
+                          **({} if mode == "nearest" else {"align_corners": False}))
+        if mode == "bicubic":  # bicubic overshoots; keep the images in their range
+            x = x.clamp(float(dataset.x.min()), float(dataset.x.max()))
     return Dataset(x.numpy(), dataset.y, dataset.class_names, dataset.kind, dataset.name)

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -63,8 +63,13 @@ def optimization_step(model: nn.Module, strategy: Strategy, optimizer: torch.opt
 def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
         val: tuple[torch.Tensor, torch.Tensor] | None, config: TrainConfig, *, device: torch.device,
         generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
-        resume: bool = False) -> History:
+        resume: bool = False,
+        batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        ) -> History:
     """Train ``model`` in place with ``strategy``; returns the per-epoch logs.
+
+    ``batch_transform(x, y) -> (inputs, targets)`` turns each training batch into the model's inputs and the loss
+    targets (class indices or probabilities): augmentation and mixup hook in here (see ``data.augment``).
 
     With ``state_dir``, the full training state is saved there after every epoch; with ``resume``, training
     continues from the state saved there (same model, strategy and config), exactly as if never interrupted.
@@ -100,9 +105,12 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
             for xb, yb in batches:
+                targets = yb
+                if batch_transform is not None:
+                    xb, targets = batch_transform(xb, yb)
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 logits = model(xb)
-                loss = loss_fn(logits, yb)
+                loss = loss_fn(logits, targets.to(device, non_blocking=True))
                 optimization_step(model, strategy, optimizer, loss, config)
                 scheduler.step()
                 step += 1

@@ -65,8 +65,9 @@ ModelFactory = Any  # (input_shape, num_classes, **options) -> TransferModel
 MODELS: Registry[ModelFactory] = Registry("model")
 
 
-def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any) -> TransferModel:
-    """Build a registered architecture, as ``timm.create_model`` does: ``create_model("cnn", (1, 28, 28), 5)``."""
+def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, /, **options: Any) -> TransferModel:
+    """Build a registered architecture, as ``timm.create_model`` does: ``create_model("cnn", (1, 28, 28), 5)``.
+    The first three arguments are positional-only, so that an option may be called ``name`` (timm's model name)."""
     from ..errors import WarmstartError
 
     factory = MODELS.get(name, parameter="--model")

@@ -40,8 +40,10 @@ class GradualUnfreezing(Strategy):
         backbone_groups = len(model.layer_groups()) - 1
         if self.boundaries is None:
             half = max(epochs // 2, 1)
-            self.boundaries_ = sorted({min(epochs, 1 + round((k + 1) * half / backbone_groups))
-                                       for k in range(backbone_groups)} - {1})
+            # with more groups than epochs in the first half, several groups join at one boundary (a repeated
+            # epoch): every group must still be training by the second half
+            spread = [max(2, min(epochs, 1 + round((k + 1) * half / backbone_groups))) for k in range(backbone_groups)]
+            self.boundaries_ = [b for b in spread if b <= epochs]
         else:
             if self.boundaries and self.boundaries[-1] > epochs:
                 raise WarmstartError(f"parameter boundaries: {self.boundaries} runs past the last epoch ({epochs})",
