@@ -57,7 +57,10 @@ class TargetAdaptation:
             raise WarmstartError(f"--adaptation {method.name} aligns the backbone's features, but --strategy "
                                  f"{strategy.name} keeps the backbone frozen and trains the head on cached features",
                                  hint="use a strategy that trains the backbone (full, lp-ft, ...), or adabn")
-        dataset = load_split(data, "train")
+        try:
+            dataset = load_split(data, "train")
+        except WarmstartError as exc:  # say which of the run's datasets it is
+            raise WarmstartError(f"--target-unlabeled: {exc.message}", hint=exc.hint) from None
         if len(dataset) == 0:
             raise WarmstartError(f"--target-unlabeled {data.source!r} holds no examples",
                                  hint="pass a dataset with unlabelled target inputs")
