@@ -29,6 +29,8 @@ from typing import Any
 import torch
 
 from . import __version__
+from .adaptation import Adaptation, create_adaptation
+from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.augment import BatchAugmentation, augment
@@ -49,8 +51,6 @@ from .strategies import STRATEGIES, Strategy, create_strategy
 from .strategies.auto import Auto
 from .reporting import finish_run_folder
 from .tracking import Tracker, open_trackers
-from .adaptation import Adaptation
-from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 
 log = logging.getLogger("warmstart")
 
@@ -556,10 +556,10 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
     split inputs (labels unused); the checkpoint on disk is not changed."""
     data = _as_data(data)
     net, info = load_checkpoint(checkpoint)
-    if target_unlabeled is not None:
-        TargetAdaptation.load(_check_adaptation(target_unlabeled, "adabn", False), _as_data(target_unlabeled), net,
-                              preprocessing_from_dict(info.preprocessing), None).after_training(
-            net, resolve_device(device), [])
+    if target_unlabeled is not None:  # AdaBN on the loaded model; the checkpoint file stays as it is
+        target = TargetAdaptation.load(create_adaptation("adabn"), _as_data(target_unlabeled), net,
+                                       preprocessing_from_dict(info.preprocessing), strategy=None)
+        target.after_training(net, resolve_device(device), notes=[])
     dataset = load_split(data, split)
     if data.classes is None and dataset.class_names != info.class_names:
         dataset = _match_model_classes(dataset, info, checkpoint)
@@ -624,7 +624,6 @@ def list_registered(family: str) -> dict[str, str]:
     if family == "augmentations":  # the per-image presets (--augment), then the batch mixes (--mix)
         return {**AUGMENTATIONS.describe(), **MIXES.describe()}
     return families[family].describe()
-
 
 
 def report(run_dir: str | Path) -> list[Path]:

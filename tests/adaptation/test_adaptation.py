@@ -173,3 +173,21 @@ def test_adaptation_beats_source_only_on_a_noisy_target_averaged_over_seeds(fash
             results.append(api.evaluate(folder / f"tuned-{method}", target).accuracy)
     assert statistics.mean(adabn) > statistics.mean(source_only) + 0.05, (adabn, source_only)
     assert statistics.mean(coral) > statistics.mean(coral_baseline), (coral, coral_baseline)
+
+
+@pytest.mark.parametrize("name", ADAPTATIONS.names())
+def test_every_adaptation_runs_through_finetune_and_is_recorded(name, tmp_path):
+    """The common contract: each registered method trains (or adapts) a small CNN on digits towards an inverted
+    copy, and the run's config and checkpoint record it."""
+    source = api.pretrain(DataConfig("digits", classes="0-2", val_fraction=0.0),
+                          model=ModelConfig("cnn", {"widths": [4, 8]}), out=tmp_path / "source",
+                          train=TrainConfig(epochs=1, progress=False))
+    run = api.finetune(source.run_dir, DataConfig("digits", classes="0-2", val_fraction=0.0),
+                       target_unlabeled=DataConfig("digits", classes="0-2", corruption="invert:5"), adaptation=name,
+                       out=tmp_path / name, train=TrainConfig(epochs=1, progress=False))
+    assert run.info.extra["adaptation"]["method"]["name"] == name
+    assert run.info.extra["adaptation"]["target_examples"] > 0
+    if create_adaptation(name).aligns_features:
+        assert "adaptation_loss" in run.history[-1]
+    else:
+        assert any("re-estimated" in note for note in run.notes)

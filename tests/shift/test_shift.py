@@ -106,3 +106,12 @@ def test_shift_with_another_input_shape_needs_resize(fashion_model):
     result = api.shift(DataConfig("digits", resize=True), DataConfig("digits", resize=True), fashion_model,
                        samples=100, permutations=20)
     assert result.scores["label_total_variation"] < 0.2
+
+
+@pytest.mark.parametrize("name", SHIFT_MEASURES.names())
+def test_every_shift_measure_returns_finite_numbers(name):
+    rng = np.random.default_rng(3)
+    a = Sample(rng.normal(size=(30, 4)), rng.integers(0, 2, 30), ("x", "y"))
+    b = Sample(rng.normal(size=(25, 4)) + 1, rng.integers(0, 2, 25), ("x", "y"))
+    scores = SHIFT_MEASURES.get(name)(a, b, seed=0)
+    assert scores and all(np.isfinite(v) for v in scores.values())
