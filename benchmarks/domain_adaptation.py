@@ -120,6 +120,7 @@ def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTI
          out: Path = ROOT / "benchmarks" / "results") -> None:
     started = time.perf_counter()
     load = os.getloadavg()
+    commit = _commit()  # the code that runs: taken at the start
     results: dict = {"command": COMMAND, "seeds": list(seeds), "severity": SEVERITY, "targets": {},
                      "settings": {"source_train": 6000, "target_unlabeled": 2000, "target_test": 2000,
                                   "pretrain": "cnn, 3 epochs, batch 128, lr 2e-3, adamw, cosine",
@@ -180,7 +181,7 @@ def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTI
         results["digits"] = {"shift": digits_shift.scores, "verdict": digits_shift.verdict,
                              "linear_probe_10_per_class": {k: mean_std(v) for k, v in probes.items()}}
     results["wall_time_s"] = time.perf_counter() - started
-    results["commit"] = _commit()
+    results["commit"] = commit
     results["machine"]["load_average_at_end"] = os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
     (out / "domain_adaptation.json").write_text(json.dumps(results, indent=2) + "\n")
