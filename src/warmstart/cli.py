@@ -15,6 +15,7 @@ import typer
 import yaml
 
 from . import api
+from .adaptation import create_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .strategies import create_strategy
@@ -240,8 +241,6 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
     starting_model = _starting_model(scratch, checkpoint, model, model_option)
     if adaptation_option and adaptation is None:
         raise WarmstartError("--adaptation-option needs --adaptation", hint="add --adaptation dann, coral or adabn")
-    from .adaptation import create_adaptation
-
     result = api.finetune(
         None if scratch else checkpoint,
         _data(data, classes, text_column, max_length, shots=shots, val_fraction=val_fraction, label_column=label_column,
