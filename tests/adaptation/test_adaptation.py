@@ -122,6 +122,9 @@ def test_finetune_rejects_a_target_of_another_shape_and_missing_settings(fashion
     with pytest.raises(WarmstartError, match="no --adaptation"):
         api.finetune(source.run_dir, DataConfig(fashion_subset_npz, classes="0-2"), train=train,
                      target_unlabeled="digits")
+    with pytest.raises(WarmstartError, match="do not combine with --from auto"):
+        api.finetune("auto", DataConfig(fashion_subset_npz, classes="0-2"), train=train,
+                     candidates=[str(source.run_dir)], target_unlabeled=fashion_subset_npz, adaptation="coral")
     with pytest.raises(WarmstartError, match="keeps the backbone frozen"):
         api.finetune(source.run_dir, DataConfig(fashion_subset_npz, classes="0-2"), train=train,
                      strategy="linear-probe", target_unlabeled=fashion_subset_npz, adaptation="dann")
