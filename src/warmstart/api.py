@@ -29,6 +29,8 @@ from typing import Any
 import torch
 
 from . import __version__
+from .adaptation import Adaptation, create_adaptation
+from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.augment import BatchAugmentation, augment
@@ -92,7 +94,7 @@ def _note(notes: list[str], message: str) -> None:
 def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: DataConfig, train: TrainConfig,
                     splits, norm: Preprocessing, out: str | Path | None, lineage: dict[str, Any],
                     notes: list[str], callbacks: tuple[Callback, ...], started: float,
-                    resume: bool = False) -> RunResult:
+                    resume: bool = False, adaptation: "TargetAdaptation | None" = None) -> RunResult:
     device = resolve_device(train.device)
     generator = torch.Generator().manual_seed(train.seed)
     run_dir = Path(out) if out is not None else None
@@ -157,8 +159,11 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         if getattr(strategy, "probe", None) == "lbfgs" and not resume:  # lp-ft, as the paper ran it
             _probe_head_first(model, strategy, train_xy, train, device, notes)
         history = fit(model, strategy, loop_xy, val_xy, train, device=device, generator=generator,
-                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume, batch_transform=batch_transform)
+                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume, batch_transform=batch_transform,
+                      alignment=None if adaptation is None else adaptation.alignment(model, train.seed))
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
+    if adaptation is not None:
+        adaptation.after_training(model, device, notes)
     if "stopped_epoch" in history.summary:
         _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
                      f"improved for {train.early_stopping} epochs")
@@ -334,6 +339,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              model: ModelConfig | str | None = None, train: TrainConfig | None = None,
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
+             target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
@@ -345,6 +351,11 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     ``checkpoint="auto"`` ranks ``candidates`` on the target's training split by ``rank_score`` (see
     :func:`warmstart.selection.ranking.rank`), fine-tunes the best one, and writes the ranking and the reason for
     the choice to ``out/selection.json``.
+
+    Unsupervised domain adaptation: with ``target_unlabeled`` (a dataset whose train split's inputs are used, never
+    its labels) and ``adaptation`` (``dann``, ``coral`` or ``adabn``; ``warmstart list adaptations``), the model is
+    trained on the labelled ``data`` while adapting to the target; see :mod:`warmstart.adaptation`. The test
+    metrics stay those of ``data``'s test split: evaluate the checkpoint on the target to see the effect.
     """
     if checkpoint == "auto":
         from .selection.ranking import finetune_best
@@ -352,6 +363,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
         if model is not None:
             raise WarmstartError("--model names an architecture for training from scratch; --from auto starts "
                                  "from the best of --candidates", hint="drop --model")
+        if adaptation is not None or target_unlabeled is not None:
+            raise WarmstartError("--adaptation and --target-unlabeled do not combine with --from auto",
+                                 hint="run `warmstart rank` first, then finetune --from the chosen model with "
+                                      "--adaptation")
 
         return finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, train=train, out=out,
                              callbacks=callbacks, resume=resume)
@@ -366,10 +381,15 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     if resume and (out is None or not (Path(out) / "state" / "config.json").is_file()):
         raise WarmstartError(f"{out}: nothing to resume (no state/config.json)",
                              hint="the run finished, or never started; run without --resume")
+    method = _check_adaptation(target_unlabeled, adaptation, resume)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
     strategy = _resolve_auto(strategy, splits, pretrained=checkpoint is not None, notes=notes)
+    target = None
+    if method is not None:
+        target = TargetAdaptation.load(method, _as_data(target_unlabeled), net, norm, strategy)
+        lineage = {**lineage, "adaptation": target.describe()}
     return _train_and_save(_command, net, strategy, data, train, splits, norm, out, lineage, notes, callbacks,
-                           started, resume=resume)
+                           started, resume=resume, adaptation=target)
 
 
 def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, notes: list[str]) -> Strategy:
@@ -529,10 +549,17 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
 
 
 def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "test", out: str | Path | None = None,
-             device: str = "auto") -> EvaluationResult:
-    """Score a checkpoint on a dataset split; with ``out``, write ``metrics.json`` and ``confusion_matrix.png``."""
+             device: str = "auto", target_unlabeled: DataConfig | str | None = None) -> EvaluationResult:
+    """Score a checkpoint on a dataset split; with ``out``, write ``metrics.json`` and ``confusion_matrix.png``.
+
+    With ``target_unlabeled``, AdaBN first re-estimates the model's BatchNorm statistics on that dataset's train
+    split inputs (labels unused); the checkpoint on disk is not changed."""
     data = _as_data(data)
     net, info = load_checkpoint(checkpoint)
+    if target_unlabeled is not None:  # AdaBN on the loaded model; the checkpoint file stays as it is
+        target = TargetAdaptation.load(create_adaptation("adabn"), _as_data(target_unlabeled), net,
+                                       preprocessing_from_dict(info.preprocessing), strategy=None)
+        target.after_training(net, resolve_device(device), notes=[])
     dataset = load_split(data, split)
     if data.classes is None and dataset.class_names != info.class_names:
         dataset = _match_model_classes(dataset, info, checkpoint)
@@ -549,7 +576,10 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str = "te
     if out is not None:
         run_dir = Path(out)
         write_json(run_dir / "config.json", {"command": "evaluate", "checkpoint": str(checkpoint), "split": split,
-                                             "data": to_dict(data), "warmstart_version": __version__})
+                                             "data": to_dict(data), "warmstart_version": __version__,
+                                             **({} if target_unlabeled is None else {"adaptation": {
+                                                 "name": "adabn",
+                                                 "target_unlabeled": to_dict(_as_data(target_unlabeled))}})})
         _write_metrics(run_dir, result, split=split, data=data)
         finish_run_folder(run_dir, dataset, logits)  # predictions and report.html
     return result
@@ -578,20 +608,22 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
 
 
 def list_registered(family: str) -> dict[str, str]:
-    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations`` or
-    ``scores``."""
+    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations``,
+    ``scores``, ``adaptations``, ``corruptions`` or ``shift-measures``."""
+    from .adaptation import ADAPTATIONS
     from .data.augment import AUGMENTATIONS, MIXES
-
+    from .data.corruptions import CORRUPTIONS
     from .selection import SCORES
+    from .shift import SHIFT_MEASURES
 
     families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS,
-                "scores": SCORES}
+                "scores": SCORES, "adaptations": ADAPTATIONS, "corruptions": CORRUPTIONS,
+                "shift-measures": SHIFT_MEASURES}
     if family not in families:
         raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
     if family == "augmentations":  # the per-image presets (--augment), then the batch mixes (--mix)
         return {**AUGMENTATIONS.describe(), **MIXES.describe()}
     return families[family].describe()
-
 
 
 def report(run_dir: str | Path) -> list[Path]:
@@ -628,3 +660,21 @@ def zoo(folders=None):
     from .selection.zoo import list_zoo
 
     return list_zoo(folders)
+
+
+def shift(source: DataConfig | str, target: DataConfig | str, model: str | Path, *, out: str | Path | None = None,
+          samples: int = 1000, permutations: int = 200, seed: int = 0, device: str = "auto"):
+    """How far ``target`` lies from ``source`` in ``model``'s feature space: MMD with a permutation-test p-value, the
+    proxy A-distance and the label shift, on each test split (at most ``samples`` examples each), with a verdict;
+    see :mod:`warmstart.shift`. With ``out``, writes ``out/shift.json``."""
+    from .shift import measure_shift
+
+    source, target = _as_data(source), _as_data(target)
+    result = measure_shift(model, source, target, samples=samples, permutations=permutations, seed=seed,
+                           device=device)
+    if out is not None:
+        write_json(Path(out) / "shift.json", json_ready({**result.to_dict(), "command": "shift",
+                                                         "source_data": to_dict(source),
+                                                         "target_data": to_dict(target),
+                                                         "warmstart_version": __version__}))
+    return result

@@ -15,6 +15,7 @@ import typer
 import yaml
 
 from . import api
+from .adaptation import create_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .strategies import create_strategy
@@ -141,6 +142,21 @@ ResumeOpt = typer.Option(False, "--resume", help="Continue the interrupted run i
 TrackerOpt = typer.Option(None, "--tracker",
                           help="Experiment trackers: tensorboard (the default), mlflow, or none; repeatable or "
                                "comma-separated.")
+CorruptionOpt = typer.Option(None, "--corruption",
+                             help="Shift every image of --data: NAME:SEVERITY, e.g. rotate:3 (`warmstart list "
+                                  "corruptions`).")
+TargetUnlabeledOpt = typer.Option(None, "--target-unlabeled",
+                                  help="Unlabelled target data to adapt to (its train split's inputs; labels unused).")
+TargetCorruptionOpt = typer.Option(None, "--target-corruption",
+                                   help="Shift every image of --target-unlabeled: NAME:SEVERITY.")
+
+
+def _target(data: str | None, corruption: str | None, resize: bool) -> DataConfig | None:
+    if data is None:
+        if corruption is not None:
+            raise WarmstartError("--target-corruption needs --target-unlabeled", hint="add --target-unlabeled DATA")
+        return None
+    return DataConfig(data, corruption=corruption, resize=resize)
 
 
 def _train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
@@ -167,11 +183,12 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              max_length: int = MaxLengthOpt, image_size: Optional[List[int]] = ImageSizeOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
              resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt,
-             tracker: Optional[List[str]] = TrackerOpt):
+             tracker: Optional[List[str]] = TrackerOpt,
+             corruption: Optional[str] = CorruptionOpt):
     """Train a model on a source dataset and save it as a checkpoint."""
     result = api.pretrain(
         _data(data, classes, text_column, max_length, val_fraction=val_fraction, label_column=label_column,
-                   image_size=_image_size(image_size)),
+                   image_size=_image_size(image_size), corruption=corruption),
         model=ModelConfig(model, _model_options(model_option)),
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
@@ -212,14 +229,25 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
                  None, "--candidates", help="With --from auto: the models to rank (checkpoints, minilm, hf:, timm:)."),
              rank_score: str = typer.Option("logme", "--rank-score",
                                             help="With --from auto: the score that picks (see `warmstart list "
-                                                 "scores`).")):
+                                                 "scores`)."),
+             corruption: Optional[str] = CorruptionOpt, target_unlabeled: Optional[str] = TargetUnlabeledOpt,
+             target_corruption: Optional[str] = TargetCorruptionOpt,
+             adaptation: Optional[str] = typer.Option(None, "--adaptation",
+                                                      help="dann, coral or adabn (needs --target-unlabeled)."),
+             adaptation_option: Optional[List[str]] = typer.Option(
+                 None, "--adaptation-option", help="KEY=VALUE, repeatable: e.g. weight=0.5.")):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     scratch = checkpoint.lower() == "none"
     starting_model = _starting_model(scratch, checkpoint, model, model_option)
+    if adaptation_option and adaptation is None:
+        raise WarmstartError("--adaptation-option needs --adaptation", hint="add --adaptation dann, coral or adabn")
     result = api.finetune(
         None if scratch else checkpoint,
         _data(data, classes, text_column, max_length, shots=shots, val_fraction=val_fraction, label_column=label_column,
-                   image_size=_image_size(image_size), resize=resize),
+                   image_size=_image_size(image_size), resize=resize, corruption=corruption),
+        target_unlabeled=_target(target_unlabeled, target_corruption, resize),
+        adaptation=None if adaptation is None else create_adaptation(
+            adaptation, **_key_values(adaptation_option, "--adaptation-option")),
         strategy=create_strategy(strategy, **_key_values(strategy_option, "--strategy-option")),
         model=starting_model,
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
@@ -239,11 +267,16 @@ def evaluate(model: str = typer.Option(..., "--model", help="Checkpoint: run fol
              image_size: Optional[List[int]] = ImageSizeOpt,
              resize: bool = ResizeOpt,
              out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and the plot."),
-             device: str = DeviceOpt, as_json: bool = JsonOpt):
+             device: str = DeviceOpt, as_json: bool = JsonOpt, corruption: Optional[str] = CorruptionOpt,
+             target_unlabeled: Optional[str] = typer.Option(
+                 None, "--target-unlabeled", help="AdaBN first: re-estimate BatchNorm statistics on this data's "
+                                                  "train-split inputs (the checkpoint is not changed)."),
+             target_corruption: Optional[str] = TargetCorruptionOpt):
     """Accuracy, precision, recall, F1, a per-class table and the confusion matrix of a checkpoint."""
     metrics = api.evaluate(model, _data(data, classes, text_column, max_length, label_column=label_column,
-                                             image_size=_image_size(image_size), resize=resize),
-                           split=split, out=out, device=device)
+                                             image_size=_image_size(image_size), resize=resize, corruption=corruption),
+                           split=split, out=out, device=device,
+                           target_unlabeled=_target(target_unlabeled, target_corruption, resize))
     _print_result(metrics, f"{model} on {data} ({split})", as_json, run_dir=out)
 
 
@@ -453,9 +486,45 @@ def export(model: str = typer.Option(..., "--model", help="Checkpoint: run folde
     print(f"written: {result.metadata_file}")
 
 
+@app.command()
+def shift(source: str = typer.Option(..., "--source", help="Source data (what the model was trained on)."),
+          target: str = typer.Option(..., "--target", help="Target data to compare with it."),
+          model: str = typer.Option(..., "--model", help="Checkpoint whose feature space is measured."),
+          source_corruption: Optional[str] = typer.Option(None, "--source-corruption", help="NAME:SEVERITY."),
+          target_corruption: Optional[str] = typer.Option(None, "--target-corruption", help="NAME:SEVERITY."),
+          resize: bool = typer.Option(False, "--resize", help="Resize images to the model's input shape."),
+          samples: int = typer.Option(1000, "--samples", help="At most this many test examples per side."),
+          permutations: int = typer.Option(200, "--permutations", help="Permutations of the MMD test."),
+          seed: int = SeedOpt, device: str = DeviceOpt,
+          out: Optional[Path] = typer.Option(None, "--out", help="Folder for shift.json."),
+          as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout.")):
+    """Measure the shift from source to target in the model's feature space: MMD (permutation p-value), proxy
+    A-distance and label shift, with a verdict."""
+    result = api.shift(DataConfig(source, corruption=source_corruption, resize=resize),
+                       DataConfig(target, corruption=target_corruption, resize=resize), model, out=out,
+                       samples=samples, permutations=permutations, seed=seed, device=device)
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    scores = result.scores
+    print(f"source: {result.source} ({result.source_examples} test examples); target: {result.target} "
+          f"({result.target_examples})")
+    print(f"MMD²: {scores['mmd2']:.4g} (permutation p = {scores['mmd_p_value']:.3g}, {scores['mmd_permutations']} "
+          f"permutations, bandwidth {scores['mmd_bandwidth']:.3g})")
+    print(f"proxy A-distance: {scores['proxy_a_distance']:.3f} (domain classifier error "
+          f"{scores['domain_classifier_error']:.3f})")
+    print(f"label shift: total variation {scores['label_total_variation']:.3f}, Jensen-Shannon distance "
+          f"{scores['label_js_distance']:.3f} ({scores['shared_classes']} shared classes)")
+    print(f"verdict: {result.verdict}")
+    if out is not None:
+        print(f"written: {out / 'shift.json'}")
+
+
 @app.command("list")
-def list_(family: str = typer.Argument(..., help="models, strategies, datasets, augmentations or scores")):
-    """List the registered models, strategies, datasets, augmentations or transferability scores."""
+def list_(family: str = typer.Argument(..., help="models, strategies, datasets, augmentations, scores, "
+                                                 "adaptations, corruptions or shift-measures")):
+    """List the registered models, strategies, datasets, augmentations, transferability scores, adaptations,
+    corruptions or shift measures."""
     for name, description in api.list_registered(family).items():
         print(f"{name:16s} {description}")
 

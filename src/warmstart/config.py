@@ -48,6 +48,8 @@ class DataConfig:
     max_length: texts are cut to this many tokens; batches are padded only to their longest text.
     image_size: (height, width) images of an image folder are resized to; needed when their sizes differ.
     resize: resize images (and convert grey <-> colour) to the checkpoint's input shape when they differ.
+    corruption: ``NAME:SEVERITY`` (``rotate:3``), a known shift applied to every image of every split, seeded so the
+        corrupted set is always the same (see :mod:`warmstart.data.corruptions`; ``warmstart list corruptions``).
     """
 
     source: str
@@ -60,8 +62,13 @@ class DataConfig:
     max_length: int = 64
     image_size: tuple[int, int] | None = None
     resize: bool = False
+    corruption: str | None = None
 
     def __post_init__(self) -> None:
+        if self.corruption is not None:
+            from .data.corruptions import parse_corruption
+
+            parse_corruption(self.corruption, parameter="corruption")
         check_parameter(isinstance(self.source, str) and self.source != "", "data", "a dataset name or path",
                         self.source)
         check_parameter(self.shots is None or (is_int(self.shots) and self.shots >= 1), "shots",

@@ -7,6 +7,7 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import WarmstartError
 from .classes import parse_class_spec, select_classes
+from .corruptions import corrupt
 from .dataset import DataSplits, Dataset
 from .sampling import few_shot, stratified_split
 from .sources import DATASETS, read_source
@@ -28,6 +29,9 @@ def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset]:
     if config.classes is not None:
         ids = parse_class_spec(config.classes, train.class_names, source=config.source)
         train, test = select_classes(train, ids), select_classes(test, ids)
+    if config.corruption is not None:
+        train = corrupt(train, config.corruption, split="train")
+        test = corrupt(test, config.corruption, split="test")
     empty = [train.class_names[c] for c, n in enumerate(train.class_counts()) if n == 0]
     if empty:
         raise WarmstartError(f"--data {config.source!r}: class(es) {', '.join(map(repr, empty))} have no training "

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from .batches import TensorBatches
 from .callbacks import Callback
 from .optim import build_optimizer, build_scheduler
 from .state import load_training_state, save_training_state
+
+if TYPE_CHECKING:
+    from ..adaptation import FeatureAlignment
 
 log = logging.getLogger("warmstart")
 
@@ -65,6 +68,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
         generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
         resume: bool = False,
         batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+        alignment: "FeatureAlignment | None" = None,
         ) -> History:
     """Train ``model`` in place with ``strategy``; returns the per-epoch logs.
 
@@ -73,11 +77,17 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
 
     With ``state_dir``, the full training state is saved there after every epoch; with ``resume``, training
     continues from the state saved there (same model, strategy and config), exactly as if never interrupted.
+    With ``alignment`` (unsupervised domain adaptation, :mod:`warmstart.adaptation`), each step also aligns the
+    backbone's features of the source batch with those of an unlabelled target batch.
     """
     model.to(device)
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
     batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)
+    if alignment is not None:
+        if resume:
+            raise ValueError("resuming a run with domain adaptation is not supported")
+        alignment.attach(optimizer, config, device)  # its parameters (DANN's discriminator) train too
     scheduler = build_scheduler(optimizer, config, len(batches))
     val_loss_fn = nn.CrossEntropyLoss()  # plain, so validation losses compare across settings
     history = History()
@@ -109,8 +119,13 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 if batch_transform is not None:
                     xb, targets = batch_transform(xb, yb)
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-                logits = model(xb)
-                loss = loss_fn(logits, targets.to(device, non_blocking=True))
+                if alignment is None:
+                    logits = model(xb)
+                    loss = loss_fn(logits, targets.to(device, non_blocking=True))
+                else:  # domain adaptation: source and target through the backbone, plus the alignment loss
+                    progress = step / (config.epochs * len(batches))  # no resume here: step counts from 0
+                    logits, loss = alignment.step(model, xb, targets.to(device, non_blocking=True), loss_fn,
+                                                  progress)
                 optimization_step(model, strategy, optimizer, loss, config)
                 scheduler.step()
                 step += 1
@@ -126,6 +141,8 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             # the layer groups this epoch trained: a strategy's phases (lp-ft, gradual-unfreeze) show in the logs
             training_now = getattr(strategy, "current_", None) or ()
             logs["trainable"] = "+".join(name for name, _ in model.layer_groups() if name in training_now)
+            if alignment is not None:
+                logs.update(alignment.epoch_logs())
             if val is not None:
                 logits = predict_logits(model, val[0], device)
                 logs["val_loss"] = float(val_loss_fn(logits, val[1]))
