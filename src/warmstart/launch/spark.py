@@ -26,13 +26,21 @@ def run_with_spark(argv: list[str], nproc: int, *, local_mode: bool, use_gpu: bo
     except ImportError:
         raise LaunchError("--launcher spark needs pyspark, which is not installed",
                           hint="pip install 'warmstart[spark]' (pyspark and a Java runtime)") from None
+    if not local_mode:
+        try:  # the barrier tasks return their results through Arrow
+            import pandas  # noqa: F401
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise LaunchError("--launcher spark-cluster runs Spark tasks, which need pandas and pyarrow",
+                              hint="pip install 'pyspark[sql]' (or use --launcher spark on one machine)") from None
     spark = SparkSession.builder.appName("warmstart").getOrCreate()
     distributor = TorchDistributor(num_processes=nproc, local_mode=local_mode, use_gpu=use_gpu)
     try:
         distributor.run(str(WORKER), *argv)
-    except RuntimeError as exc:
-        tail = str(exc).strip().splitlines()[-1:] or [""]
-        raise LaunchError(f"the Spark TorchDistributor run failed: {tail[0]}",
-                          hint="the worker's full error is printed above") from None
+    except Exception as exc:  # RuntimeError from a failed torchrun, Py4JJavaError from a failed Spark job
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        first = lines[0][:300] if lines else ""
+        raise LaunchError(f"the Spark TorchDistributor run failed ({type(exc).__name__}): {first}",
+                          hint="the workers' full output is printed above") from None
     finally:
         spark.stop()
