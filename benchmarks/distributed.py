@@ -7,7 +7,10 @@ images per class, and scored on their 5,000 test images. The arms:
 - ``1 proc x 2 threads, fp32``: one process, ``OMP_NUM_THREADS=2`` (both cores)
 - ``2 procs x 1 thread, fp32``: ``torchrun --nproc-per-node 2``, gloo, ``OMP_NUM_THREADS=1`` each (both cores)
 - ``1 proc x 1 thread, fp32``: one process on one core, to separate DDP's overhead from the thread count
-- ``1 proc x 2 threads, bf16``: as the first, under bfloat16 autocast
+- ``1 proc x 2 threads, bf16`` and ``1 proc x 1 thread, bf16``: as the fp32 arms, under bfloat16 autocast
+
+On a busy machine two OpenMP threads in one process can be many times slower than one (each thread spins waiting
+for the other, which is descheduled), so bf16 is also compared with fp32 at one thread, where load matters less.
 
 Samples per second = training examples x epochs / the training time of the run (``train_time_s`` in its
 metrics.json: the epoch loop, on rank 0 under DDP, all-reduce waits included; process start, data loading and the
@@ -18,7 +21,9 @@ is recorded before and after, since other work on the machine distorts timings. 
 
     .venv/bin/python benchmarks/distributed.py [--rounds 3] [--epochs 2] [--shots 600]
 
-Writes benchmarks/results/distributed.{json,md}. About 4 minutes on 2 cores.
+Writes benchmarks/results/distributed.{json,md}. The committed run (``--rounds 2 --shots 300``) took 471 s at a
+load average of about 9 on 2 cores, most of it in the two-thread arms; the defaults were not timed on a quiet
+machine (the processes' start and data loading, some 5-10 s per run there, should dominate).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ ARMS = {  # name: (processes, threads per process, precision)
     "2 procs x 1 thread, fp32": (2, 1, "fp32"),
     "1 proc x 1 thread, fp32": (1, 1, "fp32"),
     "1 proc x 2 threads, bf16": (1, 2, "bf16"),
+    "1 proc x 1 thread, bf16": (1, 1, "bf16"),
 }
 
 
@@ -144,7 +150,11 @@ def main() -> None:
               "ratios": {"2 procs / 1 proc (both on 2 cores)": summary["2 procs x 1 thread, fp32"]["samples_per_s"]
                          / base["samples_per_s"],
                          "bf16 / fp32 (1 proc x 2 threads)": summary["1 proc x 2 threads, bf16"]["samples_per_s"]
-                         / base["samples_per_s"]},
+                         / base["samples_per_s"],
+                         "bf16 / fp32 (1 proc x 1 thread)": summary["1 proc x 1 thread, bf16"]["samples_per_s"]
+                         / summary["1 proc x 1 thread, fp32"]["samples_per_s"],
+                         "2 procs x 1 thread / 1 proc x 1 thread": summary["2 procs x 1 thread, fp32"]["samples_per_s"]
+                         / summary["1 proc x 1 thread, fp32"]["samples_per_s"]},
               "load_before": load_before, "load_after": load_after,
               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                           "warmstart": warmstart.__version__},

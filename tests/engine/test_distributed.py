@@ -22,7 +22,9 @@ from warmstart import api
 from warmstart.config import DataConfig, TrainConfig
 from warmstart.engine.batches import TensorBatches
 from warmstart.engine.distributed import Distributed, StepBatches
-from warmstart.launch import worker_arguments
+from warmstart.errors import WarmstartError
+from warmstart.launch import LaunchSettings, worker_arguments
+from warmstart.launch.torchrun import torchrun_arguments
 from warmstart.models import load_checkpoint
 from warmstart.strategies import create_strategy
 
@@ -92,6 +94,17 @@ def test_a_last_batch_too_small_for_every_rank_is_dropped_under_ddp():
 def test_launcher_options_never_reach_the_workers():
     argv = ["finetune", "--nproc", "2", "--launcher=torchrun", "--data", "digits", "--nnodes", "1", "--epochs", "2"]
     assert worker_arguments(argv) == ["finetune", "--data", "digits", "--epochs", "2"]
+
+
+def test_multi_node_rendezvous_arguments_pass_through_to_torchrun():
+    settings = LaunchSettings(nproc=4, nnodes="2", rdzv_endpoint="node0:29400", rdzv_id="run42")
+    assert torchrun_arguments(settings) == ["--nproc-per-node=4", "--max-restarts=0", "--nnodes=2",
+                                            "--rdzv-backend=c10d", "--rdzv-endpoint=node0:29400", "--rdzv-id=run42"]
+    assert torchrun_arguments(LaunchSettings(nproc=2))[0] == "--standalone"  # one machine: a free local port
+    with pytest.raises(WarmstartError, match="--nnodes 2 needs --rdzv-endpoint"):
+        LaunchSettings(nproc=2, nnodes="2")
+    with pytest.raises(WarmstartError, match="--launcher 'mpi'"):
+        LaunchSettings(nproc=2, launcher="mpi")
 
 
 # --- two real processes ----------------------------------------------------------------------------------------
