@@ -109,6 +109,7 @@ def test_multi_node_rendezvous_arguments_pass_through_to_torchrun():
 
 # --- two real processes ----------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # 35-45 s on 2 busy cores: three to four processes each import torch
 def test_two_processes_match_one_process_and_rank_0_writes_the_run_once(tmp_path):
     """Through the CLI: ``--nproc 2`` starts torchrun, which runs ``python -m warmstart`` in two gloo ranks."""
     args = ["finetune", "--from", "none", "--data", "digits", "--model", "mlp", "--val-fraction", "0.1",
@@ -133,6 +134,7 @@ def test_two_processes_match_one_process_and_rank_0_writes_the_run_once(tmp_path
     print(f"two-process CLI run: {time.perf_counter() - started:.1f} s")
 
 
+@pytest.mark.slow  # 35-45 s on 2 busy cores: three to four processes each import torch
 def test_every_strategy_kind_runs_under_ddp_and_matches_one_process(tmp_path):
     """The cached linear probe (features extracted in shares and gathered), phase changes (gradual unfreezing,
     LP-FT: the DDP wrapper is rebuilt when the trainable set changes) and gradient accumulation under no_sync."""
