@@ -2,7 +2,8 @@
 
 ``python -m torch.distributed.run --standalone --nproc-per-node 2 ddp_worker.py RUNS.json``. Each run is
 ``{"out": ..., "strategy": ..., "strategy_options": {...}, "train": {...}, "fail_rank": R, "fail_epoch": E}``;
-with ``fail_rank``, that rank raises at the end of ``fail_epoch`` (a worker crashing mid-training).
+with ``fail_rank``, that rank raises at the end of ``fail_epoch`` (a worker crashing mid-training); with
+``"resume": true`` the run continues from the state in ``out``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def main(path: str) -> None:
         callbacks = () if "fail_rank" not in run else (FailOnRank(run["fail_rank"], run["fail_epoch"]),)
         api.finetune(None, DataConfig(run.get("data", "digits"), val_fraction=0.1), model=run.get("model", "mlp"),
                      strategy=create_strategy(run["strategy"], **run.get("strategy_options", {})),
-                     train=TrainConfig(**run["train"], progress=False), out=run["out"], callbacks=callbacks)
+                     train=TrainConfig(**run["train"], progress=False), out=run["out"], callbacks=callbacks,
+                     resume=run.get("resume", False))
 
 
 if __name__ == "__main__":

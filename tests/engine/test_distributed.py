@@ -153,18 +153,24 @@ def test_every_strategy_kind_runs_under_ddp_and_matches_one_process(tmp_path):
         assert log[-1]["train_loss"] < log[0]["train_loss"], name  # it learnt
 
 
-def test_a_failing_rank_stops_the_whole_run_with_its_error(tmp_path):
-    spec = [{"out": str(tmp_path / "run"), "strategy": "full", "train": {**TRAIN, "epochs": 20},
-             "fail_rank": 1, "fail_epoch": 1}]
+def test_a_failing_rank_stops_the_whole_run_and_the_run_resumes_under_ddp(tmp_path):
+    spec = [{"out": str(tmp_path / "run"), "strategy": "full", "train": TRAIN, "fail_rank": 1, "fail_epoch": 2}]
     started = time.perf_counter()
     done = _torchrun(spec, tmp_path, timeout=180)  # a hang would end in TimeoutExpired, failing the test
     elapsed = time.perf_counter() - started
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert "rank 1 failed on purpose at epoch 1" in output
+    assert "rank 1 failed on purpose at epoch 2" in output
     assert "ChildFailedError" in output  # torchrun's summary names the failed rank
     assert not (tmp_path / "run" / "model").exists()  # no checkpoint from a failed run
+    assert (tmp_path / "run" / "state" / "trainer.pt").is_file()  # rank 0 saved the finished epochs
     print(f"failed run stopped after {elapsed:.1f} s")
+    # resumed by two processes, it ends where an uninterrupted one-process run ends
+    done = _torchrun([{"out": str(tmp_path / "run"), "strategy": "full", "train": TRAIN, "resume": True}], tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    _one_process(tmp_path / "one", "full", TRAIN)
+    assert _largest_difference(tmp_path / "one", tmp_path / "run") < TOLERANCE
+    assert _log(tmp_path / "run")[-1]["epoch"] == 3
 
 
 def test_the_launcher_reports_a_failed_distributed_run(tmp_path):
