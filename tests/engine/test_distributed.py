@@ -138,7 +138,8 @@ def test_two_processes_match_one_process_and_rank_0_writes_the_run_once(tmp_path
 def test_every_strategy_kind_runs_under_ddp_and_matches_one_process(tmp_path):
     """The cached linear probe (features extracted in shares and gathered), phase changes (gradual unfreezing,
     LP-FT: the DDP wrapper is rebuilt when the trainable set changes) and gradient accumulation under no_sync."""
-    runs = [("linear-probe", {}, {}), ("gradual-unfreeze", {"boundaries": [2, 3]}, {}),
+    runs = [("linear-probe", {}, {}), ("linear-probe", {"solver": "lbfgs"}, {}),
+            ("gradual-unfreeze", {"boundaries": [2, 3]}, {}),
             ("lp-ft", {}, {}), ("full", {}, {"grad_accumulation": 2})]
     spec = [{"out": str(tmp_path / f"two-{i}"), "strategy": name, "strategy_options": options,
              "train": {**TRAIN, **extra}} for i, (name, options, extra) in enumerate(runs)]
@@ -150,7 +151,7 @@ def test_every_strategy_kind_runs_under_ddp_and_matches_one_process(tmp_path):
         difference = _largest_difference(tmp_path / f"one-{i}", tmp_path / f"two-{i}")
         assert difference < TOLERANCE, (name, difference)
         log = _log(tmp_path / f"two-{i}")
-        assert log[-1]["train_loss"] < log[0]["train_loss"], name  # it learnt
+        assert log[-1]["train_accuracy"] > 0.5, name  # it learnt (the L-BFGS probe logs one "epoch")
 
 
 def test_a_failing_rank_stops_the_whole_run_and_the_run_resumes_under_ddp(tmp_path):
