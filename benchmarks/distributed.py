@@ -21,9 +21,8 @@ is recorded before and after, since other work on the machine distorts timings. 
 
     .venv/bin/python benchmarks/distributed.py [--rounds 3] [--epochs 2] [--shots 600]
 
-Writes benchmarks/results/distributed.{json,md}. The committed run (``--rounds 2 --shots 300``) took 471 s at a
-load average of about 9 on 2 cores, most of it in the two-thread arms; the defaults were not timed on a quiet
-machine (the processes' start and data loading, some 5-10 s per run there, should dominate).
+Writes benchmarks/results/distributed.{json,md}. The committed run (the defaults) took 365 s at a load average of
+about 3.7 on 2 cores (other work running), most of it in the two-thread arms, which such load slows most.
 """
 
 from __future__ import annotations
