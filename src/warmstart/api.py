@@ -38,6 +38,8 @@ from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_f
                               preprocessing_from_dict, resizes_inputs)
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
+from .engine import distributed
+from .engine.distributed import gather_rows
 from .engine.features import cached_features, default_cache_dir
 from .engine.logistic import fit_linear_head
 from .engine.loop import History
@@ -95,15 +97,17 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                     splits, norm: Preprocessing, out: str | Path | None, lineage: dict[str, Any],
                     notes: list[str], callbacks: tuple[Callback, ...], started: float,
                     resume: bool = False, adaptation: "TargetAdaptation | None" = None) -> RunResult:
-    device = resolve_device(train.device)
+    # under torchrun every rank runs this; only rank 0 writes the run folder (engine/distributed.py)
+    ranks, device = distributed.setup(resolve_device(train.device))
     generator = torch.Generator().manual_seed(train.seed)
     run_dir = Path(out) if out is not None else None
+    writes = run_dir is not None and ranks.is_main
     config = {"command": kind, "data": to_dict(data), "train": to_dict(train), "strategy": strategy.describe(),
               "model": {"arch": model.arch, "arch_args": model.arch_args}, **lineage,
               "resolved": {"val_fraction": data.resolved_val_fraction, "device": str(device),
                            "train_examples": len(splits.train),
                            "val_examples": 0 if splits.val is None else len(splits.val),
-                           "test_examples": len(splits.test)},
+                           "test_examples": len(splits.test), "processes": ranks.world_size},
               "warmstart_version": __version__}
     extra_callbacks: list[Callback] = list(callbacks)
     trackers: list[Tracker] = []
@@ -112,7 +116,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         if state_dir is None:
             raise WarmstartError("resume needs the run folder (--out) of the interrupted run")
         _check_resumable(state_dir, config)
-    if run_dir is not None:
+    if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
         if not resume:  # the log records this run, epoch by epoch; a resumed run carries on with it
             (run_dir / "train_log.jsonl").unlink(missing_ok=True)
@@ -127,7 +131,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
             raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                                  hint="set --val-fraction (for example 0.2), or drop --early-stopping")
         extra_callbacks.append(EarlyStopping(train.early_stopping, monitor="val_accuracy"))
-    if train.progress:
+    if train.progress and ranks.is_main:
         extra_callbacks.append(ProgressBar(kind))
 
     train_xy = _tensors(splits.train, norm)
@@ -141,7 +145,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         started_features = time.perf_counter()
         train_xy = _probe_training_features(model, strategy, train_xy, device, disk)
         if val_xy is not None:
-            val_xy = (cached_features(model, val_xy[0], device, disk=disk)[0], val_xy[1])
+            val_xy = (_features(model, val_xy[0], device, disk), val_xy[1])
         feature_time = time.perf_counter() - started_features
         views = getattr(strategy, "views", 1)
         counted = f"{len(splits.train)} training examples" + (f" x {views} views" if views > 1 else "")
@@ -180,7 +184,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                                  **_feature_names(splits.train), **lineage})
     checkpoint = None
     wall = time.perf_counter() - started
-    if run_dir is not None:
+    if writes:
         # written only after training succeeded: a failed rerun leaves the last good run's files as they were
         checkpoint = save_checkpoint(model, run_dir / "model", info)
         write_json(run_dir / "config.json", json_ready({**config, "notes": notes}))
@@ -259,11 +263,11 @@ def _probe_training_features(model: TransferModel, strategy: Strategy, train_xy:
     if views > 1 and x.ndim != 4:
         raise WarmstartError(f"{strategy.name}: views={views} augments images, but the inputs are vectors of shape "
                              f"{tuple(x.shape[1:])}", hint="use views=1 for vector data")
-    features = [cached_features(model, x, device, disk=disk)[0]]
+    features = [_features(model, x, device, disk)]
     for view in range(1, views):
         tag = f"{strategy.augment}:{view}"
-        features.append(cached_features(model, x, device, disk=disk, view=tag,
-                                        transform=lambda x, v=view: augment(x, strategy.augment, seed=v))[0])
+        features.append(_features(model, x, device, disk, view=tag,
+                                  transform=lambda x, v=view: augment(x, strategy.augment, seed=v)))
     return torch.cat(features), y.repeat(views)
 
 
@@ -291,11 +295,18 @@ def _probe_head_first(model: TransferModel, strategy: Strategy, train_xy, train:
                       notes: list[str]) -> None:
     """Fit the head to convergence on the frozen backbone's features, before any layer fine-tunes."""
     started = time.perf_counter()
-    features = cached_features(model, train_xy[0], device)[0]
+    features = _features(model, train_xy[0], device, None)
     logs, _ = fit_linear_head(model.head, (features, train_xy[1]), None, seed=train.seed)
     _note(notes, f"{strategy.name}: linear probe fitted by L-BFGS first (C={logs['C']:.4g} by cross-validation, "
                  f"training accuracy {logs['train_accuracy']:.3f}, {time.perf_counter() - started:.2f} s); then every "
                  "layer trains")
+
+
+def _features(model: TransferModel, x: torch.Tensor, device: torch.device, disk: Path | None,
+              **view: Any) -> torch.Tensor:
+    """Cached backbone features of ``x``; under DDP each rank extracts (and caches) its share of the rows, and
+    the shares are gathered, so the backbone runs over the data once in all."""
+    return gather_rows(lambda rows: cached_features(model, rows, device, disk=disk, **view)[0], x)
 
 
 def _head_only(model: TransferModel) -> TransferModel:
@@ -312,11 +323,11 @@ def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessi
     come from the feature cache, so repeated runs on one split (seeds, strategies, shot counts) embed it once."""
     x = norm.apply(dataset.x)
     if cache:
-        features = cached_features(model, x, device, disk=disk)[0]
+        features = _features(model, x, device, disk)
         with torch.no_grad():
             logits = model.eval().forward_head(features.to(device)).float().cpu()
-    else:
-        logits = predict_logits(model, x, device)
+    else:  # under DDP each rank predicts its share of the rows
+        logits = gather_rows(lambda rows: predict_logits(model, rows, device), x)
     return evaluate_predictions(dataset.y, logits.argmax(1).numpy(), dataset.class_names), logits
 
 

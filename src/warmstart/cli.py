@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, List, Optional
@@ -158,6 +159,34 @@ def _target(data: str | None, corruption: str | None, resize: bool) -> DataConfi
         return None
     return DataConfig(data, corruption=corruption, resize=resize)
 
+# Scaling out (README "Scaling out"): precision and memory format, and the launcher's options.
+PrecisionOpt = typer.Option("fp32", "--precision", help="fp32, bf16 (autocast, CPU or CUDA) or fp16 (CUDA only).")
+GradAccumulationOpt = typer.Option(1, "--grad-accumulation", help="Batches whose gradients add up to one step.")
+ChannelsLastOpt = typer.Option(False, "--channels-last", help="Channels-last memory format for CNNs.")
+CompileOpt = typer.Option(False, "--compile", help="torch.compile the model (slow first steps).")
+NprocOpt = typer.Option(1, "--nproc", help="Data-parallel processes (per machine); starts torchrun.")
+LauncherOpt = typer.Option("torchrun", "--launcher",
+                           help="torchrun, spark (TorchDistributor on this machine) or spark-cluster (executors).")
+NnodesOpt = typer.Option("1", "--nnodes", help="Machines for torchrun (N or MIN:MAX); needs --rdzv-endpoint.")
+NodeRankOpt = typer.Option(None, "--node-rank", help="This machine's rank (torchrun static rendezvous).")
+RdzvEndpointOpt = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT where the machines meet (torchrun).")
+RdzvIdOpt = typer.Option(None, "--rdzv-id", help="A run id shared by the machines of one run (torchrun).")
+RdzvBackendOpt = typer.Option("c10d", "--rdzv-backend", help="torchrun rendezvous backend.")
+_ARGV: list[str] = []  # the command line as given, for relaunching it under torchrun
+
+
+def _launched(nproc: int, launcher: str, nnodes: str, node_rank: int | None, rdzv_endpoint: str | None,
+              rdzv_id: str | None, rdzv_backend: str, device: str) -> bool:
+    """Start this command in several processes when asked (and not already in one of them); True if it ran."""
+    from .engine.distributed import launched_by_torchrun
+    from .launch import LaunchSettings, launch
+
+    settings = LaunchSettings(nproc, launcher, nnodes, node_rank, rdzv_endpoint, rdzv_id, rdzv_backend)
+    if not settings.distributed or launched_by_torchrun():
+        return False
+    launch(_ARGV or sys.argv[1:], settings, use_gpu=device.startswith("cuda"))
+    return True
+
 
 def _train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                   quiet, **more: Any) -> TrainConfig:
@@ -184,8 +213,15 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
              seed: int = SeedOpt, device: str = DeviceOpt, out: Path = OutOpt,
              resume: bool = ResumeOpt, as_json: bool = JsonOpt, quiet: bool = QuietOpt,
              tracker: Optional[List[str]] = TrackerOpt,
-             corruption: Optional[str] = CorruptionOpt):
+             corruption: Optional[str] = CorruptionOpt,
+             precision: str = PrecisionOpt, grad_accumulation: int = GradAccumulationOpt,
+             channels_last: bool = ChannelsLastOpt, compile: bool = CompileOpt,
+             nproc: int = NprocOpt, launcher: str = LauncherOpt, nnodes: str = NnodesOpt,
+             node_rank: Optional[int] = NodeRankOpt, rdzv_endpoint: Optional[str] = RdzvEndpointOpt,
+             rdzv_id: Optional[str] = RdzvIdOpt, rdzv_backend: str = RdzvBackendOpt):
     """Train a model on a source dataset and save it as a checkpoint."""
+    if _launched(nproc, launcher, nnodes, node_rank, rdzv_endpoint, rdzv_id, rdzv_backend, device):
+        return
     result = api.pretrain(
         _data(data, classes, text_column, max_length, val_fraction=val_fraction, label_column=label_column,
                    image_size=_image_size(image_size), corruption=corruption),
@@ -193,7 +229,9 @@ def pretrain(data: str = DataOpt, classes: Optional[str] = ClassesOpt,
         train=_train_config(epochs, batch_size, optimizer, lr, weight_decay, schedule, warmup_epochs, seed, device,
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
-                            trackers=parse_trackers(tracker), augment=augment, mix=mix, mix_alpha=mix_alpha),
+                            trackers=parse_trackers(tracker), augment=augment, mix=mix, mix_alpha=mix_alpha,
+                            precision=precision, grad_accumulation=grad_accumulation, channels_last=channels_last,
+                            compile=compile),
         out=out, resume=resume)
     _print_result(result.metrics, f"pretrain test ({data})", as_json, result.run_dir)
 
@@ -235,8 +273,15 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
              adaptation: Optional[str] = typer.Option(None, "--adaptation",
                                                       help="dann, coral or adabn (needs --target-unlabeled)."),
              adaptation_option: Optional[List[str]] = typer.Option(
-                 None, "--adaptation-option", help="KEY=VALUE, repeatable: e.g. weight=0.5.")):
+                 None, "--adaptation-option", help="KEY=VALUE, repeatable: e.g. weight=0.5."),
+             precision: str = PrecisionOpt, grad_accumulation: int = GradAccumulationOpt,
+             channels_last: bool = ChannelsLastOpt, compile: bool = CompileOpt,
+             nproc: int = NprocOpt, launcher: str = LauncherOpt, nnodes: str = NnodesOpt,
+             node_rank: Optional[int] = NodeRankOpt, rdzv_endpoint: Optional[str] = RdzvEndpointOpt,
+             rdzv_id: Optional[str] = RdzvIdOpt, rdzv_backend: str = RdzvBackendOpt):
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
+    if _launched(nproc, launcher, nnodes, node_rank, rdzv_endpoint, rdzv_id, rdzv_backend, device):
+        return
     scratch = checkpoint.lower() == "none"
     starting_model = _starting_model(scratch, checkpoint, model, model_option)
     if adaptation_option and adaptation is None:
@@ -254,7 +299,8 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
                             quiet or as_json, early_stopping=early_stopping, grad_clip_norm=grad_clip_norm,
                             label_smoothing=label_smoothing, class_balance=class_balance,
                             frozen_batchnorm=frozen_batchnorm, trackers=parse_trackers(tracker), augment=augment,
-                            mix=mix, mix_alpha=mix_alpha),
+                            mix=mix, mix_alpha=mix_alpha, precision=precision, grad_accumulation=grad_accumulation,
+                            channels_last=channels_last, compile=compile),
         out=out, resume=resume, candidates=_listed("--candidates", candidates), rank_score=rank_score)
     _print_result(result.metrics, f"finetune test ({data})", as_json, result.run_dir)
 
@@ -653,9 +699,14 @@ def main(argv: list[str] | None = None) -> None:
     if not any(isinstance(h, _NotesToStderr) for h in logger.handlers):
         logger.addHandler(_NotesToStderr())
     logger.setLevel(logging.INFO)
+    args = _spread_values(sys.argv[1:] if argv is None else list(argv))
+    _ARGV[:] = args
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker other than rank 0: only rank 0 prints
+        logger.setLevel(logging.WARNING)
+        sys.stdout = open(os.devnull, "w")
     try:
         # standalone: usage errors print their message and exit with 2
-        app(args=_spread_values(sys.argv[1:] if argv is None else list(argv)))
+        app(args=args)
     except WarmstartError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:

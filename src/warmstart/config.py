@@ -15,6 +15,7 @@ from .errors import WarmstartError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear", "one-cycle")
 CLASS_BALANCE = ("none", "weights", "sampler")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
@@ -119,6 +120,13 @@ class TrainConfig:
     ``augment``: an augmentation preset (``warmstart list augmentations``) applied to every training image, batch by
     batch, before normalisation; ``mix``: ``mixup`` or ``cutmix`` over each batch with Beta(``mix_alpha``,
     ``mix_alpha``) mixing weights (soft targets). Images only; seeded from the run's generator.
+
+    Scaling (see :mod:`warmstart.engine.precision` and :mod:`warmstart.engine.distributed`): ``precision`` ``bf16``
+    runs the training steps under bfloat16 autocast (CPU and CUDA), ``fp16`` under float16 autocast with a gradient
+    scaler (CUDA only); ``grad_accumulation`` K sums the gradients of K batches of ``batch_size`` before each
+    optimizer step (the step sees K x batch_size examples); ``channels_last`` stores images and convolution weights
+    channels-last; ``compile`` wraps the model in ``torch.compile``. Under DDP ``batch_size`` stays global: each of
+    W processes takes 1/W of every batch, so W processes follow the one-process run step for step.
     """
 
     epochs: int = 10
@@ -144,6 +152,10 @@ class TrainConfig:
     device: str = "auto"
     progress: bool = True
     trackers: tuple[str, ...] = ("tensorboard",)  # experiment trackers of runs with a folder: tensorboard, mlflow
+    precision: str = "fp32"
+    grad_accumulation: int = 1
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_parameter(isinstance(self.trackers, (tuple, list)) and all(isinstance(t, str) for t in self.trackers),
@@ -181,6 +193,11 @@ class TrainConfig:
         check_parameter(isinstance(self.device, str) and (self.device == "auto" or self.device.split(":")[0] in
                                                           ("cpu", "cuda", "mps")),
                         "device", "auto, cpu, cuda or cuda:N", self.device)
+        check_parameter(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}", self.precision)
+        check_parameter(is_int(self.grad_accumulation) and self.grad_accumulation >= 1, "grad_accumulation",
+                        "a positive integer (batches per optimizer step)", self.grad_accumulation)
+        for name in ("channels_last", "compile"):
+            check_parameter(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
 
     def _check_augmentation(self) -> None:
         from .data.augment import AUGMENTATIONS, MIXES

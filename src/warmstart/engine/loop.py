@@ -12,11 +12,15 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..errors import WarmstartError
 from ..models import TransferModel
 from ..strategies import Strategy
 from .batches import TensorBatches
 from .callbacks import Callback
+from .distributed import DataParallel, StepBatches, gather_rows, sum_across_ranks
+from .distributed import current as distributed_state
 from .optim import build_optimizer, build_scheduler
+from .precision import Precision
 from .state import load_training_state, save_training_state
 
 if TYPE_CHECKING:
@@ -79,14 +83,23 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
     continues from the state saved there (same model, strategy and config), exactly as if never interrupted.
     With ``alignment`` (unsupervised domain adaptation, :mod:`warmstart.adaptation`), each step also aligns the
     backbone's features of the source batch with those of an unlabelled target batch.
+    Under torchrun the same loop runs in every process (see :mod:`warmstart.engine.distributed`); only rank 0
+    saves the state. Mixed precision, gradient accumulation, channels-last and compile: :mod:`.precision`.
     """
     model.to(device)
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
-    batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)
+    global_batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)
+    ranks, precision = distributed_state(), Precision(config, device)
+    # one item per optimizer step; batch_transform runs on each whole batch before it is shared out
+    batches = StepBatches(global_batches, config.grad_accumulation, ranks, transform=batch_transform)
+    parallel, runner = DataParallel(ranks, device), precision.prepare_model(model)
     if alignment is not None:
         if resume:
             raise ValueError("resuming a run with domain adaptation is not supported")
+        if ranks.enabled:  # its loss runs the bare model, outside the DDP wrapper: gradients would not be averaged
+            raise WarmstartError("domain adaptation (--adaptation) does not run under DDP yet",
+                                 hint="run it in one process (drop --nproc / torchrun)")
         alignment.attach(optimizer, config, device)  # its parameters (DANN's discriminator) train too
     scheduler = build_scheduler(optimizer, config, len(batches))
     val_loss_fn = nn.CrossEntropyLoss()  # plain, so validation losses compare across settings
@@ -110,33 +123,38 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             if note:
                 log.info(note)
             strategy.train_mode(model, frozen_batchnorm=config.frozen_batchnorm)
+            train_model = parallel.for_phase(model, runner)
             epoch_start = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
-            for xb, yb in batches:
-                targets = yb
-                if batch_transform is not None:
-                    xb, targets = batch_transform(xb, yb)
-                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-                if alignment is None:
-                    logits = model(xb)
-                    loss = loss_fn(logits, targets.to(device, non_blocking=True))
-                else:  # domain adaptation: source and target through the backbone, plus the alignment loss
-                    progress = step / (config.epochs * len(batches))  # no resume here: step counts from 0
-                    logits, loss = alignment.step(model, xb, targets.to(device, non_blocking=True), loss_fn,
-                                                  progress)
-                optimization_step(model, strategy, optimizer, loss, config)
+            for micro_batches in batches:
+                optimizer.zero_grad(set_to_none=True)
+                for index, (xb, targets, yb, weight) in enumerate(micro_batches):
+                    xb, yb = precision.inputs(xb.to(device, non_blocking=True)), yb.to(device, non_blocking=True)
+                    targets = targets.to(device, non_blocking=True)
+                    with parallel.gradient_sync(train_model, sync=index == len(micro_batches) - 1):
+                        with precision.autocast():
+                            if alignment is None:
+                                logits = train_model(xb)
+                                loss = loss_fn(logits.float(), targets)
+                            else:  # domain adaptation: source and target through the backbone, plus the alignment
+                                progress = step / (config.epochs * len(batches))  # no resume here: step from 0
+                                logits, loss = alignment.step(model, xb, targets, loss_fn, progress)
+                        penalty = strategy.penalty(model)
+                        precision.backward((loss.float() if penalty is None else loss.float() + penalty) * weight)
+                    # accumulate on the device; reading a value back every step would stall a GPU
+                    loss_sum += loss.detach().float() * len(yb)
+                    correct += (logits.detach().argmax(1) == yb).sum()
+                    seen += len(yb)
+                precision.step(optimizer, model, config.grad_clip_norm)
                 scheduler.step()
                 step += 1
-                # accumulate on the device; reading a value back every step would stall a GPU
-                loss_sum += loss.detach() * len(yb)
-                correct += (logits.detach().argmax(1) == yb).sum()
-                seen += len(yb)
                 for cb in callbacks:
                     cb.on_batch_end(step, {"loss": lambda: float(loss.detach())})
-            logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / seen,
-                                    "train_accuracy": float(correct) / seen,
+            loss_sum, correct, seen = sum_across_ranks(loss_sum, correct, torch.tensor(seen))
+            logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / int(seen),
+                                    "train_accuracy": float(correct) / int(seen),
                                     "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
             # the layer groups this epoch trained: a strategy's phases (lp-ft, gradual-unfreeze) show in the logs
             training_now = getattr(strategy, "current_", None) or ()
@@ -144,14 +162,14 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             if alignment is not None:
                 logs.update(alignment.epoch_logs())
             if val is not None:
-                logits = predict_logits(model, val[0], device)
+                logits = gather_rows(lambda rows: predict_logits(model, rows, device), val[0])
                 logs["val_loss"] = float(val_loss_fn(logits, val[1]))
                 logs["val_accuracy"] = float((logits.argmax(1) == val[1]).float().mean())
             logs["epoch_time_s"] = time.perf_counter() - epoch_start
             history.epochs.append(logs)
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
-            if state_dir is not None:
+            if state_dir is not None and ranks.is_main:
                 save_training_state(state_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
                                     generator=generator, history=history.epochs, callbacks=callbacks)
             if any(getattr(cb, "stop_training", False) for cb in callbacks):
