@@ -125,7 +125,8 @@ def summarise(shots: int | None, runs: list[dict[str, Any]]) -> dict[str, Any]:
                        "loop_only_speedup": frozen["train_time_s"] / probe["train_time_s"],
                        "accuracy_diff_points": 100 * (probe["accuracy"] - frozen["accuracy"])})
     arms = {arm: {key: median_of(rows, key) for key in ("median_epoch_s", "train_time_s", "extraction_s",
-                                                          "extraction_forward_s", "end_to_end_train_s", "finetune_wall_s", "accuracy",
+                                                          "extraction_forward_s", "end_to_end_train_s",
+                                                          "finetune_wall_s", "accuracy",
                                                           "macro_f1")}
             for arm, rows in by_arm.items()}
     ratios = {key: {"median": statistics.median(p[key] for p in paired), "min": min(p[key] for p in paired),

@@ -177,7 +177,8 @@ def main() -> None:
             steps, first_loss = arms[arm](x, y, batch_size=args.batch_size, warmup=args.warmup, seed=args.seed,
                                           device=device)
             assert len(steps) == args.steps, (arm, len(steps))
-            result[arm] = {"first_step_loss": first_loss, "median_step_s": statistics.median(steps), "mean_step_s": statistics.fmean(steps),
+            result[arm] = {"first_step_loss": first_loss, "median_step_s": statistics.median(steps),
+                           "mean_step_s": statistics.fmean(steps),
                            "p90_step_s": statistics.quantiles(steps, n=10)[-1] if len(steps) > 1 else steps[0]}
         result["ratio"] = result["warmstart"]["median_step_s"] / result["bare"]["median_step_s"]
         # same initialisation and same first batch give the same first loss; anything else is not a like-for-like

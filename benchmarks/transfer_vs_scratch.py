@@ -78,7 +78,8 @@ def to_markdown(report: dict) -> str:
              f"Source: `cnn` pretrained {s['pretrain_epochs']} epochs on classes 0-4 (test accuracy "
              f"{report['source']['accuracy']:.4f}, {report['source']['train_time_s']:.0f} s, once). Each target run: "
              f"{s['finetune_epochs']} epochs, batch {s['finetune_batch_size']}, AdamW lr {s['lr']} with cosine decay "
-             f"(frozen backbone: its head at lr {s['freeze_head_lr']}, the `freeze` default of 10x); test on all 5,000 images of classes 5-9; mean ± std over "
+             f"(frozen backbone: its head at lr {s['freeze_head_lr']}, the `freeze` default of 10x); test on all 5,000 "
+             "images of classes 5-9; mean ± std over "
              f"{s['seeds']} seeds, each seed drawing its own K images per class, shared by the three arms.", "",
              "| K per class | transfer: full | transfer: frozen backbone | scratch | gain (points) | wins | "
              "train s (full / scratch) |",
