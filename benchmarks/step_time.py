@@ -55,8 +55,8 @@ INPUT_SHAPE, NUM_CLASSES = (1, 28, 28), 5
 EXTRA_WORK = [
     "`scheduler.step()`: a LambdaLR over every parameter group, even with the constant schedule",
     "more parameter groups for AdamW: `full` gives each layer group (stem, stage1-3, head) two groups, weights with "
-    "decay and 1-D parameters without, 10 in all, against the bare loop's one; the multi-tensor AdamW kernels run "
-    "per group",
+    "decay and 1-D parameters without, 10 in all, against the bare loop's one; warmstart's AdamW runs torch's "
+    "fused kernel per group, the bare loop torch's default multi-tensor one",
     "`strategy.penalty(model)` (None for `full`) and the `grad_clip_norm is None` test",
     "`.to(device, non_blocking=True)` on the batch (a no-op on the CPU)",
     "running loss and accuracy summed on the device: `loss_sum += loss.detach() * n` and "
