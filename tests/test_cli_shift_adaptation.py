@@ -9,12 +9,7 @@ import pytest
 
 from warmstart.cli import main
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+from cli_runner import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,12 @@ from scipy import stats
 
 import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, WarmstartError
-from warmstart.cli import _spread_values, main
+from warmstart.cli import _spread_values
 from warmstart.compare import (CSV_COLUMNS, CompareCell, gain_flag, is_negative_transfer, negative_transfer_warning,
                                paired_gain, summarize, summarize_cells, CompareRun)
+
+from cli_runner import run_cli
+
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY_CNN = ModelConfig("cnn", {"widths": [8, 16]})
@@ -188,12 +191,6 @@ def test_compare_fails_before_training_on_bad_arguments(source, fashion_subset_n
             warmstart.compare(source.run_dir, data, train=FAST, out=tmp_path, **kwargs)
     assert list(tmp_path.iterdir()) == []
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def test_cli_compare_end_to_end(source, fashion_subset_npz, tmp_path, capsys):

@@ -6,14 +6,7 @@ import json
 
 import pytest
 
-from warmstart.cli import main
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+from cli_runner import run_cli
 
 
 def test_demo_writes_its_table_and_measures_the_gain(fashion_subset_npz, tmp_path, capsys):

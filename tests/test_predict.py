@@ -14,14 +14,8 @@ from tiny_models import tiny_bert_source
 
 import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig
-from warmstart.cli import main
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+from cli_runner import run_cli
 
 
 def read_csv(path: Path) -> list[list[str]]:

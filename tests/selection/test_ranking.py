@@ -18,14 +18,11 @@ from warmstart.errors import WarmstartError
 from warmstart.models import CheckpointInfo, create_model, load_checkpoint, save_checkpoint
 from warmstart.selection import SCORES
 
+from cli_runner import run_cli
+
+
 TEXT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec"
 
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
