@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, TypeVar
+import inspect
+from typing import Any, Callable, Generic, TypeVar
 
 from .errors import WarmstartError
 
@@ -40,6 +41,17 @@ class Registry(Generic[T]):
                 hint=f"run `warmstart list {self.plural}` to see them with descriptions",
             ) from None
 
+    def create(self, name: str, *, parameter: str | None = None, **options: Any):
+        """Build the entry ``name`` with keyword ``options``; an option it does not take is a clear error that
+        lists the ones it does."""
+        factory = self.get(name, parameter=parameter)
+        accepted = option_names(factory)
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise WarmstartError(f"{self.family} {name!r} has no option {', '.join(unknown)}",
+                                 hint=f"{name} takes {', '.join(accepted) or 'no options'}")
+        return factory(**options)
+
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
@@ -51,3 +63,9 @@ class Registry(Generic[T]):
 
     def __iter__(self):
         return iter(self.names())
+
+
+def option_names(factory: Callable) -> list[str]:
+    """The keyword options a factory (a class or a function) takes."""
+    return [p.name for p in inspect.signature(factory).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

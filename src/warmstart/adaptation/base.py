@@ -10,7 +10,6 @@ Options are keyword arguments of the method's constructor, checked when it is bu
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -18,7 +17,7 @@ from torch import nn
 
 from ..errors import WarmstartError
 from ..models import TransferModel
-from ..registry import Registry
+from ..registry import Registry, option_names
 
 
 class Adaptation:
@@ -39,26 +38,15 @@ class Adaptation:
         """Called once after training, with the preprocessed unlabelled target inputs; nothing by default."""
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **{option: getattr(self, option) for option in _option_names(type(self))}}
+        return {"name": self.name, **{option: getattr(self, option) for option in option_names(type(self))}}
 
 
 ADAPTATIONS: Registry[type[Adaptation]] = Registry("adaptation")
 
 
-def _option_names(method: type[Adaptation]) -> list[str]:
-    return [p.name for p in inspect.signature(method).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
 def create_adaptation(name: str, **options: Any) -> Adaptation:
     """Build a registered adaptation method with its options: ``create_adaptation("coral", weight=10)``."""
-    method = ADAPTATIONS.get(name, parameter="--adaptation")
-    accepted = _option_names(method)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise WarmstartError(f"adaptation {name!r} has no option {', '.join(unknown)}",
-                             hint=f"{name} takes {', '.join(accepted) or 'no options'}")
-    return method(**options)
+    return ADAPTATIONS.create(name, parameter="--adaptation", **options)
 
 
 def check_weight(name: str, weight: Any) -> float:

@@ -11,15 +11,13 @@ Options are keyword arguments of the strategy's constructor, checked when it is 
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..errors import WarmstartError
 from ..models import TransferModel
-from ..registry import Registry
+from ..registry import Registry, option_names
 
 
 class Strategy:
@@ -118,23 +116,12 @@ class Strategy:
 
     def describe(self) -> dict[str, Any]:
         """The name and the options, as stored by the constructor (each option is an attribute of its name)."""
-        return {"name": self.name, **{option: getattr(self, option) for option in _option_names(type(self))}}
+        return {"name": self.name, **{option: getattr(self, option) for option in option_names(type(self))}}
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", plural="strategies")
 
 
-def _option_names(strategy_class: type[Strategy]) -> list[str]:
-    return [p.name for p in inspect.signature(strategy_class).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
 def create_strategy(name: str, **options: Any) -> Strategy:
     """Build a registered strategy with its options: ``create_strategy("l2-sp", alpha=0.1)``."""
-    strategy_class = STRATEGIES.get(name, parameter="--strategy")
-    accepted = _option_names(strategy_class)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise WarmstartError(f"strategy {name!r} has no option {', '.join(unknown)}",
-                             hint=f"{name} takes {', '.join(accepted) or 'no options'}")
-    return strategy_class(**options)
+    return STRATEGIES.create(name, parameter="--strategy", **options)
