@@ -105,16 +105,23 @@ def run_warmstart(folder: Path, train_rows, test_rows, classes, epochs: int, see
             "steps": result.history[-1]["steps_per_epoch"] * len(result.history)}
 
 
-def run_trainer(folder: Path, train_rows, test_rows, classes, epochs: int, seed: int) -> dict[str, Any]:
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+def reference_setup(train_rows, test_rows, classes, seed: int):
+    """What both reference arms start from: MiniLM's tokenizer, the seeded network, and the tokenised splits."""
+    from transformers import AutoTokenizer
 
-    started = time.perf_counter()
     path = resolve_source("minilm")
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = MeanPooledClassifier(path, len(classes))
     label_ids = {c: i for i, c in enumerate(classes)}
-    train_set, test_set = tokenized(tokenizer, train_rows, label_ids), tokenized(tokenizer, test_rows, label_ids)
+    return tokenizer, model, tokenized(tokenizer, train_rows, label_ids), tokenized(tokenizer, test_rows, label_ids)
+
+
+def run_trainer(folder: Path, train_rows, test_rows, classes, epochs: int, seed: int) -> dict[str, Any]:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    started = time.perf_counter()
+    tokenizer, model, train_set, test_set = reference_setup(train_rows, test_rows, classes, seed)
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, per_device_train_batch_size=BATCH,
                                  per_device_eval_batch_size=EVAL_BATCH, learning_rate=LR,
@@ -132,15 +139,10 @@ def run_trainer(folder: Path, train_rows, test_rows, classes, epochs: int, seed:
 
 
 def run_bare(folder: Path, train_rows, test_rows, classes, epochs: int, seed: int) -> dict[str, Any]:
-    from transformers import AutoTokenizer, DataCollatorWithPadding, get_linear_schedule_with_warmup
+    from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 
     started = time.perf_counter()
-    path = resolve_source("minilm")
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = MeanPooledClassifier(path, len(classes))
-    label_ids = {c: i for i, c in enumerate(classes)}
-    train_set, test_set = tokenized(tokenizer, train_rows, label_ids), tokenized(tokenizer, test_rows, label_ids)
+    tokenizer, model, train_set, test_set = reference_setup(train_rows, test_rows, classes, seed)
     collate = DataCollatorWithPadding(tokenizer)
     loader = torch.utils.data.DataLoader(train_set, batch_size=BATCH, shuffle=True, collate_fn=collate,
                                          generator=torch.Generator().manual_seed(seed))
