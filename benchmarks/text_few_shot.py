@@ -11,7 +11,8 @@ Strategies (`--strategies`; recipes in ARMS below):
 - `full`: every layer, AdamW lr 5e-5 with the head at 100x, linear decay, batch 16.
 - `lp-ft`: the L-BFGS probe first (Kumar et al. 2022), then every layer at lr 2e-5, linear decay, batch 16.
 - `lora`: rank-8 adapters on query/value at lr 5e-4, the head at 10x, linear decay, batch 16.
-Fine-tuning arms get a budget of about 100 optimizer steps: epochs = clamp(round(1600 / n_train), 2, 20).
+Fine-tuning arms get a budget of about 100 optimizer steps: epochs = clamp(round(1600 / n_train), 2, 20). On the
+whole training set (`--shots all`) they train 2 epochs at batch 32, the Hugging Face Trainer's usual batch.
 
 The peers' figures (../shared/BASELINES.md: frozen encoder + scikit-learn LogisticRegression, C=1; same seeds
 protocol) are printed beside the probes. Writes benchmarks/results/NAME.{md,json} (`--name`, text_few_shot).
@@ -61,6 +62,7 @@ ARMS: dict[str, dict[str, Any]] = {
              "train": dict(batch_size=16, lr=5e-4, weight_decay=0.01, schedule="linear")},
 }
 STEP_BUDGET = 1600  # examples seen per fine-tuning run: about 100 steps of 16
+WHOLE_SET_BATCH = 32  # fine-tuning on a whole training set: thousands of examples, so the larger batch
 
 
 def fine_tuning_epochs(train_examples: int) -> int:
@@ -104,6 +106,8 @@ def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -
     train_options = dict(ARMS[arm]["train"])
     if arm not in PROBES:
         train_options["epochs"] = fine_tuning_epochs(n_train)
+        if shots is None:
+            train_options["batch_size"] = WHOLE_SET_BATCH
     # no validation hold-out: every labelled example trains, as in the peers' protocol
     data_options = {**DATASETS[name], "val_fraction": 0.0}
     runs = []
