@@ -127,7 +127,7 @@ def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -
 
     (acc, acc_std), (f1, f1_std) = spread("accuracy"), spread("macro_f1")
     return {"dataset": name, "shots": shots or "all", "strategy": arm, "train_examples": n_train,
-            "epochs": train_options.get("epochs"), "runs": runs, "accuracy_mean": acc, "accuracy_std": acc_std,
+            "epochs": train_options.get("epochs"), "batch_size": train_options.get("batch_size"), "runs": runs, "accuracy_mean": acc, "accuracy_std": acc_std,
             "macro_f1_mean": f1, "macro_f1_std": f1_std,
             "train_time_s": statistics.median(r["train_time_s"] for r in runs),
             "wall_time_s": statistics.median(r["wall_time_s"] for r in runs),
