@@ -11,6 +11,9 @@ Strategies (`--strategies`; recipes in ARMS below):
 - `full`: every layer, AdamW lr 5e-5 with the head at 100x, linear decay, batch 16.
 - `lp-ft`: the L-BFGS probe first (Kumar et al. 2022), then every layer at lr 2e-5, linear decay, batch 16.
 - `lora`: rank-8 adapters on query/value at lr 5e-4, the head at 10x, linear decay, batch 16.
+- `setfit`: SetFit (Tunstall et al. 2022) as the SetFit library runs it by default: 20 rounds of pairs
+  (num_iterations), one epoch over them at lr 2e-5, batch 16 pairs, linear decay; then the L-BFGS head.
+  Its budget is the pairs, not the step budget below; `--setfit-iterations` changes the rounds.
 Fine-tuning arms get a budget of about 100 optimizer steps: epochs = clamp(round(1600 / n_train), 2, 20). On the
 whole training set (`--shots all`) they train 2 epochs at batch 32, the Hugging Face Trainer's usual batch.
 
@@ -49,6 +52,9 @@ PEERS = {("sst2", 8): "0.607 ± 0.023", ("sst2", 64): "0.746 ± 0.003", ("emotio
          ("emotion", 64): "0.464 ± 0.005", ("trec", 8): "0.544 ± 0.018", ("trec", 64): "0.760 ± 0.021",
          ("banking77", 8): "0.802 ± 0.005", ("trec", "all"): "0.914", ("sst2", "all"): "0.811",
          ("emotion", "all"): "0.687", ("banking77", "all"): "0.908"}
+# the SetFit library (1.2, MiniLM body, num_iterations=20) in ../shared/BASELINES.md, and the published figures
+SETFIT_PEERS = {("sst2", 8): "SetFit 1.2: 0.621 ± 0.027", ("emotion", 8): "SetFit 1.2: 0.395 ± 0.035; paper: 0.391",
+                ("sst2", 32): "model card: 0.751"}
 PROBES = {"linear-probe", "linear-probe-lbfgs"}
 ARMS: dict[str, dict[str, Any]] = {
     "linear-probe": {"strategy": ("linear-probe", {}),
@@ -60,6 +66,8 @@ ARMS: dict[str, dict[str, Any]] = {
               "train": dict(batch_size=16, lr=2e-5, weight_decay=0.01, schedule="linear")},
     "lora": {"strategy": ("lora", {"rank": 8, "alpha": 16, "head_lr_scale": 10.0}),
              "train": dict(batch_size=16, lr=5e-4, weight_decay=0.01, schedule="linear")},
+    "setfit": {"strategy": ("setfit", {"iterations": 20}),
+               "train": dict(batch_size=16, lr=2e-5, weight_decay=0.01, schedule="linear", epochs=1)},
 }
 STEP_BUDGET = 1600  # examples seen per fine-tuning run: about 100 steps of 16
 WHOLE_SET_BATCH = 32  # fine-tuning on a whole training set: thousands of examples, so the larger batch
@@ -77,7 +85,9 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="text_few_shot", help="the results' file name, without extension")
+    parser.add_argument("--setfit-iterations", type=int, default=20, help="rounds of pairs for the setfit arm")
     args = parser.parse_args()
+    ARMS["setfit"]["strategy"][1]["iterations"] = args.setfit_iterations
     started = time.perf_counter()
     load = [os.getloadavg()]
     cells = []
@@ -105,7 +115,7 @@ def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -
     strategy_name, options = ARMS[arm]["strategy"]
     train_options = dict(ARMS[arm]["train"])
     if arm not in PROBES:
-        train_options["epochs"] = fine_tuning_epochs(n_train)
+        train_options.setdefault("epochs", fine_tuning_epochs(n_train))
         if shots is None:
             train_options["batch_size"] = WHOLE_SET_BATCH
     # no validation hold-out: every labelled example trains, as in the peers' protocol
@@ -127,11 +137,19 @@ def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -
 
     (acc, acc_std), (f1, f1_std) = spread("accuracy"), spread("macro_f1")
     return {"dataset": name, "shots": shots or "all", "strategy": arm, "train_examples": n_train,
-            "epochs": train_options.get("epochs"), "batch_size": train_options.get("batch_size"), "runs": runs, "accuracy_mean": acc, "accuracy_std": acc_std,
+            "epochs": train_options.get("epochs"), "batch_size": train_options.get("batch_size"), "runs": runs,
+            "accuracy_mean": acc, "accuracy_std": acc_std,
             "macro_f1_mean": f1, "macro_f1_std": f1_std,
             "train_time_s": statistics.median(r["train_time_s"] for r in runs),
             "wall_time_s": statistics.median(r["wall_time_s"] for r in runs),
-            "peer": PEERS.get((name, shots or "all")) if arm in PROBES else None}
+            "peer": peer(name, shots or "all", arm)}
+
+
+def peer(name: str, shots: int | str, arm: str) -> str | None:
+    """The peers' figure an arm is compared with: frozen encoder + LogisticRegression for the probes, SetFit's."""
+    if arm in PROBES:
+        return f"frozen + LogReg: {PEERS[name, shots]}" if (name, shots) in PEERS else None
+    return SETFIT_PEERS.get((name, shots)) if arm == "setfit" else None
 
 
 def to_markdown(report: dict) -> str:
@@ -143,8 +161,9 @@ def to_markdown(report: dict) -> str:
              "times are comparable within this table only). Test split of each dataset; mean ± std over the "
              "sampling seeds (one run on the whole training set). Recipes: the docstring of "
              "benchmarks/text_few_shot.py. Peers: ../shared/BASELINES.md, frozen encoder + scikit-learn "
-             "LogisticRegression (C=1) on normalised embeddings.", "",
-             "| dataset | K per class | strategy | epochs | accuracy | macro-F1 | peers (frozen + LogReg) | "
+             "LogisticRegression (C=1) on normalised embeddings; SetFit 1.2 (num_iterations=20) and its published "
+             "figures.", "",
+             "| dataset | K per class | strategy | epochs | accuracy | macro-F1 | peers | "
              "train s (median) | wall s (median) |", "|---|---|---|---|---|---|---|---|---|"]
     for c in report["cells"]:
         lines.append(f"| {c['dataset']} | {c['shots']} | {c['strategy']} | {c['epochs'] or '-'} | "

@@ -15,9 +15,9 @@ split (500). Hyperparameters, the Trainer's defaults as ../shared/BASELINES.md r
 Each arm's wall time runs from loading the model to the test split's predictions (tokenisation included); its train
 time is the training loop alone. The arms alternate over `--rounds` rounds (round r uses seed r and rotates which arm
 goes first), and the ratios are medians over rounds of the per-round ratios. Writes
-benchmarks/results/text_trainer.{json,md}.
+benchmarks/results/NAME.{json,md} (`--name`, text_trainer).
 
-    .venv/bin/python benchmarks/text_trainer.py [--train-size 1600] [--epochs 2] [--rounds 3]
+    .venv/bin/python benchmarks/text_trainer.py [--train-size 1600] [--epochs 2] [--rounds 3] [--name NAME]
 """
 
 from __future__ import annotations
@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default=NAME, help="the results' file name, without extension")
     args = parser.parse_args()
     if not TREC.is_dir():
         sys.exit(f"TREC not found at {TREC}: this benchmark reads ../shared/data/trec")
@@ -210,8 +211,8 @@ def main() -> None:
                            "schedule": "linear, no warmup", "optimizer": "AdamW (fused)"},
               "rounds": rounds, "summary": summarise(rounds), "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{NAME}.json", report)
-    write_text(args.out / f"{NAME}.md", to_markdown(report))
+    write_json(args.out / f"{args.name}.json", report)
+    write_text(args.out / f"{args.name}.md", to_markdown(report))
     print(to_markdown(report))
 
 

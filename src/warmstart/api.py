@@ -40,6 +40,7 @@ from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, Prog
                      resolve_device, seed_everything)
 from .engine import distributed
 from .engine.distributed import gather_rows
+from .engine.contrastive import fit_contrastive
 from .engine.features import cached_features, default_cache_dir
 from .engine.logistic import fit_linear_head
 from .engine.loop import History
@@ -99,6 +100,10 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
                     resume: bool = False, adaptation: "TargetAdaptation | None" = None) -> RunResult:
     # under torchrun every rank runs this; only rank 0 writes the run folder (engine/distributed.py)
     ranks, device = distributed.setup(resolve_device(train.device))
+    if train.lr is None:  # the strategy's default for this model, recorded in the run's config like a given one
+        train = replace(train, lr=strategy.default_lr(model))
+        _note(notes, f"learning rate {train.lr:g}: {strategy.name}'s default for the {model.arch} model (set --lr to "
+                     "choose another)")
     generator = torch.Generator().manual_seed(train.seed)
     run_dir = Path(out) if out is not None else None
     writes = run_dir is not None and ranks.is_main
@@ -159,6 +164,10 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         # the extraction is part of what this strategy costs to train
         history.summary["feature_time_s"] = feature_time
         history.summary["train_time_s"] += feature_time
+    elif strategy.objective == "contrastive-pairs":  # setfit: pairs train the encoder, then the head is fitted
+        _check_contrastive(strategy, splits.train, train, ranks.enabled, resume, adaptation, batch_transform)
+        history = fit_contrastive(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
+                                  callbacks=extra_callbacks)
     else:
         if getattr(strategy, "probe", None) == "lbfgs" and not resume:  # lp-ft, as the paper ran it
             _probe_head_first(model, strategy, train_xy, train, device, notes)
@@ -289,6 +298,21 @@ def _fit_head_to_convergence(model: TransferModel, strategy: Strategy, train_xy,
     _note(notes, f"{strategy.name}: head fitted by L-BFGS to convergence in {logs['iterations']} iterations, "
                  f"C={logs['C']:.4g} ({how})")
     return history
+
+
+def _check_contrastive(strategy: Strategy, dataset: Dataset, train: TrainConfig, distributed_run: bool,
+                       resume: bool, adaptation, batch_transform) -> None:
+    """What the contrastive-pairs loop does not support yet, refused up front with the way out."""
+    refusals = [(resume, "cannot be resumed", "start the run again without --resume"),
+                (distributed_run, "runs in one process only", "drop --nproc / torchrun"),
+                (adaptation is not None, "does not combine with --adaptation", "drop --adaptation"),
+                (batch_transform is not None, "does not combine with --augment or --mix", "drop them"),
+                (train.grad_accumulation != 1, "does not accumulate gradients", "use --grad-accumulation 1 "
+                 "and set --batch-size to the pairs per step"),
+                (dataset.num_classes < 2, "needs at least two classes", "use data with two or more labels")]
+    for refused, what, hint in refusals:
+        if refused:
+            raise WarmstartError(f"--strategy {strategy.name} {what}", hint=hint)
 
 
 def _probe_head_first(model: TransferModel, strategy: Strategy, train_xy, train: TrainConfig, device: torch.device,

@@ -112,6 +112,9 @@ TextColumnOpt = typer.Option(None, "--text-column", help="Text column: reads the
 MaxLengthOpt = typer.Option(64, "--max-length", help="Texts are cut to this many tokens.")
 ImageSizeOpt = typer.Option(None, "--image-size", help="Resize an image folder's images to H W.")
 EpochsOpt = typer.Option(10, "--epochs", min=1)
+LrOpt = typer.Option(None, "--lr", help="Base learning rate. Default: the strategy's for the model, 1e-3 (for a "
+                     "transformer encoder 5e-5; lp-ft and setfit 2e-5, lora and bitfit 5e-4, freeze and "
+                     "linear-probe 1e-3).")
 SeedOpt = typer.Option(0, "--seed")
 OutOpt = typer.Option(..., "--out", help="Run folder to write.")
 JsonOpt = typer.Option(False, "--json", help="Print the test metrics as JSON on stdout.")
@@ -251,7 +254,7 @@ def finetune(checkpoint: str = typer.Option(..., "--from",
              model_option: Optional[List[str]] = ModelOptionOpt,
              epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
              optimizer: str = OptimizerOpt,
-             lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = WeightDecayOpt,
+             lr: Optional[float] = LrOpt, weight_decay: float = WeightDecayOpt,
              schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
              early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
              label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,
@@ -423,7 +426,7 @@ def compare(checkpoint: str = typer.Option(..., "--from", help="Source checkpoin
             model_option: Optional[List[str]] = ModelOptionOpt,
             epochs: int = EpochsOpt, batch_size: int = typer.Option(16, "--batch-size"),
             optimizer: str = OptimizerOpt,
-            lr: float = typer.Option(1e-3, "--lr"), weight_decay: float = WeightDecayOpt,
+            lr: Optional[float] = LrOpt, weight_decay: float = WeightDecayOpt,
             schedule: str = ScheduleOpt, warmup_epochs: int = WarmupOpt,
             early_stopping: Optional[int] = EarlyStoppingOpt, grad_clip_norm: Optional[float] = ClipOpt,
             label_smoothing: float = SmoothingOpt, class_balance: str = BalanceOpt,

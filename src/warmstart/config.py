@@ -132,7 +132,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     optimizer: str = "adamw"
-    lr: float = 1e-3
+    lr: float | None = None  # None: the strategy's default for the model (Strategy.default_lr)
     weight_decay: float = 1e-4
     momentum: float = 0.9
     nesterov: bool = False
@@ -161,7 +161,9 @@ class TrainConfig:
         check_parameter(isinstance(self.trackers, (tuple, list)) and all(isinstance(t, str) for t in self.trackers),
                         "trackers", "a tuple of tracker names (tensorboard, mlflow)", self.trackers)
         object.__setattr__(self, "trackers", tuple(self.trackers))
-        for name in ("lr", "weight_decay", "momentum", "gamma", "label_smoothing"):
+        check_parameter(self.lr is None or is_number(self.lr), "lr", "a number, or None for the strategy's "
+                        "default", self.lr)
+        for name in ("weight_decay", "momentum", "gamma", "label_smoothing"):
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
@@ -169,7 +171,7 @@ class TrainConfig:
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
         check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
-        check_parameter(self.lr > 0, "lr", "a positive number", self.lr)
+        check_parameter(self.lr is None or self.lr > 0, "lr", "a positive number", self.lr)
         check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         check_parameter(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
         check_parameter(self.step_size is None or (is_int(self.step_size) and self.step_size >= 1), "step_size",

@@ -24,7 +24,8 @@ EPOCHS = 8
 EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "layerwise-lr": ("all", "all"),
                        "l2-sp": ("all", "all"), "gradual-unfreeze": ("head", "all"), "lp-ft": ("head", "all"),
                        "linear-probe": ("head", "head"), "bitfit": ("all", "all"),
-                       "lora": ("all but the first", "all but the first")}  # hf: the embeddings hold no adapter
+                       "lora": ("all but the first", "all but the first"),  # hf: the embeddings hold no adapter
+                       "setfit": ("all but the head", "all but the head")}  # its head is fitted, not trained
 # strategies that train only some parameters of a group that trains: which ones
 TRAINED_PARAMETERS = {"bitfit": lambda group, name: group == "head" or name.endswith("bias"),
                       "lora": lambda group, name: group == "head" or ".lora_" in "." + name}
@@ -74,7 +75,8 @@ def test_strategy_contract(model_name, strategy_name):
         strategy.begin_epoch(model, epoch)
         trains = _trainable_names(model)
         assert trains == [n for n in names if n in strategy.trainable(model, epoch)]
-        assert trains == names[len(names) - len(trains):]  # a suffix: groups join from the head down
+        if strategy_name != "setfit":  # a suffix: groups join from the head down
+            assert trains == names[len(names) - len(trains):]
         assert _ids(p for p in model.parameters() if p.requires_grad) <= in_optimizer
         assert _ids(p for p in model.parameters() if p.requires_grad) == _ids(
             p for n, m in model.layer_groups() if n in trains for pn, p in m.named_parameters() if trained(n, pn))
@@ -97,7 +99,7 @@ def test_strategy_contract(model_name, strategy_name):
         for p in model.parameters():
             assert (p.grad is not None) == p.requires_grad
 
-    expected = {"all": names, "head": ["head"], "all but the first": names[1:]}
+    expected = {"all": names, "head": ["head"], "all but the first": names[1:], "all but the head": names[:-1]}
     first, last = EXPECTED_FIRST_LAST[strategy_name]
     assert seen[0] == expected[first]
     assert seen[-1] == expected[last]
@@ -323,3 +325,30 @@ def test_l2sp_training_keeps_the_backbone_near_its_start():
     assert full_drift > 0.5
     assert l2sp_drift < 0.25 * full_drift
     assert l2sp_accuracy > 0.8  # the head still learns the task
+
+
+@pytest.mark.parametrize("strategy_name, text_lr", [("full", 5e-5), ("gradual-unfreeze", 5e-5), ("lp-ft", 2e-5),
+                                                    ("setfit", 2e-5), ("lora", 5e-4), ("bitfit", 5e-4),
+                                                    ("freeze", 1e-3), ("linear-probe", 1e-3)])
+def test_default_learning_rate_follows_the_model(strategy_name, text_lr):
+    """Without --lr a transformer encoder fine-tunes at a transformer's rate, the small networks at 1e-3."""
+    strategy = create_strategy(strategy_name)
+    assert strategy.default_lr(build("hf")) == text_lr
+    assert strategy.default_lr(build("cnn")) == strategy.default_lr(build("mlp")) == 1e-3
+
+
+def test_a_run_without_a_learning_rate_records_the_default_it_took(tmp_path):
+    import json
+
+    import warmstart
+    from warmstart import DataConfig
+
+    from tiny_models import tiny_bert_source
+
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(12)))
+    result = warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(path), max_length=8, val_fraction=0.0),
+                                strategy="full", train=TrainConfig(epochs=1, batch_size=4, progress=False),
+                                out=tmp_path / "run")
+    assert "learning rate 5e-05: full's default for the hf model (set --lr to choose another)" in result.notes
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["lr"] == 5e-5

@@ -35,10 +35,23 @@ class Strategy:
 
     name = "base"
     uses_feature_cache = False  # True: only the head trains, on backbone features computed once
+    objective = "cross-entropy"  # what the training loop minimises; setfit's "contrastive-pairs" has its own loop
+    # The learning rate of a run given none (TrainConfig.lr=None, no --lr): 1e-3 suits a new head and the small
+    # networks warmstart pretrains (Adam's own default). A pretrained transformer encoder's weights move at 2e-5 to
+    # 5e-5 (BERT's fine-tuning grid, Devlin et al. 2019; the Hugging Face Trainer's 5e-5): at 1e-3 full fine-tuning
+    # wrecks it. Strategies that train the encoder differently set their own, as benchmarked in
+    # benchmarks/results/text_*.md.
+    base_lr = 1e-3
+    transformer_lr = 5e-5
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         """Names of the layer groups that train in ``epoch`` (1-based)."""
         raise NotImplementedError
+
+    def default_lr(self, model: TransferModel) -> float:
+        """The base learning rate for ``model`` when the run sets none: ``transformer_lr`` for a transformer
+        encoder (the ``hf`` family), ``base_lr`` for every other model."""
+        return self.transformer_lr if model.arch == "hf" else self.base_lr
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
         """The factor on the learning rate of a group: the head's ``head_lr_scale`` for strategies that take one."""

@@ -25,6 +25,7 @@ class BitFit(Strategy):
     """
 
     name = "bitfit"
+    transformer_lr = 5e-4  # biases alone need larger steps (Ben Zaken et al. searched 1e-4 .. 1e-3)
 
     def trains_parameter(self, group: str, name: str, parameter: nn.Parameter) -> bool:
         return group == "head" or name.rsplit(".", 1)[-1] == "bias"

@@ -17,6 +17,7 @@ class FrozenBackbone(Strategy):
     """
 
     name = "freeze"
+    transformer_lr = 1e-3  # only the head trains, whatever the backbone
 
     def __init__(self, *, head_lr_scale: float = 10.0):
         check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",

@@ -45,6 +45,7 @@ class LoRA(Strategy):
     """
 
     name = "lora"
+    transformer_lr = 5e-4  # adapters start at zero and need larger steps (Hu et al.: 4e-4 .. 5e-4 on GLUE)
 
     def __init__(self, *, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
                  target_modules: Sequence[str] | None = None, head_lr_scale: float = 1.0):

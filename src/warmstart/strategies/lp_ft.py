@@ -29,6 +29,7 @@ class LinearProbeThenFineTune(Strategy):
     """
 
     name = "lp-ft"
+    transformer_lr = 2e-5  # from a fitted head the encoder needs only small steps (benchmarks/results/text_*.md)
 
     def __init__(self, *, probe_fraction: float = 0.5, probe: str = "loop", head_lr_scale: float = 1.0):
         check_parameter(is_number(probe_fraction) and 0 < probe_fraction < 1, "probe_fraction",
