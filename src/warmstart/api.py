@@ -418,7 +418,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                              hint="the run finished, or never started; run without --resume")
     method = _check_adaptation(target_unlabeled, adaptation, resume)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
-    strategy = _resolve_auto(strategy, splits, pretrained=checkpoint is not None, notes=notes)
+    strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
     target = None
     if method is not None:
         target = TargetAdaptation.load(method, _as_data(target_unlabeled), net, norm, strategy)
@@ -427,12 +427,13 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                            started, resume=resume, adaptation=target)
 
 
-def _resolve_auto(strategy: Strategy, splits: DataSplits, *, pretrained: bool, notes: list[str]) -> Strategy:
-    """``auto`` becomes the strategy it chooses for this training set; any other strategy stays as it is."""
+def _resolve_auto(strategy: Strategy, splits: DataSplits, net: TransferModel, train: TrainConfig, *, pretrained: bool,
+                  notes: list[str]) -> Strategy:
+    """``auto`` becomes the strategy it chooses for this training set and model; any other strategy stays."""
     if not isinstance(strategy, Auto):
         return strategy
     per_class = int(splits.train.class_counts().min())
-    chosen, reason = strategy.choose(per_class, pretrained=pretrained)
+    chosen, reason = strategy.choose(per_class, pretrained=pretrained, text=net.arch == "hf", epochs=train.epochs)
     _note(notes, f"auto chose {chosen.name}: {reason}")
     return chosen
 
@@ -563,7 +564,11 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
-    strategy = _resolve_auto(strategy, splits, pretrained=checkpoint is not None, notes=notes)
+    strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
+    if strategy.objective != "cross-entropy":
+        raise WarmstartError(f"lr-find runs the cross-entropy loop, and {strategy.name} trains on {strategy.objective}",
+                             hint=f"run {strategy.name} at its default rate ({strategy.default_lr(net):g}, without "
+                                  "--lr), or compare a few rates with `warmstart compare`")
     device = resolve_device(train.device)
     result = lr_range_test(net, strategy, _tensors(splits.train, norm), train, device,
                            torch.Generator().manual_seed(train.seed), start_lr, end_lr, steps)

@@ -404,6 +404,10 @@ def _arch_args(args: Mapping[str, Any]) -> str:
     return f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else ""
 
 
+def _lr_text(lr: float | None) -> str:
+    return "each strategy's default lr for the model" if lr is None else f"lr {lr:g}"
+
+
 def to_markdown(result: CompareResult) -> str:
     n = len(result.seeds)
     data = result.data
@@ -412,7 +416,7 @@ def to_markdown(result: CompareResult) -> str:
              f"Strategies: {', '.join(result.strategies)}. Scratch: the {result.scratch_model['arch']} "
              f"architecture{_arch_args(result.scratch_model['arch_args'])} from random initialisation.",
              f"Every arm trains with the same budget ({result.train['epochs']} epochs, batch size "
-             f"{result.train['batch_size']}, {result.train['optimizer']} lr {result.train['lr']:g}, "
+             f"{result.train['batch_size']}, {result.train['optimizer']} {_lr_text(result.train['lr'])}, "
              f"{result.train['schedule']} schedule); seed s draws the same K examples per class for every arm.",
              f"Accuracy on the test split: mean ± std over {n} seed{'s' if n != 1 else ''}, with a "
              f"{100 * result.confidence:.0f}% Student t interval. Gain: strategy - scratch in accuracy points, "

@@ -37,3 +37,28 @@ def test_finetune_with_auto_trains_with_its_choice_and_records_why(fashion_subse
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["strategy"]["name"] == "gradual-unfreeze"
     assert any("auto chose" in note for note in config["notes"])
+
+
+@pytest.mark.parametrize("per_class, epochs, expected", [
+    (8, 1, {"name": "setfit", "iterations": 20, "C": "auto"}),
+    (8, 10, {"name": "setfit", "iterations": 2, "C": "auto"}),  # SetFit's 20 rounds of pairs, spread over 10 epochs
+    (16, 40, {"name": "setfit", "iterations": 1, "C": "auto"}),
+    (17, 3, {"name": "lp-ft", "probe_fraction": 0.5, "probe": "lbfgs", "head_lr_scale": 1.0}),
+])
+def test_the_rule_for_a_text_encoder(per_class, epochs, expected):
+    chosen, reason = create_strategy("auto").choose(per_class, text=True, epochs=epochs)
+    assert chosen.describe() == expected and f"{per_class} examples per class" in reason
+    minimal, _ = create_strategy("auto", budget="minimal").choose(per_class, text=True)
+    assert minimal.describe()["solver"] == "lbfgs"
+
+
+def test_finetune_with_auto_on_a_text_encoder_takes_the_text_rule(tmp_path):
+    from tiny_models import tiny_bert_source
+
+    path = tmp_path / "t.csv"
+    path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(16)))
+    result = warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(path), max_length=8, val_fraction=0.0),
+                                strategy="auto", train=TrainConfig(epochs=2, batch_size=8, progress=False))
+    assert any(note.startswith("auto chose setfit: 6 examples per class <= 16 for a text encoder")
+               for note in result.notes), result.notes
+    assert "learning rate 2e-05: setfit's default for the hf model (set --lr to choose another)" in result.notes

@@ -102,3 +102,10 @@ def test_minilm_learns_trec_from_4_examples_per_class_and_the_checkpoint_keeps_i
     assert again.accuracy == pytest.approx(result.metrics.accuracy)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["strategy"] == {"name": "setfit", "iterations": 5, "C": "auto"}
+
+
+def test_lr_find_refuses_it_with_the_rate_to_use(word_csv):
+    with pytest.raises(WarmstartError, match="(?s)lr-find runs the cross-entropy loop, and setfit trains on "
+                                             "contrastive-pairs.*default rate \\(2e-05"):
+        warmstart.lr_find("hf:" + tiny_bert_source(), DataConfig(word_csv, max_length=8), strategy="setfit",
+                          train=TrainConfig(progress=False), steps=5)

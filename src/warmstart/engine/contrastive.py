@@ -20,7 +20,7 @@ from ..config import TrainConfig
 from ..models import TransferModel
 from .callbacks import Callback
 from .logistic import fit_linear_head
-from .loop import History
+from .loop import History, with_default_lr
 from .optim import build_optimizer, build_scheduler
 from .precision import Precision
 
@@ -39,6 +39,7 @@ def fit_contrastive(model: TransferModel, strategy, train: tuple[torch.Tensor, t
     """Train ``model``'s encoder on ``strategy.draw_pairs`` for ``config.epochs`` epochs, fitting the head by
     L-BFGS after each; returns the per-epoch logs (``pair_loss``, and the head's train and validation scores)."""
     model.to(device)
+    config = with_default_lr(config, model, strategy)
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
     precision = Precision(config, device)

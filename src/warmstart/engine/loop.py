@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -56,6 +56,11 @@ def training_batches_and_loss(train: tuple[torch.Tensor, torch.Tensor], num_clas
     return batches, loss_fn
 
 
+def with_default_lr(config: TrainConfig, model: TransferModel, strategy: Strategy) -> TrainConfig:
+    """``config``, with the strategy's default learning rate for ``model`` when it sets none."""
+    return config if config.lr is not None else replace(config, lr=strategy.default_lr(model))
+
+
 def optimization_step(model: nn.Module, strategy: Strategy, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
                       config: TrainConfig) -> None:
     """Backpropagate ``loss`` plus the strategy's penalty (L2-SP's, say), clip if asked, and step."""
@@ -87,6 +92,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
     saves the state. Mixed precision, gradient accumulation, channels-last and compile: :mod:`.precision`.
     """
     model.to(device)
+    config = with_default_lr(config, model, strategy)
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
     global_batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)

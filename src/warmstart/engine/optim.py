@@ -15,11 +15,13 @@ from ..config import TrainConfig
 
 
 def build_optimizer(param_groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    # every group carries its own rate; the optimizer-wide one is only a default that no group falls back on
+    lr = config.lr if config.lr is not None else max((g["lr"] for g in param_groups), default=1e-3)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+        return torch.optim.SGD(param_groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
                                weight_decay=config.weight_decay)
     adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return adam(param_groups, lr=config.lr, weight_decay=config.weight_decay, fused=_can_fuse(param_groups))
+    return adam(param_groups, lr=lr, weight_decay=config.weight_decay, fused=_can_fuse(param_groups))
 
 
 def _can_fuse(param_groups: list[dict[str, Any]]) -> bool | None:

@@ -13,6 +13,11 @@ strategy against scratch at K = 5, 10, 50 and all 6,000 images per class, 3 seed
 - ``budget="minimal"``: ``linear-probe``, whatever the data. The backbone runs once and only a linear head trains,
   10-100x cheaper per epoch; the table shows what it can cost in accuracy when source and target differ.
 
+For a pretrained transformer text encoder (the ``hf`` models) the rule is the evidence of the text benchmarks
+(all-MiniLM-L6-v2 on TREC, SST-2, emotion and Banking77, 3 seeds; benchmarks/results/text_*.md):
+
+TEXT_EVIDENCE
+
 The choice and its reason are reported in the run's notes and recorded in its config.
 """
 
@@ -23,11 +28,14 @@ from ..models import TransferModel
 from .base import STRATEGIES, Strategy
 
 FEW_SHOT_LIMIT = 50
+TEXT_FEW_SHOT_LIMIT = 16
+SETFIT_ROUNDS = 20  # SetFit's num_iterations for one epoch, spread over the run's epochs
 
 
 @STRATEGIES.register("auto")
 class Auto(Strategy):
-    """Picks gradual-unfreeze up to 50 examples per class, full above, linear-probe with budget=minimal."""
+    """Picks gradual-unfreeze up to 50 examples per class, full above, linear-probe with budget=minimal; for a text
+    encoder setfit up to 16 per class, lp-ft (fitted probe first) above, the L-BFGS probe with budget=minimal."""
 
     name = "auto"
     resolved_per_run = True  # the API replaces it by the strategy it chooses before training
@@ -39,12 +47,16 @@ class Auto(Strategy):
         self.budget = budget
         self.few_shot_limit = few_shot_limit
 
-    def choose(self, examples_per_class: int, *, pretrained: bool = True) -> tuple[Strategy, str]:
-        """The strategy for a training set whose smallest class has ``examples_per_class`` examples, and why."""
+    def choose(self, examples_per_class: int, *, pretrained: bool = True, text: bool = False,
+               epochs: int = 1) -> tuple[Strategy, str]:
+        """The strategy for a training set whose smallest class has ``examples_per_class`` examples, and why;
+        ``text``: the model is a transformer text encoder, trained for ``epochs``."""
         from . import create_strategy
 
         if not pretrained:
             return create_strategy("full"), "no pretrained weights to protect: every layer trains from scratch"
+        if text:
+            return self._choose_for_text(examples_per_class, epochs)
         if self.budget == "minimal":
             return create_strategy("linear-probe"), ("budget=minimal: the backbone runs once and only the head "
                                                      "trains")
@@ -55,6 +67,24 @@ class Auto(Strategy):
         return create_strategy("full"), (
             f"{examples_per_class} examples per class > {self.few_shot_limit}: enough data for every layer to train "
             "from the start (benchmarks/results/strategies.md)")
+
+    def _choose_for_text(self, examples_per_class: int, epochs: int) -> tuple[Strategy, str]:
+        from . import create_strategy
+
+        if self.budget == "minimal":
+            return create_strategy("linear-probe", solver="lbfgs"), (
+                "budget=minimal: the encoder runs once and the head is fitted as a logistic regression (whole "
+                "training sets: within 1 point of the peers' probe or ahead; benchmarks/results/text_full_set.md)")
+        if examples_per_class <= TEXT_FEW_SHOT_LIMIT:
+            rounds = max(1, round(SETFIT_ROUNDS / epochs))
+            return create_strategy("setfit", iterations=rounds), (
+                f"{examples_per_class} examples per class <= {TEXT_FEW_SHOT_LIMIT} for a text encoder: setfit "
+                f"(pairs of examples; {rounds} rounds per epoch for {epochs} epochs: SetFit's 20 rounds in all) "
+                "was ahead at 8 per class (benchmarks/results/text_setfit.md)")
+        return create_strategy("lp-ft", probe="lbfgs"), (
+            f"{examples_per_class} examples per class > {TEXT_FEW_SHOT_LIMIT} for a text encoder: lp-ft from the "
+            "fitted probe, which never fell far behind and held up with many classes "
+            "(benchmarks/results/text_fine_tuning*.md)")
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         raise TypeError("the auto strategy trains nothing itself: call choose() and train with its choice")
