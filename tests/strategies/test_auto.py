@@ -40,9 +40,9 @@ def test_finetune_with_auto_trains_with_its_choice_and_records_why(fashion_subse
 
 
 @pytest.mark.parametrize("per_class, epochs, expected", [
-    (8, 1, {"name": "setfit", "iterations": 20, "C": "auto"}),
-    (8, 10, {"name": "setfit", "iterations": 2, "C": "auto"}),  # SetFit's 20 rounds of pairs, spread over 10 epochs
-    (16, 40, {"name": "setfit", "iterations": 1, "C": "auto"}),
+    (8, 1, {"name": "setfit", "iterations": 20, "C": 1.0}),
+    (8, 10, {"name": "setfit", "iterations": 2, "C": 1.0}),  # SetFit's 20 rounds of pairs, spread over 10 epochs
+    (16, 40, {"name": "setfit", "iterations": 1, "C": 1.0}),
     (17, 3, {"name": "lp-ft", "probe_fraction": 0.5, "probe": "lbfgs", "head_lr_scale": 1.0}),
 ])
 def test_the_rule_for_a_text_encoder(per_class, epochs, expected):

@@ -101,7 +101,7 @@ def test_minilm_learns_trec_from_4_examples_per_class_and_the_checkpoint_keeps_i
     again = warmstart.evaluate(tmp_path / "run", DataConfig(str(TREC)))
     assert again.accuracy == pytest.approx(result.metrics.accuracy)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["strategy"] == {"name": "setfit", "iterations": 5, "C": "auto"}
+    assert config["strategy"] == {"name": "setfit", "iterations": 5, "C": 1.0}
 
 
 def test_lr_find_refuses_it_with_the_rate_to_use(word_csv):

@@ -27,8 +27,11 @@ class SetFit(Strategy):
     epoch). Fresh pairs are drawn every epoch from the run's seeded generator.
 
     After every epoch the head is fitted to convergence as an L2 logistic regression on the encoder's embeddings
-    of the training examples (``C="auto"``: chosen by cross-validation, or a number; engine/logistic.py), so
-    validation accuracy, best-epoch selection and early stopping work as with the other strategies. Text and any
+    of the training examples (engine/logistic.py), so validation accuracy, best-epoch selection and early stopping
+    work as with the other strategies. ``C`` is 1 by default, SetFit's (scikit-learn's LogisticRegression default):
+    cross-validation (``C="auto"``) is biased here, because the encoder has already learned every training example,
+    held-out folds included. It picks the weakest regularisation on the grid: on emotion at 8 per class (seed 2) it
+    chose C=1000 and scored 0.325 on the test split, against 0.364 with C=1. Text and any
     backbone whose embedding similarity means something; runs in one process (no DDP) and is not resumable.
     """
 
@@ -36,7 +39,7 @@ class SetFit(Strategy):
     transformer_lr = 2e-5  # SetFit's body learning rate
     objective = "contrastive-pairs"  # trained by engine/contrastive.py, not by the cross-entropy loop
 
-    def __init__(self, *, iterations: int = 20, C: float | str = "auto"):
+    def __init__(self, *, iterations: int = 20, C: float | str = 1.0):
         check_parameter(is_int(iterations) and iterations >= 1, "iterations", "a positive integer (rounds of pairs "
                         "per epoch; SetFit's num_iterations)", iterations)
         check_parameter(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
