@@ -100,6 +100,11 @@ def main() -> None:
             for arm in args.strategies:
                 cells.append(run_cell(name, shots, arm, n_train, 1 if shots is None else args.seeds))
                 load.append(os.getloadavg())
+                report = write_report(args, cells, load, started)  # after every cell: a long run keeps its results
+    print(to_markdown(report))
+
+
+def write_report(args: argparse.Namespace, cells: list[dict[str, Any]], load: list, started: float) -> dict:
     report = {"command": "python benchmarks/text_few_shot.py " + " ".join(sys.argv[1:]),
               "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
                           "torch_threads": torch.get_num_threads(), "load_average_1_5_15": load},
@@ -108,7 +113,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / f"{args.name}.json", report)
     write_text(args.out / f"{args.name}.md", to_markdown(report))
-    print(to_markdown(report))
+    return report
 
 
 def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -> dict[str, Any]:
