@@ -16,7 +16,8 @@ from warmstart.io import write_text
 
 RESULTS = Path(__file__).parent / "results"
 SOURCES = ["text_few_shot", "text_full_set", "text_fine_tuning", "text_fine_tuning_more", "text_fine_tuning_64",
-           "text_fine_tuning_full_set", "text_setfit", "text_setfit_sst2_32", "text_setfit_banking77"]
+           "text_fine_tuning_full_set", "text_fine_tuning_full_set_more", "text_setfit", "text_setfit_sst2_32",
+           "text_setfit_banking77"]
 COLUMNS = ["linear-probe-lbfgs", "full", "lp-ft", "lora", "setfit"]
 # ../shared/BASELINES.md: frozen encoder + LogisticRegression (C=1); SetFit 1.2; the Trainer's full fine-tuning
 PEERS = {("trec", 8): "probe 0.544", ("trec", 64): "probe 0.760", ("trec", "all"): "probe 0.914, Trainer 0.960",

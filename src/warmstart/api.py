@@ -433,7 +433,8 @@ def _resolve_auto(strategy: Strategy, splits: DataSplits, net: TransferModel, tr
     if not isinstance(strategy, Auto):
         return strategy
     per_class = int(splits.train.class_counts().min())
-    chosen, reason = strategy.choose(per_class, pretrained=pretrained, text=net.arch == "hf", epochs=train.epochs)
+    chosen, reason = strategy.choose(per_class, pretrained=pretrained, text=net.arch == "hf",
+                                     classes=splits.train.num_classes, epochs=train.epochs)
     _note(notes, f"auto chose {chosen.name}: {reason}")
     return chosen
 

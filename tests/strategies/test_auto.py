@@ -46,8 +46,10 @@ def test_finetune_with_auto_trains_with_its_choice_and_records_why(fashion_subse
     (17, 3, {"name": "lp-ft", "probe_fraction": 0.5, "probe": "lbfgs", "head_lr_scale": 1.0}),
 ])
 def test_the_rule_for_a_text_encoder(per_class, epochs, expected):
-    chosen, reason = create_strategy("auto").choose(per_class, text=True, epochs=epochs)
+    chosen, reason = create_strategy("auto").choose(per_class, text=True, classes=6, epochs=epochs)
     assert chosen.describe() == expected and f"{per_class} examples per class" in reason
+    many, reason = create_strategy("auto").choose(per_class, text=True, classes=77, epochs=epochs)
+    assert many.name == "lp-ft" and ("77 classes > 20" in reason or per_class > 16)
     minimal, _ = create_strategy("auto", budget="minimal").choose(per_class, text=True)
     assert minimal.describe()["solver"] == "lbfgs"
 
@@ -59,6 +61,6 @@ def test_finetune_with_auto_on_a_text_encoder_takes_the_text_rule(tmp_path):
     path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(16)))
     result = warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(path), max_length=8, val_fraction=0.0),
                                 strategy="auto", train=TrainConfig(epochs=2, batch_size=8, progress=False))
-    assert any(note.startswith("auto chose setfit: 6 examples per class <= 16 for a text encoder")
+    assert any(note.startswith("auto chose setfit: 6 examples per class <= 16 and 2 classes <= 20 for a text encoder")
                for note in result.notes), result.notes
     assert "learning rate 2e-05: setfit's default for the hf model (set --lr to choose another)" in result.notes
