@@ -22,7 +22,7 @@ For a pretrained transformer text encoder (the ``hf`` models) the rule is the ev
   on SST-2 (0.670 against 0.677 and 0.666); at 32 per class on SST-2 it reached 0.752, SetFit's published 0.751.
   SetFit's budget of 20 rounds of pairs is kept whatever ``--epochs`` says: the rounds are spread over the epochs.
   With many classes it fell behind: on Banking77 (77 classes, 8 per class, 5 rounds of pairs, since 20 would cost
-  about 25 minutes a run here) it reached 0.799 against 0.839 for lp-ft. The class limit sits between the 6 classes
+  about 25 minutes a run here) it reached 0.797 against 0.839 for lp-ft. The class limit sits between the 6 classes
   where it won and the 77 where it lost.
 - Above it, ``lp-ft`` from the head fitted by L-BFGS: never far from the best, and the only safe choice with many
   classes. At 64 per class it was within 1.7, 0.7 and 3.5 points of full fine-tuning (TREC, SST-2, emotion; the
