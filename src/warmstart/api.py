@@ -43,7 +43,7 @@ from .engine.distributed import gather_rows
 from .engine.contrastive import fit_contrastive
 from .engine.features import cached_features, default_cache_dir
 from .engine.logistic import fit_linear_head
-from .engine.loop import History
+from .engine.loop import History, with_default_lr
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test, plot_lr_find
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
@@ -101,7 +101,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     # under torchrun every rank runs this; only rank 0 writes the run folder (engine/distributed.py)
     ranks, device = distributed.setup(resolve_device(train.device))
     if train.lr is None:  # the strategy's default for this model, recorded in the run's config like a given one
-        train = replace(train, lr=strategy.default_lr(model))
+        train = with_default_lr(train, model, strategy)
         _note(notes, f"learning rate {train.lr:g}: {strategy.name}'s default for the {model.arch} model (set --lr to "
                      "choose another)")
     generator = torch.Generator().manual_seed(train.seed)
