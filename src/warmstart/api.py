@@ -43,6 +43,7 @@ from .engine.distributed import gather_rows
 from .engine.contrastive import fit_contrastive
 from .engine.features import cached_features, default_cache_dir
 from .engine.logistic import fit_linear_head
+from .engine.threads import AdaptiveThreads
 from .engine.loop import History, with_default_lr
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test, plot_lr_find
 from .errors import WarmstartError
@@ -138,6 +139,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         extra_callbacks.append(EarlyStopping(train.early_stopping, monitor="val_accuracy"))
     if train.progress and ranks.is_main:
         extra_callbacks.append(ProgressBar(kind))
+    extra_callbacks.append(AdaptiveThreads())  # fewer threads while other processes hold cores (engine/threads.py)
 
     train_xy = _tensors(splits.train, norm)
     batch_transform = _batch_augmentation(splits.train, norm, train, strategy, generator)
