@@ -122,8 +122,8 @@ class RunFolder:
     def finish(self, model: TransferModel, info: CheckpointInfo, config: dict[str, Any], metrics: EvaluationResult,
                *, data: DataConfig, timing: dict[str, float], test_set, test_logits,
                selection: dict[str, Any] | None = None) -> tuple[Path | None, list[Path]]:
-        """Once training succeeded: the checkpoint, config.json (once), metrics and reports; the state goes, and an
-        overwriting run replaces the old folder. Returns the checkpoint and the report files."""
+        """Once training succeeded: the checkpoint, config.json (once), metrics and reports; the state goes. Returns
+        the checkpoint and the report files (in ``work``; :meth:`commit` then swaps an overwriting run in)."""
         if not self.writes:
             return None, []
         checkpoint = save_checkpoint(model, self.work / "model", info)
@@ -133,11 +133,12 @@ class RunFolder:
         reports = finish_run_folder(self.work, test_set, test_logits)  # predictions, model card, report.html
         if selection is not None:
             write_json(self.work / "selection.json", json_ready(selection))
-        if self.work != self.path:
-            _swap_in(self.work, self.path)
-            checkpoint = self.path / checkpoint.relative_to(self.work)
-            reports = [self.path / p.relative_to(self.work) for p in reports]
         return checkpoint, reports
+
+    def commit(self) -> None:
+        """Last, once every writer (the trackers too) is done: an overwriting run replaces the old folder."""
+        if self.writes and self.work != self.path:
+            _swap_in(self.work, self.path)
 
 
 def _swap_in(new: Path, old: Path) -> None:

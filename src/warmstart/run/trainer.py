@@ -189,6 +189,8 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
                                             selection=selection)
         for tracker in trackers:
             tracker.finish(_scalar_metrics(metrics), reports)
+        folder.commit()
+        checkpoint = None if checkpoint is None else folder.path / checkpoint.relative_to(folder.work)
     return RunResult(metrics=metrics, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=None if folder is None else folder.path, checkpoint=checkpoint,
                      info=info, notes=tuple(notes), model=model)
