@@ -36,7 +36,7 @@ def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train:
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              overwrite: bool = False) -> RunResult:
     """Train ``model`` from random initialisation on a source dataset; save it to ``out/model`` as a checkpoint.
-    An ``out`` that already holds a run is refused unless ``resume`` or ``overwrite`` (see :mod:`warmstart.run.folder`)."""
+    An ``out`` that already holds a run is refused unless ``resume`` or ``overwrite`` (:mod:`warmstart.run.folder`)."""
     return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, resume=resume,
                     overwrite=overwrite, _command="pretrain")
 

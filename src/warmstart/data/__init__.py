@@ -15,8 +15,8 @@ from .sources import DATASETS, read_source
 # The test hold-out of data without a test split must not move with the training seed.
 TEST_HOLDOUT_SEED = 0
 
-__all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "evaluation_split", "SPLITS", "parse_class_spec", "select_classes",
-           "few_shot", "stratified_split"]
+__all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "evaluation_split", "SPLITS",
+           "parse_class_spec", "select_classes", "few_shot", "stratified_split"]
 
 
 def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset, bool]:

@@ -86,7 +86,8 @@ class RunFolder:
                 raise WarmstartError(f"{path}: nothing to resume (no state/config.json)",
                                      hint="the run finished, or never started; run without --resume")
             return cls(path, path, writes)
-        if not holds_run(path):
+        if not writes or not holds_run(path):
+            # under torchrun, only the main process checks and writes: the others may look after it started
             return cls(path, path, writes)
         if not overwrite:
             found = ", ".join(name for name in RUN_FILES if (path / name).exists())
@@ -94,8 +95,7 @@ class RunFolder:
                                  hint="pass another --out, --resume to continue an interrupted run, or --overwrite "
                                       "to replace it (the old run is kept until the new one finishes)")
         work = path.parent / f".{path.name}.partial"
-        if writes:
-            shutil.rmtree(work, ignore_errors=True)  # what a killed overwrite left
+        shutil.rmtree(work, ignore_errors=True)  # what a killed overwrite left
         return cls(path, work, writes)
 
     @property
