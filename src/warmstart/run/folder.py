@@ -94,7 +94,8 @@ class RunFolder:
             raise WarmstartError(f"--out {str(path)!r} already holds a run ({found})",
                                  hint="pass another --out, --resume to continue an interrupted run, or --overwrite "
                                       "to replace it (the old run is kept until the new one finishes)")
-        work = path.parent / f".{path.name}.partial"
+        resolved = path.resolve()  # "." has no name to hide a sibling under
+        work = resolved.parent / f".{resolved.name}.partial"
         shutil.rmtree(work, ignore_errors=True)  # what a killed overwrite left
         return cls(path, work, writes)
 
@@ -138,7 +139,7 @@ class RunFolder:
     def commit(self) -> None:
         """Last, once every writer (the trackers too) is done: an overwriting run replaces the old folder."""
         if self.writes and self.work != self.path:
-            _swap_in(self.work, self.path)
+            _swap_in(self.work, self.path.resolve())
 
 
 def _swap_in(new: Path, old: Path) -> None:
