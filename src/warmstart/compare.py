@@ -266,7 +266,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                     run_dir = None if run_root is None else run_root / name / f"shots{k}" / f"seed{seed}"
                     result = finetune(start, target, strategy="full" if start is None else name,
                                       model=scratch_model if start is None else None, train=run_train,
-                                      out=run_dir)
+                                      out=run_dir, overwrite=True)  # compare owns out/runs: a rerun replaces them
                     notes.extend(n for n in result.notes if n not in notes)
                     runs.append(CompareRun(strategy=name, shots=k, seed=seed, accuracy=result.metrics.accuracy,
                                            macro_f1=result.metrics.macro_f1, train_time_s=result.train_time_s,
