@@ -33,20 +33,20 @@ from .adaptation import Adaptation, create_adaptation
 from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
-from .data.augment import BatchAugmentation, augment
+from .data.augment import BatchAugmentation
 from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_features, fit_preprocessing,
                               preprocessing_from_dict, resizes_inputs)
 from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
                      resolve_device, seed_everything)
 from .engine import distributed
+from .engine import trainer
 from .engine.distributed import gather_rows
-from .engine.contrastive import fit_contrastive
-from .engine.features import cached_features, default_cache_dir
-from .engine.logistic import fit_linear_head
-from .engine.loop import History, with_default_lr
-from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test, plot_lr_find
+from .engine.features import shared_features
+from .engine.loop import with_default_lr
+from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_range_test
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
+from .evaluation.plots import plot_lr_find
 from .io import write_json
 from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
 from .prediction import PredictionResult, predict as _predict_csv
@@ -144,36 +144,10 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     # augmentation works on the images as they are, then normalises: the loop gets them un-normalised
     loop_xy = train_xy if batch_transform is None else (torch.from_numpy(splits.train.x), train_xy[1])
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
-    disk = default_cache_dir() if getattr(strategy, "cache", "memory") == "disk" else None
-    if strategy.uses_feature_cache:
-        # the backbone is frozen: run it once, then train the head alone on its features
-        started_features = time.perf_counter()
-        train_xy = _probe_training_features(model, strategy, train_xy, device, disk)
-        if val_xy is not None:
-            val_xy = (_features(model, val_xy[0], device, disk), val_xy[1])
-        feature_time = time.perf_counter() - started_features
-        views = getattr(strategy, "views", 1)
-        counted = f"{len(splits.train)} training examples" + (f" x {views} views" if views > 1 else "")
-        _note(notes, f"{strategy.name}: backbone features of {counted} ready in {feature_time:.2f} s; the head "
-                     "trains on them")
-        if getattr(strategy, "solver", "loop") == "lbfgs":
-            history = _fit_head_to_convergence(model, strategy, train_xy, val_xy, train, extra_callbacks, notes)
-        else:
-            history = fit(_head_only(model), strategy, train_xy, val_xy, train, device=device,
-                          generator=generator, callbacks=extra_callbacks, state_dir=state_dir, resume=resume)
-        # the extraction is part of what this strategy costs to train
-        history.summary["feature_time_s"] = feature_time
-        history.summary["train_time_s"] += feature_time
-    elif strategy.objective == "contrastive-pairs":  # setfit: pairs train the encoder, then the head is fitted
-        _check_contrastive(strategy, splits.train, train, ranks.enabled, resume, adaptation, batch_transform)
-        history = fit_contrastive(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
-                                  callbacks=extra_callbacks)
-    else:
-        if getattr(strategy, "probe", None) == "lbfgs" and not resume:  # lp-ft, as the paper ran it
-            _probe_head_first(model, strategy, train_xy, train, device, notes)
-        history = fit(model, strategy, loop_xy, val_xy, train, device=device, generator=generator,
-                      callbacks=extra_callbacks, state_dir=state_dir, resume=resume, batch_transform=batch_transform,
-                      alignment=None if adaptation is None else adaptation.alignment(model, train.seed))
+    history = trainer.train(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
+                            callbacks=extra_callbacks, state_dir=state_dir, resume=resume,
+                            batch_transform=batch_transform, transform_inputs=loop_xy[0], notes=notes,
+                            alignment=None if adaptation is None else adaptation.alignment(model, train.seed))
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if adaptation is not None:
         adaptation.after_training(model, device, notes)
@@ -184,7 +158,7 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
         _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
                      f"{history.summary['best_val_accuracy']:.4f})")
     metrics, test_logits = _predict_and_score(model, splits.test, norm, device, cache=strategy.uses_feature_cache,
-                                              disk=disk)
+                                              disk=trainer.feature_cache_dir(strategy))
     info = CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
                           class_names=splits.train.class_names, preprocessing=norm.to_dict(), kind=splits.train.kind,
                           extra={"data": to_dict(data), "training": {**to_dict(train), "strategy": strategy.describe()},
@@ -248,7 +222,14 @@ def _check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
     if not saved_file.is_file():
         raise WarmstartError(f"{state_dir.parent}: nothing to resume (no {saved_file.relative_to(state_dir.parent)})",
                              hint="the run finished, or never started; run without --resume")
-    saved = json.loads(saved_file.read_text())
+    try:
+        saved = json.loads(saved_file.read_text())
+    except (ValueError, OSError) as exc:
+        raise WarmstartError(f"{saved_file}: the interrupted run's settings cannot be read ({exc})",
+                             hint="the state is damaged; run without --resume to start again") from None
+    if not isinstance(saved, dict):
+        raise WarmstartError(f"{saved_file}: expected the interrupted run's settings (a JSON object)",
+                             hint="the state is damaged; run without --resume to start again")
     now = json_ready(config)
     differences = []
     for section in ("command", "data", "train", "strategy", "model", "parent"):
@@ -264,90 +245,13 @@ def _check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
                              + "; ".join(differences), hint="resume with the same settings, or start a new run")
 
 
-def _probe_training_features(model: TransferModel, strategy: Strategy, train_xy: tuple[torch.Tensor, torch.Tensor],
-                             device: torch.device, disk: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cached features of the training set: the clean view, and ``strategy.views - 1`` augmented views."""
-    x, y = train_xy
-    views = getattr(strategy, "views", 1)
-    if views > 1 and x.ndim != 4:
-        raise WarmstartError(f"{strategy.name}: views={views} augments images, but the inputs are vectors of shape "
-                             f"{tuple(x.shape[1:])}", hint="use views=1 for vector data")
-    features = [_features(model, x, device, disk)]
-    for view in range(1, views):
-        tag = f"{strategy.augment}:{view}"
-        features.append(_features(model, x, device, disk, view=tag,
-                                  transform=lambda x, v=view: augment(x, strategy.augment, seed=v)))
-    return torch.cat(features), y.repeat(views)
-
-
-def _fit_head_to_convergence(model: TransferModel, strategy: Strategy, train_xy, val_xy, train: TrainConfig,
-                             callbacks: list[Callback], notes: list[str]) -> History:
-    """The probe's head as a logistic regression solved by L-BFGS: one "epoch" in the logs, callbacks told so."""
-    history = History()
-    for cb in callbacks:
-        cb.on_train_begin({"epochs": 1, "steps_per_epoch": 1, "first_epoch": 1})
-    try:
-        logs, history.summary = fit_linear_head(model.head, train_xy, val_xy, C=strategy.C, seed=train.seed)
-        history.epochs.append(logs)
-        for cb in callbacks:
-            cb.on_epoch_end(1, logs)
-    finally:
-        for cb in callbacks:
-            cb.on_train_end(history.summary)
-    how = "chosen by cross-validation" if strategy.C == "auto" else "given"
-    _note(notes, f"{strategy.name}: head fitted by L-BFGS to convergence in {logs['iterations']} iterations, "
-                 f"C={logs['C']:.4g} ({how})")
-    return history
-
-
-def _check_contrastive(strategy: Strategy, dataset: Dataset, train: TrainConfig, distributed_run: bool,
-                       resume: bool, adaptation, batch_transform) -> None:
-    """What the contrastive-pairs loop does not support yet, refused up front with the way out."""
-    refusals = [(resume, "cannot be resumed", "start the run again without --resume"),
-                (distributed_run, "runs in one process only", "drop --nproc / torchrun"),
-                (adaptation is not None, "does not combine with --adaptation", "drop --adaptation"),
-                (batch_transform is not None, "does not combine with --augment or --mix", "drop them"),
-                (train.grad_accumulation != 1, "does not accumulate gradients", "use --grad-accumulation 1 "
-                 "and set --batch-size to the pairs per step"),
-                (dataset.num_classes < 2, "needs at least two classes", "use data with two or more labels")]
-    for refused, what, hint in refusals:
-        if refused:
-            raise WarmstartError(f"--strategy {strategy.name} {what}", hint=hint)
-
-
-def _probe_head_first(model: TransferModel, strategy: Strategy, train_xy, train: TrainConfig, device: torch.device,
-                      notes: list[str]) -> None:
-    """Fit the head to convergence on the frozen backbone's features, before any layer fine-tunes."""
-    started = time.perf_counter()
-    features = _features(model, train_xy[0], device, None)
-    logs, _ = fit_linear_head(model.head, (features, train_xy[1]), None, seed=train.seed)
-    _note(notes, f"{strategy.name}: linear probe fitted by L-BFGS first (C={logs['C']:.4g} by cross-validation, "
-                 f"training accuracy {logs['train_accuracy']:.3f}, {time.perf_counter() - started:.2f} s); then every "
-                 "layer trains")
-
-
-def _features(model: TransferModel, x: torch.Tensor, device: torch.device, disk: Path | None,
-              **view: Any) -> torch.Tensor:
-    """Cached backbone features of ``x``; under DDP each rank extracts (and caches) its share of the rows, and
-    the shares are gathered, so the backbone runs over the data once in all."""
-    return gather_rows(lambda rows: cached_features(model, rows, device, disk=disk, **view)[0], x)
-
-
-def _head_only(model: TransferModel) -> TransferModel:
-    """A model whose input is ``model``'s features and whose head *is* ``model``'s head (shared, not copied)."""
-    probe = TransferModel(torch.nn.Identity(), model.num_features, model.num_classes, arch=model.arch,
-                          arch_args=model.arch_args, input_shape=(model.num_features,))
-    probe.head = model.head
-    return probe
-
-
 def _predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing, device: torch.device, *,
                        cache: bool = False, disk: Path | None = None) -> tuple[EvaluationResult, torch.Tensor]:
     """Test metrics and the logits they come from; with ``cache`` (a frozen backbone), the test split's features
     come from the feature cache, so repeated runs on one split (seeds, strategies, shot counts) embed it once."""
     x = norm.apply(dataset.x)
     if cache:
-        features = _features(model, x, device, disk)
+        features = shared_features(model, x, device, disk=disk)
         with torch.no_grad():
             logits = model.eval().forward_head(features.to(device)).float().cpu()
     else:  # under DDP each rank predicts its share of the rows
@@ -566,10 +470,6 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     check_range(start_lr, end_lr, steps)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
     strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
-    if strategy.objective != "cross-entropy":
-        raise WarmstartError(f"lr-find runs the cross-entropy loop, and {strategy.name} trains on {strategy.objective}",
-                             hint=f"run {strategy.name} at its default rate ({strategy.default_lr(net):g}, without "
-                                  "--lr), or compare a few rates with `warmstart compare`")
     device = resolve_device(train.device)
     result = lr_range_test(net, strategy, _tensors(splits.train, norm), train, device,
                            torch.Generator().manual_seed(train.seed), start_lr, end_lr, steps)
