@@ -175,17 +175,17 @@ def test_an_interrupted_augmented_run_resumes_to_the_same_model(fashion_subset_n
 
 def test_lp_ft_lbfgs_probe_sees_the_clean_normalised_images(fashion_subset_npz, monkeypatch):
     """Only the loop's batches are augmented: lp-ft's L-BFGS probe fits the head on the clean, normalised images."""
-    import warmstart.api as api
+    import warmstart.engine.features as features_module
     from warmstart.strategies import create_strategy
 
     seen = []
-    real = api.cached_features
+    real = features_module.cached_features
 
     def spy(model, x, *args, **kwargs):
         seen.append(float(x.min()))
         return real(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(api, "cached_features", spy)
+    monkeypatch.setattr(features_module, "cached_features", spy)
     warmstart.finetune(None, DataConfig(fashion_subset_npz, classes="0-1", shots=10),
                        strategy=create_strategy("lp-ft", probe="lbfgs"), model="cnn",
                        train=TrainConfig(epochs=2, augment="light", progress=False))
