@@ -217,7 +217,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                 if not (math.isfinite(logs[strategy.loss_name]) and parameters_finite(model)) \
                         and not _stop_requested(callbacks):
                     model.load_state_dict(last_good)
-                    raise _diverged(epoch, logs[strategy.loss_name], optimizer.param_groups[0]["lr"])
+                    raise _diverged(epoch, logs[strategy.loss_name], config.lr)  # the rate --lr sets
             if strategy.head_solver == "lbfgs":
                 if not gradient_steps:
                     log.info("%s: fitting the head by L-BFGS on %d examples", strategy.name, len(train[1]))

@@ -171,6 +171,10 @@ def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple
     ``lr * lr_scale``, so a strategy's discriminative rates keep their ratios; the rates reported are the base rate
     ``lr``, the one ``--lr`` sets.
     """
+    if not strategy.trains_by_gradient:
+        raise WarmstartError(f"lr-find: {strategy.name} with solver={strategy.head_solver} fits its head in closed "
+                             "form, without a learning rate", hint="drop --strategy-option solver=lbfgs to find the "
+                                                                   "rate of the head trained in the loop")
     finder = LrFinder(start_lr, end_lr, steps)
     fit(copy.deepcopy(model), strategy, train_tensors, None, replace(config, lr=start_lr), device=device,
         generator=generator, callbacks=[finder, *callbacks], steps_per_epoch=steps)
