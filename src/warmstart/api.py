@@ -36,7 +36,7 @@ from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select
 from .data.augment import BatchAugmentation
 from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_features, fit_preprocessing,
                               preprocessing_from_dict, resizes_inputs)
-from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, fit, predict_logits,
+from .engine import (BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, predict_logits,
                      resolve_device, seed_everything)
 from .engine import distributed
 from .engine import trainer

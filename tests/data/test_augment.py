@@ -92,10 +92,10 @@ def test_batch_augmentation_is_seeded_by_the_runs_generator(images):
 def test_augmentation_happens_before_normalisation(fashion_subset_npz, monkeypatch):
     """The loop gets the images as they are ([0, 1]); the batch transform augments, then normalises with the
     model's recorded statistics."""
-    import warmstart.api as api
+    import warmstart.engine.trainer as trainer
 
     seen = {}
-    real_fit = api.fit
+    real_fit = trainer.fit
 
     def spy(model, strategy, train, val, config, **kwargs):
         transform = kwargs["batch_transform"]
@@ -104,7 +104,7 @@ def test_augmentation_happens_before_normalisation(fashion_subset_npz, monkeypat
         seen["inputs_mean"] = float(inputs.mean())
         return real_fit(model, strategy, train, val, config, **kwargs)
 
-    monkeypatch.setattr(api, "fit", spy)
+    monkeypatch.setattr(trainer, "fit", spy)
     warmstart.finetune(None, DataConfig(fashion_subset_npz, classes="0-1"), model="cnn",
                        train=TrainConfig(epochs=1, augment="light", progress=False))
     assert seen["raw"][0] >= 0.0 and seen["raw"][1] <= 1.0

@@ -175,6 +175,7 @@ def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple
         raise WarmstartError(f"lr-find: {strategy.name} with solver={strategy.head_solver} fits its head in closed "
                              "form, without a learning rate", hint="drop --strategy-option solver=lbfgs to find the "
                                                                    "rate of the head trained in the loop")
+    strategy.check(config, train=train_tensors, distributed=False, resume=False, aligned=False, augmented=False)
     finder = LrFinder(start_lr, end_lr, steps)
     fit(copy.deepcopy(model), strategy, train_tensors, None, replace(config, lr=start_lr), device=device,
         generator=generator, callbacks=[finder, *callbacks], steps_per_epoch=steps)
