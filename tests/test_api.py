@@ -170,6 +170,14 @@ def test_an_interrupted_finetune_resumes_to_the_same_model(source_run, fashion_s
     with pytest.raises(warmstart.WarmstartError, match=r"train.lr: 0.001 then, 0.01 now"):
         warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", out=tmp_path / "b", resume=True,
                            train=TrainConfig(epochs=6, batch_size=16, seed=4, lr=0.01, progress=False))
+    settings = tmp_path / "b" / "state" / "config.json"
+    saved = settings.read_text()
+    settings.write_text(saved[:len(saved) // 2])  # cut off: a clear error, not a JSONDecodeError traceback
+    with pytest.raises(warmstart.WarmstartError, match="settings cannot be read") as error:
+        warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "b",
+                           resume=True)
+    assert error.value.hint
+    settings.write_text(saved)
     resumed = warmstart.finetune(source_run.run_dir, target, strategy="lp-ft", train=train, out=tmp_path / "b",
                                  resume=True)
     assert resumed.metrics.confusion_matrix == straight.metrics.confusion_matrix

@@ -1,8 +1,8 @@
 """The high-level Python API: ``pretrain``, ``finetune``, ``evaluate``, ``lr_find``, ``predict`` and the rest. The
 CLI is a thin layer over these, and these are a thin layer over the run layer (:mod:`warmstart.run`): where a run
-starts (``run.starting_point``), the trainer (``run.trainer``), the training dispatch (``run.training``) and the
-run folder, the one owner of its layout (``run.folder``, which lists the files a run writes). Data is fitted to a
-model's input by one policy, :mod:`warmstart.data.fit`.
+starts (``run.starting_point``), the trainer (``run.trainer``), its calls into the one training loop
+(``run.training``) and the run folder, the one owner of its layout (``run.folder``, which lists the files a run
+writes). Data is fitted to a model's input by one policy, :mod:`warmstart.data.fit`.
 
 ``lr_find`` writes ``out/lr_find.json`` and ``out/lr_find.png`` and leaves every checkpoint as it was.
 """
@@ -17,7 +17,8 @@ from .adaptation import Adaptation
 from .adaptation.target import check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .engine import Callback, resolve_device
-from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, plot_lr_find
+from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range
+from .evaluation.plots import plot_lr_find
 from .errors import WarmstartError
 from .evaluation import EvaluationResult
 from .io import write_json

@@ -715,3 +715,6 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             print(f"  fix: {exc.hint}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C: the training loop has said how to resume; no traceback
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

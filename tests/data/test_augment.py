@@ -92,10 +92,10 @@ def test_batch_augmentation_is_seeded_by_the_runs_generator(images):
 def test_augmentation_happens_before_normalisation(fashion_subset_npz, monkeypatch):
     """The loop gets the images as they are ([0, 1]); the batch transform augments, then normalises with the
     model's recorded statistics."""
-    import warmstart.run.training as api  # the training dispatch lives there
+    import warmstart.engine.trainer as trainer
 
     seen = {}
-    real_fit = api.fit
+    real_fit = trainer.fit
 
     def spy(model, strategy, train, val, config, **kwargs):
         transform = kwargs["batch_transform"]
@@ -104,7 +104,7 @@ def test_augmentation_happens_before_normalisation(fashion_subset_npz, monkeypat
         seen["inputs_mean"] = float(inputs.mean())
         return real_fit(model, strategy, train, val, config, **kwargs)
 
-    monkeypatch.setattr(api, "fit", spy)
+    monkeypatch.setattr(trainer, "fit", spy)
     warmstart.finetune(None, DataConfig(fashion_subset_npz, classes="0-1"), model="cnn",
                        train=TrainConfig(epochs=1, augment="light", progress=False))
     assert seen["raw"][0] >= 0.0 and seen["raw"][1] <= 1.0
@@ -175,17 +175,17 @@ def test_an_interrupted_augmented_run_resumes_to_the_same_model(fashion_subset_n
 
 def test_lp_ft_lbfgs_probe_sees_the_clean_normalised_images(fashion_subset_npz, monkeypatch):
     """Only the loop's batches are augmented: lp-ft's L-BFGS probe fits the head on the clean, normalised images."""
-    import warmstart.run.training as api  # the training dispatch lives there
+    import warmstart.engine.features as features_module
     from warmstart.strategies import create_strategy
 
     seen = []
-    real = api.cached_features
+    real = features_module.cached_features
 
     def spy(model, x, *args, **kwargs):
         seen.append(float(x.min()))
         return real(model, x, *args, **kwargs)
 
-    monkeypatch.setattr(api, "cached_features", spy)
+    monkeypatch.setattr(features_module, "cached_features", spy)
     warmstart.finetune(None, DataConfig(fashion_subset_npz, classes="0-1", shots=10),
                        strategy=create_strategy("lp-ft", probe="lbfgs"), model="cnn",
                        train=TrainConfig(epochs=2, augment="light", progress=False))

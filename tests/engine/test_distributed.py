@@ -197,3 +197,39 @@ def test_spark_torch_distributor_runs_a_fine_tune_on_two_processes(tmp_path):
     assert len(_log(out)) == 2
     assert json.loads((out / "config.json").read_text())["resolved"]["processes"] == 2
     assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0.6
+
+
+@pytest.mark.slow  # 40-60 s on 2 busy cores
+def test_setfit_pairs_run_under_ddp_and_match_one_process(tmp_path):
+    """SetFit trains in the one loop, so DDP shares each batch of pairs out like any batch: two processes reach the
+    one-process weights (a BERT without dropout, so both draw no random masks)."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tiny_models import tiny_bert_source
+
+    bert = tmp_path / "bert"
+    shutil.copytree(tiny_bert_source(), bert)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0), add_pooling_layer=False).save_pretrained(bert)
+    words = ["rain falls", "cold wind", "snow storm", "sunny sky", "heavy rain", "fresh bread", "hot soup",
+             "sweet cake", "ripe apple", "green salad"]
+    csv = tmp_path / "topics.csv"
+    csv.write_text("text,label\n" + "\n".join(f"{w},{'weather' if i < 5 else 'food'}" for i, w in enumerate(words))
+                   + "\n")
+    run = {"from": f"hf:{bert}", "data": str(csv), "data_options": {"val_fraction": 0.0, "max_length": 8},
+           "strategy": "setfit", "strategy_options": {"iterations": 2},
+           "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "seed": 0}}
+    done = _torchrun([{**run, "out": str(tmp_path / "two")}], tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    api.finetune(run["from"], DataConfig(str(csv), **run["data_options"]),
+                 strategy=create_strategy("setfit", iterations=2), train=TrainConfig(**run["train"], progress=False),
+                 out=tmp_path / "one")
+    assert _largest_difference(tmp_path / "one", tmp_path / "two") < 1e-4
+    one, two = _log(tmp_path / "one"), _log(tmp_path / "two")
+    assert [e["pairs"] for e in two] == [e["pairs"] for e in one] == [32, 32]  # 2 x 2 x 8 training texts
+    assert [e["pair_loss"] for e in two] == pytest.approx([e["pair_loss"] for e in one], rel=1e-4)

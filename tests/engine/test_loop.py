@@ -146,3 +146,87 @@ def test_class_balance_raises_minority_recall(balance):
             predicted = model.eval()(x).argmax(1)
         recalls[setting] = (predicted[y == 1] == 1).float().mean().item()
     assert recalls[balance] > recalls["none"] + 0.2, recalls
+
+
+class BlowUpAfterFirstEpoch(Callback):
+    """Keeps epoch 1's weights, then sets a learning rate no training survives."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_optimizer(self, optimizer):
+        self.optimizer = optimizer
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 1:
+            self.weights = {k: v.clone() for k, v in self.model.state_dict().items()}
+            for group in self.optimizer.param_groups:
+                group["lr"] = 1e30
+
+
+def test_a_diverged_epoch_restores_the_last_finite_weights_and_says_lower_the_lr(tmp_path):
+    from warmstart.errors import WarmstartError
+
+    torch.manual_seed(0)
+    model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+    blow_up, recorder = BlowUpAfterFirstEpoch(model), Recorder()
+    with pytest.raises(WarmstartError, match="training diverged in epoch 2.*learning rate 0.01") as error:
+        fit(model, create_strategy("full"), _toy_images(), None,
+            TrainConfig(epochs=3, batch_size=16, optimizer="sgd", schedule="constant", lr=0.01),
+            device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), callbacks=[blow_up, recorder],
+            state_dir=tmp_path)
+    assert "lower the learning rate (--lr 0.001" in error.value.hint
+    assert [e["epoch"] for e in recorder.epochs] == [1]  # the diverged epoch is not logged or saved
+    assert all(torch.equal(v, blow_up.weights[k]) for k, v in model.state_dict().items())
+    assert torch.load(tmp_path / "trainer.pt", weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.parametrize("field", ["lr", "weight_decay", "momentum", "grad_clip_norm", "mix_alpha"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), float("-inf")])
+def test_non_finite_numbers_are_refused_in_the_config(field, value):
+    from warmstart.errors import WarmstartError
+
+    with pytest.raises(WarmstartError, match=f"parameter {field}"):
+        TrainConfig(**{field: value})
+
+
+def test_progress_without_a_terminal_prints_one_plain_line_per_epoch(capsys):
+    from warmstart.engine import ProgressBar
+
+    torch.manual_seed(0)
+    model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+    fit(model, create_strategy("full"), _toy_images(), _toy_images(seed=1), TrainConfig(epochs=2, batch_size=16),
+        device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), callbacks=[ProgressBar("finetune")])
+    lines = capsys.readouterr().err.strip().splitlines()  # pytest's captured stderr is not a terminal
+    assert len(lines) == 2
+    assert lines[0].startswith("finetune epoch 1/2 - ") and " - loss " in lines[0] and " - val_acc " in lines[0]
+    assert lines[1].startswith("finetune epoch 2/2 - ")
+
+
+def test_a_resumed_log_keeps_each_epoch_once(tmp_path):
+    """Killed after epoch 2's log line but before its state was saved: the resumed run redoes epoch 2, and the log
+    holds epochs 1, 2, 3 once each."""
+    import json
+
+    from warmstart.engine import JsonLinesLogger
+
+    config = TrainConfig(epochs=3, batch_size=16)
+    state, log = tmp_path / "state", tmp_path / "train_log.jsonl"
+
+    class DieBeforeSaving(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    def run(callbacks, resume):
+        torch.manual_seed(0)
+        model = create_model("cnn", (1, 12, 12), 2, widths=[4, 8])
+        fit(model, create_strategy("full"), _toy_images(), None, config, device=torch.device("cpu"),
+            generator=torch.Generator().manual_seed(0), callbacks=callbacks, state_dir=state, resume=resume)
+
+    with pytest.raises(KeyboardInterrupt):
+        run([JsonLinesLogger(log), DieBeforeSaving()], resume=False)  # the logger writes epoch 2, then the kill
+    with open(log, "a") as f:
+        f.write('{"epoch": 2, "train_lo')  # and a line cut off by the kill
+    run([JsonLinesLogger(log)], resume=True)
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1, 2, 3]

@@ -12,7 +12,7 @@ import torch
 import warmstart
 from warmstart import DataConfig, TrainConfig
 from warmstart.cli import main
-from warmstart.engine import lr_find as lr_find_module
+from warmstart.engine import loop as loop_module
 from warmstart.engine.lr_find import (check_range, divergence_step, exponential_lrs, lr_range_test,
                                       min_loss_lr_over_10, smooth_losses, steepest_descent_lr, suggestion_window)
 from warmstart.errors import WarmstartError
@@ -131,8 +131,8 @@ def test_every_group_keeps_its_lr_scale_ratio_at_every_step(monkeypatch):
             [(g["name"], g["lr"], g["lr_scale"]) for g in opt.param_groups]))
         return optimizer
 
-    build_optimizer = lr_find_module.build_optimizer
-    monkeypatch.setattr(lr_find_module, "build_optimizer", recording_optimizer)
+    build_optimizer = loop_module.build_optimizer  # the range test runs in the training loop, which builds it
+    monkeypatch.setattr(loop_module, "build_optimizer", recording_optimizer)
     torch.manual_seed(0)
     model = create_model("mlp", (1, 8, 8), 10)
     result = lr_range_test(model, create_strategy("layerwise-lr", layer_decay=0.5), digits_tensors(), FAST,

@@ -61,3 +61,66 @@ def test_resume_without_state_or_with_mismatched_files_is_a_clear_error(tmp_path
     (tmp_path / "b" / "trainer.pt").replace(tmp_path / "a" / "trainer.pt")  # epoch 2 trainer, epoch 1 weights
     with pytest.raises(WarmstartError, match="weights are from epoch 1 but the trainer state from epoch 2"):
         _run("full", config, state_dir=tmp_path / "a", resume=True)
+
+
+def test_a_kill_between_the_two_state_files_leaves_a_resumable_run(tmp_path, monkeypatch):
+    """Saving epoch 2 dies after the new weights are in place but before the trainer state is: the previous epoch's
+    weights are kept beside them, so the run resumes from epoch 1 and ends as the uninterrupted run does."""
+    import warmstart.engine.state as state_module
+
+    config = TrainConfig(epochs=3, batch_size=8, optimizer="adamw", lr=3e-3)
+    straight, _ = _run("full", config)
+    real_write = state_module.atomic_write
+
+    def killed_at_epoch_2(path, write):
+        if state_module.TRAINER in str(path) and (tmp_path / state_module.WEIGHTS).is_file():
+            from safetensors import safe_open
+
+            with safe_open(str(tmp_path / state_module.WEIGHTS), framework="pt") as f:
+                if f.metadata()["epoch"] == "2":
+                    raise KeyboardInterrupt  # the process dies here
+        return real_write(path, write)
+
+    monkeypatch.setattr(state_module, "atomic_write", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        _run("full", config, state_dir=tmp_path)
+    monkeypatch.setattr(state_module, "atomic_write", real_write)
+    assert torch.load(tmp_path / state_module.TRAINER, weights_only=True)["epoch"] == 1  # weights: epoch 2
+    resumed, history = _run("full", config, state_dir=tmp_path, resume=True)
+    assert [e["epoch"] for e in history.epochs] == [1, 2, 3]
+    assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
+
+
+class _Refused:
+    """A class weights_only=True refuses to build: a pickle that would run code on load."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: torch.save({"epoch": 1, "evil": _Refused()}, d / "trainer.pt"), "trainer.pt: UnpicklingError"),
+    (lambda d: (d / "trainer.pt").write_bytes(bytes(range(256)) * 4), "trainer.pt"),
+    (lambda d: (d / "trainer.pt").write_bytes((d / "trainer.pt").read_bytes()[:300]), "trainer.pt"),
+    (lambda d: torch.save({k: v for k, v in torch.load(d / "trainer.pt", weights_only=True).items()
+                           if k != "optimizer"}, d / "trainer.pt"), "'optimizer' should be a dict, found nothing"),
+    (lambda d: (d / "weights.safetensors").write_bytes(b"\x00" * 64), "weights.safetensors"),
+    (lambda d: torch.save(["not", "a", "dict"], d / "trainer.pt"), "holds a list"),
+])
+def test_a_damaged_or_hostile_state_is_a_clear_error(tmp_path, damage, message, capsys):
+    config = TrainConfig(epochs=2, batch_size=8)
+    _run("full", TrainConfig(epochs=1, batch_size=8), state_dir=tmp_path)
+    damage(tmp_path)
+    with pytest.raises(WarmstartError, match=message) as error:
+        _run("full", config, state_dir=tmp_path, resume=True)
+    assert error.value.hint and "--resume" in error.value.hint
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_a_state_that_does_not_fit_the_model_is_a_clear_error(tmp_path):
+    _run("full", TrainConfig(epochs=1, batch_size=8), state_dir=tmp_path)
+    torch.manual_seed(0)
+    other = create_model("cnn", (1, 12, 12), 3, widths=[4, 4])  # another width: the weights do not fit
+    with pytest.raises(WarmstartError, match="does not fit this run's model"):
+        fit(other, create_strategy("full"), _data(0), None, TrainConfig(epochs=2, batch_size=8),
+            device=torch.device("cpu"), generator=torch.Generator().manual_seed(0), state_dir=tmp_path, resume=True)

@@ -227,6 +227,28 @@ def test_linear_probe_solver_options_are_checked():
         create_strategy("linear-probe", solver="lbfgs", C=-1)
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_linear_probe_lbfgs_with_progress_on_runs_through_the_loop(source, fashion_subset_npz, tmp_path, capsys,
+                                                                  monkeypatch, terminal):
+    """The README's cheapest recipe with the progress bar on (it crashed with KeyError 'steps_per_epoch' when the
+    L-BFGS head had its own loop): the fit is the loop's one closed-form step, so every callback gets real logs."""
+    from warmstart.engine import callbacks as callbacks_module
+
+    if terminal:  # a rich progress bar, as on a terminal
+        real = callbacks_module.ProgressBar.__init__
+        monkeypatch.setattr(callbacks_module.ProgressBar, "__init__",
+                            lambda self, description="train", plain=None: real(self, description, plain=False))
+    probe = warmstart.finetune(source.checkpoint, DataConfig(fashion_subset_npz, classes="5-9", shots=10,
+                                                             val_fraction=0.0),
+                               strategy=create_strategy("linear-probe", solver="lbfgs"),
+                               train=TrainConfig(progress=True), out=tmp_path / "run")
+    assert probe.history[0]["solver"] == "lbfgs" and probe.history[0]["steps_per_epoch"] == 1
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1] and log[0]["C"] == probe.history[0]["C"]
+    if not terminal:  # without a terminal: one plain line for the one "epoch"
+        assert "finetune epoch 1/1 - " in capsys.readouterr().err
+
+
 def test_lp_ft_lbfgs_probes_the_head_before_fine_tuning(source, fashion_subset_npz):
     target = DataConfig(fashion_subset_npz, classes="5-9", shots=20)
     train = TrainConfig(epochs=2, batch_size=16, lr=1e-4, seed=0, progress=False)

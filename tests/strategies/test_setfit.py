@@ -74,14 +74,54 @@ def test_the_contrastive_loop_pulls_classes_apart_and_fits_the_head(word_csv):
     assert all(e["pairs"] == 2 * 4 * 16 for e in result.history)
 
 
-@pytest.mark.parametrize("setting, message", [
-    ({"grad_accumulation": 2}, "does not accumulate gradients"),
+def tiny_setfit(word_csv, train: TrainConfig, **kwargs):
+    return warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(word_csv, test_fraction=0.2, val_fraction=0.0,
+                                                                     max_length=8),
+                              strategy=create_strategy("setfit", iterations=2), train=train, **kwargs)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"labels": [0, 0, 0]}, "needs at least two classes"),
+    ({"aligned": True}, "does not combine with --adaptation"),
+    ({"augmented": True}, "does not combine with --augment or --mix"),
 ])
-def test_what_it_does_not_support_is_refused(word_csv, setting, message):
+def test_what_it_does_not_support_is_refused_in_its_check(settings, message):
+    """The one place setfit refuses settings; resume, DDP and accumulation are no longer among them."""
+    labels = torch.tensor(settings.pop("labels", [0, 1, 0]))
+    asked = {"distributed": True, "resume": True, "aligned": False, "augmented": False, **settings}
     with pytest.raises(WarmstartError, match=f"--strategy setfit {message}"):
-        warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(word_csv, test_fraction=0.2, val_fraction=0.0,
-                                                                  max_length=8), strategy="setfit",
-                           train=TrainConfig(epochs=1, batch_size=8, progress=False, **setting))
+        create_strategy("setfit").check(TrainConfig(), train=(torch.zeros(3, 4, dtype=torch.long), labels), **asked)
+    create_strategy("setfit").check(TrainConfig(grad_accumulation=2), train=(torch.zeros(3, 4), torch.tensor([0, 1, 0])),
+                                    distributed=True, resume=True, aligned=False, augmented=False)
+
+
+def test_accumulating_two_batches_of_pairs_equals_one_batch_of_both(word_csv):
+    """The pairs run in the one loop, so gradient accumulation works: 2 x 8 pairs per step is 1 x 16 (up to the
+    encoder's dropout masks, which differ with the batch shapes)."""
+    whole = tiny_setfit(word_csv, TrainConfig(epochs=1, batch_size=16, lr=1e-3, progress=False))
+    halves = tiny_setfit(word_csv, TrainConfig(epochs=1, batch_size=8, grad_accumulation=2, lr=1e-3,
+                                               progress=False))
+    assert halves.history[0]["steps_per_epoch"] == whole.history[0]["steps_per_epoch"] == 4  # 64 pairs
+    assert halves.history[0]["pairs"] == whole.history[0]["pairs"] == 64
+    assert halves.history[0]["pair_loss"] == pytest.approx(whole.history[0]["pair_loss"], rel=0.2)
+
+
+def test_an_interrupted_run_resumes_with_the_same_pairs(word_csv, tmp_path):
+    """SetFit saves its training state every epoch (the pair generator included) and resumes bit for bit."""
+    train = TrainConfig(epochs=3, batch_size=16, lr=1e-3, progress=False)
+    whole = tiny_setfit(word_csv, train)
+
+    class Interrupt(warmstart.engine.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_setfit(word_csv, train, out=tmp_path / "run", callbacks=(Interrupt(),))
+    resumed = tiny_setfit(word_csv, train, out=tmp_path / "run", resume=True)
+    assert [e["pair_loss"] for e in resumed.history] == [e["pair_loss"] for e in whole.history]
+    assert all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(),
+                                                 resumed.model.state_dict().values()))
 
 
 def test_minilm_learns_trec_from_4_examples_per_class_and_the_checkpoint_keeps_it(tmp_path):
@@ -104,8 +144,8 @@ def test_minilm_learns_trec_from_4_examples_per_class_and_the_checkpoint_keeps_i
     assert config["strategy"] == {"name": "setfit", "iterations": 5, "C": 1.0}
 
 
-def test_lr_find_refuses_it_with_the_rate_to_use(word_csv):
-    with pytest.raises(WarmstartError, match="(?s)lr-find runs the cross-entropy loop, and setfit trains on "
-                                             "contrastive-pairs.*default rate \\(2e-05"):
-        warmstart.lr_find("hf:" + tiny_bert_source(), DataConfig(word_csv, max_length=8), strategy="setfit",
-                          train=TrainConfig(progress=False), steps=5)
+def test_lr_find_runs_on_its_pair_loss(word_csv):
+    """lr-find is a callback on the one loop: for setfit it reads the pair loss (once refused: it had its own loop)."""
+    result = warmstart.lr_find("hf:" + tiny_bert_source(), DataConfig(word_csv, max_length=8), strategy="setfit",
+                               train=TrainConfig(batch_size=8, progress=False), steps=6)
+    assert 1 <= result.steps_run <= 6 and all(loss >= 0 for loss in result.losses)

@@ -53,7 +53,7 @@ class TargetAdaptation:
         from ..data import load_split
         from ..data.fit import fit_to_model, model_kind, resizes
 
-        if getattr(strategy, "uses_feature_cache", False) and method.aligns_features:
+        if strategy is not None and strategy.uses_feature_cache and method.aligns_features:
             raise WarmstartError(f"--adaptation {method.name} aligns the backbone's features, but --strategy "
                                  f"{strategy.name} keeps the backbone frozen and trains the head on cached features",
                                  hint="use a strategy that trains the backbone (full, lp-ft, ...), or adabn")

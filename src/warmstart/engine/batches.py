@@ -6,6 +6,7 @@ one by one; shuffling uses the run's own seeded generator.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Iterator
 
@@ -21,6 +22,10 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.weights = weights
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.y)
 
     def __len__(self) -> int:
         n = len(self.y)
@@ -41,3 +46,20 @@ class TensorBatches:
         for b in range(len(self)):
             index = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self.x[index], self.y[index]
+
+
+class CycledBatches:
+    """Exactly ``steps`` batches, going through ``batches`` again (a new epoch of it) as often as that needs: an
+    epoch of a chosen length (lr-find's range test)."""
+
+    def __init__(self, batches, steps: int):
+        self.batches, self.steps = batches, steps
+        self.batch_size, self.num_examples = batches.batch_size, batches.num_examples
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        if len(self.batches) == 0:
+            return iter(())
+        return itertools.islice(itertools.chain.from_iterable(itertools.repeat(self.batches)), self.steps)

@@ -155,11 +155,11 @@ class StepBatches:
         self.state = state or Distributed()
         self.usable = len(batches)
         if self.state.enabled and self.usable:
-            last = min(batches.batch_size, len(batches.y) - (self.usable - 1) * batches.batch_size)
+            last = min(batches.batch_size, batches.num_examples - (self.usable - 1) * batches.batch_size)
             if last < 2 * self.state.world_size:  # some rank would get a batch of one, or none
                 self.usable -= 1
         if self.usable == 0:
-            raise WarmstartError(f"{len(batches.y)} training examples make no batch of at least "
+            raise WarmstartError(f"{batches.num_examples} training examples make no batch of at least "
                                  f"{2 * self.state.world_size} for {self.state.world_size} processes",
                                  hint="use fewer processes (--nproc), or more data")
 

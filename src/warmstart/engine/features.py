@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from ..io import atomic_write
 from ..models import TransferModel
+from .distributed import gather_rows
 
 _MEMORY: "OrderedDict[str, torch.Tensor]" = OrderedDict()
 MEMORY_ENTRIES = 16
@@ -92,3 +93,11 @@ def cached_features(model: TransferModel, x: torch.Tensor, device: torch.device,
 
 def clear_memory_cache() -> None:
     _MEMORY.clear()
+
+
+def shared_features(model: TransferModel, x: torch.Tensor, device: torch.device, *, disk: Path | None = None,
+                    view: str = "", transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """:func:`cached_features` of ``x``; under DDP each rank extracts (and caches) its share of the rows and the
+    shares are gathered, so the backbone runs over the data once in all."""
+    return gather_rows(lambda rows: cached_features(model, rows, device, disk=disk, view=view,
+                                                    transform=transform)[0], x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,8 +16,10 @@ from ..config import TrainConfig
 from ..errors import WarmstartError
 from ..models import TransferModel
 from ..strategies import Strategy
-from .batches import TensorBatches
+from .batches import CycledBatches, TensorBatches
 from .callbacks import Callback
+from .features import extract_features
+from .logistic import fit_linear_head
 from .distributed import DataParallel, StepBatches, gather_rows, sum_across_ranks
 from .distributed import current as distributed_state
 from .optim import build_optimizer, build_scheduler
@@ -61,15 +64,37 @@ def with_default_lr(config: TrainConfig, model: TransferModel, strategy: Strateg
     return config if config.lr is not None else replace(config, lr=strategy.default_lr(model))
 
 
-def optimization_step(model: nn.Module, strategy: Strategy, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
-                      config: TrainConfig) -> None:
-    """Backpropagate ``loss`` plus the strategy's penalty (L2-SP's, say), clip if asked, and step."""
-    penalty = strategy.penalty(model)
-    optimizer.zero_grad(set_to_none=True)
-    (loss if penalty is None else loss + penalty).backward()
-    if config.grad_clip_norm is not None:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], config.grad_clip_norm)
-    optimizer.step()
+def solve_head(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
+               device: torch.device, seed: int) -> dict[str, Any]:
+    """Fit ``model``'s head to convergence by L-BFGS on the backbone's embeddings of the training inputs (each rank
+    embeds its share of the rows); returns the fit's logs (train loss and accuracy, C, iterations)."""
+    features = gather_rows(lambda rows: extract_features(model, rows, device), train[0])
+    logs, _ = fit_linear_head(model.head, (features, train[1]), None, C=strategy.C, seed=seed)
+    return {k: v for k, v in logs.items() if k not in ("epoch", "epoch_time_s")}
+
+
+def parameters_finite(model: nn.Module) -> bool:
+    """Whether every trainable parameter is finite (one device sync for all of them)."""
+    checks = [p.detach().isfinite().all() for p in model.parameters() if p.requires_grad]
+    return not checks or bool(torch.stack(checks).all())
+
+
+def _diverged(epoch: int, loss: float, lr: float) -> WarmstartError:
+    return WarmstartError(f"training diverged in epoch {epoch}: the training loss is {loss} at learning rate {lr:g}; "
+                          f"the weights of epoch {epoch - 1} were restored and the run stopped without a result",
+                          hint=f"lower the learning rate (--lr {lr / 10:g}, or find one with `warmstart lr-find`), "
+                               "or clip gradients with --grad-clip-norm 1.0")
+
+
+def _interrupted_note(epoch: int, state_dir: Path | None, saved: int) -> str:
+    if state_dir is None or saved < 1:
+        return f"interrupted in epoch {epoch}, before any epoch's state was saved: run the command again to start over"
+    return (f"interrupted in epoch {epoch}; the training state after epoch {saved} is saved in {state_dir}: run the "
+            "same command again with --resume to continue from there")
+
+
+def _stop_requested(callbacks: Sequence[Callback]) -> bool:
+    return any(cb.stop_training for cb in callbacks)
 
 
 def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
@@ -77,12 +102,17 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
         generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
         resume: bool = False,
         batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
-        alignment: "FeatureAlignment | None" = None,
+        alignment: "FeatureAlignment | None" = None, steps_per_epoch: int | None = None,
         ) -> History:
-    """Train ``model`` in place with ``strategy``; returns the per-epoch logs.
+    """Train ``model`` in place with ``strategy``; returns the per-epoch logs. Every training step of warmstart
+    happens here.
 
-    ``batch_transform(x, y) -> (inputs, targets)`` turns each training batch into the model's inputs and the loss
-    targets (class indices or probabilities): augmentation and mixup hook in here (see ``data.augment``).
+    The strategy decides what a step minimises (``compute_loss`` on ``training_module``), where the batches come
+    from (``training_batches``: SetFit's pairs) and whether the head is solved by L-BFGS after each epoch
+    (``head_solver``); a head-only strategy whose head is solved so takes one closed-form "epoch" and no gradient
+    steps. ``batch_transform(x, y) -> (inputs, targets)`` turns each training batch into the model's inputs and the
+    loss targets (class indices or probabilities): augmentation and mixup hook in here (see ``data.augment``).
+    ``steps_per_epoch`` makes every epoch exactly that many steps, cycling through the data (lr-find).
 
     With ``state_dir``, the full training state is saved there after every epoch; with ``resume``, training
     continues from the state saved there (same model, strategy and config), exactly as if never interrupted.
@@ -90,16 +120,28 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
     backbone's features of the source batch with those of an unlabelled target batch.
     Under torchrun the same loop runs in every process (see :mod:`warmstart.engine.distributed`); only rank 0
     saves the state. Mixed precision, gradient accumulation, channels-last and compile: :mod:`.precision`.
+
+    A callback stops training by setting ``stop_training``: the loop checks after every step and every epoch. An
+    epoch whose training loss or weights are not finite (a learning rate too high) restores the weights of the
+    epoch before and raises :class:`WarmstartError`, unless a callback stopped it (lr-find stops on divergence).
     """
     model.to(device)
     config = with_default_lr(config, model, strategy)
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
     global_batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)
+    own_batches = strategy.training_batches(train, config, generator)
+    global_batches = global_batches if own_batches is None else own_batches
+    if steps_per_epoch is not None:
+        global_batches = CycledBatches(global_batches, steps_per_epoch)
     ranks, precision = distributed_state(), Precision(config, device)
+    gradient_steps = strategy.trains_by_gradient
+    epochs = config.epochs if gradient_steps else 1  # a head solved in closed form: nothing to repeat
     # one item per optimizer step; batch_transform runs on each whole batch before it is shared out
-    batches = StepBatches(global_batches, config.grad_accumulation, ranks, transform=batch_transform)
-    parallel, runner = DataParallel(ranks, device), precision.prepare_model(model)
+    batches = StepBatches(global_batches, config.grad_accumulation, ranks, transform=batch_transform) \
+        if gradient_steps else ()
+    steps_per_epoch = len(batches) if gradient_steps else 1
+    parallel, runner = DataParallel(ranks, device), precision.prepare_model(strategy.training_module(model))
     if alignment is not None:
         if resume:
             raise ValueError("resuming a run with domain adaptation is not supported")
@@ -107,7 +149,9 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             raise WarmstartError("domain adaptation (--adaptation) does not run under DDP yet",
                                  hint="run it in one process (drop --nproc / torchrun)")
         alignment.attach(optimizer, config, device)  # its parameters (DANN's discriminator) train too
-    scheduler = build_scheduler(optimizer, config, len(batches))
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    for cb in callbacks:
+        cb.on_optimizer(optimizer)
     val_loss_fn = nn.CrossEntropyLoss()  # plain, so validation losses compare across settings
     history = History()
     first_epoch = 1
@@ -117,23 +161,25 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
         done, history.epochs = load_training_state(state_dir, model=model, optimizer=optimizer, scheduler=scheduler,
                                                    generator=generator, callbacks=callbacks)
         first_epoch = done + 1
-        log.info("resuming after epoch %d of %d", done, config.epochs)
-    begin = {"epochs": config.epochs, "steps_per_epoch": len(batches), "first_epoch": first_epoch}
+        log.info("resuming after epoch %d of %d", done, epochs)
+    begin = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "first_epoch": first_epoch}
     for cb in callbacks:
         cb.on_train_begin(begin)
 
-    step, start = (first_epoch - 1) * len(batches), time.perf_counter()
+    step, start, epoch = (first_epoch - 1) * steps_per_epoch, time.perf_counter(), first_epoch
+    saved = first_epoch - 1  # the last epoch whose state is on disk
     try:
-        for epoch in range(first_epoch, config.epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             note = strategy.begin_epoch(model, epoch)
             if note:
                 log.info(note)
             strategy.train_mode(model, frozen_batchnorm=config.frozen_batchnorm)
             train_model = parallel.for_phase(model, runner)
             epoch_start = time.perf_counter()
+            last_good = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
+            seen, predicted = 0, False
             for micro_batches in batches:
                 optimizer.zero_grad(set_to_none=True)
                 for index, (xb, targets, yb, weight) in enumerate(micro_batches):
@@ -142,8 +188,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                     with parallel.gradient_sync(train_model, sync=index == len(micro_batches) - 1):
                         with precision.autocast():
                             if alignment is None:
-                                logits = train_model(xb)
-                                loss = loss_fn(logits.float(), targets)
+                                loss, logits = strategy.compute_loss(train_model, xb, targets, loss_fn)
                             else:  # domain adaptation: source and target through the backbone, plus the alignment
                                 progress = step / (config.epochs * len(batches))  # no resume here: step from 0
                                 logits, loss = alignment.step(model, xb, targets, loss_fn, progress)
@@ -151,20 +196,39 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
                         precision.backward((loss.float() if penalty is None else loss.float() + penalty) * weight)
                     # accumulate on the device; reading a value back every step would stall a GPU
                     loss_sum += loss.detach().float() * len(yb)
-                    correct += (logits.detach().argmax(1) == yb).sum()
+                    if logits is not None:
+                        correct += (logits.detach().argmax(1) == yb).sum()
+                        predicted = True
                     seen += len(yb)
                 precision.step(optimizer, model, config.grad_clip_norm)
                 scheduler.step()
                 step += 1
                 for cb in callbacks:
                     cb.on_batch_end(step, {"loss": lambda: float(loss.detach())})
-            loss_sum, correct, seen = sum_across_ranks(loss_sum, correct, torch.tensor(seen))
-            logs: dict[str, Any] = {"epoch": epoch, "train_loss": float(loss_sum) / int(seen),
-                                    "train_accuracy": float(correct) / int(seen),
-                                    "lr": optimizer.param_groups[0]["lr"], "steps_per_epoch": len(batches)}
+                if _stop_requested(callbacks):
+                    break
+            logs: dict[str, Any] = {"epoch": epoch}
+            if gradient_steps:
+                loss_sum, correct, seen = sum_across_ranks(loss_sum, correct, torch.tensor(seen))
+                logs[strategy.loss_name] = float(loss_sum) / int(seen)
+                if predicted:
+                    logs["train_accuracy"] = float(correct) / int(seen)
+                logs.update(strategy.epoch_logs(int(seen)))
+                if not (math.isfinite(logs[strategy.loss_name]) and parameters_finite(model)) \
+                        and not _stop_requested(callbacks):
+                    model.load_state_dict(last_good)
+                    raise _diverged(epoch, logs[strategy.loss_name], config.lr)  # the rate --lr sets
+            if strategy.head_solver == "lbfgs":
+                if not gradient_steps:
+                    log.info("%s: fitting the head by L-BFGS on %d examples", strategy.name, len(train[1]))
+                logs.update(solve_head(model, strategy, train, device, config.seed))
+                if not gradient_steps:  # the fit was the epoch's one step
+                    step += 1
+                    for cb in callbacks:
+                        cb.on_batch_end(step, {"loss": lambda: logs["train_loss"]})
+            logs.update(lr=optimizer.param_groups[0]["lr"], steps_per_epoch=steps_per_epoch)
             # the layer groups this epoch trained: a strategy's phases (lp-ft, gradual-unfreeze) show in the logs
-            training_now = getattr(strategy, "current_", None) or ()
-            logs["trainable"] = "+".join(name for name, _ in model.layer_groups() if name in training_now)
+            logs["trainable"] = "+".join(name for name, _ in model.layer_groups() if name in strategy.current_)
             if alignment is not None:
                 logs.update(alignment.epoch_logs())
             if val is not None:
@@ -178,8 +242,13 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             if state_dir is not None and ranks.is_main:
                 save_training_state(state_dir, epoch=epoch, model=model, optimizer=optimizer, scheduler=scheduler,
                                     generator=generator, history=history.epochs, callbacks=callbacks)
-            if any(getattr(cb, "stop_training", False) for cb in callbacks):
+                saved = epoch
+            if _stop_requested(callbacks):
                 break
+    except KeyboardInterrupt:  # Ctrl-C: say how to carry on, then stop as asked
+        if ranks.is_main:
+            log.warning(_interrupted_note(epoch, state_dir, saved))
+        raise
     finally:  # on an error or interrupt too: the log is closed and the progress bar stopped
         history.summary = {"train_time_s": time.perf_counter() - start, "steps": step}
         for cb in callbacks:

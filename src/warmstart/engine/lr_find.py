@@ -14,29 +14,26 @@ rule and the suggestions follow fastai's ``lr_find``:
   candidate is the rate of the lowest smoothed loss divided by 10 (the loss still falls there, well short of the
   edge of divergence).
 
-The pure functions take arrays; :func:`lr_range_test` runs the test on a model with a strategy's parameter groups.
+The pure functions take arrays; :class:`LrFinder` is the test as a callback on the training loop, and
+:func:`lr_range_test` runs it on a copy of a model with a strategy's parameter groups (the plot: evaluation/plots.py).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import math
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..config import TrainConfig, check_parameter, is_int, is_number
 from ..errors import WarmstartError
-from ..io import atomic_write
 from ..models import TransferModel
 from ..strategies import Strategy
-from .batches import TensorBatches
-from .loop import optimization_step, training_batches_and_loss
-from .optim import build_optimizer
+from .callbacks import Callback
+from .loop import fit
 
 SMOOTHING_BETA = 0.98
 DIVERGENCE_FACTOR = 4.0
@@ -127,44 +124,62 @@ def suggestion_window(points: int) -> slice:
     return window if len(range(points)[window]) >= 3 else slice(0, points)
 
 
+class LrFinder(Callback):
+    """The range test as a callback on the training loop: before step ``i`` the base rate is set to
+    ``exponential_lrs(start_lr, end_lr, steps)[i]`` (each group at ``lr * lr_scale``, overriding the schedule), every
+    step's loss is recorded, and training stops after ``steps`` steps, at the first non-finite loss, or once the
+    smoothed loss diverges (:func:`divergence_step`)."""
+
+    def __init__(self, start_lr: float, end_lr: float, steps: int):
+        check_range(start_lr, end_lr, steps)
+        self.schedule = exponential_lrs(start_lr, end_lr, steps)
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.stop_training = False
+
+    def on_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self._set_lr(0)
+
+    def _set_lr(self, index: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = float(self.schedule[index]) * group["lr_scale"]
+
+    def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
+        value = logs["loss"]()  # read every step: the stopping rule needs it
+        if not math.isfinite(value):
+            self.stop_training = True  # past divergence; a non-finite value has no place on the curve
+            return
+        self.lrs.append(float(self.schedule[step - 1]))
+        self.losses.append(value)
+        if step >= len(self.schedule) or divergence_step(smooth_losses(self.losses)) is not None:
+            self.stop_training = True
+        else:
+            self._set_lr(step)
+
+
 def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple[torch.Tensor, torch.Tensor],
                   config: TrainConfig, device: torch.device, generator: torch.Generator, start_lr: float = 1e-7,
-                  end_lr: float = 10.0, steps: int = 100) -> LrFindResult:
+                  end_lr: float = 10.0, steps: int = 100, callbacks: Sequence[Callback] = ()) -> LrFindResult:
     """Train a copy of ``model`` for up to ``steps`` mini-batches at exponentially growing rates; ``model`` itself
     is left as it was, and the copy and its optimizer are thrown away.
 
-    The run is the first stretch of ``fit`` with ``config``: the strategy's parameter groups in its first phase
-    (``strategy.prepare(model, config.epochs)``), the configured optimizer, loss (label smoothing, class balance)
-    and gradient clipping, and seeded shuffled batches, cycled through as often as ``steps`` needs. Each group
-    trains at ``lr * lr_scale``, so a strategy's discriminative rates keep their ratios; the rates reported are the
-    base rate ``lr``, the one ``--lr`` sets.
+    The run is the first stretch of ``fit`` with ``config`` (it *is* ``fit``, with :class:`LrFinder` steering the
+    rate): the strategy's parameter groups in its first phase (one epoch of ``steps`` steps, cycling through the
+    seeded shuffled batches as often as it needs), the configured optimizer, loss (label smoothing, class balance),
+    precision and gradient clipping, and the strategy's own loss (SetFit's pairs). Each group trains at
+    ``lr * lr_scale``, so a strategy's discriminative rates keep their ratios; the rates reported are the base rate
+    ``lr``, the one ``--lr`` sets.
     """
-    check_range(start_lr, end_lr, steps)
-    model = copy.deepcopy(model).to(device)
-    strategy.prepare(model, config.epochs)
-    optimizer = build_optimizer(strategy.param_groups(model, start_lr, config.weight_decay), config)
-    strategy.train_mode(model, frozen_batchnorm=config.frozen_batchnorm)
-    # the loss and the sampling of fit, so the curve is the one fine-tuning will descend
-    batches, loss_fn = training_batches_and_loss(train_tensors, model.num_classes, config, device, generator)
-    batches = _forever(batches)
-
-    schedule = exponential_lrs(start_lr, end_lr, steps)
-    lrs: list[float] = []
-    losses: list[float] = []
-    for lr in schedule:
-        for group in optimizer.param_groups:
-            group["lr"] = float(lr) * group["lr_scale"]
-        xb, yb = next(batches)
-        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        loss = loss_fn(model(xb), yb)
-        optimization_step(model, strategy, optimizer, loss, config)
-        value = float(loss.detach())  # read every step: the stopping rule needs it
-        if not math.isfinite(value):
-            break  # past divergence; a non-finite value has no place on the curve
-        lrs.append(float(lr))
-        losses.append(value)
-        if divergence_step(smooth_losses(losses)) is not None:
-            break
+    if not strategy.trains_by_gradient:
+        raise WarmstartError(f"lr-find: {strategy.name} with solver={strategy.head_solver} fits its head in closed "
+                             "form, without a learning rate", hint="drop --strategy-option solver=lbfgs to find the "
+                                                                   "rate of the head trained in the loop")
+    strategy.check(config, train=train_tensors, distributed=False, resume=False, aligned=False, augmented=False)
+    finder = LrFinder(start_lr, end_lr, steps)
+    fit(copy.deepcopy(model), strategy, train_tensors, None, replace(config, lr=start_lr), device=device,
+        generator=generator, callbacks=[finder, *callbacks], steps_per_epoch=steps)
+    lrs, losses = finder.lrs, finder.losses
     if not losses:
         raise WarmstartError(f"the loss was not finite at the first step of the range test (lr {start_lr:g})",
                              hint="lower --start-lr, or check the data and the model")
@@ -176,43 +191,3 @@ def lr_range_test(model: TransferModel, strategy: Strategy, train_tensors: tuple
                         min_loss_lr_over_10=min_loss_lr_over_10(lrs[window], smoothed[window]),
                         start_lr=float(start_lr), end_lr=float(end_lr), steps=steps,
                         stopped_early=len(losses) < steps)
-
-
-def _forever(batches: TensorBatches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The batches epoch after epoch, each epoch reshuffled by the batches' generator."""
-    return itertools.chain.from_iterable(itertools.repeat(batches))
-
-
-def plot_lr_find(result: LrFindResult, path: str | Path, *, title: str = "") -> Path:
-    """The loss against the learning rate (log scale), the suggestion and the other candidate marked; a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lrs, smoothed = np.asarray(result.lrs), np.asarray(result.smoothed)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(lrs, result.losses, color="0.75", linewidth=0.8, label="loss")
-    ax.plot(lrs, smoothed, color="C0", label="smoothed loss")
-    at = int(np.argmin(np.abs(np.log(lrs) - np.log(result.suggestion))))
-    ax.axvline(result.suggestion, color="C3", linestyle="--", linewidth=1)
-    ax.plot([result.suggestion], [smoothed[at]], "o", color="C3",
-            label=f"suggestion {result.suggestion:.2g} ({result.suggested_by})")
-    ax.axvline(result.min_loss_lr_over_10, color="C2", linestyle=":", linewidth=1,
-               label=f"min loss / 10: {result.min_loss_lr_over_10:.2g}")
-    ax.set_xscale("log")
-    # the smoothed curve without its divergence (the last 5 points) sets the scale; what diverges runs off the top
-    shown = slice(0, max(len(smoothed) - 5, 1))
-    low = min(float(smoothed.min()), float(np.min(result.losses[shown])))
-    high = float(smoothed[shown].max())
-    margin = 0.1 * (high - low) + 1e-6
-    ax.set_ylim(low - margin, high + margin)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss")
-    ax.set_title(title or "learning-rate range test")
-    ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)

@@ -2,7 +2,7 @@
 
 - :mod:`~warmstart.run.starting_point`: checkpoint, pretrained model or scratch; the head rule; lineage.
 - :mod:`~warmstart.run.trainer`: a training run from its checks to the saved result (``pretrain``/``finetune``).
-- :mod:`~warmstart.run.training`: the training dispatch the trainer calls (the engine's to replace).
+- :mod:`~warmstart.run.training`: the two calls into the engine (training with a strategy, the lr range test).
 - :mod:`~warmstart.run.scoring`: a model's metrics on a split.
 - :mod:`~warmstart.run.evaluation`: ``evaluate``.
 - :mod:`~warmstart.run.folder`: the run folder, the one owner of its layout.

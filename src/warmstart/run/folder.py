@@ -159,6 +159,9 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
     except (OSError, ValueError) as exc:
         raise WarmstartError(f"{saved_file}: the interrupted run's settings cannot be read ({exc})",
                              hint="start a new run without --resume") from None
+    if not isinstance(saved, dict):
+        raise WarmstartError(f"{saved_file}: expected the interrupted run's settings (a JSON object), found "
+                             f"{type(saved).__name__}", hint="the state is damaged; start a new run without --resume")
     now = json_ready(config)
     differences = []
     for section in ("command", "data", "train", "strategy", "model", "parent", "head"):

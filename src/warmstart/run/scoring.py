@@ -10,9 +10,9 @@ from ..data import Dataset
 from ..data.fit import Preprocessing
 from ..engine import predict_logits
 from ..engine.distributed import gather_rows
+from ..engine.features import shared_features
 from ..evaluation import EvaluationResult, evaluate_predictions
 from ..models import TransferModel
-from .training import backbone_features
 
 
 def predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessing, device: torch.device, *,
@@ -21,7 +21,7 @@ def predict_and_score(model: TransferModel, dataset: Dataset, norm: Preprocessin
     come from the feature cache, so repeated runs on one split (seeds, strategies, shot counts) embed it once."""
     x = norm.apply(dataset.x)
     if cache:
-        features = backbone_features(model, x, device, disk)
+        features = shared_features(model, x, device, disk=disk)
         with torch.no_grad():
             logits = model.eval().forward_head(features.to(device)).float().cpu()
     else:  # under DDP each rank predicts its share of the rows

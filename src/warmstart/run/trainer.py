@@ -166,11 +166,11 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     # augmentation works on the images as they are, then normalises: the loop gets them un-normalised
     loop_xy = train_xy if batch_transform is None else (torch.from_numpy(splits.train.x), train_xy[1])
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
-    history, disk = train_model(model, strategy, splits, train, train_xy=train_xy, loop_xy=loop_xy, val_xy=val_xy,
+    history, disk = train_model(model, strategy, train, train_xy=train_xy, loop_xy=loop_xy, val_xy=val_xy,
                                 batch_transform=batch_transform, device=device, generator=generator,
                                 extra_callbacks=extra_callbacks,
                                 state_dir=None if folder is None else folder.state_dir, resume=resume,
-                                adaptation=adaptation, distributed_run=ranks.enabled, notes=notes)
+                                adaptation=adaptation, notes=notes)
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if adaptation is not None:
         adaptation.after_training(model, device, notes)

@@ -7,17 +7,28 @@ also add a regulariser to the training loss (``penalty``), as L2-SP does.
 
 Options are keyword arguments of the strategy's constructor, checked when it is built:
 ``create_strategy("layerwise-lr", layer_decay=0.7)``.
+
+The training loop (engine/loop.py) and the trainer around it (engine/trainer.py) ask a strategy only what is
+declared here, each with its default: what a step minimises (``compute_loss``, on the module ``training_module``
+names), where its batches come from (``training_batches``), how the head is solved (``head_solver``: by gradient
+steps in the loop, or fitted by L-BFGS after every epoch), whether the backbone runs once into a feature cache
+(``feature_cache``, ``feature_views``), whether the head is fitted before training starts (``probe_first``), and
+what it refuses (``check``, the one place a strategy says no). A new strategy therefore touches only this package.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..models import TransferModel
 from ..registry import Registry, option_names
+
+# (inputs) -> inputs: a deterministic view of the training inputs (an augmented copy) whose features are cached
+ViewTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Strategy:
@@ -34,8 +45,19 @@ class Strategy:
     """
 
     name = "base"
-    uses_feature_cache = False  # True: only the head trains, on backbone features computed once
-    objective = "cross-entropy"  # what the training loop minimises; setfit's "contrastive-pairs" has its own loop
+    # None: the backbone runs on every batch. "memory" or "disk": the backbone is frozen, so the trainer runs it
+    # once over the data and only the head trains, on the cached features ("disk" keeps them for later runs).
+    feature_cache: str | None = None
+    # "loop": the head trains by gradient steps like every other group. "lbfgs": after each epoch's steps the head
+    # is fitted to convergence as an L2 logistic regression on the backbone's embeddings (engine/logistic.py), with
+    # the inverse strength C ("auto": chosen by cross-validation).
+    head_solver = "loop"
+    C: float | str = "auto"
+    # True: before training, the head is fitted by L-BFGS on the frozen backbone's features (LP-FT's probe).
+    probe_first = False
+    # the name of the epoch's mean training loss in the logs
+    loss_name = "train_loss"
+    head_lr_scale = 1.0
     # The learning rate of a run given none (TrainConfig.lr=None, no --lr): 1e-3 suits a new head and the small
     # networks warmstart pretrains (Adam's own default). A pretrained transformer encoder's weights move at 2e-5 to
     # 5e-5 (BERT's fine-tuning grid, Devlin et al. 2019; the Hugging Face Trainer's 5e-5): at 1e-3 full fine-tuning
@@ -55,7 +77,7 @@ class Strategy:
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
         """The factor on the learning rate of a group: the head's ``head_lr_scale`` for strategies that take one."""
-        return getattr(self, "head_lr_scale", 1.0) if group == "head" else 1.0
+        return self.head_lr_scale if group == "head" else 1.0
 
     def group_weight_decay(self, group: str, index: int, num_groups: int, weight_decay: float) -> float:
         """The weight decay of a group's weights (1-D parameters never decay); the configured one by default."""
@@ -123,6 +145,51 @@ class Strategy:
         for name, module in model.layer_groups():
             if name not in self.current_:
                 module.eval()
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        """Whether only the head trains, on backbone features computed once (``feature_cache`` set)."""
+        return self.feature_cache is not None
+
+    @property
+    def trains_by_gradient(self) -> bool:
+        """Whether the loop takes gradient steps: False for a head-only strategy whose head is solved by L-BFGS
+        (one closed-form "epoch" then; there is nothing to repeat)."""
+        return not (self.uses_feature_cache and self.head_solver == "lbfgs")
+
+    def feature_views(self) -> list[tuple[str, ViewTransform | None]]:
+        """With a feature cache, the views of the training inputs whose features the head trains on: ``(name,
+        transform)``, the clean inputs first (name "", no transform)."""
+        return [("", None)]
+
+    def check(self, config: TrainConfig, *, train: tuple[torch.Tensor, torch.Tensor], distributed: bool,
+              resume: bool, aligned: bool, augmented: bool) -> None:
+        """Refuse, with a :class:`WarmstartError` and its fix, what this strategy cannot do with these settings:
+        ``distributed`` (DDP), ``resume``, ``aligned`` (feature-alignment domain adaptation), ``augmented``
+        (per-batch augmentation or mixing). Everything is supported by default."""
+
+    def training_module(self, model: TransferModel) -> nn.Module:
+        """The module a training step runs on the batch inputs: the whole model (its logits) by default."""
+        return model
+
+    def training_batches(self, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
+                         generator: torch.Generator) -> "Iterable[tuple[torch.Tensor, torch.Tensor]] | None":
+        """The batches of an epoch, ``(inputs, targets)``, when the strategy draws its own (SetFit's pairs); the
+        object also has ``__len__``, ``batch_size`` and ``num_examples``, and iterating it again starts a new epoch.
+        None (the default): the loop's shuffled (or class-balanced) batches of examples."""
+        return None
+
+    def compute_loss(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                     loss_fn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mean loss of a batch and the logits it came from (None when the step predicts no classes, and the
+        loop then reports no training accuracy for it). ``module`` is ``training_module(model)`` as the loop runs
+        it (compiled, or in DDP); ``loss_fn`` the run's cross-entropy (label smoothing, class weights)."""
+        logits = module(inputs)
+        return loss_fn(logits.float(), targets), logits
+
+    def epoch_logs(self, examples: int) -> dict[str, Any]:
+        """What the strategy adds to an epoch's logs, given the training examples the epoch's steps saw."""
+        return {}
 
     def finalize(self, model: TransferModel) -> None:
         """Called once after training, before the model is evaluated and saved; nothing to do by default."""

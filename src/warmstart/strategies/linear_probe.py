@@ -8,9 +8,12 @@ the head on the cache, so each epoch costs a matrix product instead of a forward
 
 from __future__ import annotations
 
-from ..config import check_parameter, is_int, is_number
-from ..data.augment import AUGMENTATIONS
-from .base import STRATEGIES
+import torch
+
+from ..config import TrainConfig, check_parameter, is_int, is_number
+from ..data.augment import AUGMENTATIONS, augment
+from ..errors import WarmstartError
+from .base import STRATEGIES, ViewTransform
 from .freeze import FrozenBackbone
 
 
@@ -34,7 +37,6 @@ class LinearProbe(FrozenBackbone):
     """
 
     name = "linear-probe"
-    uses_feature_cache = True
 
     def __init__(self, *, cache: str = "memory", views: int = 1, augment: str = "light",
                  head_lr_scale: float = 10.0, solver: str = "loop", C: float | str = "auto"):
@@ -50,3 +52,22 @@ class LinearProbe(FrozenBackbone):
         self.augment = augment
         self.solver = solver
         self.C = C
+
+    @property
+    def feature_cache(self) -> str:
+        return self.cache
+
+    @property
+    def head_solver(self) -> str:
+        return self.solver
+
+    def feature_views(self) -> list[tuple[str, ViewTransform | None]]:
+        """The clean inputs, then ``views - 1`` augmented copies, each seeded by its number (so cached too)."""
+        return [("", None)] + [(f"{self.augment}:{view}", lambda x, v=view: augment(x, self.augment, seed=v))
+                               for view in range(1, self.views)]
+
+    def check(self, config: TrainConfig, *, train: tuple[torch.Tensor, torch.Tensor], distributed: bool,
+              resume: bool, aligned: bool, augmented: bool) -> None:
+        if self.views > 1 and train[0].ndim != 4:
+            raise WarmstartError(f"{self.name}: views={self.views} augments images, but the inputs are vectors of "
+                                 f"shape {tuple(train[0].shape[1:])}", hint="use views=1 for vector data")

@@ -51,3 +51,7 @@ class LinearProbeThenFineTune(Strategy):
         if epoch <= self.probe_epochs(getattr(self, "epochs_", 1)):
             return ["head"]
         return [name for name, _ in model.layer_groups()]
+
+    @property
+    def probe_first(self) -> bool:
+        return self.probe == "lbfgs"

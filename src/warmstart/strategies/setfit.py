@@ -10,9 +10,14 @@ beating full fine-tuning and in-context learning at 8 examples per class, with t
 
 from __future__ import annotations
 
-import torch
+import math
+from typing import Any, Callable, Iterator
 
-from ..config import check_parameter, is_int, is_number
+import torch
+from torch import nn
+
+from ..config import TrainConfig, check_parameter, is_int, is_number
+from ..errors import WarmstartError
 from ..models import TransferModel
 from .base import STRATEGIES, Strategy
 
@@ -35,12 +40,19 @@ class SetFit(Strategy):
     Over 3 seeds at 8 per class, C=1 against cross-validation: emotion 0.380 against 0.370, TREC 0.707 against
     0.739, SST-2 0.670 either way (benchmarks/results/text_setfit*.md): differences within seed noise, so the
     default follows SetFit rather than a choice known to be biased. Text and any
-    backbone whose embedding similarity means something; runs in one process (no DDP) and is not resumable.
+    backbone whose embedding similarity means something.
+
+    The pairs train in the one training loop (engine/loop.py): each step embeds both members of ``--batch-size``
+    pairs in one forward pass of the backbone (dynamic padding trims the batch to its longest text) and regresses
+    their cosine similarity on the pair's target with a mean squared error (sentence-transformers'
+    ``CosineSimilarityLoss``). So resume (the pairs replay from the saved generator), gradient accumulation,
+    precision and DDP work as for the other strategies.
     """
 
     name = "setfit"
     transformer_lr = 2e-5  # SetFit's body learning rate
-    objective = "contrastive-pairs"  # trained by engine/contrastive.py, not by the cross-entropy loop
+    head_solver = "lbfgs"  # the head is fitted on the embeddings after every epoch
+    loss_name = "pair_loss"
 
     def __init__(self, *, iterations: int = 20, C: float | str = 1.0):
         check_parameter(is_int(iterations) and iterations >= 1, "iterations", "a positive integer (rounds of pairs "
@@ -52,6 +64,32 @@ class SetFit(Strategy):
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         # the head is not trained by gradients: it is fitted on the embeddings after each epoch
         return [name for name, _ in model.backbone_groups()]
+
+    def check(self, config: TrainConfig, *, train: tuple[torch.Tensor, torch.Tensor], distributed: bool,
+              resume: bool, aligned: bool, augmented: bool) -> None:
+        refusals = [(len(train[1].unique()) < 2, "needs at least two classes", "use data with two or more labels"),
+                    (aligned, "does not combine with --adaptation", "drop --adaptation"),
+                    (augmented, "does not combine with --augment or --mix", "drop them")]
+        for refused, what, hint in refusals:
+            if refused:
+                raise WarmstartError(f"--strategy {self.name} {what}", hint=hint)
+
+    def training_module(self, model: TransferModel) -> nn.Module:
+        return model.backbone  # the embeddings are compared; the head is fitted afterwards
+
+    def training_batches(self, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
+                         generator: torch.Generator) -> "PairBatches":
+        return PairBatches(train[0], train[1], config.batch_size, self.draw_pairs, generator,
+                           pairs=2 * self.iterations * len(train[1]))
+
+    def compute_loss(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                     loss_fn: nn.Module) -> tuple[torch.Tensor, None]:
+        # inputs: (pairs, 2, ...); first members then second members in one pass, as one batch
+        u, v = module(inputs.transpose(0, 1).flatten(0, 1)).float().chunk(2)
+        return nn.functional.mse_loss(nn.functional.cosine_similarity(u, v), targets.float()), None
+
+    def epoch_logs(self, examples: int) -> dict[str, Any]:
+        return {"pairs": examples}
 
     def draw_pairs(self, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """``(first, second, target)``: example indices of the pairs, shuffled, and 1.0 (same class) or 0.0.
@@ -82,3 +120,24 @@ class SetFit(Strategy):
         first, second, target = torch.cat(first), torch.cat(second), torch.cat(target)
         order = torch.randperm(len(first), generator=generator)
         return first[order], second[order], target[order]
+
+
+class PairBatches:
+    """An epoch of pairs: ``draw(labels, generator)`` draws fresh pairs each time it is iterated, and each batch is
+    ``(inputs, targets)`` with inputs of shape ``(pairs, 2, ...)`` (the two members of each pair) and the target
+    similarities. Every pair is used: the last batch may be short."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 draw: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, ...]],
+                 generator: torch.Generator, *, pairs: int):
+        self.x, self.y, self.batch_size, self.draw, self.generator = x, y, batch_size, draw, generator
+        self.num_examples = pairs  # what draw returns each epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_examples / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        first, second, target = self.draw(self.y, self.generator)
+        for b in range(len(self)):
+            rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            yield torch.stack([self.x[first[rows]], self.x[second[rows]]], dim=1), target[rows]
