@@ -22,7 +22,7 @@ import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.compare import to_csv
+from warmstart.reporting.compare_tables import to_csv
 from warmstart.io import write_json, write_text
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,7 +50,7 @@ def main() -> None:
         parts = []
         for shots, train in ((args.shots, FEW), ([args.all_shots], ALL)):
             result = warmstart.compare(source.checkpoint, data, strategies=STRATEGIES, shots=shots,
-                                       seeds=args.seeds, train=train, out=Path(tmp) / f"k{shots[0]}")
+                                       seeds=args.seeds, train=train, out=Path(tmp) / f"k{shots[0]}", plateau=False)
             parts.append((train, result))
             print(to_csv(result), flush=True)
 

@@ -48,7 +48,8 @@ from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range, lr_ran
 from .errors import WarmstartError
 from .evaluation import EvaluationResult, evaluate_predictions, plot_confusion_matrix
 from .io import write_json
-from .models import MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, save_checkpoint
+from .models import (MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, read_info,
+                     save_checkpoint)
 from .prediction import PredictionResult, predict as _predict_csv
 from .strategies import STRATEGIES, Strategy, create_strategy
 from .strategies.auto import Auto
@@ -132,10 +133,12 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     if splits.val is not None:
         extra_callbacks.append(BestWeights(model, monitor="val_accuracy"))
     if train.early_stopping is not None:
-        if splits.val is None:
+        if splits.val is None and train.early_stopping_monitor.startswith("val_"):
             raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                                  hint="set --val-fraction (for example 0.2), or drop --early-stopping")
-        extra_callbacks.append(EarlyStopping(train.early_stopping, monitor="val_accuracy"))
+        extra_callbacks.append(EarlyStopping(train.early_stopping, monitor=train.early_stopping_monitor,
+                                             mode="max" if train.early_stopping_monitor.endswith("accuracy") else "min",
+                                             min_delta=train.early_stopping_min_delta))
     if train.progress and ranks.is_main:
         extra_callbacks.append(ProgressBar(kind))
 
@@ -178,7 +181,8 @@ def _train_and_save(kind: str, model: TransferModel, strategy: Strategy, data: D
     if adaptation is not None:
         adaptation.after_training(model, device, notes)
     if "stopped_epoch" in history.summary:
-        _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
+        monitored = train.early_stopping_monitor.replace("val_", "validation ").replace("train_", "training ")
+        _note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: {monitored} had not "
                      f"improved for {train.early_stopping} epochs")
     if "best_epoch" in history.summary:
         _note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
@@ -375,7 +379,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
-             _command: str = "finetune") -> RunResult:
+             input_pipeline: str | Path | None = None, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target's classes get a new head when they differ from the checkpoint's (reported in ``notes``). Inputs are
@@ -386,6 +390,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     ``checkpoint="auto"`` ranks ``candidates`` on the target's training split by ``rank_score`` (see
     :func:`warmstart.selection.ranking.rank`), fine-tunes the best one, and writes the ranking and the reason for
     the choice to ``out/selection.json``.
+
+    ``input_pipeline`` (with ``checkpoint=None``): a checkpoint whose input pipeline the model trained from scratch
+    takes (its input size and channels, with ``data.resize``, and its normalisation), so that a comparison with
+    fine-tuning that checkpoint differs only in the starting point (``compare``'s scratch arm).
 
     Unsupervised domain adaptation: with ``target_unlabeled`` (a dataset whose train split's inputs are used, never
     its labels) and ``adaptation`` (``dann``, ``coral`` or ``adabn``; ``warmstart list adaptations``), the model is
@@ -410,14 +418,18 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     started = time.perf_counter()
     data, train = _as_data(data), train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
-    if train.early_stopping is not None and data.resolved_val_fraction == 0:
+    if train.early_stopping is not None and data.resolved_val_fraction == 0 and \
+            train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
     if resume and (out is None or not (Path(out) / "state" / "config.json").is_file()):
         raise WarmstartError(f"{out}: nothing to resume (no state/config.json)",
                              hint="the run finished, or never started; run without --resume")
     method = _check_adaptation(target_unlabeled, adaptation, resume)
-    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    if input_pipeline is not None and checkpoint is not None:
+        raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
+                             hint="pass checkpoint=None, or drop input_pipeline")
+    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train, pipeline=input_pipeline)
     strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
     target = None
     if method is not None:
@@ -482,11 +494,12 @@ def _adapt_splits(splits: DataSplits, net: TransferModel, norm: Preprocessing, n
 
 
 def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
-                    train: TrainConfig, *, keep_source_head: bool = False
+                    train: TrainConfig, *, keep_source_head: bool = False, pipeline: str | Path | None = None
                     ) -> tuple[TransferModel, DataSplits, Preprocessing, dict[str, Any], list[str]]:
     """What fine-tuning starts from: the seeded splits, the model (the checkpoint with a new head for the target's
     classes, or ``model`` from scratch), the normalisation its inputs get, its lineage, and notes on what changed.
-    ``keep_source_head`` leaves a checkpoint's own classifier in place (transferability ranking reads it)."""
+    ``keep_source_head`` leaves a checkpoint's own classifier in place (transferability ranking reads it).
+    ``pipeline``: from scratch, the inputs (shape, with ``data.resize``) and normalisation of that checkpoint."""
     check_backbone_family(checkpoint)
     seed_everything(train.seed)
     notes: list[str] = []
@@ -500,10 +513,16 @@ def _starting_point(checkpoint: str | Path | None, data: DataConfig, model: Mode
                              hint="start from a checkpoint or pretrained model of the same kind, or from none")
     if checkpoint is None or pretrained is not None:
         spec = pretrained or _as_model(model or DEFAULT_MODELS[splits.train.kind])
-        net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
-        norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
-                                 getattr(net, "pretrained_preprocessing", None))
-        if not text and net.input_shape != tuple(input_shape):  # a pretrained image model's own input size
+        source = None if pipeline is None or text else read_info(pipeline)[1]
+        net = create_model(spec.name, input_shape if source is None else source.input_shape,
+                           splits.train.num_classes, **dict(spec.options))
+        if source is not None:  # the pipeline of the checkpoint this scratch run is compared with
+            norm = preprocessing_from_dict(source.preprocessing)
+            splits = _adapt_splits(splits, net, norm, f"checkpoint {pipeline}", resize=data.resize)
+        else:
+            norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
+                                     getattr(net, "pretrained_preprocessing", None))
+        if source is None and not text and net.input_shape != tuple(input_shape):  # a pretrained model's own size
             splits = _adapt_splits(splits, net, norm, f"{spec.name} model {spec.options.get('name')}", resize=True)
         lineage: dict[str, Any] = {"parent": None if pretrained is None else _pretrained_lineage(checkpoint, spec, net)}
         if pretrained is not None:
@@ -564,7 +583,10 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     data, train = _as_data(data), train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
-    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
+    if input_pipeline is not None and checkpoint is not None:
+        raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
+                             hint="pass checkpoint=None, or drop input_pipeline")
+    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train, pipeline=input_pipeline)
     strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
     if strategy.objective != "cross-entropy":
         raise WarmstartError(f"lr-find runs the cross-entropy loop, and {strategy.name} trains on {strategy.objective}",

@@ -16,6 +16,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "exponential", "cosine", "linear", "one-cycle")
 CLASS_BALANCE = ("none", "weights", "sampler")
 PRECISIONS = ("fp32", "bf16", "fp16")
+EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss", "train_loss")
 
 
 def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
@@ -111,8 +112,10 @@ class TrainConfig:
     ``warmup_epochs`` ramps linearly from lr/10 first (not with one-cycle, which warms up by itself).
     ``frozen_batchnorm``: in layer groups a strategy keeps frozen, ``eval`` keeps BatchNorm's pretrained
     statistics (the default: a few target batches estimate them badly), ``train`` lets them follow the target.
-    ``early_stopping``: stop when validation accuracy has not improved for this many epochs (needs a validation
-    split); the best epoch's weights are kept whenever there is one.
+    ``early_stopping``: stop when ``early_stopping_monitor`` (validation accuracy by default; ``val_loss``, or
+    ``train_loss`` for a training-loss plateau without a validation split) has not improved by more than
+    ``early_stopping_min_delta`` for this many epochs; the best epoch's weights (by validation accuracy) are kept
+    whenever there is a validation split.
     ``trackers``: where a run with a folder also logs its curves and results (see :mod:`warmstart.tracking`);
     TensorBoard by default, ``()`` for none.
     ``class_balance``: ``weights`` weighs the loss by n / (C * n_c) (scikit-learn's "balanced"); ``sampler`` draws
@@ -141,6 +144,8 @@ class TrainConfig:
     gamma: float = 0.1
     warmup_epochs: int = 0
     early_stopping: int | None = None
+    early_stopping_monitor: str = "val_accuracy"
+    early_stopping_min_delta: float = 0.0
     grad_clip_norm: float | None = None
     label_smoothing: float = 0.0
     class_balance: str = "none"
@@ -183,6 +188,10 @@ class TrainConfig:
                         "0 with the one-cycle schedule, which warms up by itself", self.warmup_epochs)
         check_parameter(self.early_stopping is None or (is_int(self.early_stopping) and self.early_stopping >= 1),
                         "early_stopping", "a positive number of epochs (patience)", self.early_stopping)
+        check_parameter(self.early_stopping_monitor in EARLY_STOPPING_MONITORS, "early_stopping_monitor",
+                        f"one of {', '.join(EARLY_STOPPING_MONITORS)}", self.early_stopping_monitor)
+        check_parameter(is_number(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
+                        "early_stopping_min_delta", "a number >= 0", self.early_stopping_min_delta)
         check_parameter(self.grad_clip_norm is None or (is_number(self.grad_clip_norm) and self.grad_clip_norm > 0),
                         "grad_clip_norm", "a positive number", self.grad_clip_norm)
         check_parameter(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import RunResult, finetune, pretrain
-from .compare import paired_gain, summarize
+from .evaluation.stats import paired_gain, summarize
 from .config import DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 from .io import write_json, write_text

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from ..errors import WarmstartError
 from ..io import write_text
-from . import plots
+from ..evaluation import plots
 from .predictions import confused_pairs, load_examples, load_predictions
 
 REPORT = "report.html"
