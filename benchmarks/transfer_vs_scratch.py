@@ -49,7 +49,7 @@ def main() -> None:
         for shots in args.shots:
             result = compare_with_scratch(source, data=args.data, target_classes="5-9", shots=shots,
                                           seeds=args.seeds, finetune_epochs=args.finetune_epochs, model="cnn",
-                                          out=Path(tmp) / f"k{shots}")
+                                          out=Path(tmp) / f"k{shots}", plateau=False)
             cells.append(result.to_dict() | {"run_dir": None})
             print(f"K={shots}: gain {result.gain_points_mean:+.2f} ± {result.gain_points_std:.2f} points", flush=True)
 

@@ -231,7 +231,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
             target = replace(data, shots=k)
             for seed in range(seeds):
                 for folder, budget, stop in budgets:
-                    run_train = replace(budget, seed=seed, progress=False, **_stopping(stop))
+                    run_train = replace(budget, seed=seed, progress=False, **plateau_settings(stop))
                     for name, start in arms:
                         progress.describe(f"{name}, {k} shots, seed {seed}" + (", to its plateau" if stop else ""))
                         run_dir = None if out is None else Path(out) / folder / name / f"shots{k}" / f"seed{seed}"
@@ -284,15 +284,17 @@ def _run(name: str, shots: int, seed: int, result, run_dir: Path | None) -> Comp
                       epochs=len(result.history), steps=sum(e.get("steps_per_epoch", 0) for e in result.history))
 
 
-def plateau_rule(train: TrainConfig, *, validation: bool) -> dict[str, Any]:
+def plateau_rule(train: TrainConfig, *, validation: bool, epochs_factor: int = PLATEAU_EPOCHS_FACTOR
+                 ) -> dict[str, Any]:
     """How an arm trains to its plateau, given the equal budget ``train``: the monitored loss (validation loss when
-    there is a validation split, else training loss), the patience, the minimum improvement and the epoch cap."""
+    there is a validation split, else training loss), the patience, the minimum improvement and the epoch cap
+    (``epochs_factor`` x the equal budget's epochs)."""
     monitor = "val_loss" if validation else "train_loss"
-    cap = PLATEAU_EPOCHS_FACTOR * train.epochs
+    cap = epochs_factor * train.epochs
     loss = "validation loss" if validation else "training loss (no validation split is held out)"
     text = (f"Each arm to its plateau: every arm trains until its {loss} has not improved by more than "
             f"{PLATEAU_MIN_DELTA:g} for {PLATEAU_PATIENCE} epochs, at most {cap} epochs "
-            f"({PLATEAU_EPOCHS_FACTOR}x the equal budget, whose schedule then spans the cap); every other setting "
+            f"({epochs_factor}x the equal budget, whose schedule then spans the cap); every other setting "
             "is the equal budget's.")
     return {"monitor": monitor, "patience": PLATEAU_PATIENCE, "min_delta": PLATEAU_MIN_DELTA, "max_epochs": cap,
             "rule": text}
@@ -305,8 +307,8 @@ def _plateau_rule(data: DataConfig, shots: Sequence[int], train: TrainConfig) ->
     return plateau_rule(train, validation=validation)
 
 
-def _stopping(rule: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The TrainConfig settings of a run to its plateau; none for an equal-budget run."""
+def plateau_settings(rule: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The TrainConfig settings of a run to its plateau by ``rule`` (the cap aside); none for an equal-budget run."""
     if rule is None:
         return {}
     return {"early_stopping": rule["patience"], "early_stopping_monitor": rule["monitor"],
