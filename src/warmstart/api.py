@@ -32,7 +32,7 @@ from . import __version__
 from .adaptation import Adaptation, create_adaptation
 from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
-from .data import DATASETS, DataSplits, Dataset, load_split, load_splits, select_classes
+from .data import DataSplits, Dataset, load_split, load_splits, select_classes
 from .data.augment import BatchAugmentation, augment
 from .data.preprocess import (Normalization, Tokenization, adapt_inputs, align_features, fit_preprocessing,
                               preprocessing_from_dict, resizes_inputs)
@@ -51,7 +51,7 @@ from .io import write_json
 from .models import (MODELS, CheckpointInfo, TransferModel, create_model, load_checkpoint, read_info,
                      save_checkpoint)
 from .prediction import PredictionResult, predict as _predict_csv
-from .strategies import STRATEGIES, Strategy, create_strategy
+from .strategies import Strategy, create_strategy
 from .strategies.auto import Auto
 from .reporting import finish_run_folder
 from .tracking import Tracker, open_trackers
@@ -671,22 +671,12 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
 
 
 def list_registered(family: str) -> dict[str, str]:
-    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations``,
-    ``scores``, ``adaptations``, ``corruptions`` or ``shift-measures``."""
-    from .adaptation import ADAPTATIONS
-    from .data.augment import AUGMENTATIONS, MIXES
-    from .data.corruptions import CORRUPTIONS
-    from .selection import SCORES
-    from .shift import SHIFT_MEASURES
+    """Names and one-line descriptions of a registered family: ``models``, ``strategies``, ``datasets``,
+    ``augmentations``, ``scores``, ``adaptations``, ``corruptions``, ``shift-measures``, ``optimizers`` or
+    ``schedules`` (the table is :data:`warmstart.catalog.FAMILIES`)."""
+    from .catalog import list_registered as listed
 
-    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS,
-                "scores": SCORES, "adaptations": ADAPTATIONS, "corruptions": CORRUPTIONS,
-                "shift-measures": SHIFT_MEASURES}
-    if family not in families:
-        raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}")
-    if family == "augmentations":  # the per-image presets (--augment), then the batch mixes (--mix)
-        return {**AUGMENTATIONS.describe(), **MIXES.describe()}
-    return families[family].describe()
+    return listed(family)
 
 
 def report(run_dir: str | Path) -> list[Path]:

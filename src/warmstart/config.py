@@ -12,8 +12,6 @@ from typing import Any, Mapping
 
 from .errors import WarmstartError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "linear", "one-cycle")
 CLASS_BALANCE = ("none", "weights", "sampler")
 PRECISIONS = ("fp32", "bf16", "fp16")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss", "train_loss")
@@ -174,8 +172,7 @@ class TrainConfig:
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
         check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
-        check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
-        check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        self._check_optimization()
         check_parameter(self.lr is None or self.lr > 0, "lr", "a positive number", self.lr)
         check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         check_parameter(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
@@ -209,6 +206,14 @@ class TrainConfig:
                         "a positive integer (batches per optimizer step)", self.grad_accumulation)
         for name in ("channels_last", "compile"):
             check_parameter(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
+
+    def _check_optimization(self) -> None:
+        from .engine.optim import OPTIMIZERS, SCHEDULES  # the registries: one table for validation, help and list
+
+        check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS.names())}",
+                        self.optimizer)
+        check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES.names())}",
+                        self.schedule)
 
     def _check_augmentation(self) -> None:
         from .data.augment import AUGMENTATIONS, MIXES
