@@ -292,7 +292,7 @@ def plateau_rule(train: TrainConfig, *, validation: bool, epochs_factor: int = P
     monitor = "val_loss" if validation else "train_loss"
     cap = epochs_factor * train.epochs
     loss = "validation loss" if validation else "training loss (no validation split is held out)"
-    text = (f"Each arm to its plateau: every arm trains until its {loss} has not improved by more than "
+    text = (f"Every arm trains until its {loss} has not improved by more than "
             f"{PLATEAU_MIN_DELTA:g} for {PLATEAU_PATIENCE} epochs, at most {cap} epochs "
             f"({epochs_factor}x the equal budget, whose schedule then spans the cap); every other setting "
             "is the equal budget's.")
