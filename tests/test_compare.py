@@ -17,7 +17,6 @@ import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, WarmstartError
 from warmstart.cli import _spread_values
 from warmstart.compare import CompareCell, CompareRun, negative_transfer_warning, summarize_cells
-from warmstart.evaluation.stats import gain_flag, is_negative_transfer, paired_gain, summarize
 
 from cli_runner import run_cli
 
