@@ -264,6 +264,7 @@ def test_each_arm_to_its_plateau_reports_both_gains_and_the_steps_taken(source, 
     assert "## Equal budget" in table and "## Each arm to its plateau" in table and rule["rule"] in table
     with open(tmp_path / "compare.csv", newline="") as f:
         assert [r["budget"] for r in csv.DictReader(f)] == ["equal", "equal", "plateau", "plateau"]
+    assert "Each arm to its plateau" in (tmp_path / "report.html").read_text()
 
 
 def test_training_loss_early_stopping_needs_no_validation_split():
