@@ -583,10 +583,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     data, train = _as_data(data), train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
-    if input_pipeline is not None and checkpoint is not None:
-        raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
-                             hint="pass checkpoint=None, or drop input_pipeline")
-    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train, pipeline=input_pipeline)
+    net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)
     strategy = _resolve_auto(strategy, splits, net, train, pretrained=checkpoint is not None, notes=notes)
     if strategy.objective != "cross-entropy":
         raise WarmstartError(f"lr-find runs the cross-entropy loop, and {strategy.name} trains on {strategy.objective}",
