@@ -267,14 +267,16 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: TrainConfig, scratch_model: ModelConfig,
                pipeline: str | Path | None, options: Mapping[str, Mapping[str, Any]], run_dir: Path | None):
     """One run: scratch (``start`` None) trains ``scratch_model`` with full fine-tuning's defaults and the
-    checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options."""
+    checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options. compare owns its run folders:
+    a rerun replaces them (overwrite)."""
     from .api import finetune
     from .strategies import create_strategy
 
     if start is None:
         return finetune(None, target, strategy="full", model=scratch_model, train=train, out=run_dir,
-                        input_pipeline=pipeline)
-    return finetune(start, target, strategy=create_strategy(name, **options[name]), train=train, out=run_dir)
+                        input_pipeline=pipeline, overwrite=True)
+    return finetune(start, target, strategy=create_strategy(name, **options[name]), train=train, out=run_dir,
+                    overwrite=True)
 
 
 def _run(name: str, shots: int, seed: int, result, run_dir: Path | None) -> CompareRun:

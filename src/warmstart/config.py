@@ -172,6 +172,8 @@ class TrainConfig:
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
         check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
+        # torch.Generator.manual_seed refuses negative seeds deep inside a run; say so up front
+        check_parameter(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         self._check_optimization()
         check_parameter(self.lr is None or self.lr > 0, "lr", "a positive number", self.lr)
         check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
