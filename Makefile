@@ -1,27 +1,36 @@
 # Two entry points for a fresh machine: `make demo` and `make test`. Both set everything up first.
+# `make demo` installs only what the demo needs (the package and its core dependencies); `make test` adds the test
+# extras (text models, tracking, export, timm, Spark, selenium, pytest) on top.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: setup data demo test benchmark clean
 
-# pip, not uv or poetry: pip honours this machine's torch constraints and its local wheel cache.
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# pip, not uv or poetry: pip honours this machine's torch constraints and its local wheel cache.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $@
 
-setup: $(STAMP) data
+setup: $(DEMO_STAMP) data
 
-data: $(STAMP)
+data: $(DEMO_STAMP)
 	@bash scripts/ensure-fashion-mnist.sh $(BIN)/python
 
 demo: setup
 	$(BIN)/warmstart demo
 
-test: setup
+test: $(TEST_STAMP) data
 	@bash scripts/ensure-chromium.sh
 	HF_HUB_OFFLINE=1 WARMSTART_OFFLINE=1 $(BIN)/python -m pytest -q
 

@@ -14,10 +14,7 @@ setting. Accuracy is on all 5,000 test images of classes 5-9. Writes benchmarks/
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +23,9 @@ import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.io import write_json, write_text
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, pretrain_source, write_results
+
 TITLES = {"transfer": "transfer (fine-tuned)", "scratch": "scratch"}
 # (label, --augment, --mix)
 SETTINGS = [("none", "none", "none"), ("light", "light", "none"), ("strong", "strong", "none"),
@@ -53,10 +50,7 @@ def main() -> None:
     started = time.perf_counter()
     rows = []
     with tempfile.TemporaryDirectory(prefix="warmstart-bench-") as tmp:
-        source = warmstart.pretrain(DataConfig("fashion-mnist", classes="0-4"), model="cnn",
-                                    out=Path(tmp) / "source",
-                                    train=TrainConfig(epochs=args.pretrain_epochs, batch_size=128, lr=2e-3,
-                                                      progress=False))
+        source = pretrain_source(Path(tmp) / "source", epochs=args.pretrain_epochs)
         print(f"source: accuracy {source.metrics.accuracy:.4f} on classes 0-4, {source.train_time_s:.1f} s",
               flush=True)
         target = DataConfig("fashion-mnist", classes="5-9", shots=args.shots)
@@ -78,10 +72,8 @@ def main() -> None:
                       f"({rows[-1]['train_time_s_mean']:.1f} s)", flush=True)
 
     report = {
-        "command": "OMP_NUM_THREADS=1 python benchmarks/augmentation.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "load_average": os.getloadavg()},
+        "command": command_line("benchmarks/augmentation.py", prefix="OMP_NUM_THREADS=1"),
+        "machine": machine_info(),
         "settings": {"shots": args.shots, "seeds": args.seeds, "pretrain_epochs": args.pretrain_epochs,
                      "finetune_epochs": args.finetune_epochs, "batch_size": 16, "optimizer": "adamw", "lr": 1e-3,
                      "schedule": "cosine", "mix_alpha": 1.0},
@@ -90,8 +82,7 @@ def main() -> None:
         "name": args.name,
         "total_time_s": time.perf_counter() - started,
     }
-    write_json(args.out / f"{args.name}.json", report)
-    write_text(args.out / f"{args.name}.md", to_markdown(report))
+    write_results(args.out, args.name, report, to_markdown(report))
     print(to_markdown(report))
 
 

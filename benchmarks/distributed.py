@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -41,7 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, pretrain_source, uptime, write_results
+
 NAME = "distributed"
 ARMS = {  # name: (processes, threads per process, precision)
     "1 proc x 2 threads, fp32": (1, 2, "fp32"),
@@ -90,10 +90,6 @@ def run_arm(name: str, source: Path, folder: Path, args: argparse.Namespace) -> 
             "peak_rss_mb_per_process": [r["peak_rss_mb"] for r in ranks]}
 
 
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -111,18 +107,15 @@ def main() -> None:
 
     import torch
 
-    import warmstart
-    from warmstart import api
-    from warmstart.config import DataConfig, TrainConfig
-    from warmstart.io import write_json, write_text
+    from warmstart.config import DataConfig
 
     started = time.perf_counter()
     load_before = uptime()
     folder = Path(tempfile.mkdtemp(prefix="warmstart-bench-distributed-"))
     torch.set_num_threads(1)  # the source model only sets the scene; one thread stays clear of the arms' timing
     source = folder / "source"
-    api.pretrain(DataConfig("fashion-mnist", classes="0-4", shots=args.shots), model="cnn",
-                 train=TrainConfig(epochs=1, batch_size=64, lr=2e-3, seed=0, progress=False), out=source)
+    pretrain_source(source, dataset=DataConfig("fashion-mnist", classes="0-4", shots=args.shots), epochs=1,
+                    batch_size=64, seed=0)
     names = list(ARMS)
     rows = []
     for round_index in range(args.rounds):
@@ -144,8 +137,7 @@ def main() -> None:
                          "peak_rss_mb_per_process": statistics.median(max(r["peak_rss_mb_per_process"])
                                                                       for r in mine)}
     base = summary["1 proc x 2 threads, fp32"]
-    command = "python benchmarks/distributed.py " + " ".join(sys.argv[1:])
-    report = {"command": command.strip(), "arms": summary, "runs": rows,
+    report = {"command": command_line("benchmarks/distributed.py"), "arms": summary, "runs": rows,
               "ratios": {"2 procs / 1 proc (both on 2 cores)": summary["2 procs x 1 thread, fp32"]["samples_per_s"]
                          / base["samples_per_s"],
                          "bf16 / fp32 (1 proc x 2 threads)": summary["1 proc x 2 threads, bf16"]["samples_per_s"]
@@ -155,11 +147,8 @@ def main() -> None:
                          "2 procs x 1 thread / 1 proc x 1 thread": summary["2 procs x 1 thread, fp32"]["samples_per_s"]
                          / summary["1 proc x 1 thread, fp32"]["samples_per_s"]},
               "load_before": load_before, "load_after": load_after,
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                          "warmstart": warmstart.__version__},
+              "machine": machine_info(),
               "settings": vars(args) | {"worker": None}, "total_s": time.perf_counter() - started}
-    RESULTS.mkdir(exist_ok=True)
-    write_json(RESULTS / f"{NAME}.json", report)
     lines = [f"# Data-parallel and bf16 throughput on {os.cpu_count()} CPU cores", "",
              f"Command: `{report['command']}` (total {report['total_s']:.0f} s; torch {torch.__version__}).", "",
              f"Load: before `{load_before}`; after `{load_after}`. The machine is shared: compare arms within this "
@@ -172,7 +161,7 @@ def main() -> None:
                      f"{s['peak_rss_mb_per_process']:.0f} |")
     lines += ["", *(f"- {k}: **{v:.2f}x**" for k, v in report["ratios"].items()), "",
               "Per run: " + "; ".join(f"r{r['round']} {r['arm']}: {r['samples_per_s']:.0f}/s" for r in rows), ""]
-    write_text(RESULTS / f"{NAME}.md", "\n".join(lines))
+    write_results(RESULTS, NAME, report, "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -50,12 +49,13 @@ from warmstart.adaptation import create_adaptation  # noqa: E402
 from warmstart.config import DataConfig, TrainConfig  # noqa: E402
 from warmstart.data import fashion_mnist  # noqa: E402
 
+from _common import RESULTS, command_line, machine_info, pretrain_source, write_results  # noqa: E402
+
 SEEDS = (0, 1, 2)
 SEVERITY = 3
 ADAPTATION_SHOTS = 200  # labelled source images per class in the adaptation epoch
 CORRUPTIONS = ("invert", "rotate", "blur", "noise", "contrast")
 METHODS = ("source only", "source only +1 epoch", "target batches, no loss", "adabn", "coral", "dann")
-COMMAND = "OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/domain_adaptation.py"
 
 
 def write_subsets(folder: Path) -> tuple[str, str]:
@@ -117,18 +117,19 @@ def mean_std(values: list[float]) -> dict[str, float]:
 
 
 def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTIONS,
-         out: Path = ROOT / "benchmarks" / "results") -> None:
+         out: Path = RESULTS) -> None:
     started = time.perf_counter()
     load = os.getloadavg()
     commit = _commit()  # the code that runs: taken at the start
-    results: dict = {"command": COMMAND, "seeds": list(seeds), "severity": SEVERITY, "targets": {},
+    results: dict = {"command": command_line("benchmarks/domain_adaptation.py",
+                                             prefix="OMP_NUM_THREADS=1 PYTHONPATH=src"), "seeds": list(seeds), "severity": SEVERITY, "targets": {},
                      "settings": {"source_train": 6000, "target_unlabeled": 2000, "target_test": 2000,
                                   "pretrain": "cnn, 3 epochs, batch 128, lr 2e-3, adamw, cosine",
                                   "adaptation_epoch": f"1 epoch on {ADAPTATION_SHOTS} source images per class, "
                                                       "batch 64, lr 1e-3, cosine",
                                   "shift_samples": 1000, "permutations": 200},
-                     "machine": {"platform": platform.platform(), "load_average_at_start": load,
-                                 "threads": os.environ.get("OMP_NUM_THREADS")}}
+                     "machine": machine_info(load_average_at_start=load,
+                                             threads=os.environ.get("OMP_NUM_THREADS"))}
     with tempfile.TemporaryDirectory(prefix="warmstart-da-") as tmp:
         folder = Path(tmp)
         source_path, target_path = write_subsets(folder)
@@ -136,9 +137,7 @@ def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTI
         adapt_source = DataConfig(source_path, shots=ADAPTATION_SHOTS, val_fraction=0.0)
         pretrained, baseline = {}, {}
         for seed in seeds:
-            run = api.pretrain(source, model="cnn", out=folder / f"pretrain{seed}",
-                               train=TrainConfig(epochs=3, batch_size=128, lr=2e-3, seed=seed, progress=False,
-                                                 device="cpu"))
+            run = pretrain_source(folder / f"pretrain{seed}", dataset=source, epochs=3, seed=seed, device="cpu")
             pretrained[seed] = run.run_dir
             results.setdefault("source_test_accuracy", []).append(run.metrics.accuracy)
             # the compute-matched baseline does not depend on the target: train it once per seed
@@ -184,8 +183,7 @@ def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTI
     results["commit"] = commit
     results["machine"]["load_average_at_end"] = os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "domain_adaptation.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "domain_adaptation.md").write_text(to_markdown(results))
+    write_results(out, "domain_adaptation", results, to_markdown(results))
     print(to_markdown(results))
 
 
@@ -264,9 +262,8 @@ def _commit() -> str:
 
 if __name__ == "__main__":
     if "--markdown" in sys.argv:  # re-render the table from the committed JSON
-        results_dir = ROOT / "benchmarks" / "results"
-        saved = json.loads((results_dir / "domain_adaptation.json").read_text())
-        (results_dir / "domain_adaptation.md").write_text(to_markdown(saved))
+        saved = json.loads((RESULTS / "domain_adaptation.json").read_text())
+        (RESULTS / "domain_adaptation.md").write_text(to_markdown(saved))
     elif "--smoke" in sys.argv:  # one seed, one target, results to a temporary folder: checks the script runs
         main(seeds=(0,), corruptions=("noise",), out=Path(tempfile.mkdtemp(prefix="warmstart-da-smoke-")))
     else:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,9 +33,9 @@ import warmstart.api
 import warmstart.engine.features
 from warmstart import DataConfig, TrainConfig
 from warmstart.engine.features import clear_memory_cache
-from warmstart.io import write_json, write_text
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, pretrain_source, write_results
+
 NAME = "linear_probe_cache"
 ARMS = ("freeze", "linear-probe")
 GOAL_EPOCH_SPEEDUP = 20.0
@@ -164,9 +162,7 @@ def main() -> None:
     started = time.perf_counter()
     cells = []
     with tempfile.TemporaryDirectory(prefix="warmstart-lp-cache-") as tmp:
-        source = warmstart.pretrain(DataConfig(args.data, classes="0-4"), model="cnn", out=Path(tmp) / "source",
-                                    train=TrainConfig(epochs=args.pretrain_epochs, batch_size=128, lr=2e-3,
-                                                      progress=False))
+        source = pretrain_source(Path(tmp) / "source", data=args.data, epochs=args.pretrain_epochs)
         print(f"source: accuracy {source.metrics.accuracy:.4f} on classes 0-4, {source.train_time_s:.1f} s",
               flush=True)
         for shots in shots_list:
@@ -186,12 +182,9 @@ def main() -> None:
             cells.append(summarise(shots, runs))
 
     report = {
-        "command": " ".join(["python", "benchmarks/linear_probe_cache.py", *sys.argv[1:]]),
+        "command": command_line("benchmarks/linear_probe_cache.py"),
         "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "warmstart": warmstart.__version__,
-                    "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                    "device": "cuda" if torch.cuda.is_available() else "cpu"},
+        "machine": machine_info(device="cuda" if torch.cuda.is_available() else "cpu"),
         "settings": {"data": args.data, "source_classes": "0-4", "target_classes": "5-9",
                      "pretrain": {"epochs": args.pretrain_epochs, "batch_size": 128, "lr": 2e-3},
                      "finetune": {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": "adamw",
@@ -203,9 +196,8 @@ def main() -> None:
         "cells": cells,
         "total_time_s": time.perf_counter() - started,
     }
-    write_json(args.out / f"{NAME}.json", report)
     markdown = to_markdown(report)
-    write_text(args.out / f"{NAME}.md", markdown)
+    write_results(args.out, NAME, report, markdown)
     print(markdown)
 
 

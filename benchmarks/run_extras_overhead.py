@@ -20,6 +20,8 @@ from warmstart import api
 from warmstart.config import DataConfig, TrainConfig
 from warmstart.reporting import write_run_reports
 
+from _common import RESULTS, command_line, machine_info, write_results
+
 
 def main(rounds: int = 5) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="warmstart-extras-"))
@@ -44,9 +46,10 @@ def main(rounds: int = 5) -> dict:
     result = {"tensorboard_import_s": import_s, "run_s": times, "median_run_s": medians,
               "ratio_tensorboard_over_none": medians["tensorboard"] / medians["no tracker"],
               "report_and_card_rebuild_s": reports, "median_report_and_card_s": statistics.median(reports),
-              "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpu_count": os.cpu_count()}
-    out = Path(__file__).parent / "results" / "run_extras_overhead.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+              "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpu_count": os.cpu_count(),
+              "command": command_line("benchmarks/run_extras_overhead.py", prefix="OMP_NUM_THREADS=1"),
+              "machine": machine_info()}
+    write_results(RESULTS, "run_extras_overhead", result)
     return result
 
 

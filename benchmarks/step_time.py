@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,11 +39,11 @@ from warmstart import DataConfig, TrainConfig
 from warmstart.data import load_split
 from warmstart.data.preprocess import Normalization
 from warmstart.engine import Callback, fit, resolve_device
-from warmstart.io import write_json, write_text
 from warmstart.models import create_model
 from warmstart.strategies import create_strategy
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, write_results
+
 NAME = "step_time"
 GOAL_RATIO = 1.05
 LR, WEIGHT_DECAY = 1e-3, 1e-4
@@ -193,12 +191,9 @@ def main() -> None:
     ours = statistics.median(r["warmstart"]["median_step_s"] for r in rounds)
     bare = statistics.median(r["bare"]["median_step_s"] for r in rounds)
     report = {
-        "command": " ".join(["python", "benchmarks/step_time.py", *sys.argv[1:]]),
+        "command": command_line("benchmarks/step_time.py"),
         "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "warmstart": warmstart.__version__,
-                    "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                    "device": str(device)},
+        "machine": machine_info(device=str(device)),
         "settings": {"model": "cnn", "input_shape": list(INPUT_SHAPE), "num_classes": NUM_CLASSES,
                      "batch_size": args.batch_size, "optimizer": "adamw", "lr": LR, "weight_decay": WEIGHT_DECAY,
                      "schedule": "constant", "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
@@ -211,9 +206,8 @@ def main() -> None:
         "warmstart_extra_work_per_step": EXTRA_WORK,
         "total_time_s": time.perf_counter() - started,
     }
-    write_json(args.out / f"{NAME}.json", report)
     markdown = to_markdown(report)
-    write_text(args.out / f"{NAME}.md", markdown)
+    write_results(args.out, NAME, report, markdown)
     print(markdown)
 
 

@@ -11,21 +11,19 @@ This table is the evidence for the rule of the `auto` strategy. Writes benchmark
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.compare import to_csv
-from warmstart.io import write_json, write_text
+from warmstart.reporting.compare_tables import to_csv
+from warmstart.io import write_text
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, pretrain_source, write_results
+
+
 STRATEGIES = ("full", "linear-probe", "lp-ft", "gradual-unfreeze", "layerwise-lr", "l2-sp")
 FEW = TrainConfig(epochs=40, batch_size=16, lr=1e-3, progress=False)
 ALL = TrainConfig(epochs=3, batch_size=128, lr=1e-3, progress=False)
@@ -43,28 +41,23 @@ def main() -> None:
     started = time.perf_counter()
     data = DataConfig("fashion-mnist", classes="5-9")
     with tempfile.TemporaryDirectory(prefix="warmstart-strategies-") as tmp:
-        source = warmstart.pretrain(DataConfig("fashion-mnist", classes="0-4"), model="cnn", out=Path(tmp) / "src",
-                                    train=TrainConfig(epochs=args.pretrain_epochs, batch_size=128, lr=2e-3,
-                                                      progress=False))
+        source = pretrain_source(Path(tmp) / "src", epochs=args.pretrain_epochs)
         print(f"source: accuracy {source.metrics.accuracy:.4f}, {source.train_time_s:.0f} s", flush=True)
         parts = []
         for shots, train in ((args.shots, FEW), ([args.all_shots], ALL)):
             result = warmstart.compare(source.checkpoint, data, strategies=STRATEGIES, shots=shots,
-                                       seeds=args.seeds, train=train, out=Path(tmp) / f"k{shots[0]}")
+                                       seeds=args.seeds, train=train, out=Path(tmp) / f"k{shots[0]}", plateau=False)
             parts.append((train, result))
             print(to_csv(result), flush=True)
 
     cells = [dict(cell.__dict__, epochs=train.epochs, batch_size=train.batch_size)
              for train, result in parts for cell in result.cells]
-    report = {"command": "python benchmarks/strategies.py " + " ".join(sys.argv[1:]),
-              "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
-                          "python": platform.python_version()},
+    report = {"command": command_line("benchmarks/strategies.py"), "machine": machine_info(),
               "source_accuracy": source.metrics.accuracy, "source_train_time_s": source.train_time_s,
               "cells": cells, "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "strategies.json", report)
+    write_results(args.out, "strategies", report, to_markdown(report, args.all_shots))
     write_text(args.out / "strategies.csv", "".join(to_csv(result) for _, result in parts))
-    write_text(args.out / "strategies.md", to_markdown(report, args.all_shots))
     print(to_markdown(report, args.all_shots))
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.io import write_json, write_text
 from warmstart.strategies import create_strategy
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, write_results
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {"trec": {"label_column": "label"}, "sst2": {"label_column": "label"},
             "emotion": {"label_column": "label"}, "banking77": {"label_column": "category"}}
@@ -105,14 +104,12 @@ def main() -> None:
 
 
 def write_report(args: argparse.Namespace, cells: list[dict[str, Any]], load: list, started: float) -> dict:
-    report = {"command": "python benchmarks/text_few_shot.py " + " ".join(sys.argv[1:]),
-              "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
-                          "torch_threads": torch.get_num_threads(), "load_average_1_5_15": load},
+    report = {"command": command_line("benchmarks/text_few_shot.py"),
+              "machine": machine_info(load_average_1_5_15=load),
               "arms": ARMS, "step_budget_examples": STEP_BUDGET, "max_length": 64,
               "cells": cells, "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{args.name}.json", report)
-    write_text(args.out / f"{args.name}.md", to_markdown(report))
+    write_results(args.out, args.name, report, to_markdown(report))
     return report
 
 

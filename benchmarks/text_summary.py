@@ -10,11 +10,11 @@ last column; the peers' figures are ../shared/BASELINES.md's. No training happen
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from warmstart.io import write_text
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS
+
 SOURCES = ["text_few_shot", "text_full_set", "text_fine_tuning", "text_fine_tuning_more", "text_fine_tuning_64",
            "text_fine_tuning_full_set", "text_fine_tuning_full_set_more", "text_setfit", "text_setfit_sst2_32",
            "text_setfit_banking77"]

@@ -41,10 +41,10 @@ from torch import nn
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.io import write_json, write_text
 from warmstart.models.hf import resolve_source
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, write_results
+
 NAME = "text_trainer"
 TREC = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec"
 LR, WEIGHT_DECAY, BATCH, MAX_LENGTH, EVAL_BATCH = 5e-5, 0.01, 32, 64, 128
@@ -203,16 +203,14 @@ def main() -> None:
                       f"{arms[name]['train_time_s']:.1f} s, wall {arms[name]['wall_time_s']:.1f} s", flush=True)
             rounds.append({"seed": r, "order": names, "arms": arms})
             load.append(os.getloadavg())
-    report = {"command": "python benchmarks/text_trainer.py " + " ".join(sys.argv[1:]),
-              "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
-                          "torch_threads": torch.get_num_threads(), "load_average_1_5_15": load},
+    report = {"command": command_line("benchmarks/text_trainer.py"),
+              "machine": machine_info(load_average_1_5_15=load),
               "settings": {"train_size": len(train_rows), "test_size": len(test_rows), "epochs": args.epochs,
                            "lr": LR, "weight_decay": WEIGHT_DECAY, "batch_size": BATCH, "max_length": MAX_LENGTH,
                            "schedule": "linear, no warmup", "optimizer": "AdamW (fused)"},
               "rounds": rounds, "summary": summarise(rounds), "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"{args.name}.json", report)
-    write_text(args.out / f"{args.name}.md", to_markdown(report))
+    write_results(args.out, args.name, report, to_markdown(report))
     print(to_markdown(report))
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +29,8 @@ from warmstart.engine import Callback, fit
 from warmstart.engine import distributed
 from warmstart.models import create_model
 from warmstart.strategies import create_strategy
+
+from _common import command_line, machine_info, write_results
 
 
 class StepClock(Callback):
@@ -112,16 +112,14 @@ def main() -> None:
     for r in rows:
         print(f"| {r['precision']} | {r['compile']} | {r['channels_last']} | {r['samples_per_s']:.0f} | "
               f"{r['samples_per_s'] / base:.2f}x |")
-    report = {"rows": rows, "settings": {k: v for k, v in vars(args).items() if k != "json_out"},
+    report = {"command": command_line("benchmarks/throughput.py"), "rows": rows,
+              "settings": {k: v for k, v in vars(args).items() if k != "json_out"},
               "processes": ranks.world_size, "device": str(device), "torch": torch.__version__,
               "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-              "platform": platform.platform()}
+              "machine": machine_info()}
     if args.json_out:
-        folder = Path(args.json_out)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"throughput_{device.type}_{ranks.world_size}proc.json"
-        (folder / name).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"written: {folder / name}")
+        path = write_results(Path(args.json_out), f"throughput_{device.type}_{ranks.world_size}proc", report)
+        print(f"written: {path}")
 
 
 if __name__ == "__main__":

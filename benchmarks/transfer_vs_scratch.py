@@ -11,21 +11,15 @@ scratch on the same K images with the same budget. Accuracy and macro-F1 are on 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-import warmstart
-from warmstart import DataConfig, TrainConfig
 from warmstart.demo import compare_with_scratch
-from warmstart.io import write_json, write_text
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, machine_info, pretrain_source, write_results
 
 
 def main() -> None:
@@ -40,24 +34,20 @@ def main() -> None:
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="warmstart-bench-") as tmp:
-        source = warmstart.pretrain(DataConfig(args.data, classes="0-4"), model="cnn", out=Path(tmp) / "source",
-                                    train=TrainConfig(epochs=args.pretrain_epochs, batch_size=128, lr=2e-3,
-                                                      progress=False))
+        source = pretrain_source(Path(tmp) / "source", data=args.data, epochs=args.pretrain_epochs)
         print(f"source: accuracy {source.metrics.accuracy:.4f} on classes 0-4, {source.train_time_s:.1f} s",
               flush=True)
         cells = []
         for shots in args.shots:
             result = compare_with_scratch(source, data=args.data, target_classes="5-9", shots=shots,
                                           seeds=args.seeds, finetune_epochs=args.finetune_epochs, model="cnn",
-                                          out=Path(tmp) / f"k{shots}")
+                                          out=Path(tmp) / f"k{shots}", plateau=False)
             cells.append(result.to_dict() | {"run_dir": None})
             print(f"K={shots}: gain {result.gain_points_mean:+.2f} ± {result.gain_points_std:.2f} points", flush=True)
 
     report = {
-        "command": "python benchmarks/transfer_vs_scratch.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "processor": platform.processor() or platform.machine()},
+        "command": command_line("benchmarks/transfer_vs_scratch.py"),
+        "machine": machine_info(),
         "settings": {"pretrain_epochs": args.pretrain_epochs, "finetune_epochs": args.finetune_epochs,
                      "finetune_batch_size": 16, "optimizer": "adamw", "lr": 1e-3, "schedule": "cosine",
                      "freeze_head_lr": 1e-2, "seeds": args.seeds},
@@ -65,8 +55,7 @@ def main() -> None:
         "cells": cells,
         "total_time_s": time.perf_counter() - started,
     }
-    write_json(args.out / "transfer_vs_scratch.json", report)
-    write_text(args.out / "transfer_vs_scratch.md", to_markdown(report))
+    write_results(args.out, "transfer_vs_scratch", report, to_markdown(report))
     print(to_markdown(report))
 
 

@@ -32,7 +32,6 @@ import itertools
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,11 +46,11 @@ import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig
 from warmstart.data import fashion_mnist
 from warmstart.data.preprocess import Normalization
-from warmstart.io import write_json, write_text
 from warmstart.models import CheckpointInfo, create_model, save_checkpoint
 from warmstart.selection import SCORES
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, uptime, write_results
+
 NAME = "transferability"
 
 # name: (architecture, options, source classes, pretraining epochs; 0 = random initialisation)
@@ -74,13 +73,6 @@ TARGETS: dict[str, tuple[str, str | None, bool]] = {
     "fashion 6,8": ("fashion", "6,8", False),
     "digits 8x8 -> 28x28": ("digits", None, True),
 }
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "n/a"
 
 
 def fashion_subset(folder: Path, train_per_class: int, test_per_class: int) -> str:
@@ -324,11 +316,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data and 1-epoch sources: a smoke test")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transferability.py " + " ".join(sys.argv[1:])
+    command = command_line("benchmarks/transferability.py", prefix="OMP_NUM_THREADS=1", python=".venv/bin/python")
     raw = run(args.seeds, args.shots, args.epochs, args.probe_epochs, args.quick)
     analysis = analyse(raw)
-    write_json(args.out / f"{NAME}.json", {"command": command, **raw, **analysis})
-    write_text(args.out / f"{NAME}.md", to_markdown(raw, analysis, command))
+    write_results(args.out, NAME, {"command": command, **raw, **analysis}, to_markdown(raw, analysis, command))
     print(to_markdown(raw, analysis, command))
 
 

@@ -21,7 +21,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,23 +34,17 @@ from scipy.stats import kendalltau, weightedtau
 
 import warmstart
 from warmstart import DataConfig, TrainConfig
-from warmstart.io import write_json, write_text
 from warmstart.models import CheckpointInfo, create_model, save_checkpoint
 from warmstart.selection import SCORES
 
-RESULTS = Path(__file__).parent / "results"
+from _common import RESULTS, command_line, uptime, write_results
+
+
 NAME = "transferability_text"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 MAX_LENGTH = 32
 TARGETS = {"trec": DataConfig(str(SHARED / "trec"), max_length=MAX_LENGTH),
            "banking77": DataConfig(str(SHARED / "banking77"), label_column="category", max_length=MAX_LENGTH)}
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "n/a"
 
 
 def tiny_random_bert(folder: Path) -> str:
@@ -104,7 +97,8 @@ def main() -> None:
     parser.add_argument("--probe-epochs", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/transferability_text.py " + " ".join(sys.argv[1:])
+    command = command_line("benchmarks/transferability_text.py", prefix="OMP_NUM_THREADS=1",
+                           python=".venv/bin/python")
     torch.set_num_threads(1)
     load_before, started_all = uptime(), time.perf_counter()
     cells = []
@@ -181,8 +175,7 @@ def main() -> None:
               f"{report['timing']['median_linear_probe_all_s']:.1f} s; whole benchmark {report['total_wall_s']:.0f} s.",
               f"Load: before `{load_before}`; after `{load_after}`. OMP_NUM_THREADS="
               f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, torch threads 1.", ""]
-    write_json(args.out / f"{NAME}.json", report)
-    write_text(args.out / f"{NAME}.md", "\n".join(lines))
+    write_results(args.out, NAME, report, "\n".join(lines))
     print("\n".join(lines))
 
 

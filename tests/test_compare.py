@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -14,8 +16,7 @@ from scipy import stats
 import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, WarmstartError
 from warmstart.cli import _spread_values
-from warmstart.compare import (CSV_COLUMNS, CompareCell, gain_flag, is_negative_transfer, negative_transfer_warning,
-                               paired_gain, summarize, summarize_cells, CompareRun)
+from warmstart.compare import CompareCell, CompareRun, negative_transfer_warning, summarize_cells
 
 from cli_runner import run_cli
 
@@ -25,56 +26,7 @@ TINY_CNN = ModelConfig("cnn", {"widths": [8, 16]})
 FAST = TrainConfig(epochs=3, batch_size=16, progress=False)
 
 
-# --- pure statistics --------------------------------------------------------------------------------------------
-
-def test_summarize_gives_the_student_t_interval():
-    values = [0.71, 0.74, 0.69, 0.77, 0.72]
-    mean, std, low, high = summarize(values)
-    x = np.array(values)
-    assert mean == pytest.approx(x.mean()) and std == pytest.approx(x.std(ddof=1))
-    expected = stats.t.interval(0.95, df=len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-    assert (low, high) == pytest.approx(expected)
-    assert summarize(values, confidence=0.99)[2] < low  # a wider interval at 99%
-
-
-def test_summarize_of_one_value_has_no_spread_and_no_interval():
-    assert summarize([0.8]) == (0.8, 0.0, None, None)
-    with pytest.raises(ValueError):
-        summarize([])
-
-
-def test_paired_gain_is_scipys_paired_t_test():
-    transfer, scratch = [80.2, 78.9, 82.4, 79.5], [74.1, 76.0, 75.3, 77.8]
-    mean, std, p = paired_gain(transfer, scratch)
-    d = np.subtract(transfer, scratch)
-    assert mean == pytest.approx(d.mean()) and std == pytest.approx(d.std(ddof=1))
-    assert p == pytest.approx(stats.ttest_rel(transfer, scratch).pvalue)
-
-
-def test_paired_gain_of_one_seed_has_no_p_value():
-    assert paired_gain([0.9], [0.7]) == (pytest.approx(0.2), 0.0, None)
-
-
-def test_paired_gain_with_identical_differences_does_not_return_nan():
-    assert paired_gain([0.5, 0.6], [0.5, 0.6])[2] == 1.0  # no difference at all: no evidence of one
-    assert paired_gain([0.7, 0.8], [0.5, 0.6])[2] == 0.0  # scipy's t = inf
-    with pytest.raises(ValueError):
-        paired_gain([1.0, 2.0], [1.0])
-
-
-@pytest.mark.parametrize("mean, p, flag", [
-    (3.0, 0.01, "gain (significant)"),
-    (3.0, 0.30, "gain (not significant)"),
-    (-3.0, 0.01, "negative transfer (significant)"),
-    (-3.0, 0.30, "negative transfer (not significant)"),
-    (0.0, 1.0, "no difference"),
-    (2.0, None, "no p-value: needs 2+ seeds"),
-    (-2.0, None, "negative transfer (no p-value: needs 2+ seeds)"),
-])
-def test_gain_flag(mean, p, flag):
-    assert gain_flag(mean, p) == flag
-    assert is_negative_transfer(mean) == (mean < 0)
-
+# --- cells from runs (the statistics themselves: tests/evaluation/test_stats.py) ---------------------------------
 
 def _runs(strategy, accuracies, shots=5):
     return [CompareRun(strategy, shots, seed, acc, acc, 1.0, 2.0, None) for seed, acc in enumerate(accuracies)]
@@ -120,7 +72,8 @@ def source(fashion_subset_npz, tmp_path_factory):
 def compared(source, fashion_subset_npz, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
     result = warmstart.compare(source.run_dir, DataConfig(fashion_subset_npz, classes="5-9", shots=50),
-                               strategies=("full", "freeze"), shots=(10, 5), seeds=2, train=FAST, out=out)
+                               strategies=("full", "freeze"), shots=(10, 5), seeds=2, train=FAST, out=out,
+                               plateau=False)
     return result, out
 
 
@@ -167,9 +120,10 @@ def test_compare_writes_csv_json_markdown_and_plot(compared):
     result, out = compared
     with open(out / "compare.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == CSV_COLUMNS
+    assert tuple(rows[0]) == ("budget", *(f.name for f in fields(CompareCell)))
     assert {"strategy", "shots", "accuracy_mean", "accuracy_ci_low", "gain_points_mean", "p_value",
-            "negative_transfer", "flag", "train_time_s", "wall_time_s"} <= set(CSV_COLUMNS)
+            "negative_transfer", "flag", "epochs_mean", "steps_mean", "train_time_s", "wall_time_s"} <= set(rows[0])
+    assert {r["budget"] for r in rows} == {"equal"}  # plateau=False: no plateau cells
     assert len(rows) == len(result.cells) == 6
     assert float(rows[1]["accuracy_mean"]) == pytest.approx(result.cells[1].accuracy_mean)
     assert rows[0]["p_value"] == "" and rows[0]["flag"] == "baseline"
@@ -235,3 +189,88 @@ def test_cli_compare_user_errors_exit_2_before_training(source, fashion_subset_n
 def test_compare_is_exported():
     assert "compare" in warmstart.__all__ and warmstart.compare.__module__ == "warmstart.compare"
     assert isinstance(CompareCell.__dataclass_params__.frozen, bool) and CompareCell.__dataclass_params__.frozen
+
+
+# --- only the starting point differs ----------------------------------------------------------------------------
+
+def _run_config(run):
+    return json.loads((Path(run.run_dir) / "config.json").read_text())
+
+
+def test_strategy_options_and_every_training_option_reach_the_arms(source, fashion_subset_npz, tmp_path):
+    train = TrainConfig(epochs=1, batch_size=16, progress=False, augment="light", precision="bf16",
+                        label_smoothing=0.1, trackers=())
+    result = warmstart.compare(source.run_dir, DataConfig(fashion_subset_npz, classes="5-9"), strategies=("full",),
+                               shots=(5,), seeds=1, train=train, out=tmp_path, plateau=False,
+                               strategy_options={"full": {"head_lr_scale": 10.0}})
+    assert result.strategy_options == {"full": {"head_lr_scale": 10.0}}
+    scratch, full = (_run_config(r) for r in result.runs)
+    for config in (scratch, full):  # both arms train with every setting given
+        assert {k: config["train"][k] for k in ("augment", "precision", "label_smoothing", "epochs")} == \
+            {"augment": "light", "precision": "bf16", "label_smoothing": 0.1, "epochs": 1}
+    assert full["strategy"]["head_lr_scale"] == 10.0 and scratch["strategy"]["head_lr_scale"] == 1.0
+    assert "head_lr_scale=10.0" in (tmp_path / "compare.md").read_text()
+
+
+def test_options_for_a_strategy_not_compared_are_a_clear_error(source, fashion_subset_npz, tmp_path):
+    data = DataConfig(fashion_subset_npz, classes="5-9")
+    with pytest.raises(WarmstartError, match="'freeze', which is not among the strategies compared") as info:
+        warmstart.compare(source.run_dir, data, strategies=("full",), strategy_options={"freeze": {}}, train=FAST,
+                          out=tmp_path)
+    assert "--strategies" in info.value.hint
+    with pytest.raises(WarmstartError, match="has no option nope"):
+        warmstart.compare(source.run_dir, data, strategy_options={"full": {"nope": 1}}, train=FAST, out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resized_compare_trains_scratch_at_the_checkpoints_input_size(fashion_subset_npz, tmp_path):
+    """Regression (issue 14, item 2): with resize, scratch trained at the data's 28x28 and transfer at the
+    checkpoint's 8x8; now scratch takes the checkpoint's input pipeline, and the report states the size."""
+    from warmstart.models import read_info
+
+    digits = warmstart.pretrain(DataConfig("digits", classes="0-4"), model=TINY_CNN, out=tmp_path / "digits",
+                                train=TrainConfig(epochs=1, batch_size=64, progress=False, trackers=()))
+    result = warmstart.compare(digits.run_dir, DataConfig(fashion_subset_npz, classes="5-9", resize=True),
+                               shots=(5,), seeds=1, train=TrainConfig(epochs=1, batch_size=16, progress=False),
+                               out=tmp_path / "compare", plateau=False)
+    assert result.input_shape == (1, 8, 8)
+    source_info = read_info(digits.run_dir)[1]
+    for run in result.runs:
+        info = read_info(run.run_dir)[1]
+        assert info.input_shape == (1, 8, 8)
+        assert info.preprocessing == source_info.preprocessing  # the same normalisation as the transferred model
+    assert "inputs of shape 1x8x8" in (tmp_path / "compare" / "compare.md").read_text()
+
+
+def test_each_arm_to_its_plateau_reports_both_gains_and_the_steps_taken(source, fashion_subset_npz, tmp_path):
+    result = warmstart.compare(source.run_dir, DataConfig(fashion_subset_npz, classes="5-9"), strategies=("full",),
+                               shots=(5,), seeds=2, train=TrainConfig(epochs=2, batch_size=16, progress=False),
+                               out=tmp_path)
+    rule = result.plateau
+    assert rule["monitor"] == "train_loss" and rule["max_epochs"] == 8  # few shots: no validation split
+    assert [(c.strategy, c.shots) for c in result.plateau_cells] == [("scratch", 5), ("full", 5)]
+    assert len(result.plateau_runs) == 4
+    for run in result.plateau_runs:
+        config = _run_config(run)["train"]
+        assert config["epochs"] == 8 and config["early_stopping"] == rule["patience"]
+        assert config["early_stopping_monitor"] == "train_loss"
+        assert 1 <= run.epochs <= 8 and run.steps == run.epochs * 2  # 25 examples at batch 16: 2 steps an epoch
+    for run in result.runs:  # the equal budget is untouched
+        assert run.epochs == 2 and _run_config(run)["train"]["early_stopping"] is None
+    full = result.plateau_cells[1]
+    assert full.gain_points_mean == pytest.approx(np.mean([
+        100 * (t.accuracy - s.accuracy) for t, s in zip(result.plateau_runs[1::2], result.plateau_runs[0::2])]))
+    table = (tmp_path / "compare.md").read_text()
+    assert "## Equal budget" in table and "## Each arm to its plateau" in table and rule["rule"] in table
+    with open(tmp_path / "compare.csv", newline="") as f:
+        assert [r["budget"] for r in csv.DictReader(f)] == ["equal", "equal", "plateau", "plateau"]
+    assert "Each arm to its plateau" in (tmp_path / "report.html").read_text()
+
+
+def test_training_loss_early_stopping_needs_no_validation_split():
+    config = TrainConfig(early_stopping=3, early_stopping_monitor="train_loss", early_stopping_min_delta=1e-3)
+    assert config.early_stopping_monitor == "train_loss"
+    with pytest.raises(WarmstartError, match="early_stopping_monitor"):
+        TrainConfig(early_stopping_monitor="accuracy")
+    with pytest.raises(WarmstartError, match="early_stopping_min_delta"):
+        TrainConfig(early_stopping_min_delta=-1)

@@ -29,6 +29,21 @@ def test_demo_writes_its_table_and_measures_the_gain(fashion_subset_npz, tmp_pat
             assert (tmp_path / arm / f"seed{seed}" / "metrics.json").is_file()
     card = (tmp_path / "transfer-full" / "seed1" / "MODEL_CARD.md").read_text()  # the demo's gain, stated
     assert f"{result['gain_points_mean']:+.2f} ± {result['gain_points_std']:.2f} accuracy points for `full`" in card
+    # each arm to its plateau (issue 14, item 6): the second figure, with the epochs and steps each arm took
+    rule = result["plateau"]
+    assert rule["monitor"] == "train_loss" and rule["max_epochs"] == 10  # 2x the 5-epoch budget
+    assert [row["method"] for row in result["plateau_rows"]] == ["transfer: full fine-tuning", "scratch"]
+    for row, folder in zip(result["plateau_rows"], ("plateau-full", "plateau-scratch")):
+        assert len(row["epochs"]) == 2 and all(1 <= e <= 10 for e in row["epochs"])
+        assert row["steps"] == [2 * e for e in row["epochs"]]  # 25 images at batch 16: 2 steps an epoch
+        for seed, epochs in enumerate(row["epochs"]):
+            log = (tmp_path / folder / f"seed{seed}" / "train_log.jsonl").read_text().splitlines()
+            assert len(log) == epochs
+    plateau = {row["method"]: row for row in result["plateau_rows"]}
+    assert result["plateau_gain_points_mean"] == pytest.approx(
+        100 * (plateau["transfer: full fine-tuning"]["accuracy_mean"] - plateau["scratch"]["accuracy_mean"]))
+    assert "Each arm to its plateau" in table and "Transfer gain with each arm at its plateau" in table
+    assert rule["rule"] in table
 
 
 def test_cli_pretrain_finetune_evaluate_chain(fashion_subset_npz, tmp_path, capsys):

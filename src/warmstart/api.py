@@ -47,7 +47,8 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
-             keep_head: bool = False, overwrite: bool = False, _command: str = "finetune") -> RunResult:
+             keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
+             _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -64,6 +65,9 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     its labels) and ``adaptation`` (``dann``, ``coral`` or ``adabn``; ``warmstart list adaptations``), the model is
     trained on the labelled ``data`` while adapting to the target; see :mod:`warmstart.adaptation`. The test
     metrics stay those of ``data``'s test split: evaluate the checkpoint on the target to see the effect.
+
+    ``input_pipeline`` (with ``checkpoint=None``): a checkpoint whose input pipeline the model trained from scratch
+    takes (its input size and channels, with ``data.resize``, and its normalisation): ``compare``'s scratch arm.
     """
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
@@ -74,7 +78,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     method = check_adaptation(target_unlabeled, adaptation, resume)
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     adaptation=method, target_unlabeled=target_unlabeled)
+                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline)
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
@@ -153,26 +157,12 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
 
 
 def list_registered(family: str) -> dict[str, str]:
-    """Names and one-line descriptions of ``models``, ``strategies``, ``datasets``, ``augmentations``,
-    ``scores``, ``adaptations``, ``corruptions`` or ``shift-measures``."""
-    from .adaptation import ADAPTATIONS
-    from .data import DATASETS
-    from .data.augment import AUGMENTATIONS, MIXES
-    from .data.corruptions import CORRUPTIONS
-    from .models import MODELS
-    from .selection import SCORES
-    from .shift import SHIFT_MEASURES
-    from .strategies import STRATEGIES
+    """Names and one-line descriptions of a registered family: ``models``, ``strategies``, ``datasets``,
+    ``augmentations``, ``scores``, ``adaptations``, ``corruptions``, ``shift-measures``, ``optimizers`` or
+    ``schedules`` (the table is :data:`warmstart.catalog.FAMILIES`)."""
+    from .catalog import list_registered as listed
 
-    families = {"models": MODELS, "strategies": STRATEGIES, "datasets": DATASETS, "augmentations": AUGMENTATIONS,
-                "scores": SCORES, "adaptations": ADAPTATIONS, "corruptions": CORRUPTIONS,
-                "shift-measures": SHIFT_MEASURES}
-    if family not in families:
-        raise WarmstartError(f"nothing called {family!r} to list; expected one of {', '.join(families)}",
-                             hint="e.g. `warmstart list strategies`")
-    if family == "augmentations":  # the per-image presets (--augment), then the batch mixes (--mix)
-        return {**AUGMENTATIONS.describe(), **MIXES.describe()}
-    return families[family].describe()
+    return listed(family)
 
 
 def report(run_dir: str | Path) -> list[Path]:

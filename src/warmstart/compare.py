@@ -13,19 +13,23 @@ budget). Each cell (strategy x shots) then reports:
   called significant when p < 0.05;
 - train and wall time, means over the seeds.
 
-The statistics are small pure functions (:func:`summarize`, :func:`paired_gain`, :func:`gain_flag`); the report
-writers (:func:`to_csv`, :func:`to_markdown`, :func:`plot_compare`) only read a :class:`CompareResult`.
+Each arm to its plateau (``plateau=True``, the default): the equal-budget gain answers "which is better at the same
+compute?", not "does transfer pay once each arm has learned what it can?" (scratch often needs longer). So every
+arm also trains once more per seed until its own loss plateaus: validation loss when the cell holds a validation
+split out, else training loss (few-shot cells hold none), stopping when it has not improved by ``PLATEAU_MIN_DELTA``
+for ``PLATEAU_PATIENCE`` epochs, capped at ``PLATEAU_EPOCHS_FACTOR`` x the equal budget's epochs (the schedule
+spans the cap). Those cells report the epochs and steps each arm took and the gain at the plateau.
+
+The statistics are pure functions in :mod:`warmstart.evaluation.stats`; the report files are written by
+:mod:`warmstart.reporting.compare_tables` and the plot by :mod:`warmstart.evaluation.plots`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -33,78 +37,17 @@ import numpy as np
 
 from .config import DataConfig, ModelConfig, TrainConfig, is_int, to_dict
 from .errors import WarmstartError
-from .io import atomic_write, write_json, write_text
-from .reporting import write_model_card, write_report as write_html_report
+from .evaluation.stats import (ALPHA, CONFIDENCE, gain_flag, is_negative_transfer, is_significant, paired_gain,
+                               summarize)
 
 log = logging.getLogger("warmstart")
 
 SCRATCH = "scratch"
-CONFIDENCE = 0.95
-ALPHA = 0.05
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Pure statistics
-
-
-def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float | None,
-                                                                                   float | None]:
-    """``(mean, std, ci_low, ci_high)`` of a sample: sample std (ddof=1, 0 for one value) and the Student t
-    confidence interval of the mean. One value has no interval: its bounds are None."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("summarize needs at least one value")
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, 0.0, None, None
-    std = float(x.std(ddof=1))
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * std / math.sqrt(x.size)
-    return mean, std, mean - half, mean + half
-
-
-def paired_gain(transfer: Sequence[float], scratch: Sequence[float]) -> tuple[float, float, float | None]:
-    """``(mean, std, p_value)`` of the per-seed differences ``transfer - scratch`` (in the units given).
-
-    p is the two-sided paired t-test (``scipy.stats.ttest_rel``); None with fewer than 2 pairs. Differences that are
-    all equal have no spread: p is 1 when they are all 0 (no evidence of a difference), else 0, as scipy's t = ±inf.
-    """
-    t, s = np.asarray(transfer, dtype=np.float64), np.asarray(scratch, dtype=np.float64)
-    if t.shape != s.shape or t.ndim != 1 or t.size == 0:
-        raise ValueError(f"paired_gain needs two equally long, non-empty sequences; got {t.shape} and {s.shape}")
-    d = t - s
-    mean, std = float(d.mean()), float(d.std(ddof=1)) if d.size > 1 else 0.0
-    if d.size < 2:
-        return mean, std, None
-    if np.allclose(d, d[0], rtol=0.0, atol=1e-12):
-        return mean, 0.0, 1.0 if abs(mean) <= 1e-12 else 0.0
-    from scipy import stats
-
-    return mean, std, float(stats.ttest_rel(t, s).pvalue)
-
-
-def is_significant(p_value: float | None, alpha: float = ALPHA) -> bool | None:
-    """True when p < alpha; None when there is no p-value (fewer than 2 seeds)."""
-    return None if p_value is None else p_value < alpha
-
-
-def is_negative_transfer(gain_mean: float) -> bool:
-    """Transfer hurts when it does worse than scratch on average."""
-    return gain_mean < 0
-
-
-def gain_flag(gain_mean: float, p_value: float | None, alpha: float = ALPHA) -> str:
-    """A short verdict on a gain over scratch: its sign, and whether a paired t-test finds it significant."""
-    if p_value is None:
-        verdict = "no p-value: needs 2+ seeds"
-        return f"negative transfer ({verdict})" if is_negative_transfer(gain_mean) else verdict
-    significance = "significant" if p_value < alpha else "not significant"
-    if is_negative_transfer(gain_mean):
-        return f"negative transfer ({significance})"
-    if gain_mean > 0:
-        return f"gain ({significance})"
-    return "no difference"
+# each arm to its plateau: the loss must improve by more than PLATEAU_MIN_DELTA within PLATEAU_PATIENCE epochs, and
+# no arm trains longer than PLATEAU_EPOCHS_FACTOR times the equal budget (the cap keeps compare's cost bounded)
+PLATEAU_PATIENCE = 5
+PLATEAU_MIN_DELTA = 1e-3
+PLATEAU_EPOCHS_FACTOR = 4
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -123,6 +66,8 @@ class CompareRun:
     train_time_s: float
     wall_time_s: float
     run_dir: str | None
+    epochs: int = 0  # the epochs it trained (fewer than the budget when it stopped on a plateau)
+    steps: int = 0  # the batches it trained on, over those epochs
 
 
 @dataclass(frozen=True)
@@ -146,6 +91,8 @@ class CompareCell:
     significant: bool | None
     negative_transfer: bool
     flag: str
+    epochs_mean: float  # epochs trained, mean over the seeds
+    steps_mean: float  # batches trained on, mean over the seeds
     train_time_s: float  # mean over the seeds
     wall_time_s: float  # mean over the seeds: data loading, training and evaluation
 
@@ -159,14 +106,24 @@ class CompareResult:
     seeds: tuple[int, ...]
     train: Mapping[str, Any]  # the TrainConfig every arm used, seed aside
     scratch_model: Mapping[str, Any]
-    cells: tuple[CompareCell, ...]
+    cells: tuple[CompareCell, ...]  # equal budget
     runs: tuple[CompareRun, ...]
     warnings: tuple[str, ...]  # one per negative-transfer cell
     notes: tuple[str, ...]  # the fine-tuning runs' notes, each once
     wall_time_s: float
     out: Path | None
+    input_shape: tuple[int, ...] = ()  # what every arm's model reads (the checkpoint's input)
+    strategy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    plateau: Mapping[str, Any] | None = None  # the rule each arm trained to its plateau by; None: not measured
+    plateau_cells: tuple[CompareCell, ...] = ()
+    plateau_runs: tuple[CompareRun, ...] = ()
     confidence: float = CONFIDENCE
     alpha: float = ALPHA
+
+    @property
+    def baseline(self) -> str:
+        """The arm every strategy's gain is measured against."""
+        return SCRATCH
 
     def cell(self, strategy: str, shots: int) -> CompareCell:
         for c in self.cells:
@@ -205,6 +162,7 @@ def summarize_cells(runs: Sequence[CompareRun], strategies: Sequence[str], shots
                 strategy=name, shots=k, seeds=len(arm), accuracy_mean=acc_mean, accuracy_std=acc_std,
                 accuracy_ci_low=acc_low, accuracy_ci_high=acc_high, macro_f1_mean=f1_mean, macro_f1_std=f1_std,
                 **gain, negative_transfer=negative, flag=flag,
+                epochs_mean=float(np.mean([r.epochs for r in arm])), steps_mean=float(np.mean([r.steps for r in arm])),
                 train_time_s=float(np.mean([r.train_time_s for r in arm])),
                 wall_time_s=float(np.mean([r.wall_time_s for r in arm]))))
     return tuple(cells)
@@ -228,63 +186,161 @@ def negative_transfer_warning(cell: CompareCell) -> str | None:
 
 def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Sequence[str] = ("full",),
             shots: Sequence[int] = (5, 10), seeds: int = 3, train: TrainConfig | None = None,
-            model: ModelConfig | str | None = None, out: str | Path | None = None) -> CompareResult:
+            model: ModelConfig | str | None = None, out: str | Path | None = None,
+            strategy_options: Mapping[str, Mapping[str, Any]] | None = None, plateau: bool = True) -> CompareResult:
     """Fine-tune ``checkpoint`` with each strategy and train from scratch, for every shot count and seed.
 
-    ``model`` is the scratch architecture; by default the checkpoint's own (its arch and arch_args), so that only
-    the starting point differs. Seeds are 0..seeds-1; every arm of seed s trains on the same K examples per class.
-    With ``out``, each run gets a folder ``out/runs/<arm>/shots<K>/seed<s>/`` and the report is written as
-    ``compare.csv`` (one row per cell), ``compare.json`` (everything, per-run results too), ``compare.md`` and
-    ``compare.png``.
+    Only the starting point differs between the arms: each trains with every setting of ``train`` (budget,
+    optimizer, augmentation, precision, ...), and scratch is ``model`` (by default the checkpoint's own architecture)
+    with the checkpoint's input pipeline (its input size, channels and normalisation, so ``data.resize`` resizes
+    the scratch arm's inputs as it does the checkpoint's). ``strategy_options`` maps a strategy name to its options
+    (``{"full": {"head_lr_scale": 100}}``, as ``create_strategy(name, **options)``); scratch takes none.
+
+    Seeds are 0..seeds-1; every arm of seed s trains on the same K examples per class. With ``plateau`` (the
+    default), every arm also trains until its own loss plateaus (see the module's docstring): the result then holds
+    both gains, at equal budget (``cells``) and each to its plateau (``plateau_cells``, with the epochs and steps
+    each arm took). With ``out``, each run gets a folder ``out/runs/<arm>/shots<K>/seed<s>/`` (plateau runs under
+    ``out/plateau-runs/``) and the report is written as ``compare.csv`` (one row per cell), ``compare.json``
+    (everything, per-run results too), ``compare.md``, ``compare.png`` and ``report.html``.
     """
-    from .api import finetune
     from .data import load_splits
-    from .strategies import STRATEGIES
+    from .strategies import create_strategy
 
     started = time.perf_counter()
     data = DataConfig(data) if isinstance(data, str) else data
     train = train or TrainConfig()
     strategies, shots = _check_arguments(strategies, shots, seeds)
-    for name in strategies:  # a typo fails before any training
-        STRATEGIES.get(name, parameter="strategies")
+    options = _check_strategy_options(strategy_options, strategies)
+    for name in strategies:  # a typo in a name or an option fails before any training
+        create_strategy(name, **options[name])
     scratch_model = (_scratch_architecture(checkpoint) if model is None
                      else ModelConfig(model) if isinstance(model, str) else model)
+    pipeline = _input_pipeline(checkpoint)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
 
-    run_root = None if out is None else Path(out) / "runs"
+    rule = _plateau_rule(data, shots, train) if plateau else None
     arms: list[tuple[str, str | Path | None]] = [(SCRATCH, None), *((name, checkpoint) for name in strategies)]
-    runs: list[CompareRun] = []
+    budgets = [("runs", train, None), *((("plateau-runs", replace(train, epochs=rule["max_epochs"]), rule),)
+                                       if rule is not None else ())]
+    runs: dict[str, list[CompareRun]] = {folder: [] for folder, _, _ in budgets}
     notes: list[str] = []
-    total = len(shots) * seeds * len(arms)
+    input_shapes: set[tuple[int, ...]] = set()
+    total = len(shots) * seeds * len(arms) * len(budgets)
     with _each_note_once(), _Progress(total, enabled=train.progress) as progress:
         for k in shots:
             target = replace(data, shots=k)
             for seed in range(seeds):
-                run_train = replace(train, seed=seed, progress=False)
-                for name, start in arms:
-                    progress.describe(f"{name}, {k} shots, seed {seed}")
-                    run_dir = None if run_root is None else run_root / name / f"shots{k}" / f"seed{seed}"
-                    result = finetune(start, target, strategy="full" if start is None else name,
-                                      model=scratch_model if start is None else None, train=run_train,
-                                      out=run_dir, overwrite=True)  # compare owns out/runs: a rerun replaces them
-                    notes.extend(n for n in result.notes if n not in notes)
-                    runs.append(CompareRun(strategy=name, shots=k, seed=seed, accuracy=result.metrics.accuracy,
-                                           macro_f1=result.metrics.macro_f1, train_time_s=result.train_time_s,
-                                           wall_time_s=result.wall_time_s,
-                                           run_dir=None if run_dir is None else str(run_dir)))
-                    progress.advance()
+                for folder, budget, stop in budgets:
+                    run_train = replace(budget, seed=seed, progress=False, **plateau_settings(stop))
+                    for name, start in arms:
+                        progress.describe(f"{name}, {k} shots, seed {seed}" + (", to its plateau" if stop else ""))
+                        run_dir = None if out is None else Path(out) / folder / name / f"shots{k}" / f"seed{seed}"
+                        result = _train_arm(name, start, target, run_train, scratch_model, pipeline, options,
+                                            run_dir)
+                        notes.extend(n for n in result.notes if n not in notes)
+                        input_shapes.add(tuple(result.info.input_shape))
+                        runs[folder].append(_run(name, k, seed, result, run_dir))
+                        progress.advance()
+    if len(input_shapes) != 1:  # "only the starting point differs" would not hold: never report such a comparison
+        raise RuntimeError(f"compare's arms read inputs of different shapes: {sorted(input_shapes)}")
 
-    cells = summarize_cells(runs, strategies, shots)
+    cells = summarize_cells(runs["runs"], strategies, shots)
+    plateau_cells = () if rule is None else summarize_cells(runs["plateau-runs"], strategies, shots)
     warnings = tuple(w for w in map(negative_transfer_warning, cells) if w is not None)
+    warnings += tuple(f"{w} (each arm to its plateau)" for w in map(negative_transfer_warning, plateau_cells)
+                      if w is not None)
     result = CompareResult(
         checkpoint=str(checkpoint), data=to_dict(replace(data, shots=None)), strategies=strategies, shots=shots,
         seeds=tuple(range(seeds)), train={k: v for k, v in to_dict(train).items() if k not in ("seed", "progress")},
         scratch_model={"arch": scratch_model.name, "arch_args": dict(scratch_model.options)},
-        cells=cells, runs=tuple(runs), warnings=warnings, notes=tuple(notes),
-        wall_time_s=time.perf_counter() - started, out=None if out is None else Path(out))
+        cells=cells, runs=tuple(runs["runs"]), warnings=warnings, notes=tuple(notes),
+        wall_time_s=time.perf_counter() - started, out=None if out is None else Path(out),
+        input_shape=input_shapes.pop(), strategy_options={name: options[name] for name in strategies},
+        plateau=rule, plateau_cells=plateau_cells, plateau_runs=tuple(runs.get("plateau-runs", ())))
     if out is not None:
-        write_report(result, Path(out))
+        from .reporting.compare_tables import write_compare_report
+
+        write_compare_report(result, Path(out))
     return result
+
+
+def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: TrainConfig, scratch_model: ModelConfig,
+               pipeline: str | Path | None, options: Mapping[str, Mapping[str, Any]], run_dir: Path | None):
+    """One run: scratch (``start`` None) trains ``scratch_model`` with full fine-tuning's defaults and the
+    checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options. compare owns its run folders:
+    a rerun replaces them (overwrite)."""
+    from .api import finetune
+    from .strategies import create_strategy
+
+    if start is None:
+        return finetune(None, target, strategy="full", model=scratch_model, train=train, out=run_dir,
+                        input_pipeline=pipeline, overwrite=True)
+    return finetune(start, target, strategy=create_strategy(name, **options[name]), train=train, out=run_dir,
+                    overwrite=True)
+
+
+def _run(name: str, shots: int, seed: int, result, run_dir: Path | None) -> CompareRun:
+    return CompareRun(strategy=name, shots=shots, seed=seed, accuracy=result.metrics.accuracy,
+                      macro_f1=result.metrics.macro_f1, train_time_s=result.train_time_s,
+                      wall_time_s=result.wall_time_s, run_dir=None if run_dir is None else str(run_dir),
+                      epochs=len(result.history), steps=sum(e.get("steps_per_epoch", 0) for e in result.history))
+
+
+def plateau_rule(train: TrainConfig, *, validation: bool, epochs_factor: int = PLATEAU_EPOCHS_FACTOR
+                 ) -> dict[str, Any]:
+    """How an arm trains to its plateau, given the equal budget ``train``: the monitored loss (validation loss when
+    there is a validation split, else training loss), the patience, the minimum improvement and the epoch cap
+    (``epochs_factor`` x the equal budget's epochs)."""
+    monitor = "val_loss" if validation else "train_loss"
+    cap = epochs_factor * train.epochs
+    loss = "validation loss" if validation else "training loss (no validation split is held out)"
+    text = (f"Every arm trains until its {loss} has not improved by more than "
+            f"{PLATEAU_MIN_DELTA:g} for {PLATEAU_PATIENCE} epochs, at most {cap} epochs "
+            f"({epochs_factor}x the equal budget, whose schedule then spans the cap); every other setting "
+            "is the equal budget's.")
+    return {"monitor": monitor, "patience": PLATEAU_PATIENCE, "min_delta": PLATEAU_MIN_DELTA, "max_epochs": cap,
+            "rule": text}
+
+
+def _plateau_rule(data: DataConfig, shots: Sequence[int], train: TrainConfig) -> dict[str, Any]:
+    # one monitor for every cell, so that the plateau cells compare: validation loss only when every cell holds a
+    # validation split out (few-shot cells hold none unless val_fraction is given)
+    validation = all(replace(data, shots=k).resolved_val_fraction > 0 for k in shots)
+    return plateau_rule(train, validation=validation)
+
+
+def plateau_settings(rule: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The TrainConfig settings of a run to its plateau by ``rule`` (the cap aside); none for an equal-budget run."""
+    if rule is None:
+        return {}
+    return {"early_stopping": rule["patience"], "early_stopping_monitor": rule["monitor"],
+            "early_stopping_min_delta": rule["min_delta"]}
+
+
+def _input_pipeline(checkpoint: str | Path) -> str | Path | None:
+    """The checkpoint whose input pipeline scratch takes: a warmstart checkpoint. A pretrained model's name
+    (``minilm``, ``timm:...``) needs none: scratch builds the same model, whose factory fixes its inputs."""
+    from .models.sources import pretrained_spec
+
+    return None if pretrained_spec(checkpoint) is not None else checkpoint
+
+
+def _check_strategy_options(strategy_options: Mapping[str, Mapping[str, Any]] | None,
+                            strategies: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Every compared strategy's options (none by default); options for a strategy not compared are an error."""
+    given = dict(strategy_options or {})
+    stray = [name for name in given if name not in strategies]
+    if stray:
+        raise WarmstartError(f"parameter strategy_options: options for {', '.join(map(repr, stray))}, which "
+                             f"{'is' if len(stray) == 1 else 'are'} not among the strategies compared "
+                             f"({', '.join(strategies)})",
+                             hint="add the strategy to --strategies, or drop its --strategy-option (scratch takes "
+                                  "no options)")
+    bad = [name for name, options in given.items() if not isinstance(options, Mapping)]
+    if bad:
+        raise WarmstartError(f"parameter strategy_options: the options of {', '.join(bad)} are not a mapping of "
+                             "option names to values", hint='e.g. {"full": {"head_lr_scale": 100}}')
+    return {name: dict(given.get(name, {})) for name in strategies}
 
 
 def _scratch_architecture(checkpoint: str | Path) -> ModelConfig:
@@ -377,111 +433,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reports: CSV, Markdown, plot
-
-
-CSV_COLUMNS = tuple(f.name for f in fields(CompareCell))
-
-
-def to_csv(result: CompareResult) -> str:
-    """One row per cell; empty fields where a value does not exist (scratch's gain, p with one seed)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for cell in result.cells:
-        writer.writerow({k: "" if v is None else v for k, v in asdict(cell).items()})
-    return buffer.getvalue()
-
-
-def _interval(low: float | None, high: float | None, scale: float = 1.0, digits: int = 4) -> str:
-    return "n/a" if low is None or high is None else f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
-
-
-def _arch_args(args: Mapping[str, Any]) -> str:
-    return f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else ""
-
-
-def _lr_text(lr: float | None) -> str:
-    return "each strategy's default lr for the model" if lr is None else f"lr {lr:g}"
-
-
-def to_markdown(result: CompareResult) -> str:
-    n = len(result.seeds)
-    data = result.data
-    classes = f" classes {data['classes']}" if data.get("classes") else ""
-    lines = [f"# Transfer vs scratch: {result.checkpoint} -> {data['source']}{classes}", "",
-             f"Strategies: {', '.join(result.strategies)}. Scratch: the {result.scratch_model['arch']} "
-             f"architecture{_arch_args(result.scratch_model['arch_args'])} from random initialisation.",
-             f"Every arm trains with the same budget ({result.train['epochs']} epochs, batch size "
-             f"{result.train['batch_size']}, {result.train['optimizer']} {_lr_text(result.train['lr'])}, "
-             f"{result.train['schedule']} schedule); seed s draws the same K examples per class for every arm.",
-             f"Accuracy on the test split: mean ± std over {n} seed{'s' if n != 1 else ''}, with a "
-             f"{100 * result.confidence:.0f}% Student t interval. Gain: strategy - scratch in accuracy points, "
-             f"paired by seed; p: paired t-test, significant below {result.alpha:g}.", ""]
-    if n < 2:
-        lines += ["With one seed there is no spread, no interval and no p-value: run --seeds 2 or more.", ""]
-    lines += ["| strategy | shots | accuracy | 95% CI | gain (points) | p | flag | train time (s) | wall time (s) |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for c in result.cells:
-        gain = "—" if c.gain_points_mean is None else f"{c.gain_points_mean:+.2f} ± {c.gain_points_std:.2f}"
-        p = "—" if c.p_value is None else f"{c.p_value:.3g}"
-        lines.append(f"| {c.strategy} | {c.shots} | {c.accuracy_mean:.4f} ± {c.accuracy_std:.4f} | "
-                     f"{_interval(c.accuracy_ci_low, c.accuracy_ci_high)} | {gain} | {p} | {c.flag} | "
-                     f"{c.train_time_s:.2f} | {c.wall_time_s:.2f} |")
-    if result.warnings:
-        lines += ["", "## Warnings", "", *(f"- {w}" for w in result.warnings)]
-    lines += ["", f"{len(result.runs)} runs in {result.wall_time_s:.1f} s.", ""]
-    return "\n".join(lines)
-
-
-def plot_compare(result: CompareResult, path: str | Path) -> Path:
-    """Accuracy against shots, one line per arm (scratch dashed), with the confidence bands."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for name in (SCRATCH, *result.strategies):
-        cells = sorted((c for c in result.cells if c.strategy == name), key=lambda c: c.shots)
-        x = [c.shots for c in cells]
-        y = [c.accuracy_mean for c in cells]
-        style = {"color": "black", "linestyle": "--"} if name == SCRATCH else {}
-        line, = ax.plot(x, y, marker="o", label="scratch (same budget)" if name == SCRATCH else name, **style)
-        if all(c.accuracy_ci_low is not None for c in cells):
-            ax.fill_between(x, [c.accuracy_ci_low for c in cells], [c.accuracy_ci_high for c in cells],
-                            color=line.get_color(), alpha=0.15, linewidth=0)
-    if max(result.shots) >= 10 * min(result.shots):
-        ax.set_xscale("log")
-    ax.set_xticks(list(result.shots))
-    ax.set_xticklabels([str(k) for k in result.shots])
-    ax.minorticks_off()
-    ax.set_xlabel("labelled examples per class (shots)")
-    ax.set_ylabel("test accuracy")
-    n = len(result.seeds)
-    bands = f", {100 * result.confidence:.0f}% CI bands" if n > 1 else ""
-    ax.set_title(f"{Path(str(result.data['source'])).name}: mean over {n} seed{'s' if n != 1 else ''}{bands}")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
-
-
-def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
-    """``compare.csv``, ``compare.md``, ``compare.png``, ``compare.json`` and ``report.html`` in ``out``, each written
-    atomically; then each fine-tuned run's model card again, now that its cell's transfer gain is known."""
-    files = {"csv": write_text(out / "compare.csv", to_csv(result)),
-             "markdown": write_text(out / "compare.md", to_markdown(result)),
-             "plot": plot_compare(result, out / "compare.png")}
-    files["json"] = write_json(out / "compare.json", result.to_dict())
-    files["html"] = write_html_report(out)  # report.html: accuracy against shots and the transfer-gain table
-    for run in result.runs:  # the fine-tuned models' cards can now state the gain their cell measured
-        if run.strategy != SCRATCH and run.run_dir is not None and (Path(run.run_dir) / "model").is_dir():
-            write_model_card(run.run_dir)
-    return files

@@ -13,10 +13,9 @@ from typing import Any, Mapping
 
 from .errors import WarmstartError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "exponential", "cosine", "linear", "one-cycle")
 CLASS_BALANCE = ("none", "weights", "sampler")
 PRECISIONS = ("fp32", "bf16", "fp16")
+EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss", "train_loss")
 
 
 def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
@@ -116,8 +115,10 @@ class TrainConfig:
     ``warmup_epochs`` ramps linearly from lr/10 first (not with one-cycle, which warms up by itself).
     ``frozen_batchnorm``: in layer groups a strategy keeps frozen, ``eval`` keeps BatchNorm's pretrained
     statistics (the default: a few target batches estimate them badly), ``train`` lets them follow the target.
-    ``early_stopping``: stop when validation accuracy has not improved for this many epochs (needs a validation
-    split); the best epoch's weights are kept whenever there is one.
+    ``early_stopping``: stop when ``early_stopping_monitor`` (validation accuracy by default; ``val_loss``, or
+    ``train_loss`` for a training-loss plateau without a validation split) has not improved by more than
+    ``early_stopping_min_delta`` for this many epochs; the best epoch's weights (by validation accuracy) are kept
+    whenever there is a validation split.
     ``trackers``: where a run with a folder also logs its curves and results (see :mod:`warmstart.tracking`);
     TensorBoard by default, ``()`` for none.
     ``class_balance``: ``weights`` weighs the loss by n / (C * n_c) (scikit-learn's "balanced"); ``sampler`` draws
@@ -146,6 +147,8 @@ class TrainConfig:
     gamma: float = 0.1
     warmup_epochs: int = 0
     early_stopping: int | None = None
+    early_stopping_monitor: str = "val_accuracy"
+    early_stopping_min_delta: float = 0.0
     grad_clip_norm: float | None = None
     label_smoothing: float = 0.0
     class_balance: str = "none"
@@ -176,8 +179,7 @@ class TrainConfig:
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
         # torch.Generator.manual_seed refuses negative seeds deep inside a run; say so up front
         check_parameter(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
-        check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
+        self._check_optimization()
         check_parameter(self.lr is None or self.lr > 0, "lr", "a positive number", self.lr)
         check_parameter(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         check_parameter(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
@@ -190,6 +192,10 @@ class TrainConfig:
                         "0 with the one-cycle schedule, which warms up by itself", self.warmup_epochs)
         check_parameter(self.early_stopping is None or (is_int(self.early_stopping) and self.early_stopping >= 1),
                         "early_stopping", "a positive number of epochs (patience)", self.early_stopping)
+        check_parameter(self.early_stopping_monitor in EARLY_STOPPING_MONITORS, "early_stopping_monitor",
+                        f"one of {', '.join(EARLY_STOPPING_MONITORS)}", self.early_stopping_monitor)
+        check_parameter(is_number(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
+                        "early_stopping_min_delta", "a number >= 0", self.early_stopping_min_delta)
         check_parameter(self.grad_clip_norm is None or (is_number(self.grad_clip_norm) and self.grad_clip_norm > 0),
                         "grad_clip_norm", "a positive number", self.grad_clip_norm)
         check_parameter(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)",
@@ -207,6 +213,14 @@ class TrainConfig:
                         "a positive integer (batches per optimizer step)", self.grad_accumulation)
         for name in ("channels_last", "compile"):
             check_parameter(isinstance(getattr(self, name), bool), name, "true or false", getattr(self, name))
+
+    def _check_optimization(self) -> None:
+        from .engine.optim import OPTIMIZERS, SCHEDULES  # the registries: one table for validation, help and list
+
+        check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS.names())}",
+                        self.optimizer)
+        check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES.names())}",
+                        self.schedule)
 
     def _check_augmentation(self) -> None:
         from .data.augment import AUGMENTATIONS, MIXES

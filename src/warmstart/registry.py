@@ -41,16 +41,18 @@ class Registry(Generic[T]):
                 hint=f"run `warmstart list {self.plural}` to see them with descriptions",
             ) from None
 
-    def create(self, name: str, *, parameter: str | None = None, **options: Any):
-        """Build the entry ``name`` with keyword ``options``; an option it does not take is a clear error that
-        lists the ones it does."""
+    def create(self, name: str, /, *args: Any, parameter: str | None = None, **options: Any):
+        """Build the entry ``name``: ``factory(*args, **options)``. ``args`` are what every entry of the family takes
+        (a model's input shape and class count, a shift measure's two samples); ``options`` are the entry's own, and
+        one it does not take is a clear error that lists the ones it does. ``name`` is positional-only, so an entry
+        may take an option called ``name`` (a timm model's)."""
         factory = self.get(name, parameter=parameter)
-        accepted = option_names(factory)
+        accepted = option_names(factory)[len(args):]
         unknown = sorted(set(options) - set(accepted))
         if unknown:
             raise WarmstartError(f"{self.family} {name!r} has no option {', '.join(unknown)}",
                                  hint=f"{name} takes {', '.join(accepted) or 'no options'}")
-        return factory(**options)
+        return factory(*args, **options)
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))

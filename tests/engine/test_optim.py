@@ -124,3 +124,51 @@ def test_adam_uses_fused_kernels_and_matches_the_default_path():
     fused, weights = trained(True)
     assert fused.defaults["fused"] is True
     assert torch.allclose(weights, trained(False)[1], atol=1e-6)
+
+
+# --- the registries: one table for validation, `warmstart list` and the help --------------------------------------
+
+def test_optimizers_and_schedules_are_registered_and_listed():
+    from warmstart import list_registered
+    from warmstart.engine.optim import OPTIMIZERS, SCHEDULES
+
+    assert OPTIMIZERS.names() == ["adam", "adamw", "sgd"]
+    assert SCHEDULES.names() == ["constant", "cosine", "exponential", "linear", "one-cycle", "step"]
+    assert list(list_registered("optimizers")) == OPTIMIZERS.names()
+    assert list(list_registered("schedules")) == SCHEDULES.names() and list_registered("schedules")["cosine"]
+
+
+def test_an_unknown_optimizer_or_schedule_names_the_registered_ones():
+    from warmstart import WarmstartError
+
+    with pytest.raises(WarmstartError, match="parameter optimizer: expected one of adam, adamw, sgd, got 'lamb'"):
+        TrainConfig(optimizer="lamb")
+    with pytest.raises(WarmstartError, match="parameter schedule: expected one of constant, cosine"):
+        TrainConfig(schedule="poly")
+
+
+@pytest.mark.parametrize("optimizer, kind", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
+                                             ("adamw", torch.optim.AdamW)])
+def test_each_registered_optimizer_builds_its_torch_optimizer(optimizer, kind):
+    built = build_optimizer(groups_with_scales((1.0,)), TrainConfig(optimizer=optimizer, lr=0.1))
+    assert type(built) is kind and built.defaults["weight_decay"] == TrainConfig().weight_decay
+
+
+def test_every_family_is_listed_from_one_table():
+    from warmstart import WarmstartError, list_registered
+    from warmstart.catalog import FAMILIES
+
+    for family in FAMILIES:
+        assert list_registered(family), family
+    with pytest.raises(WarmstartError, match="expected one of models, strategies"):
+        list_registered("widgets")
+
+
+def test_registry_create_takes_the_familys_positional_arguments():
+    from warmstart import WarmstartError
+    from warmstart.models import MODELS
+
+    net = MODELS.create("mlp", (4,), 3, hidden=(5,))
+    assert net.input_shape == (4,)
+    with pytest.raises(WarmstartError, match="model 'mlp' has no option widths"):
+        MODELS.create("mlp", (4,), 3, widths=(5,))

@@ -85,7 +85,7 @@ def _check_images(x: torch.Tensor, what: str) -> None:
 def augment(x: torch.Tensor, preset: str, seed: int) -> torch.Tensor:
     """``x`` (N, C, H, W) with every image transformed by ``preset``, reproducibly for a given ``seed``."""
     _check_images(x, preset)
-    transform = AUGMENTATIONS.get(preset, parameter="augment")(tuple(x.shape[-2:]))
+    transform = AUGMENTATIONS.create(preset, tuple(x.shape[-2:]), parameter="augment")
     with torch.random.fork_rng(devices=[]):  # v2 draws from torch's global generator: keep it untouched
         torch.manual_seed(seed)
         return torch.stack([transform(image) for image in x])
@@ -104,7 +104,7 @@ class BatchAugmentation:
                  normalize: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator):
         self.preset, self.mix = preset, mix
         self.make_transform = AUGMENTATIONS.get(preset, parameter="augment")
-        self.mixer = None if mix == "none" else MIXES.get(mix, parameter="mix")(mix_alpha, num_classes)
+        self.mixer = None if mix == "none" else MIXES.create(mix, mix_alpha, num_classes, parameter="mix")
         self.normalize = normalize
         self.generator = generator
         self._transforms: dict[tuple[int, int], v2.Transform] = {}

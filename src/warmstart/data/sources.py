@@ -49,7 +49,7 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
     """Text classification when ``text_column`` is set, for .tsv and .jsonl files, for a .csv with a ``text``
     column, and for a folder with train.<csv|tsv|jsonl>; numeric features for other .csv files."""
     if source in DATASETS:
-        return DATASETS.get(source)()
+        return DATASETS.create(source)
     path = Path(source).expanduser()
     if not path.exists():
         raise WarmstartError(

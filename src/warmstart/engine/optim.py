@@ -1,7 +1,10 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers and learning-rate schedules, each registered by name (``warmstart list optimizers``, ``... schedules``).
 
-Schedules are ``LambdaLR`` multipliers of each parameter group's *own* initial learning rate, stepped once per
-optimizer step, so per-group scales set by a strategy (discriminative learning rates) hold under every schedule.
+An optimizer factory takes the parameter groups, the optimizer-wide learning rate and the :class:`TrainConfig`.
+A schedule factory takes the config and the steps per epoch and returns the factor on the initial learning rate
+after ``step`` optimizer steps, warm-up excluded. Schedules are ``LambdaLR`` multipliers of each parameter group's
+*own* initial learning rate, stepped once per optimizer step, so per-group scales set by a strategy (discriminative
+learning rates) hold under every schedule.
 """
 
 from __future__ import annotations
@@ -12,16 +15,35 @@ from typing import Any, Callable
 import torch
 
 from ..config import TrainConfig
+from ..registry import Registry
+
+OPTIMIZERS: Registry[Callable[..., torch.optim.Optimizer]] = Registry("optimizer")
+SCHEDULES: Registry[Callable[[TrainConfig, int], Callable[[int], float]]] = Registry("schedule")
 
 
 def build_optimizer(param_groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
     # every group carries its own rate; the optimizer-wide one is only a default that no group falls back on
     lr = config.lr if config.lr is not None else max((g["lr"] for g in param_groups), default=1e-3)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(param_groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
-    adam = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return adam(param_groups, lr=lr, weight_decay=config.weight_decay, fused=_can_fuse(param_groups))
+    return OPTIMIZERS.create(config.optimizer, param_groups, lr, config, parameter="optimizer")
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(param_groups: list[dict[str, Any]], lr: float, config: TrainConfig) -> torch.optim.Optimizer:
+    """Stochastic gradient descent with momentum (``momentum``, ``nesterov``) and weight decay."""
+    return torch.optim.SGD(param_groups, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
+                           weight_decay=config.weight_decay)
+
+
+@OPTIMIZERS.register("adam")
+def adam(param_groups: list[dict[str, Any]], lr: float, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba, 2015), weight decay added to the gradient (L2)."""
+    return torch.optim.Adam(param_groups, lr=lr, weight_decay=config.weight_decay, fused=_can_fuse(param_groups))
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(param_groups: list[dict[str, Any]], lr: float, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay; the default."""
+    return torch.optim.AdamW(param_groups, lr=lr, weight_decay=config.weight_decay, fused=_can_fuse(param_groups))
 
 
 def _can_fuse(param_groups: list[dict[str, Any]]) -> bool | None:
@@ -40,27 +62,58 @@ def _can_fuse(param_groups: list[dict[str, Any]]) -> bool | None:
 
 
 def lr_multiplier(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """The factor on the initial learning rate after ``step`` optimizer steps."""
-    total = config.epochs * steps_per_epoch
+    """The factor on the initial learning rate after ``step`` optimizer steps: the warm-up, then the schedule."""
     warmup = config.warmup_epochs * steps_per_epoch
-    step_every = (config.step_size or max(1, config.epochs // 3)) * steps_per_epoch
+    schedule = SCHEDULES.create(config.schedule, config, steps_per_epoch, parameter="schedule")
 
     def factor(step: int) -> float:
         if step < warmup:
             return 0.1 + 0.9 * step / warmup
-        if config.schedule == "constant":
-            return 1.0
-        if config.schedule == "step":
-            return config.gamma ** ((step - warmup) // step_every)
-        if config.schedule == "exponential":
-            return config.gamma ** ((step - warmup) / steps_per_epoch)
-        if config.schedule == "one-cycle":
-            return _one_cycle(step, total)
-        if config.schedule == "linear":  # transformers' get_linear_schedule_with_warmup, the Trainer's default
-            return max(0.0, (total - step) / max(1, total - warmup))
-        return _cosine(1.0, 0.0, min((step - warmup) / max(1, total - warmup), 1.0))
+        return schedule(step)
 
     return factor
+
+
+@SCHEDULES.register("constant")
+def constant(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The initial rate throughout."""
+    return lambda step: 1.0
+
+
+@SCHEDULES.register("step")
+def step_decay(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Times ``gamma`` every ``step_size`` epochs (by default a third of the epochs)."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    step_every = (config.step_size or max(1, config.epochs // 3)) * steps_per_epoch
+    return lambda step: config.gamma ** ((step - warmup) // step_every)
+
+
+@SCHEDULES.register("exponential")
+def exponential(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Times ``gamma`` per epoch, smoothly step by step."""
+    warmup = config.warmup_epochs * steps_per_epoch
+    return lambda step: config.gamma ** ((step - warmup) / steps_per_epoch)
+
+
+@SCHEDULES.register("cosine")
+def cosine(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Cosine annealing to zero over the epochs after the warm-up; the default."""
+    total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+    return lambda step: _cosine(1.0, 0.0, min((step - warmup) / max(1, total - warmup), 1.0))
+
+
+@SCHEDULES.register("linear")
+def linear(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Linear decay to zero (transformers' get_linear_schedule_with_warmup, the Hugging Face Trainer's default)."""
+    total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+    return lambda step: max(0.0, (total - step) / max(1, total - warmup))
+
+
+@SCHEDULES.register("one-cycle")
+def one_cycle(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """One-cycle (Smith & Topin, 2019): from lr/25 up to lr over 30% of the steps, then down to lr/250,000."""
+    total = config.epochs * steps_per_epoch
+    return lambda step: _one_cycle(step, total)
 
 
 def _cosine(start: float, end: float, progress: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from ..errors import WarmstartError
 from ..io import write_text
-from . import plots
+from ..evaluation import plots
 from .predictions import confused_pairs, load_examples, load_predictions
 
 REPORT = "report.html"
@@ -176,7 +176,20 @@ def _compare_section(result: dict[str, Any], run_dir: Path) -> str:
             + _table(["strategy", "shots", "seeds", "accuracy", "95% CI", "gain (points)", "gain 95% CI", "p", "flag"],
                      rows)
             + (f"<ul>{warnings}</ul>" if warnings else "")
+            + _plateau_section(result)
             + (f"<details><summary>the runs</summary><ul>{links}</ul></details>" if links else ""))
+
+
+def _plateau_section(result: dict[str, Any]) -> str:
+    """The gains with each arm trained to its own plateau, and the epochs and steps each took (when measured)."""
+    if not result.get("plateau"):
+        return ""
+    rows = [[c["strategy"], c["shots"], f"{c['accuracy_mean']:.3f} ± {c['accuracy_std']:.3f}",
+             "" if c["gain_points_mean"] is None else f"{c['gain_points_mean']:+.1f} ± {c['gain_points_std']:.1f}",
+             "" if c["p_value"] is None else f"{c['p_value']:.3g}", f"{c['epochs_mean']:.1f}", f"{c['steps_mean']:.0f}"]
+            for c in result.get("plateau_cells", [])]
+    return ("<h2>Each arm to its plateau</h2><p class='muted'>" + escape(result["plateau"]["rule"]) + "</p>"
+            + _table(["strategy", "shots", "accuracy", "gain (points)", "p", "epochs", "steps"], rows))
 
 
 def _run_link(run: dict[str, Any]) -> str:

@@ -61,7 +61,7 @@ def measure_samples(source: Sample, target: Sample, *, permutations: int = 200, 
     scores: dict[str, Any] = {}
     for name in SHIFT_MEASURES.names():
         options = {"permutations": permutations} if name == "mmd" else {}
-        scores.update(SHIFT_MEASURES.get(name)(source, target, seed=seed, **options))
+        scores.update(SHIFT_MEASURES.create(name, source, target, seed=seed, **options))
     return scores
 
 

@@ -39,7 +39,7 @@ def open_trackers(names: Sequence[str], run_dir: Path, config: Mapping[str, Any]
     opened: list[Tracker] = []
     for name in names:
         try:
-            opened.append(TRACKERS.get(name, parameter="--tracker")(run_dir, config))
+            opened.append(TRACKERS.create(name, run_dir, config, parameter="--tracker"))
         except ImportError as exc:
             if name == "tensorboard":
                 log.info("tensorboard tracking skipped: %s (pip install tensorboard, or pass --tracker none)", exc)
