@@ -179,7 +179,7 @@ def _to_plateau(arms: list[Arm], target: DataConfig, seeds: int, finetune_epochs
             folder = "plateau-full" if arm.label == TRANSFER else "plateau-scratch"
             runs[arm.label].append(finetune(arm.start, target, strategy=arm.strategy, train=train,
                                             model=None if arm.start is not None else model,
-                                            out=out / folder / f"seed{seed}"))
+                                            out=out / folder / f"seed{seed}", overwrite=True))
     rows = []
     for label, arm_runs in runs.items():
         mean, std, _, _ = summarize([r.metrics.accuracy for r in arm_runs])

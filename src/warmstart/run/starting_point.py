@@ -27,7 +27,7 @@ from ..data.fit import Preprocessing, fit_splits, model_kind
 from ..data.preprocess import Normalization, fit_preprocessing, preprocessing_from_dict
 from ..engine import seed_everything
 from ..errors import WarmstartError
-from ..models import TransferModel, create_model, load_checkpoint
+from ..models import TransferModel, create_model, load_checkpoint, read_info
 from ..models.sources import pretrained_spec
 
 log = logging.getLogger("warmstart")
@@ -83,10 +83,15 @@ def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | 
 
 
 def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
-                           train: TrainConfig, *, keep_head: bool = False,
-                           source_classifier: bool = False) -> StartingPoint:
+                           train: TrainConfig, *, keep_head: bool = False, source_classifier: bool = False,
+                           input_pipeline: str | Path | None = None) -> StartingPoint:
     """The seeded splits, the model (``checkpoint`` with the head the rule above gives, a pretrained model with a
-    new head, or ``model`` from scratch), the preprocessing its inputs get, its lineage and notes on what changed."""
+    new head, or ``model`` from scratch), the preprocessing its inputs get, its lineage and notes on what changed.
+    ``input_pipeline``: from scratch, the input shape (with ``data.resize``) and normalisation of that checkpoint,
+    so that a comparison with fine-tuning it differs only in the starting point (``compare``'s scratch arm)."""
+    if input_pipeline is not None and checkpoint is not None:
+        raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
+                             hint="pass checkpoint=None, or drop input_pipeline")
     pretrained = check_model_flags(checkpoint, model)
     if keep_head and (checkpoint is None or pretrained is not None):
         raise WarmstartError("keep_head keeps a warmstart checkpoint's classifier, and this run starts from "
@@ -99,20 +104,28 @@ def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, mode
         raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
                              hint="start from a checkpoint or pretrained model of the same kind, or from none")
     if checkpoint is None or pretrained is not None:
-        return _new_model(checkpoint, pretrained, data, model, splits)
+        return _new_model(checkpoint, pretrained, data, model, splits, input_pipeline)
     return _from_checkpoint(checkpoint, data, train, splits, keep_head=keep_head, source_classifier=source_classifier)
 
 
 def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, data: DataConfig,
-               model: ModelConfig | str | None, splits: DataSplits) -> StartingPoint:
+               model: ModelConfig | str | None, splits: DataSplits,
+               input_pipeline: str | Path | None = None) -> StartingPoint:
     notes: list[str] = []
     text = splits.train.kind == "text"
     input_shape = (data.max_length,) if text else splits.train.input_shape
     spec = pretrained or model_config(model or DEFAULT_MODELS[splits.train.kind])
-    net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
-    norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
-                             getattr(net, "pretrained_preprocessing", None))
-    if not text and net.input_shape != tuple(input_shape):  # a pretrained image model's own input size
+    source = None if input_pipeline is None or text else read_info(input_pipeline)[1]
+    net = create_model(spec.name, input_shape if source is None else source.input_shape, splits.train.num_classes,
+                       **dict(spec.options))
+    if source is not None:  # the input pipeline of the checkpoint this scratch run is compared with
+        norm = preprocessing_from_dict(source.preprocessing)
+        splits = fit_splits(splits, net.input_shape, norm, model_name=f"checkpoint {input_pipeline}",
+                            resize=data.resize, feature_names=source.extra.get("feature_names"))
+    else:
+        norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
+                                 getattr(net, "pretrained_preprocessing", None))
+    if source is None and not text and net.input_shape != tuple(input_shape):  # a pretrained model's own size
         splits = fit_splits(splits, net.input_shape, norm, model_name=f"{spec.name} model {spec.options.get('name')}",
                             resize=True)
     lineage: dict[str, Any] = {"parent": None if pretrained is None else _pretrained_lineage(checkpoint, spec, net)}

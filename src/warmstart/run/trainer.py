@@ -71,17 +71,19 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
               model: ModelConfig | str | None, train: TrainConfig | None, out: str | Path | None,
               callbacks: tuple[Callback, ...] = (), resume: bool = False, overwrite: bool = False,
               keep_head: bool = False, adaptation: Adaptation | None = None, target_unlabeled=None,
-              selection: dict[str, Any] | None = None, notes: tuple[str, ...] = ()) -> RunResult:
+              selection: dict[str, Any] | None = None, notes: tuple[str, ...] = (),
+              input_pipeline: str | Path | None = None) -> RunResult:
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
     strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking."""
     started = time.perf_counter()
     train = train or TrainConfig()
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
-    if train.early_stopping is not None and data.resolved_val_fraction == 0:
+    if train.early_stopping is not None and data.resolved_val_fraction == 0 and \
+            train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
     folder = open_run_folder(out, resume=resume, overwrite=overwrite)
-    start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head)
+    start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline)
     start.notes[:0] = notes
     check_trainable(data, start.splits, train)
     strategy = resolve_strategy(strategy, start, train)
@@ -101,7 +103,7 @@ def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) ->
                              f"holds {splits.train.num_classes} ({', '.join(splits.train.class_names)}); a model of "
                              "one class scores accuracy 1.0 and has learnt nothing",
                              hint="use data with two or more labels (check --classes and --label-column)")
-    if train.early_stopping is not None and splits.val is None:
+    if train.early_stopping is not None and splits.val is None and train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
 
@@ -222,7 +224,9 @@ def _callbacks(kind: str, folder: RunFolder | None, config: dict[str, Any], mode
     if splits.val is not None:
         extra.append(BestWeights(model, monitor="val_accuracy"))
     if train.early_stopping is not None:
-        extra.append(EarlyStopping(train.early_stopping, monitor="val_accuracy"))
+        extra.append(EarlyStopping(train.early_stopping, monitor=train.early_stopping_monitor,
+                                   mode="max" if train.early_stopping_monitor.endswith("accuracy") else "min",
+                                   min_delta=train.early_stopping_min_delta))
     if train.progress and is_main:
         extra.append(ProgressBar(kind))
     extra.append(AdaptiveThreads())  # fewer threads while other processes hold cores (engine/threads.py)
@@ -231,7 +235,8 @@ def _callbacks(kind: str, folder: RunFolder | None, config: dict[str, Any], mode
 
 def _history_notes(history: History, train: TrainConfig, notes: list[str]) -> None:
     if "stopped_epoch" in history.summary:
-        note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: validation accuracy had not "
+        monitored = train.early_stopping_monitor.replace("val_", "validation ").replace("train_", "training ")
+        note(notes, f"early stopping after epoch {history.summary['stopped_epoch']}: {monitored} had not "
                     f"improved for {train.early_stopping} epochs")
     if "best_epoch" in history.summary:
         note(notes, f"kept the weights of epoch {history.summary['best_epoch']} (best validation accuracy "
