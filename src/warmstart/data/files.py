@@ -12,6 +12,7 @@ import stat
 import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,9 +56,10 @@ def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
                                  hint="store images as (N, C, H, W): np.transpose(x, (0, 3, 1, 2))")
     else:
         raise WarmstartError(f"{path}: array {key!r} has shape {x.shape}; expected (N, D) vectors, (N, H, W) grey "
-                             "images or (N, C, H, W) images")
+                             "images or (N, C, H, W) images",
+                             hint="reshape the array: one row per example (flatten vectors, keep images 2-D)")
     if len(x) == 0:
-        raise WarmstartError(f"{path}: array {key!r} holds no examples")
+        raise WarmstartError(f"{path}: array {key!r} holds no examples", hint="store at least one example")
     scaled = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     _check_finite(scaled, f"{path}: array {key!r}")
     return scaled, kind
@@ -71,12 +73,18 @@ def _check_finite(x: np.ndarray, where: str) -> None:
                              hint="drop or impute those examples before training")
 
 
+# What reading a damaged .npz raises: zipfile's own errors, EOFError and zlib.error for a cut or corrupted member,
+# RuntimeError for a member flagged as encrypted, NotImplementedError for an unknown compression method.
+NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+              zlib.error)
+
+
 def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise WarmstartError(f"{path}: cannot be read as an .npz archive ({exc})",
+    except NPZ_ERRORS as exc:
+        raise WarmstartError(f"{path}: cannot be read as an .npz archive ({type(exc).__name__}: {exc})",
                              hint="save it with numpy.savez(path, x=..., y=...); object arrays are not accepted") \
             from None
     missing = [k for k in ("x", "y") if k not in arrays]
@@ -94,7 +102,8 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
             raise WarmstartError(f"{path}: array {yk!r} has shape {arrays[yk].shape}; expected one label per example",
                                  hint="store labels as a 1-D array of class ids or names")
         if len(x) != len(arrays[yk]):
-            raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels")
+            raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels",
+                                 hint=f"store one label per example: len({yk}) == len({xk})")
         raw = arrays[yk]
         if stored_names and raw.dtype.kind in "iu":
             # integer labels index the stored class_names (labels without stored names are matched by value)
@@ -104,13 +113,15 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
         if (y < 0).any():
             bad = raw[np.flatnonzero(y < 0)[0]].item()
             raise WarmstartError(f"{path}: {yk} holds the label {bad!r}, which is neither a training label nor "
-                                 f"an index into class_names ({len(names)} names: {', '.join(names)})")
+                                 f"an index into class_names ({len(names)} names: {', '.join(names)})",
+                                 hint="make the labels training labels (or indices into class_names)")
         return Dataset(x, y, names, kind, path.name), names
 
     train, names = build("x", "y", names)
     test = build("x_test", "y_test", names)[0] if "x_test" in arrays else None
     if test is not None and test.input_shape != train.input_shape:
-        raise WarmstartError(f"{path}: x has shape {train.input_shape} per example but x_test has {test.input_shape}")
+        raise WarmstartError(f"{path}: x has shape {train.input_shape} per example but x_test has {test.input_shape}",
+                             hint="store the test examples in the same shape as the training examples")
     return train, test
 
 
@@ -320,17 +331,20 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_na
 
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class")
+        raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class",
+                             hint="put each class's images in a sub-folder named after the class")
     names = class_names or tuple(p.name for p in folders)
     unknown = [p.name for p in folders if p.name not in names]
     if unknown:
         raise WarmstartError(f"{root}: class folder(s) {', '.join(unknown)} are not among the training classes "
-                             f"({', '.join(names)})")
+                             f"({', '.join(names)})",
+                             hint="name the test class folders as the training ones, or add training images")
     images, labels = [], []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})",
+                                 hint="add images to it, or remove the empty class folder")
         for file in files:
             images.append(read_image(file))
             labels.append(names.index(folder.name))

@@ -196,7 +196,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         with safe_open(str(file), framework="pt") as f:
             stored = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
-        raise WarmstartError(f"checkpoint {file}: weights cannot be read ({exc}); it may be truncated") from None
+        raise WarmstartError(f"checkpoint {file}: weights cannot be read ({exc}); it may be truncated",
+                             hint=DAMAGED_HINT) from None
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     wrong = [f"{k}: {tuple(stored[k].shape)} stored, {tuple(v.shape)} expected" for k, v in expected.items()
@@ -205,6 +206,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         parts = ([f"missing keys {missing[:5]}"] if missing else []) + \
                 ([f"unexpected keys {unexpected[:5]}"] if unexpected else []) + wrong[:5]
         raise WarmstartError(f"checkpoint {file}: weights do not fit the {info.arch} architecture it describes: "
-                             + "; ".join(parts))
+                             + "; ".join(parts), hint=DAMAGED_HINT)
     model.load_state_dict(stored, strict=True)
     return model.to(device).eval(), info

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import io
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..data.files import NPZ_ERRORS
 from ..errors import WarmstartError
 from ..io import atomic_write, write_json
 from .run_files import DAMAGED_HINT, read_json
@@ -97,7 +96,7 @@ def load_predictions(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | Non
     try:
         with np.load(path, allow_pickle=False) as data:
             y_true, probabilities = data["y_true"], data["probabilities"]
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+    except NPZ_ERRORS as exc:
         raise WarmstartError(f"{path}: cannot be read as the run's test predictions ({type(exc).__name__}: {exc})",
                              hint=DAMAGED_HINT) from None
     if y_true.ndim != 1 or y_true.dtype.kind not in "iu" or probabilities.ndim != 2 \
