@@ -202,6 +202,33 @@ def test_a_failed_prediction_leaves_the_previous_output_untouched(digits_model, 
     assert code == 2 and "no image path column 'path'; the columns are file" in err and "--image-column" in err
 
 
+@pytest.mark.timeout(60)
+def test_a_fifo_image_path_is_refused_without_blocking(digits_model, tmp_path, capsys):
+    import os
+
+    paths, _ = write_digit_images(tmp_path, count=3)
+    os.mkfifo(tmp_path / "img" / "pipe.png")  # opening it would wait for a writer forever (issue 14, item 12)
+    source = write_csv(tmp_path / "in.csv", [["path"], *[[p] for p in paths], ["img/pipe.png"]])
+    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2 and "line 5, column 'path'" in err and "FIFO" in err and "fix:" in err, err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("side", [12, 20], ids=["warning", "error"])
+def test_a_decompression_bomb_is_refused(digits_model, tmp_path, capsys, monkeypatch, side):
+    from PIL import Image
+
+    paths, _ = write_digit_images(tmp_path, count=2)
+    # PIL warns above MAX_IMAGE_PIXELS and raises above twice it: a small limit makes a small file a bomb
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    Image.new("L", (side, side), 0).save(tmp_path / "img" / "bomb.png")
+    source = write_csv(tmp_path / "in.csv", [["path"], *[[p] for p in paths], ["img/bomb.png"]])
+    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2 and "bomb.png" in err and "decompression bomb" in err and "fix:" in err, err
+
+
 # --- text: a tiny BERT fine-tuned on good/bad sentences ----------------------------------------------------------
 
 def sentences(n: int, seed: int) -> list[tuple[str, str]]:

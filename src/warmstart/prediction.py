@@ -33,7 +33,7 @@ import torch
 from .data.fit import interpolation as fit_interpolation
 from .data.preprocess import Normalization, Tokenization, preprocessing_from_dict
 from .engine import predict_logits, resolve_device
-from .data.files import read_csv_rows
+from .data.files import read_csv_rows, read_image
 from .errors import WarmstartError
 from .io import write_text
 from .models import CheckpointInfo
@@ -149,7 +149,7 @@ def _number(table: _Table, row: int, col: int) -> float:
 
 
 def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, image_column: str) -> Encoder:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     col = table.column(image_column, "--image-column", "image path")
     channels, height, width = info.input_shape
@@ -167,17 +167,18 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
             raise WarmstartError(f"{where}: the image path is empty")
         file = Path(cell).expanduser()
         file = file if file.is_absolute() else table.path.parent / file
+        # read_image refuses a FIFO (it would block forever), a decompression bomb and a damaged file
+        img = read_image(file, f"{where}: {file}")
         try:
-            with Image.open(file) as img:
-                # as image folders are read for training: PIL's conversion (its grey is the ITU-R 601 luma that
-                # adapt_inputs uses too) and a bilinear resize to the model's input size
-                img = img.convert(mode)
-                if img.size != (width, height):
-                    img = img.resize((width, height), resample)
-                pixels = np.asarray(img, dtype=np.float32) / 255.0
-        except (UnidentifiedImageError, OSError) as exc:
-            raise WarmstartError(f"{where}: {file} cannot be read as an image ({exc})",
-                                 hint="fix the path, or replace the file") from None
+            # as image folders are read for training: PIL's conversion (its grey is the ITU-R 601 luma that
+            # adapt_inputs uses too) and a bilinear resize to the model's input size
+            img = img.convert(mode)
+            if img.size != (width, height):
+                img = img.resize((width, height), resample)
+            pixels = np.asarray(img, dtype=np.float32) / 255.0
+        except (ValueError, OSError) as exc:
+            raise WarmstartError(f"{where}: {file} cannot be converted to {mode} ({exc})",
+                                 hint="re-save it as an 8-bit grey or RGB image") from None
         return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
     return lambda indices: norm.apply(np.stack([load(i) for i in indices]))

@@ -20,7 +20,7 @@ WEIGHTS = checkpoint_module.WEIGHTS
 METADATA_KEY = checkpoint_module.METADATA_KEY
 
 CLASS_NAMES = ("cat", "dog", "bird")
-PREPROCESSING = {"mean": [0.286], "std": [0.353], "scale": 255.0}
+PREPROCESSING = {"kind": "image", "mean": [0.286], "std": [0.353], "scale": 255.0}
 EXTRA = {"data": {"source": "fashion_mnist", "classes": [0, 1, 2]},
          "training": {"epochs": 2, "lr": 0.001, "strategy": "full"},
          "metrics": {"accuracy": 0.75, "macro_f1": 0.5},
@@ -191,7 +191,7 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint_module, "save_file", half_then_fail)
     new = trained_cnn(seed=1)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(WarmstartError, match="cannot be written .disk full .injected"):  # named, with a fix
         save_checkpoint(new, folder, info_for(new, class_names=("x", "y", "z")))
 
     assert file.read_bytes() == old_bytes
@@ -317,7 +317,68 @@ def test_save_refuses_info_that_does_not_describe_the_model(tmp_path):
 def test_save_accepts_equivalent_arch_args(tmp_path):
     model = trained_cnn()
     info = CheckpointInfo(arch="cnn", arch_args={"blocks": 1, "widths": (4, 8)}, input_shape=[1, 16, 16],
-                          class_names=CLASS_NAMES, preprocessing={}, kind="image")
+                          class_names=CLASS_NAMES, preprocessing=PREPROCESSING, kind="image")
     save_checkpoint(model, tmp_path, info)
     loaded, _ = load_checkpoint(tmp_path)
     assert_state_equal(model, loaded)
+
+
+# ---------------------------------------------------------------- metadata validation (issue 14, items 11 and 13)
+
+def _valid_meta(tmp_path) -> tuple[Path, dict]:
+    model = trained_cnn()
+    file = save_checkpoint(model, tmp_path, info_for(model))
+    with safe_open(str(file), framework="pt") as f:
+        return file, json.loads(f.metadata()[METADATA_KEY])
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("class_names", "cat,dog,bird", "'class_names' should be a non-empty list of strings, found 'cat,dog,bird'"),
+    ("class_names", ["cat", 1, "bird"], "'class_names' should be a non-empty list of strings"),
+    ("class_names", ["cat", "cat", "bird"], "'class_names' should be a list of distinct names"),
+    ("class_names", [], "'class_names' should be a non-empty list"),
+    ("kind", "audio", "'kind' should be one of image, vector, text, found 'audio'"),
+    ("kind", 3, "'kind' should be one of"),
+    ("arch", ["cnn"], "'arch' should be an architecture name"),
+    ("arch_args", "widths=4", "'arch_args' should be a JSON object"),
+    ("input_shape", "1x16x16", "'input_shape' should be a list of 1 to 3 positive integers"),
+    ("input_shape", [1, 16, -16], "'input_shape' should be a list of 1 to 3 positive integers"),
+    ("input_shape", [1, 16, 16.5], "'input_shape'"),
+    ("input_shape", [True, 16, 16], "'input_shape'"),
+    ("preprocessing", [0.5], "'preprocessing' should be a JSON object"),
+    ("preprocessing", {"kind": "vector", "mean": [0.1], "std": [0.2]}, "'preprocessing.kind' should be 'image'"),
+    ("preprocessing", {"kind": "image", "mean": ["a"], "std": [0.2]}, "'preprocessing.mean' should be"),
+    ("preprocessing", {"kind": "image", "mean": [0.1], "std": [0.0]}, "'preprocessing.std' should be positive"),
+    ("preprocessing", {"kind": "image", "mean": [0.1, 0.2], "std": [0.2]}, "'preprocessing.std' should be 2"),
+    ("format_version", "one", "'format_version' should be a non-negative integer"),
+])
+def test_metadata_of_the_wrong_type_or_value_is_named(tmp_path, field, value, words):
+    file, _ = _valid_meta(tmp_path)
+    rewrite(file, meta=lambda m: {**m, field: value})
+    for read in (read_info, load_checkpoint):
+        with pytest.raises(WarmstartError) as info:
+            read(file)
+        assert words in info.value.message and str(file) in info.value.message
+        assert info.value.hint
+
+
+def test_metadata_that_is_not_an_object_is_named(tmp_path):
+    file, _ = _valid_meta(tmp_path)
+    rewrite(file, meta=lambda m: [m])
+    with pytest.raises(WarmstartError, match="should be a JSON object, found 'list'"):
+        read_info(file)
+
+
+def test_arch_args_that_do_not_build_the_model_are_named(tmp_path):
+    file, _ = _valid_meta(tmp_path)
+    rewrite(file, meta=lambda m: {**m, "arch_args": {**m["arch_args"], "widths": "x"}})
+    with pytest.raises(WarmstartError) as info:
+        load_checkpoint(file)
+    assert info.value.hint
+
+
+def test_metadata_of_the_right_types_still_loads(tmp_path):
+    file, meta = _valid_meta(tmp_path)
+    assert meta["preprocessing"]["kind"] == meta["kind"] == "image"
+    _, info = load_checkpoint(file)
+    assert info.class_names == CLASS_NAMES

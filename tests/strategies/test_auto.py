@@ -33,7 +33,7 @@ def test_finetune_with_auto_trains_with_its_choice_and_records_why(fashion_subse
                                 train=TrainConfig(epochs=1, progress=False), out=tmp_path / "source")
     result = warmstart.finetune(source.checkpoint, DataConfig(fashion_subset_npz, classes="5-9", shots=8),
                                 strategy="auto", train=TrainConfig(epochs=4, progress=False), out=tmp_path / "run")
-    assert any(note.startswith("auto chose gradual-unfreeze: 8 examples per class") for note in result.notes)
+    assert any(note.startswith("auto chose gradual-unfreeze: smallest class: 8 examples") for note in result.notes)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["strategy"]["name"] == "gradual-unfreeze"
     assert any("auto chose" in note for note in config["notes"])
@@ -47,7 +47,7 @@ def test_finetune_with_auto_trains_with_its_choice_and_records_why(fashion_subse
 ])
 def test_the_rule_for_a_text_encoder(per_class, epochs, expected):
     chosen, reason = create_strategy("auto").choose(per_class, text=True, classes=6, epochs=epochs)
-    assert chosen.describe() == expected and f"{per_class} examples per class" in reason
+    assert chosen.describe() == expected and f"smallest class: {per_class} examples" in reason
     many, reason = create_strategy("auto").choose(per_class, text=True, classes=77, epochs=epochs)
     assert many.name == "lp-ft" and ("77 classes > 20" in reason or per_class > 16)
     minimal, _ = create_strategy("auto", budget="minimal").choose(per_class, text=True)
@@ -61,6 +61,66 @@ def test_finetune_with_auto_on_a_text_encoder_takes_the_text_rule(tmp_path):
     path.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(16)))
     result = warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(str(path), max_length=8, val_fraction=0.0),
                                 strategy="auto", train=TrainConfig(epochs=2, batch_size=8, progress=False))
-    assert any(note.startswith("auto chose setfit: 6 examples per class <= 16 and 2 classes <= 20 for a text encoder")
+    assert any(note.startswith("auto chose setfit: smallest class: 6 examples <= 16 and 2 classes <= 20 for a text encoder")
                for note in result.notes), result.notes
     assert "learning rate 2e-05: setfit's default for the hf model (set --lr to choose another)" in result.notes
+
+
+# ---------------------------------------------------------------- issue 14, item 7: a budget scaled to the data
+
+from warmstart.strategies.auto import (MAX_EPOCHS, class_balance_note, measure_step_seconds,  # noqa: E402
+                                       scaled_epochs, time_estimate_note)
+
+
+@pytest.mark.parametrize("examples, batch, text, expected", [
+    (4136, 64, True, 2),    # the spam corpus: 2 full-encoder epochs (the text benchmarks' whole-set recipe), not 10
+    (48, 16, True, 20),     # 8 per class of 6 at batch 16: the text benchmarks' 20 epochs
+    (448, 64, False, 40),   # vectors, 7 steps per epoch: 40 epochs (10 left the MLP badly undertrained)
+    (50, 64, False, 40),    # 10 shots of 5 classes: the 40 epochs of benchmarks/results/strategies.md
+    (30000, 128, False, 3),  # all of Fashion-MNIST 5-9: the benchmarks' 3 epochs
+    (3000, 64, False, 13),  # 47 steps per epoch: 600 / 47 = 12.8
+])
+def test_epochs_are_scaled_to_the_data(examples, batch, text, expected):
+    assert scaled_epochs(examples, batch, text=text) == expected
+
+
+def test_given_epochs_are_kept_and_scaled_ones_are_explained():
+    auto = create_strategy("auto")
+    assert auto.epochs(4136, 64, text=True, given=10) == (10, None)
+    epochs, why = auto.epochs(448, 64, given=None)
+    assert epochs == MAX_EPOCHS and "auto trains 40 epochs (280 steps of 64)" in why and "--epochs" in why
+
+
+def test_the_reason_names_the_smallest_class_and_flags_an_imbalance():
+    # the spam corpus: 470 spam against 3,253 ham
+    chosen, reason = create_strategy("auto").choose(470, text=True, classes=2, epochs=2, class_counts=[3253, 470],
+                                                    class_names=["ham", "spam"])
+    assert chosen.name == "lp-ft"
+    assert reason.startswith("smallest class: 470 examples > 16") and "per class" not in reason.split(":")[1]
+    assert "imbalanced classes: the largest has 3,253 (ham) examples, the smallest 470 (spam), 6.9x" in reason
+    assert class_balance_note([100, 90, 40]) is None  # 2.5x: not flagged
+    assert "3.1x" in class_balance_note([31, 10])
+
+
+def test_a_long_run_is_announced_with_its_estimate():
+    assert time_estimate_note(0.01, 1000, 64, 10) is None  # 160 steps, 2 s
+    note = time_estimate_note(0.6, 4136, 32, 10)  # the spam corpus at 10 epochs: 1,300 steps of 0.6 s
+    assert note.startswith("estimated training time: about 14 minutes (10 epochs of 130 steps at 0.60 s per step")
+    assert "about 2.1 hours" in time_estimate_note(5.3, 4136, 32, 10)  # 7,579 s
+
+
+def test_measuring_a_step_leaves_the_model_as_it_was():
+    import torch
+
+    from warmstart.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("cnn", (1, 8, 8), 3, widths=(4, 8), blocks=1).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 0])
+    state = torch.random.get_rng_state()
+    seconds = measure_step_seconds(model, x, y)
+    assert seconds > 0 and model.training
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics too
+    assert all(p.grad is None for p in model.parameters())

@@ -7,13 +7,22 @@ unpickled: ``.npz`` files are opened with ``allow_pickle=False``.
 from __future__ import annotations
 
 import csv
+import os
+import stat
+import struct
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -47,9 +56,10 @@ def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
                                  hint="store images as (N, C, H, W): np.transpose(x, (0, 3, 1, 2))")
     else:
         raise WarmstartError(f"{path}: array {key!r} has shape {x.shape}; expected (N, D) vectors, (N, H, W) grey "
-                             "images or (N, C, H, W) images")
+                             "images or (N, C, H, W) images",
+                             hint="reshape the array: one row per example (flatten vectors, keep images 2-D)")
     if len(x) == 0:
-        raise WarmstartError(f"{path}: array {key!r} holds no examples")
+        raise WarmstartError(f"{path}: array {key!r} holds no examples", hint="store at least one example")
     scaled = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     _check_finite(scaled, f"{path}: array {key!r}")
     return scaled, kind
@@ -63,12 +73,18 @@ def _check_finite(x: np.ndarray, where: str) -> None:
                              hint="drop or impute those examples before training")
 
 
+# What reading a damaged .npz raises: zipfile's own errors, EOFError and zlib.error for a cut or corrupted member,
+# RuntimeError for a member flagged as encrypted, NotImplementedError for an unknown compression method.
+NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+              zlib.error)
+
+
 def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise WarmstartError(f"{path}: cannot be read as an .npz archive ({exc})",
+    except NPZ_ERRORS as exc:
+        raise WarmstartError(f"{path}: cannot be read as an .npz archive ({type(exc).__name__}: {exc})",
                              hint="save it with numpy.savez(path, x=..., y=...); object arrays are not accepted") \
             from None
     missing = [k for k in ("x", "y") if k not in arrays]
@@ -86,7 +102,8 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
             raise WarmstartError(f"{path}: array {yk!r} has shape {arrays[yk].shape}; expected one label per example",
                                  hint="store labels as a 1-D array of class ids or names")
         if len(x) != len(arrays[yk]):
-            raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels")
+            raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels",
+                                 hint=f"store one label per example: len({yk}) == len({xk})")
         raw = arrays[yk]
         if stored_names and raw.dtype.kind in "iu":
             # integer labels index the stored class_names (labels without stored names are matched by value)
@@ -96,18 +113,28 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
         if (y < 0).any():
             bad = raw[np.flatnonzero(y < 0)[0]].item()
             raise WarmstartError(f"{path}: {yk} holds the label {bad!r}, which is neither a training label nor "
-                                 f"an index into class_names ({len(names)} names: {', '.join(names)})")
+                                 f"an index into class_names ({len(names)} names: {', '.join(names)})",
+                                 hint="make the labels training labels (or indices into class_names)")
         return Dataset(x, y, names, kind, path.name), names
 
     train, names = build("x", "y", names)
     test = build("x_test", "y_test", names)[0] if "x_test" in arrays else None
     if test is not None and test.input_shape != train.input_shape:
-        raise WarmstartError(f"{path}: x has shape {train.input_shape} per example but x_test has {test.input_shape}")
+        raise WarmstartError(f"{path}: x has shape {train.input_shape} per example but x_test has {test.input_shape}",
+                             hint="store the test examples in the same shape as the training examples")
     return train, test
+
+
+# The csv module refuses fields over 131,072 characters by default, while the same text in a JSON-lines file loads:
+# a long document is not an error. The C reader stores the limit in a C long, so 2**31 - 1 is safe on every platform.
+CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
     """Every row of a UTF-8 CSV file (a byte-order mark, as Excel writes, is skipped), with clear errors."""
+    check_regular_file(path, "file")
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return list(csv.reader(f, delimiter=delimiter))
@@ -115,13 +142,132 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
     except csv.Error as exc:
-        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})") from None
+        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})",
+                             hint="check the file's quoting (a stray quote or NUL byte), or re-export it") from None
+    except OSError as exc:
+        raise WarmstartError(f"{path}: cannot be read ({exc.strerror or exc})",
+                             hint="check the path and its permissions") from None
 
 
-def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
+def check_regular_file(path: Path, what: str, where: str | None = None) -> None:
+    """Refuse anything but a regular file (or a link to one) before opening it: opening a FIFO blocks until a writer
+    comes, which would hang a run forever, and a device or socket is never a user's data."""
+    where = where or str(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise WarmstartError(f"{where}: no such {what}", hint="check the path") from None
+    except OSError as exc:
+        raise WarmstartError(f"{where}: cannot be read ({exc.strerror or exc})",
+                             hint="check the path and its permissions") from None
+    if not stat.S_ISREG(mode):
+        found = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+                 else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                 else "not a regular file")
+        raise WarmstartError(f"{where}: expected a regular {what}, found {found}",
+                             hint=f"point at the {what} itself (a pipe or device would block or never end)")
+
+
+# What PIL's decoders raise on a damaged or crafted file, besides OSError (UnidentifiedImageError is one): its
+# plugins signal bad headers with SyntaxError, truncated tables with struct.error or EOFError, bad sizes with
+# ValueError. All of them mean "this file is not a readable image".
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError, TypeError,
+                  ZeroDivisionError)
+
+
+def read_image(file: Path, where: str | None = None) -> PILImage:
+    """The decoded image in ``file``, refused with a clear error when it is not a regular file (a FIFO would block
+    forever), not an image, or a decompression bomb (more pixels than PIL's ``MAX_IMAGE_PIXELS``: PIL's warning is
+    treated as the error, since a photo that large is almost always a crafted file and would exhaust memory)."""
+    from PIL import Image
+
+    where = where or str(file)
+    check_regular_file(file, "image file", where)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as img:
+                img.load()
+                return img.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise WarmstartError(f"{where}: refused as a possible decompression bomb ({exc})",
+                             hint=f"downscale the image below {Image.MAX_IMAGE_PIXELS:,} pixels, or remove it") \
+            from None
+    except _DECODE_ERRORS as exc:
+        raise WarmstartError(f"{where}: cannot be read as an image ({type(exc).__name__}: {exc})",
+                             hint="remove or replace the file") from None
+
+
+def numeric_columns(path: Path, label_column: str, sample: int = 200) -> bool:
+    """Whether ``path`` looks like a table of numeric features: every column but ``label_column`` holds numbers in
+    its first ``sample`` data rows (empty cells are left to the loader, which names them). This, not the file's
+    name or place, tells vectors from text: a folder's ``train.csv`` of 100 feature columns is vectors."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            features = [i for i, name in enumerate(header) if name != label_column]
+            if not features:
+                return False
+            seen = 0
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                for i in features:
+                    cell = row[i].strip() if i < len(row) else ""
+                    if cell and not _is_number(cell):
+                        return False
+                seen += 1
+                if seen >= sample:
+                    break
+            return True
+    except (UnicodeDecodeError, OSError, csv.Error):
+        return False  # not readable as a table: the loader reports it properly
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: Path, label_column: str, test: Path | None = None) -> tuple[Dataset, Dataset | None]:
+    """Numeric features and a label column; ``test``: a second file with the same columns, the test split (its
+    labels must occur in ``path``)."""
+    x, labels, feature_names = _read_feature_table(path, label_column)
+    y, names = _labels_to_ids(np.asarray(labels))
+    train = Dataset(x, y, names, "vector", path.parent.name if test is not None else path.name, feature_names)
+    if test is None:
+        return train, None
+    x_test, test_labels, test_features = _read_feature_table(test, label_column)
+    if test_features != feature_names:
+        raise WarmstartError(f"{test}: its feature columns differ from {path.name}'s "
+                             f"({len(test_features)} against {len(feature_names)}; first difference: "
+                             f"{_first_difference(test_features, feature_names)})",
+                             hint="give both files the same columns, in the same order")
+    y_test, _ = _labels_to_ids(np.asarray(test_labels), names)
+    if (y_test < 0).any():
+        unseen = sorted({label for label, i in zip(test_labels, y_test.tolist()) if i < 0})
+        raise WarmstartError(f"{test}: label(s) {', '.join(map(repr, unseen[:5]))} never occur in {path.name}, so "
+                             "no model trained on it can predict them",
+                             hint="drop those rows from the test file, or add training examples for them")
+    return train, Dataset(x_test, y_test, names, "vector", train.name, feature_names)
+
+
+def _first_difference(a: tuple[str, ...], b: tuple[str, ...]) -> str:
+    for i, (left, right) in enumerate(zip(a, b)):
+        if left != right:
+            return f"column {i + 1} is {left!r} here and {right!r} there"
+    return "one has more columns"
+
+
+def _read_feature_table(path: Path, label_column: str) -> tuple[np.ndarray, list[str], tuple[str, ...]]:
     rows = read_csv_rows(path)
     if not rows or not rows[0]:
-        raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
+        raise WarmstartError(f"{path}: empty file; expected a header row and data rows",
+                             hint="write a header row (feature names and the label column), then one row per example")
     header = [h.strip() for h in rows[0]]
     if label_column not in header:
         raise WarmstartError(f"{path}: no label column {label_column!r}; the columns are {', '.join(header)}",
@@ -129,16 +275,18 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
     label_at = header.index(label_column)
     features = [i for i in range(len(header)) if i != label_at]
     if not features:
-        raise WarmstartError(f"{path}: only the label column {label_column!r}; expected numeric feature columns too")
+        raise WarmstartError(f"{path}: only the label column {label_column!r}; expected numeric feature columns too",
+                             hint="add the feature columns, or name a text column with --text-column")
     data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
     if not data:
-        raise WarmstartError(f"{path}: a header but no data rows")
+        raise WarmstartError(f"{path}: a header but no data rows", hint="add one row per example")
     x = np.empty((len(data), len(features)), dtype=np.float32)
     labels = []
     for n, row in enumerate(data):
         line = n + 2  # 1-based, after the header
         if len(row) != len(header):
-            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
+            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}",
+                                 hint="give every row one value per column (quote values that hold a comma)")
         for j, col in enumerate(features):
             cell = row[col].strip()
             if not cell:
@@ -147,20 +295,20 @@ def load_csv(path: Path, label_column: str) -> tuple[Dataset, None]:
             try:
                 value = float(cell)
             except ValueError:
-                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell!r} is not a number",
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell[:50]!r} is not a number",
                                      hint="feature columns must be numeric; encode categories as numbers first, "
                                           "or name a text column with --text-column") \
                     from None
-            if not np.isfinite(value):
-                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell} is not a finite number",
-                                     hint="drop or impute missing values before training")
+            if not np.isfinite(value) or abs(value) > np.finfo(np.float32).max:
+                raise WarmstartError(f"{path}, line {line}, column {header[col]!r}: {cell[:50]} is not a finite "
+                                     "(32-bit) number", hint="drop or impute missing values before training")
             x[n, j] = value
         label = row[label_at].strip()
         if not label:
-            raise WarmstartError(f"{path}, line {line}: the label column {label_column!r} is empty")
+            raise WarmstartError(f"{path}, line {line}: the label column {label_column!r} is empty",
+                                 hint="give every row a label, or drop the unlabelled rows")
         labels.append(label)
-    y, names = _labels_to_ids(np.asarray(labels))
-    return Dataset(x, y, names, "vector", path.name, tuple(header[i] for i in features)), None
+    return x, labels, tuple(header[i] for i in features)
 
 
 def load_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[Dataset, Dataset | None]:
@@ -179,29 +327,26 @@ def _size_of(dataset: Dataset) -> tuple[int, int]:
 def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_names: tuple[str, ...] | None,
                         grey: bool | None = None) -> Dataset:
     """Images of ``root``'s class folders; ``grey`` None: grey when every image is, else colour."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class")
+        raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class",
+                             hint="put each class's images in a sub-folder named after the class")
     names = class_names or tuple(p.name for p in folders)
     unknown = [p.name for p in folders if p.name not in names]
     if unknown:
         raise WarmstartError(f"{root}: class folder(s) {', '.join(unknown)} are not among the training classes "
-                             f"({', '.join(names)})")
+                             f"({', '.join(names)})",
+                             hint="name the test class folders as the training ones, or add training images")
     images, labels = [], []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})",
+                                 hint="add images to it, or remove the empty class folder")
         for file in files:
-            try:
-                with Image.open(file) as img:
-                    img.load()
-                    images.append(img.copy())
-            except (UnidentifiedImageError, OSError) as exc:
-                raise WarmstartError(f"{file}: cannot be read as an image ({exc})",
-                                     hint="remove or replace the file") from None
+            images.append(read_image(file))
             labels.append(names.index(folder.name))
     if grey is None:
         grey = all(img.mode in ("1", "L", "LA", "I", "I;16") for img in images)

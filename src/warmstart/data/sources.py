@@ -12,7 +12,7 @@ from ..errors import WarmstartError
 from ..registry import Registry
 from . import fashion_mnist
 from .dataset import Dataset
-from .files import load_csv, load_image_folder, load_npz
+from .files import check_regular_file, load_csv, load_image_folder, load_npz, numeric_columns
 from .text import load_text_table, split_files
 
 BuiltIn = Callable[[], tuple[Dataset, Dataset | None]]
@@ -46,8 +46,12 @@ def _csv_header(path: Path) -> list[str]:
 
 def read_source(source: str, *, label_column: str = "label", image_size: tuple[int, int] | None = None,
                 text_column: str | None = None) -> tuple[Dataset, Dataset | None]:
-    """Text classification when ``text_column`` is set, for .tsv and .jsonl files, for a .csv with a ``text``
-    column, and for a folder with train.<csv|tsv|jsonl>; numeric features for other .csv files."""
+    """Text classification when ``text_column`` is set, for .tsv and .jsonl files, and for a .csv (or a folder's
+    train.csv) that is not all numbers; numeric features for a .csv whose every column but the label holds numbers.
+
+    A ``train.csv`` with a ``test.csv`` beside it (given as the file or as their folder) gives both splits, for
+    vectors as for text. The column types decide, not the name or place: a folder of numeric ``train.csv`` and
+    ``test.csv`` is a vector dataset with its own test split."""
     if source in DATASETS:
         return DATASETS.create(source)
     path = Path(source).expanduser()
@@ -56,8 +60,14 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
             f"--data {source!r}: no built-in dataset of that name and no such file or folder",
             hint=f"use one of {', '.join(DATASETS.names())}, or a path to an .npz, a .csv or an image folder",
         )
+    if not path.is_dir():
+        check_regular_file(path, "data file", f"--data {source!r}")  # a FIFO would block the first read forever
     suffix = path.suffix.lower()
-    is_table_folder = path.is_dir() and split_files(path) is not None
+    tables = split_files(path) if path.is_dir() or suffix == ".csv" else None
+    if text_column is None and tables is not None and tables[0].suffix.lower() == ".csv" \
+            and numeric_columns(tables[0], label_column):
+        return load_csv(tables[0], label_column, tables[1])
+    is_table_folder = path.is_dir() and tables is not None
     csv_with_text = suffix == ".csv" and "text" in _csv_header(path)
     if text_column is not None or suffix in (".tsv", ".jsonl") or is_table_folder or csv_with_text:
         return load_text_table(path, text_column or "text", label_column)

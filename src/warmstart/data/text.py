@@ -61,7 +61,8 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
             raise WarmstartError(f"{path}, line {n}: not valid JSON ({exc.msg})", hint="one JSON object per line") \
                 from None
         if not isinstance(record, dict):
-            raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}")
+            raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}",
+                                 hint='one object per line, e.g. {"text": "...", "label": "..."}')
         rows.append({k: "" if v is None else str(v) for k, v in record.items()})
     return rows
 
@@ -70,7 +71,8 @@ def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[s
     rows = _read_rows(path)
     if not rows:
         raise WarmstartError(f"{path}: no rows; expected a header (or JSON objects) with {text_column!r} and "
-                             f"{label_column!r}")
+                             f"{label_column!r}",
+                             hint="add a header row and data rows, or point --data at another file")
     columns = list(rows[0])
     for role, column, flag in (("text", text_column, "--text-column"), ("label", label_column, "--label-column")):
         if column not in columns:
@@ -80,7 +82,8 @@ def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[s
     for n, row in enumerate(rows, start=2 if path.suffix.lower() != ".jsonl" else 1):
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not label:
-            raise WarmstartError(f"{path}, row {n}: the label column {label_column!r} is empty")
+            raise WarmstartError(f"{path}, row {n}: the label column {label_column!r} is empty",
+                                 hint="give every row a label, or drop the unlabelled rows")
         if not text:
             dropped.append(n)
             continue
@@ -89,7 +92,8 @@ def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[s
     if dropped:
         log.info("%s: dropped %d row(s) with an empty text (first: row %d)", path, len(dropped), dropped[0])
     if not texts:
-        raise WarmstartError(f"{path}: every text in column {text_column!r} is empty")
+        raise WarmstartError(f"{path}: every text in column {text_column!r} is empty",
+                             hint="name the column that holds the texts with --text-column")
     return texts, labels
 
 

@@ -27,7 +27,7 @@ import torch
 
 from .. import __version__
 from ..errors import WarmstartError
-from ..io import write_json
+from ..io import make_folder, write_json
 from .onnx_model import METADATA, ONNX_FILE, OnnxClassifier, load_onnx_export, onnx_export_path
 from .wrappers import exportable, is_text_model, model_inputs
 
@@ -173,7 +173,7 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
             "exporter": ("torch.onnx.export(dynamo=True)" if format == "onnx" else "torch.jit.trace"),
             "torch_version": torch.__version__, "warmstart_version": __version__}
         write_json(staging / METADATA, metadata)
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)  # a WarmstartError naming --out when it cannot hold the export
         for file in (model_file, staging / METADATA):
             file.replace(out / file.name)
     finally:

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import WarmstartError
 from ..models import CheckpointInfo
+from ..models.checkpoint import info_from_metadata
 
 ONNX_FILE = "model.onnx"
 METADATA = "export.json"
@@ -58,12 +59,10 @@ def load_onnx_export(path: str | Path) -> tuple[OnnxClassifier, CheckpointInfo]:
     try:
         metadata = json.loads(metadata_file.read_text())
         meta = metadata["checkpoint"]
-        known = {"arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind"}
-        info = CheckpointInfo(arch=meta["arch"], arch_args=meta["arch_args"], input_shape=tuple(meta["input_shape"]),
-                              class_names=tuple(meta["class_names"]), preprocessing=meta["preprocessing"],
-                              kind=meta["kind"], extra={k: v for k, v in meta.items() if k not in known})
     except (ValueError, KeyError, TypeError) as exc:
-        raise WarmstartError(f"{metadata_file}: damaged export metadata ({exc})") from None
+        raise WarmstartError(f"{metadata_file}: damaged export metadata ({type(exc).__name__}: {exc})",
+                             hint="export the checkpoint again with `warmstart export`") from None
+    info = info_from_metadata(meta, str(metadata_file))  # the checks a checkpoint header gets
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

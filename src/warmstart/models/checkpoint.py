@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,33 +88,116 @@ def read_info(path: str | Path) -> tuple[Path, CheckpointInfo]:
                              hint="pass a checkpoint written by warmstart")
     try:
         meta = json.loads(header[METADATA_KEY])
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format is {meta.get('format')!r}")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise WarmstartError(f"checkpoint {file}: format version {meta['format_version']} is newer than this "
-                                 f"warmstart understands ({FORMAT_VERSION})", hint="upgrade warmstart")
-        known = {"arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind"}
-        info = CheckpointInfo(arch=meta["arch"], arch_args=meta["arch_args"],
-                              input_shape=tuple(meta["input_shape"]), class_names=tuple(meta["class_names"]),
-                              preprocessing=meta["preprocessing"], kind=meta["kind"],
-                              extra={k: v for k, v in meta.items() if k not in known and k not in
-                                     ("format", "format_version", "warmstart_version", "created")})
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WarmstartError(f"checkpoint {file}: its warmstart metadata is damaged ({exc})") from None
-    return file, info
+    except ValueError as exc:
+        raise WarmstartError(f"checkpoint {file}: damaged metadata: not valid JSON ({exc})",
+                             hint=DAMAGED_HINT) from None
+    return file, info_from_metadata(meta, f"checkpoint {file}")
+
+
+KINDS = ("image", "vector", "text")
+DAMAGED_HINT = "re-create it with `warmstart pretrain` or `finetune`, or point at an intact copy"
+# written by warmstart itself, not part of what the checkpoint describes
+_BOOKKEEPING = ("format", "format_version", "warmstart_version", "created")
+
+
+def info_from_metadata(meta: Any, where: str) -> CheckpointInfo:
+    """The :class:`CheckpointInfo` a checkpoint header's metadata describes, every field checked for its type and
+    value first: a header is user input (it can be edited or crafted), and a wrong type found later would surface
+    as a traceback deep in model building, prediction or the zoo listing. One precise error per field."""
+
+    def bad(field: str, expected: str, found: Any) -> WarmstartError:
+        shown = repr(found) if len(repr(found)) <= 80 else repr(found)[:77] + "..."
+        return WarmstartError(f"{where}: damaged metadata: the field {field!r} should be {expected}, found {shown}",
+                              hint=DAMAGED_HINT)
+
+    if not isinstance(meta, dict):
+        raise bad("(the metadata)", "a JSON object", type(meta).__name__)
+    if meta.get("format") != FORMAT:
+        raise bad("format", repr(FORMAT), meta.get("format"))
+    version = meta.get("format_version", 0)
+    if not _is_int(version) or version < 0:
+        raise bad("format_version", "a non-negative integer", version)
+    if version > FORMAT_VERSION:
+        raise WarmstartError(f"{where}: format version {version} is newer than this warmstart understands "
+                             f"({FORMAT_VERSION})", hint="upgrade warmstart")
+    missing = [k for k in ("arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind")
+               if k not in meta]
+    if missing:
+        raise WarmstartError(f"{where}: damaged metadata: it lacks the field(s) {', '.join(missing)}", hint=DAMAGED_HINT)
+    arch, arch_args, shape = meta["arch"], meta["arch_args"], meta["input_shape"]
+    names, preprocessing, kind = meta["class_names"], meta["preprocessing"], meta["kind"]
+    if not isinstance(arch, str) or not arch:
+        raise bad("arch", "an architecture name (a non-empty string)", arch)
+    if not isinstance(arch_args, dict):
+        raise bad("arch_args", "a JSON object of model options", arch_args)
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 3 or not all(_is_int(n) and n >= 1 for n in shape):
+        raise bad("input_shape", "a list of 1 to 3 positive integers", shape)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise bad("class_names", "a non-empty list of strings", names)
+    if len(set(names)) != len(names):
+        raise bad("class_names", "a list of distinct names", names)
+    if kind not in KINDS:
+        raise bad("kind", f"one of {', '.join(KINDS)}", kind)
+    _check_preprocessing(preprocessing, kind, bad)
+    return CheckpointInfo(arch=arch, arch_args=arch_args, input_shape=tuple(shape), class_names=tuple(names),
+                          preprocessing=preprocessing, kind=kind,
+                          extra={k: v for k, v in meta.items() if k not in _KNOWN and k not in _BOOKKEEPING})
+
+
+_KNOWN = {"arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind"}
+
+
+def _check_preprocessing(preprocessing: Any, kind: str, bad) -> None:
+    if not isinstance(preprocessing, dict):
+        raise bad("preprocessing", "a JSON object", preprocessing)
+    if preprocessing.get("kind") != kind:
+        raise bad("preprocessing.kind", f"{kind!r} (the checkpoint's kind)", preprocessing.get("kind"))
+    if kind == "text":
+        if not isinstance(preprocessing.get("source"), str) or not preprocessing["source"]:
+            raise bad("preprocessing.source", "the tokenizer's source (a non-empty string)", preprocessing.get("source"))
+        if not _is_int(preprocessing.get("max_length")) or preprocessing["max_length"] < 1:
+            raise bad("preprocessing.max_length", "a positive integer", preprocessing.get("max_length"))
+        return
+    mean, std = preprocessing.get("mean"), preprocessing.get("std")
+    for field, values in (("mean", mean), ("std", std)):
+        if not isinstance(values, list) or not values or not all(_is_finite_number(v) for v in values):
+            raise bad(f"preprocessing.{field}", "a non-empty list of finite numbers", values)
+    if len(mean) != len(std):
+        raise bad("preprocessing.std", f"{len(mean)} numbers, one per mean", std)
+    if not all(v > 0 for v in std):
+        raise bad("preprocessing.std", "positive numbers (inputs are divided by them)", std)
+    size = preprocessing.get("input_size")
+    if size is not None and (not isinstance(size, list) or not all(_is_int(n) and n >= 1 for n in size)):
+        raise bad("preprocessing.input_size", "a list of positive integers", size)
+    for field in ("interpolation", "source"):
+        if preprocessing.get(field) is not None and not isinstance(preprocessing[field], str):
+            raise bad(f"preprocessing.{field}", "a string", preprocessing[field])
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[TransferModel, CheckpointInfo]:
     """Rebuild the model from its metadata and load its weights, checking every key and shape; the model is
     returned in eval mode, ready to predict."""
     file, info = read_info(path)
-    model = create_model(info.arch, info.input_shape, len(info.class_names), **info.arch_args)
+    try:
+        model = create_model(info.arch, info.input_shape, len(info.class_names), **info.arch_args)
+    except (ValueError, KeyError, RuntimeError) as exc:  # create_model itself reports unknown options (TypeError)
+        raise WarmstartError(f"checkpoint {file}: its metadata's arch_args do not build a {info.arch} for input "
+                             f"shape {info.input_shape} ({type(exc).__name__}: {exc})", hint=DAMAGED_HINT) from None
     expected = model.state_dict()
     try:
         with safe_open(str(file), framework="pt") as f:
             stored = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as exc:
-        raise WarmstartError(f"checkpoint {file}: weights cannot be read ({exc}); it may be truncated") from None
+        raise WarmstartError(f"checkpoint {file}: weights cannot be read ({exc}); it may be truncated",
+                             hint=DAMAGED_HINT) from None
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     wrong = [f"{k}: {tuple(stored[k].shape)} stored, {tuple(v.shape)} expected" for k, v in expected.items()
@@ -122,6 +206,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         parts = ([f"missing keys {missing[:5]}"] if missing else []) + \
                 ([f"unexpected keys {unexpected[:5]}"] if unexpected else []) + wrong[:5]
         raise WarmstartError(f"checkpoint {file}: weights do not fit the {info.arch} architecture it describes: "
-                             + "; ".join(parts))
+                             + "; ".join(parts), hint=DAMAGED_HINT)
     model.load_state_dict(stored, strict=True)
     return model.to(device).eval(), info

@@ -44,6 +44,27 @@ def resolve_source(source: str) -> str:
     return source
 
 
+# Weight files that are pickles (torch.save): loading one can run any code its author put in it.
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle")
+
+
+def check_safe_weights(source: str) -> None:
+    """Refuse a local model folder whose weights are only pickles (``pytorch_model.bin``): warmstart never
+    unpickles a user's file. Weights load from ``*.safetensors`` only (``use_safetensors=True`` below makes
+    transformers refuse the pickle fallback for hub ids too)."""
+    folder = Path(resolve_source(source))
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern))
+    if pickled:
+        raise WarmstartError(
+            f"model source {source!r}: its weights are pickled ({', '.join(pickled[:3])}), and warmstart never "
+            "unpickles a file (loading a pickle can run any code in it)",
+            hint=(f"convert it to safetensors once, where you trust the file: python -c \"from transformers import "
+                  f"AutoModel; AutoModel.from_pretrained('{folder}').save_pretrained('{folder}')\" (writes "
+                  "model.safetensors)"))
+
+
 def _load(source: str, what: str, loader: Callable[[str], object]):
     from transformers.utils import logging as hf_logging
 
@@ -79,7 +100,9 @@ class TextEncoder(nn.Module):
 
         config = _load(source, "config", AutoConfig.from_pretrained)
         if pretrained:
-            self.encoder = _load(source, "weights", lambda path: _without_pooler(AutoModel.from_pretrained, path))
+            check_safe_weights(source)
+            safe = lambda path, **kw: AutoModel.from_pretrained(path, use_safetensors=True, **kw)  # noqa: E731
+            self.encoder = _load(source, "weights", lambda path: _without_pooler(safe, path))
         else:  # the same architecture, randomly initialised: the from-scratch baseline
             self.encoder = _without_pooler(lambda _, **kw: AutoModel.from_config(config, **kw), source)
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0

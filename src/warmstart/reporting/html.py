@@ -17,6 +17,7 @@ from ..errors import WarmstartError
 from ..io import write_text
 from ..evaluation import plots
 from .predictions import confused_pairs, load_examples, load_predictions
+from .run_files import read_json, read_log
 
 REPORT = "report.html"
 ECE_BINS = 15
@@ -36,16 +37,6 @@ img.plot { max-width: 100%; border: 1px solid #eee; }
 blockquote { margin: .2em 0; padding-left: .6em; border-left: 3px solid #ccc; }
 .muted { color: #777; } .bad { color: #b00; }
 """
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _img(png_base64: str, alt: str, css: str = "plot") -> str:
@@ -200,9 +191,9 @@ def _run_link(run: dict[str, Any]) -> str:
 def render_report(run_dir: str | Path) -> str:
     """The page of ``run_dir`` as a string; see :func:`write_report`."""
     run_dir = Path(run_dir)
-    config = _read_json(run_dir / "config.json") or {}
-    metrics = _read_json(run_dir / "metrics.json")
-    compare = _read_json(run_dir / "compare.json")
+    config = read_json(run_dir / "config.json") or {}
+    metrics = read_json(run_dir / "metrics.json")
+    compare = read_json(run_dir / "compare.json")
     if metrics is None and compare is None:
         raise WarmstartError(f"{run_dir}: no metrics.json or compare.json, so nothing to report",
                              hint="pass a run folder written by pretrain, finetune, evaluate or compare")
@@ -219,7 +210,7 @@ def render_report(run_dir: str | Path) -> str:
     if metrics is not None:
         parts.append(f"<h2>Test metrics ({escape(str(metrics.get('split', 'test')))} split)</h2>"
                      + _summary(metrics))
-        parts.append(_curves_section(_read_log(run_dir / "train_log.jsonl")))
+        parts.append(_curves_section(read_log(run_dir / "train_log.jsonl")))
         parts.append(_confusion_section(run_dir, metrics))
         parts.append(_per_class_section(metrics))
         parts.append(_confused_section(metrics, load_examples(run_dir)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..io import write_text
 from .predictions import load_predictions
+from .run_files import read_json
 
 MODEL_CARD = "MODEL_CARD.md"
 FEW_SHOTS = 20  # below this many training examples per class, the card warns
@@ -22,16 +23,12 @@ IMBALANCE_RATIO = 3.0  # largest over smallest class support in the test split
 ECE_WARNING = 0.1
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def measured_gain(run_dir: Path, levels: int = 4) -> dict[str, Any] | None:
     """The transfer gain of the compare cell (or demo arm) this run belongs to, from ``compare.json`` or
     ``demo.json`` in a folder above it; None when no such run holds it."""
     run_dir = run_dir.resolve()
     for parent in list(run_dir.parents)[:levels]:
-        compare = _read_json(parent / "compare.json")
+        compare = read_json(parent / "compare.json")
         if compare is not None:
             where = run_dir.relative_to(parent).parts  # runs/<arm>/shots<K>/seed<s>, wherever compare ran
             for run in compare.get("runs", []):
@@ -42,7 +39,7 @@ def measured_gain(run_dir: Path, levels: int = 4) -> dict[str, Any] | None:
                     return {"source": str(parent / "compare.json"), "strategy": run["strategy"],
                             "shots": run["shots"], "seeds": cell["seeds"], "mean": cell["gain_points_mean"],
                             "std": cell["gain_points_std"], "p_value": cell["p_value"], "flag": cell["flag"]}
-        demo = _read_json(parent / "demo.json")
+        demo = read_json(parent / "demo.json")
         if demo is not None and run_dir.parent.name == "transfer-full":
             return {"source": str(parent / "demo.json"), "strategy": "full", "shots": demo["shots"],
                     "seeds": len(demo["seeds"]), "mean": demo["gain_points_mean"], "std": demo["gain_points_std"],
@@ -65,9 +62,9 @@ def render_model_card(run_dir: str | Path) -> str:
     from ..evaluation.metrics import (bootstrap_interval, expected_calibration_error, f1_score, wilson_interval)
 
     run_dir = Path(run_dir)
-    meta = _read_json(run_dir / "model" / "metadata.json") or {}
-    config = _read_json(run_dir / "config.json") or {}
-    metrics = _read_json(run_dir / "metrics.json") or {}
+    meta = read_json(run_dir / "model" / "metadata.json") or {}
+    config = read_json(run_dir / "config.json") or {}
+    metrics = read_json(run_dir / "metrics.json") or {}
     parent = meta.get("parent") or config.get("parent")
     strategy = config.get("strategy") or (meta.get("training") or {}).get("strategy") or {}
     resolved = config.get("resolved", {})

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..data.files import NPZ_ERRORS
+from ..errors import WarmstartError
 from ..io import atomic_write, write_json
+from .run_files import DAMAGED_HINT, read_json
 
 PREDICTIONS = "predictions.npz"
 EXAMPLES = "examples.json"
@@ -86,14 +88,28 @@ def _savez(tmp: str, **arrays: np.ndarray) -> None:
 
 
 def load_predictions(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(y_true, probabilities)`` of a run folder, or None when it has none (runs from before they were saved)."""
+    """``(y_true, probabilities)`` of a run folder, or None when it has none (runs from before they were saved);
+    a damaged file (truncated, not an archive, arrays missing or of the wrong shape) is a WarmstartError."""
     path = Path(run_dir) / PREDICTIONS
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as data:
-        return data["y_true"], data["probabilities"].astype(np.float64)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            y_true, probabilities = data["y_true"], data["probabilities"]
+    except NPZ_ERRORS as exc:
+        raise WarmstartError(f"{path}: cannot be read as the run's test predictions ({type(exc).__name__}: {exc})",
+                             hint=DAMAGED_HINT) from None
+    if y_true.ndim != 1 or y_true.dtype.kind not in "iu" or probabilities.ndim != 2 \
+            or probabilities.dtype.kind != "f" or len(y_true) != len(probabilities):
+        raise WarmstartError(f"{path}: expected integer labels y_true (N,) and probabilities (N, C); found "
+                             f"{y_true.dtype} {y_true.shape} and {probabilities.dtype} {probabilities.shape}",
+                             hint=DAMAGED_HINT)
+    if len(y_true) and (y_true.min() < 0 or y_true.max() >= probabilities.shape[1]):
+        raise WarmstartError(f"{path}: labels outside 0..{probabilities.shape[1] - 1}", hint=DAMAGED_HINT)
+    if not np.isfinite(probabilities).all():
+        raise WarmstartError(f"{path}: probabilities hold NaN or infinite values", hint=DAMAGED_HINT)
+    return y_true, probabilities.astype(np.float64)
 
 
 def load_examples(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / EXAMPLES
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(Path(run_dir) / EXAMPLES)

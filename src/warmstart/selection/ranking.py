@@ -8,6 +8,11 @@ train on), and every requested score reads those features, or, for LEEP and NCE,
 softmax over them. A candidate without its source classifier (a pretrained encoder, a timm backbone given a new
 head) gets ``None`` for LEEP and NCE, with the reason.
 
+Scores within a tolerance of each other are ties (:func:`tie_groups`), never ordered by their float noise: tied
+candidates keep the order they were given in, share a rank in the table (``=2``), and a score on which every
+candidate ties is reported as uninformative (H-score does so whenever examples <= feature dimension: it equals
+C - 1 for every extractor; ``shrinkage-hscore`` is the remedy).
+
 Times are per candidate: ``feature_time_s`` (building the model and embedding the training split) and
 ``scoring_time_s`` (all scores), so the cost of ranking can be set against the cost of fine-tuning.
 """
@@ -30,6 +35,26 @@ from ..io import write_json
 from .base import FEATURES, SCORES
 
 log = logging.getLogger("warmstart")
+
+# Two scores are a tie when they differ by at most TIE_ATOL + TIE_RTOL * |the better one|. Float noise in a score
+# of order 1 is ~1e-12 (H-score's saturated C - 1 comes out as 3.99999999999997 or 4.000000000000002), and the
+# benchmarks' real differences between candidates are 1e-3 and above (benchmarks/results/transferability.md): 1e-6
+# is far from both.
+TIE_RTOL = 1e-6
+TIE_ATOL = 1e-9
+
+
+def tie_groups(values: Sequence[float], *, rtol: float = TIE_RTOL, atol: float = TIE_ATOL) -> list[list[int]]:
+    """The positions of ``values`` grouped best (highest) first; a group holds the values within ``atol + rtol *
+    |top|`` of its top value, in their given order, so that a tie is never broken by noise."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])  # stable: given order among exact ties
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and values[groups[-1][0]] - values[i] <= atol + rtol * abs(values[groups[-1][0]]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return [sorted(group) for group in groups]
 
 
 @dataclass(frozen=True)
@@ -65,11 +90,21 @@ class RankingResult:
     out: Path | None = None
 
     def ranked(self, score: str | None = None) -> list[CandidateScores]:
-        """Best first by ``score`` (default: ``rank_score``); candidates it does not apply to come last."""
+        """Best first by ``score`` (default: ``rank_score``); tied candidates (:func:`tie_groups`) in the order
+        given; candidates it does not apply to come last."""
+        return [c for group in self.tied(score) for c in group] + \
+            [c for c in self.candidates if c.scores.get(score or self.rank_score) is None]
+
+    def tied(self, score: str | None = None) -> list[list[CandidateScores]]:
+        """The scored candidates in groups of equal ``score`` (within the tolerance), best group first."""
         score = score or self.rank_score
         scored = [c for c in self.candidates if c.scores.get(score) is not None]
-        unscored = [c for c in self.candidates if c.scores.get(score) is None]
-        return sorted(scored, key=lambda c: -c.scores[score]) + unscored
+        return [[scored[i] for i in group] for group in tie_groups([c.scores[score] for c in scored])]
+
+    def uninformative(self, score: str | None = None) -> bool:
+        """Whether ``score`` cannot tell the candidates apart: at least two are scored and all of them tie."""
+        groups = self.tied(score)
+        return len(groups) == 1 and len(groups[0]) > 1
 
     def best(self, score: str | None = None) -> CandidateScores:
         score = score or self.rank_score
@@ -89,6 +124,9 @@ class RankingResult:
             "ranking": [c.candidate for c in self.ranked()],
             "rankings": {s: [c.candidate for c in self.ranked(s) if c.scores.get(s) is not None]
                          for s in self.score_names},
+            "ties": {s: [[c.candidate for c in group] for group in self.tied(s) if len(group) > 1]
+                     for s in self.score_names},
+            "uninformative": [s for s in self.score_names if self.uninformative(s)],
             "candidates": [c.to_dict() for c in self.candidates],
             "total_feature_time_s": sum(c.feature_time_s for c in self.candidates),
             "total_scoring_time_s": sum(c.scoring_time_s for c in self.candidates)})
@@ -174,14 +212,20 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
 def explain_choice(ranking: RankingResult) -> str:
     """Why the best candidate was chosen, in one sentence with the runner-up's margin and the other scores' view."""
     score = ranking.rank_score
-    ranked = [c for c in ranking.ranked() if c.scores.get(score) is not None]
-    best = ranked[0]
-    reason = f"{best.candidate} has the highest {score} ({best.scores[score]:.4g}) of {len(ranking.candidates)}"
-    if len(ranked) > 1:
-        reason += f"; runner-up {ranked[1].candidate} ({ranked[1].scores[score]:.4g})"
-    agree = [s for s in ranking.score_names if s != score and ranking.ranked(s)[0].scores.get(s) is not None
-             and ranking.ranked(s)[0].candidate == best.candidate]
-    others = [s for s in ranking.score_names if s != score and ranking.ranked(s)[0].scores.get(s) is not None]
+    groups = ranking.tied(score)
+    best = groups[0][0]
+    if len(groups[0]) > 1:
+        reason = (f"{len(groups[0])} candidates tie for the highest {score} ({best.scores[score]:.4g}: "
+                  f"{', '.join(c.candidate for c in groups[0])}), so {score} cannot choose among them"
+                  + (" (it tells no candidate apart)" if len(groups) == 1 else "")
+                  + f"; {best.candidate} is taken as the first given")
+    else:
+        reason = f"{best.candidate} has the highest {score} ({best.scores[score]:.4g}) of {len(ranking.candidates)}"
+        if len(groups) > 1:
+            reason += f"; runner-up {groups[1][0].candidate} ({groups[1][0].scores[score]:.4g})"
+    # another score agrees when the chosen candidate is alone at its top; a tie at its top agrees with nothing
+    others = [s for s in ranking.score_names if s != score and ranking.tied(s)]
+    agree = [s for s in others if [c.candidate for c in ranking.tied(s)[0]] == [best.candidate]]
     if others:
         reason += f"; {len(agree)} of {len(others)} other scores ({', '.join(others)}) also rank it first"
     return reason
@@ -218,12 +262,40 @@ def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_sco
 
 
 def rank_table_rows(ranking: RankingResult) -> list[list[str]]:
-    """Rows for a table, best first: rank, candidate, each score (n/a where it does not apply), the times."""
+    """Rows for a table, best first: rank (``=2`` for candidates tied at rank 2), candidate, each score (n/a where
+    it does not apply), the times."""
+    positions: dict[str, str] = {}
+    position = 1
+    for group in ranking.tied():
+        for c in group:
+            positions[c.candidate] = f"={position}" if len(group) > 1 else str(position)
+        position += len(group)
     rows = []
-    for position, c in enumerate(ranking.ranked(), 1):
+    for c in ranking.ranked():
         cells = ["n/a" if c.scores[s] is None else f"{c.scores[s]:.4g}" for s in ranking.score_names]
-        rows.append([str(position), c.candidate, c.arch, *cells, f"{c.feature_time_s:.2f}"
+        rows.append([positions.get(c.candidate, "-"), c.candidate, c.arch, *cells, f"{c.feature_time_s:.2f}"
                      + (" (cached)" if c.features_cached else ""), f"{c.scoring_time_s:.3f}"])
     return rows
+
+
+def ranking_notes(ranking: RankingResult) -> list[str]:
+    """Lines to print under the ranking table: each score that cannot tell the candidates apart, and ties."""
+    notes = []
+    for score in ranking.score_names:
+        groups = ranking.tied(score)
+        if ranking.uninformative(score):
+            why = ""
+            if score == "hscore" and ranking.train_examples <= max(c.num_features for c in ranking.candidates) + 1:
+                why = (f": with {ranking.train_examples} examples and up to "
+                       f"{max(c.num_features for c in ranking.candidates)} features it equals classes - 1 = "
+                       f"{ranking.num_classes - 1} for any model; shrinkage-hscore does not saturate")
+            notes.append(f"uninformative: {score} is the same for every candidate ({groups[0][0].scores[score]:.4g})"
+                         f"{why}; do not rank by it")
+        else:
+            for group in groups:
+                if len(group) > 1:
+                    notes.append(f"tie: {', '.join(c.candidate for c in group)} have the same {score} "
+                                 f"({group[0].scores[score]:.4g}); their order is the order given")
+    return notes
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from ..errors import WarmstartError
-from ..models.checkpoint import WEIGHTS, read_info
+from ..models.checkpoint import METADATA_KEY, WEIGHTS, read_info
 
 ZOO_ENV = "WARMSTART_ZOO"
 
@@ -63,20 +63,48 @@ def default_folders() -> list[Path]:
 
 
 def describe_checkpoint(file: Path) -> ZooEntry:
-    """One checkpoint's zoo entry, read from its header: metadata, tensor shapes (parameter count), file size."""
+    """One checkpoint's zoo entry, read from its header: metadata, tensor shapes (parameter count), file size.
+    Every field the listing shows is checked for its type: a crafted header is a WarmstartError for this file
+    (which the listing skips, with the reason), never a crash of the whole listing."""
     file, info = read_info(file)
-    with safe_open(str(file), framework="pt") as f:
-        header = f.metadata() or {}
-        parameters = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
-    created = json.loads(header.get("warmstart", "{}")).get("created")
-    data = info.extra.get("data") or {}
-    metrics = info.extra.get("metrics") or {}
-    folder = file.parent.parent if file.parent.name == "model" else file.parent
-    return ZooEntry(path=folder, arch=info.arch, arch_args=info.arch_args, kind=info.kind,
-                    input_shape=info.input_shape, source=data.get("source"), source_classes_spec=data.get("classes"),
-                    shots=data.get("shots"), class_names=info.class_names, test_accuracy=metrics.get("accuracy"),
-                    parameters=int(parameters), size_bytes=file.stat().st_size, created=created,
-                    parent=info.extra.get("parent"))
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            header = f.metadata() or {}
+            parameters = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+    except (SafetensorError, OSError, ValueError, OverflowError) as exc:
+        raise WarmstartError(f"checkpoint {file}: its tensor table cannot be read ({exc})",
+                             hint="re-create it, or move it out of the zoo folder") from None
+    meta = json.loads(header[METADATA_KEY])  # read_info parsed it already
+    where = f"checkpoint {file}"
+    data = _field(info.extra, "data", dict, where) or {}
+    metrics = _field(info.extra, "metrics", dict, where) or {}
+    accuracy = _field(metrics, "accuracy", (int, float), where, "metrics.accuracy")
+    if accuracy is not None and not 0.0 <= accuracy <= 1.0:
+        raise _bad(where, "metrics.accuracy", "a number from 0 to 1", accuracy)
+    classes = _field(data, "classes", (str, list), where, "data.classes")
+    return ZooEntry(path=file.parent.parent if file.parent.name == "model" else file.parent, arch=info.arch,
+                    arch_args=info.arch_args, kind=info.kind, input_shape=info.input_shape,
+                    source=_field(data, "source", str, where, "data.source"),
+                    source_classes_spec=None if classes is None else str(classes),
+                    shots=_field(data, "shots", int, where, "data.shots"), class_names=info.class_names,
+                    test_accuracy=None if accuracy is None else float(accuracy), parameters=int(parameters),
+                    size_bytes=file.stat().st_size, created=_field(meta, "created", str, where),
+                    parent=_field(info.extra, "parent", dict, where))
+
+
+def _field(record: dict[str, Any], key: str, types: type | tuple[type, ...], where: str, name: str | None = None):
+    """``record[key]`` when it is None or of ``types`` (never a bool standing in for a number)."""
+    value = record.get(key)
+    if value is None or (isinstance(value, types) and not isinstance(value, bool)):
+        return value
+    expected = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+    raise _bad(where, name or key, f"{expected} (or absent)", value)
+
+
+def _bad(where: str, name: str, expected: str, value: Any) -> WarmstartError:
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return WarmstartError(f"{where}: damaged metadata: the field {name!r} should be {expected}, found {shown}",
+                          hint="re-create the checkpoint, or move it out of the zoo folder")
 
 
 def list_zoo(folders: Sequence[str | Path] | None = None) -> ZooListing:

@@ -1,0 +1,139 @@
+"""What kind of data a file or folder holds is decided by its contents, and hostile files (a FIFO, a decompression
+bomb, a 300k-character text) end in a WarmstartError with a fix, never a hang or a traceback (issue 14, items 4,
+12, 13, 14)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from warmstart.data.files import numeric_columns, read_image
+from warmstart.data.sources import read_source
+from warmstart.errors import WarmstartError
+
+
+def _vectors(path: Path, rows: int, dims: int, seed: int, labels: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, dims)).round(4)
+    y = np.asarray([labels[i % len(labels)] for i in range(rows)])
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"f{i}" for i in range(dims)] + ["label"])
+        for features, label in zip(x, y):
+            writer.writerow([*features.tolist(), int(label)])
+    return x
+
+
+# ---------------------------------------------------------------- item 4: vectors vs text by column types
+
+def test_a_folder_of_numeric_train_and_test_csv_is_vectors_with_its_own_test_split(tmp_path):
+    x = _vectors(tmp_path / "train.csv", 30, 100, seed=0)
+    x_test = _vectors(tmp_path / "test.csv", 12, 100, seed=1)
+    train, test = read_source(str(tmp_path))
+    assert train.kind == test.kind == "vector"
+    assert train.x.shape == (30, 100) and test.x.shape == (12, 100)
+    np.testing.assert_allclose(test.x, x_test.astype(np.float32))
+    np.testing.assert_allclose(train.x, x.astype(np.float32))
+    assert train.class_names == test.class_names == ("0", "1", "2")
+    assert train.feature_names == tuple(f"f{i}" for i in range(100))
+
+
+def test_a_numeric_train_csv_named_as_a_file_takes_its_test_csv_too(tmp_path):
+    _vectors(tmp_path / "train.csv", 20, 4, seed=0)
+    _vectors(tmp_path / "test.csv", 9, 4, seed=1)
+    train, test = read_source(str(tmp_path / "train.csv"))
+    assert train.kind == "vector" and len(test) == 9
+
+
+def test_numeric_test_split_with_an_unseen_label_is_refused(tmp_path):
+    _vectors(tmp_path / "train.csv", 20, 4, seed=0, labels=(0, 1))
+    _vectors(tmp_path / "test.csv", 9, 4, seed=1, labels=(0, 1, 7))
+    with pytest.raises(WarmstartError, match="'7' never occur") as info:
+        read_source(str(tmp_path))
+    assert info.value.hint
+
+
+def test_a_folder_of_text_csv_is_still_text(tmp_path):
+    for name in ("train", "test"):
+        (tmp_path / f"{name}.csv").write_text("text,label\nhello there,a\nbye now,b\n")
+    train, test = read_source(str(tmp_path))
+    assert train.kind == test.kind == "text"
+
+
+def test_numeric_columns_decides_by_types(tmp_path):
+    (tmp_path / "a.csv").write_text("x,y,label\n1,2.5e3,cat\n-3,.5,dog\n")
+    (tmp_path / "b.csv").write_text("text,label\nhello,1\n")
+    (tmp_path / "c.csv").write_text("label\n1\n")
+    assert numeric_columns(tmp_path / "a.csv", "label")
+    assert not numeric_columns(tmp_path / "b.csv", "label")
+    assert not numeric_columns(tmp_path / "c.csv", "label")
+
+
+# ---------------------------------------------------------------- item 14: long texts in a CSV
+
+def test_a_300k_character_text_in_a_csv_loads_as_it_does_from_jsonl(tmp_path):
+    long_text = "word " * 60_000  # 300k characters, over the csv module's default field limit of 131,072
+    with open(tmp_path / "data.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerow([long_text, "a"])
+        writer.writerow(["short", "b"])
+    (tmp_path / "data.jsonl").write_text(json.dumps({"text": long_text, "label": "a"}) + "\n"
+                                         + json.dumps({"text": "short", "label": "b"}) + "\n")
+    from_csv, _ = read_source(str(tmp_path / "data.csv"))
+    from_jsonl, _ = read_source(str(tmp_path / "data.jsonl"))
+    assert from_csv.x.tolist() == from_jsonl.x.tolist()
+    assert len(from_csv.x[0]) == len(long_text.strip())
+
+
+# ---------------------------------------------------------------- items 12, 13: FIFOs and decompression bombs
+
+def _class_folders(root: Path) -> None:
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        Image.new("L", (4, 4), 10).save(root / name / "0.png")
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_in_an_image_folder_is_refused_without_blocking(tmp_path):
+    _class_folders(tmp_path)
+    os.mkfifo(tmp_path / "a" / "1.png")  # opening it would wait for a writer forever
+    with pytest.raises(WarmstartError, match="FIFO") as info:
+        read_source(str(tmp_path))
+    assert "1.png" in str(info.value) and info.value.hint
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_as_a_csv_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "data.csv")
+    with pytest.raises(WarmstartError, match="FIFO"):
+        read_source(str(tmp_path / "data.csv"))
+
+
+@pytest.fixture
+def small_bomb_limit(monkeypatch):
+    """PIL warns above MAX_IMAGE_PIXELS and refuses above twice that; a small limit makes tiny files bombs."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+
+
+@pytest.mark.parametrize("side", [12, 20], ids=["warning", "error"])  # 144 px: PIL warns; 400 px: PIL raises
+def test_decompression_bombs_in_an_image_folder_are_refused(tmp_path, small_bomb_limit, side):
+    _class_folders(tmp_path)
+    Image.new("L", (side, side), 0).save(tmp_path / "b" / "bomb.png")
+    monkeypatch_size = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(WarmstartError, match="decompression bomb") as info:
+        read_source(str(tmp_path), image_size=(4, 4))
+    assert "bomb.png" in str(info.value) and f"{monkeypatch_size:,}" in info.value.hint
+
+
+def test_read_image_names_the_file_of_a_damaged_image(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(WarmstartError, match="x.png: cannot be read as an image") as info:
+        read_image(tmp_path / "x.png")
+    assert info.value.hint
