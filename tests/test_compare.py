@@ -13,7 +13,7 @@ from scipy import stats
 
 import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, WarmstartError
-from warmstart.cli import _spread_values
+from warmstart.cli.command import COMMAND_OPTIONS, spread_values
 from warmstart.compare import (CSV_COLUMNS, CompareCell, gain_flag, is_negative_transfer, negative_transfer_warning,
                                paired_gain, summarize, summarize_cells, CompareRun)
 
@@ -101,9 +101,10 @@ def test_a_single_seed_cell_says_it_has_no_p_value():
 
 
 def test_argv_spreading_only_touches_compare():
-    assert _spread_values(["compare", "--shots", "5", "10", "--strategies", "full", "freeze", "--seeds", "2"]) == \
+    assert spread_values(["compare", "--shots", "5", "10", "--strategies", "full", "freeze", "--seeds", "2"],
+                         COMMAND_OPTIONS) == \
         ["compare", "--shots", "5", "--shots", "10", "--strategies", "full", "--strategies", "freeze", "--seeds", "2"]
-    assert _spread_values(["finetune", "--shots", "5", "10"]) == ["finetune", "--shots", "5", "10"]
+    assert spread_values(["finetune", "--shots", "5", "10"], COMMAND_OPTIONS) == ["finetune", "--shots", "5", "10"]
 
 
 # --- the real thing ---------------------------------------------------------------------------------------------

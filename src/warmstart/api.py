@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import __version__
 from .adaptation import Adaptation, create_adaptation
 from .adaptation.target import TargetAdaptation, check_adaptation as _check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
@@ -408,7 +408,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     started = time.perf_counter()
-    data, train = _as_data(data), train or TrainConfig()
+    data, train = _as_data(data), train or TrainConfig.for_command(_command)
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     if train.early_stopping is not None and data.resolved_val_fraction == 0:
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
@@ -561,7 +561,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     smoothing, the stopping rule and the suggestion. The trained model is thrown away: no checkpoint changes. With
     ``out``, writes ``lr_find.json`` (the curve, the suggestion and the settings) and ``lr_find.png``.
     """
-    data, train = _as_data(data), train or TrainConfig()
+    data, train = _as_data(data), train or TrainConfig.for_command("lr-find")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
     net, splits, norm, lineage, notes = _starting_point(checkpoint, data, model, train)

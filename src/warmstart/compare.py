@@ -228,7 +228,8 @@ def negative_transfer_warning(cell: CompareCell) -> str | None:
 
 def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Sequence[str] = ("full",),
             shots: Sequence[int] = (5, 10), seeds: int = 3, train: TrainConfig | None = None,
-            model: ModelConfig | str | None = None, out: str | Path | None = None) -> CompareResult:
+            model: ModelConfig | str | None = None, out: str | Path | None = None,
+            strategy_options: Mapping[str, Mapping[str, Any]] | None = None) -> CompareResult:
     """Fine-tune ``checkpoint`` with each strategy and train from scratch, for every shot count and seed.
 
     ``model`` is the scratch architecture; by default the checkpoint's own (its arch and arch_args), so that only
@@ -239,11 +240,11 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     """
     from .api import finetune
     from .data import load_splits
-    from .strategies import STRATEGIES
+    from .strategies import STRATEGIES, create_strategy
 
     started = time.perf_counter()
     data = DataConfig(data) if isinstance(data, str) else data
-    train = train or TrainConfig()
+    train = train or TrainConfig.for_command("compare")
     strategies, shots = _check_arguments(strategies, shots, seeds)
     for name in strategies:  # a typo fails before any training
         STRATEGIES.get(name, parameter="strategies")
@@ -264,7 +265,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                 for name, start in arms:
                     progress.describe(f"{name}, {k} shots, seed {seed}")
                     run_dir = None if run_root is None else run_root / name / f"shots{k}" / f"seed{seed}"
-                    result = finetune(start, target, strategy="full" if start is None else name,
+                    strategy = ("full" if start is None  # scratch takes no strategy options
+                                else create_strategy(name, **(strategy_options or {}).get(name, {})))
+                    result = finetune(start, target, strategy=strategy,
                                       model=scratch_model if start is None else None, train=run_train,
                                       out=run_dir)
                     notes.extend(n for n in result.notes if n not in notes)

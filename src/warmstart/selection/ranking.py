@@ -193,7 +193,7 @@ def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_sco
     ``out/selection.json``: the full ranking, the score used, the choice and why."""
     from ..api import _as_data, _note, finetune
 
-    data, train = _as_data(data), train or TrainConfig()
+    data, train = _as_data(data), train or TrainConfig.for_command("finetune")
     if rank_score not in SCORES:
         SCORES.get(rank_score, parameter="--rank-score")
     names = check_scores(scores) if scores else tuple(SCORES.names())
