@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Optional
-
 import typer
 
 from .._version import __version__

@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 
 import typer.core
 
-from .options import CONFIG, REQUIRED, Opt
+from .options import CONFIG, Opt
 
 # command name -> its options, in --help order (main() reads the spread ones; tests read the defaults)
 COMMAND_OPTIONS: dict[str, tuple[Opt, ...]] = {}
@@ -113,5 +113,3 @@ def spread_values(args: list[str], commands: Iterable[str]) -> list[str]:
         spread.append(arg)
     return spread
 
-
-__all__ = ["COMMAND_OPTIONS", "Given", "command", "spread_values", "REQUIRED"]

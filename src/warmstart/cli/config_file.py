@@ -81,7 +81,7 @@ def read_document(path: Path) -> dict[str, Any]:
 def _as_option_value(option: Opt, value: Any) -> Any:
     if option.key_values and isinstance(value, Mapping):
         return key_value_pairs(value)
-    if option.type in (Optional[list], list) or "List" in str(option.type):
+    if option.takes_list:
         return list(value) if isinstance(value, (list, tuple)) else [value]
     return value
 

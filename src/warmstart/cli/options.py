@@ -39,6 +39,12 @@ class Opt:
     when_set: bool = False  # passed to the API only when the user sets it (its parameter may be newer than ours)
     argument: bool = False  # positional (no flags)
 
+    @property
+    def takes_list(self) -> bool:
+        """A repeatable option (``List[...]``, optional or not)."""
+        types = typing.get_args(self.type) if typing.get_origin(self.type) is typing.Union else (self.type,)
+        return any(typing.get_origin(t) is list for t in types)
+
     def default_for(self, command: str) -> Any:
         value = self.default.value(command) if isinstance(self.default, Default) else self.default
         return list(value) if isinstance(value, tuple) else value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Optional
 
 from ..errors import WarmstartError
 from . import build, render
