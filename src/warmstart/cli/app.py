@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+
 import typer
 
 from .._version import __version__
