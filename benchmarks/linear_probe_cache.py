@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import torch
 
 import warmstart
-import warmstart.api
+import warmstart.run.training
 import warmstart.engine.features
 from warmstart import DataConfig, TrainConfig
 from warmstart.engine.features import clear_memory_cache
@@ -54,7 +54,7 @@ def timed_feature_extraction() -> Iterator[list[dict[str, Any]]]:
     """
     calls: list[dict[str, Any]] = []
     forwards: list[float] = []
-    original_cached = warmstart.api.cached_features
+    original_cached = warmstart.run.training.cached_features
     original_extract = warmstart.engine.features.extract_features
 
     def timed_extract(*args: Any, **kwargs: Any):
@@ -71,12 +71,12 @@ def timed_feature_extraction() -> Iterator[list[dict[str, Any]]]:
                       "examples": len(features), "cache_hit": hit})
         return features, hit
 
-    warmstart.api.cached_features = timed_cached
+    warmstart.run.training.cached_features = timed_cached
     warmstart.engine.features.extract_features = timed_extract
     try:
         yield calls
     finally:
-        warmstart.api.cached_features = original_cached
+        warmstart.run.training.cached_features = original_cached
         warmstart.engine.features.extract_features = original_extract
 
 
@@ -93,8 +93,8 @@ def run_arm(arm: str, checkpoint: Path, data: DataConfig, train: TrainConfig) ->
     epoch_times = [epoch["epoch_time_s"] for epoch in result.history]
     extraction_s = sum(call["seconds"] for call in extraction)
     if arm == "linear-probe" and not extraction:
-        raise SystemExit("linear-probe: no call of warmstart.api.cached_features was seen; the extraction has moved "
-                         "and this benchmark must time it where it now is")
+        raise SystemExit("linear-probe: no call of warmstart.run.training.cached_features was seen; the extraction has "
+                         "moved and this benchmark must time it where it now is")
     if any(call["cache_hit"] for call in extraction):
         raise SystemExit(f"{arm} seed {train.seed}: the feature cache was hit although it was cleared; the "
                          "extraction time would not be a first run's")

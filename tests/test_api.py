@@ -88,11 +88,45 @@ def test_new_target_classes_get_a_new_head_and_the_note_says_so(source_run, fash
     assert result.info.extra["parent"]["class_names"] == list(source_run.info.class_names)
 
 
-def test_same_classes_keep_the_pretrained_head(source_run, fashion_subset_npz):
+def test_keep_head_keeps_the_pretrained_head(source_run, fashion_subset_npz):
     result = warmstart.finetune(source_run.run_dir, DataConfig(fashion_subset_npz, classes="0-4", shots=5),
-                                strategy="freeze", train=TrainConfig(epochs=1, lr=1e-12, progress=False))
+                                strategy="freeze", train=TrainConfig(epochs=1, lr=1e-12, progress=False),
+                                keep_head=True)
     assert not any("re-initialised" in note for note in result.notes)
+    assert any("kept the source head" in note for note in result.notes)
     assert result.metrics.accuracy == pytest.approx(source_run.metrics.accuracy, abs=0.01)
+
+
+def test_keep_head_is_refused_when_the_classes_differ(source_run, fashion_subset_npz):
+    with pytest.raises(warmstart.WarmstartError, match="class names differ"):
+        warmstart.finetune(source_run.run_dir, DataConfig(fashion_subset_npz, classes="5-9", shots=5),
+                           train=TrainConfig(epochs=1, progress=False), keep_head=True)
+    with pytest.raises(warmstart.WarmstartError, match="class count differ"):
+        warmstart.finetune(source_run.run_dir, DataConfig(fashion_subset_npz, classes="0-3", shots=5),
+                           train=TrainConfig(epochs=1, progress=False), keep_head=True)
+
+
+def test_equal_class_names_still_get_a_new_head(tmp_path):
+    """Issue 14, item 1: integer labels 0..4 on two unrelated tasks are not the same classes."""
+    rng = np.random.default_rng(0)
+
+    def task(n_per_class, centres, file):
+        x = np.concatenate([c + 0.3 * rng.standard_normal((n_per_class, 8)) for c in centres]).astype(np.float32)
+        y = np.repeat(np.arange(len(centres)), n_per_class)
+        np.savez(tmp_path / file, x=x, y=y)
+        return str(tmp_path / file)
+
+    centres = rng.standard_normal((10, 8)) * 2
+    source = task(40, centres[:5], "source.npz")
+    target = task(40, centres[5:], "target.npz")  # other data, relabelled 0..4
+    quick = TrainConfig(epochs=3, progress=False, trackers=())
+    pretrained = warmstart.pretrain(source, model="mlp", train=quick, out=tmp_path / "source")
+    new = warmstart.finetune(pretrained.run_dir, target, train=quick)
+    assert any(note.startswith("new head") for note in new.notes), new.notes
+    assert new.info.extra["head"] == "new"
+    kept = warmstart.finetune(pretrained.run_dir, target, train=quick, keep_head=True)
+    assert any("kept the source head" in note for note in kept.notes)
+    assert kept.info.extra["head"] == "kept"
 
 
 def test_runs_are_deterministic_for_a_seed(fashion_subset_npz):

@@ -264,5 +264,5 @@ def test_evaluate_matches_csv_feature_columns_by_name(tmp_path):
         csv.writer(f).writerows([["label", *names[::-1]], *([r[-1], *r[:-1][::-1]] for r in rows)])
     run = warmstart.pretrain(str(ordered), model="mlp", train=TrainConfig(epochs=20, batch_size=16, progress=False),
                              out=tmp_path / "run")
-    same = warmstart.evaluate(tmp_path / "run", str(reversed_))
+    same = warmstart.evaluate(tmp_path / "run", str(reversed_), split="test")  # the run's own hold-out
     assert same.accuracy == pytest.approx(run.metrics.accuracy)

@@ -269,7 +269,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                                 else create_strategy(name, **(strategy_options or {}).get(name, {})))
                     result = finetune(start, target, strategy=strategy,
                                       model=scratch_model if start is None else None, train=run_train,
-                                      out=run_dir)
+                                      out=run_dir, overwrite=True)  # compare owns out/runs: a rerun replaces them
                     notes.extend(n for n in result.notes if n not in notes)
                     runs.append(CompareRun(strategy=name, shots=k, seed=seed, accuracy=result.metrics.accuracy,
                                            macro_f1=result.metrics.macro_f1, train_time_s=result.train_time_s,

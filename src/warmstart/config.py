@@ -170,6 +170,8 @@ class TrainConfig:
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
         check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
+        # torch.Generator.manual_seed refuses negative seeds deep inside a run; say so up front
+        check_parameter(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         check_parameter(self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES)}", self.schedule)
         check_parameter(self.lr is None or self.lr > 0, "lr", "a positive number", self.lr)

@@ -86,8 +86,10 @@ def demo(*, shots: int = 10, seeds: int = 3, pretrain_epochs: int = 6, finetune_
                                 target_classes=target_classes, model=model, out=tmp, progress=progress),
                            run_dir=None)
     run_dir = Path(out)
+    # the demo owns its folder: running it again replaces its runs (overwrite)
     source = pretrain(DataConfig(data, classes=source_classes), model=model, out=run_dir / "pretrain",
-                      train=TrainConfig(epochs=pretrain_epochs, batch_size=128, lr=2e-3, progress=progress))
+                      train=TrainConfig(epochs=pretrain_epochs, batch_size=128, lr=2e-3, progress=progress),
+                      overwrite=True)
     result = compare_with_scratch(source, data=data, target_classes=target_classes, shots=shots, seeds=seeds,
                                   finetune_epochs=finetune_epochs, model=model, out=run_dir)
     write_json(run_dir / "demo.json", result.to_dict())
@@ -118,7 +120,7 @@ def compare_with_scratch(source: RunResult, *, data: str, target_classes: str, s
                                 progress=False)
             runs[arm.label].append(finetune(arm.start, target, strategy=arm.strategy, train=train,
                                             model=None if arm.start is not None else model,
-                                            out=out / arm.folder / f"seed{seed}"))
+                                            out=out / arm.folder / f"seed{seed}", overwrite=True))
 
     transfer, scratch = runs[TRANSFER], runs[SCRATCH]
     gains = [100 * (t.metrics.accuracy - s.metrics.accuracy) for t, s in zip(transfer, scratch)]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data.fit import interpolation as fit_interpolation
 from .data.preprocess import Normalization, Tokenization, preprocessing_from_dict
 from .engine import predict_logits, resolve_device
 from .data.files import read_csv_rows
@@ -153,8 +154,9 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
     col = table.column(image_column, "--image-column", "image path")
     channels, height, width = info.input_shape
     mode = "L" if channels == 1 else "RGB"
-    # a pretrained model's recorded interpolation (timm's are often bicubic); bilinear otherwise
-    resample = Image.BICUBIC if norm.interpolation == "bicubic" else Image.BILINEAR
+    # the fitting policy's interpolation (data/fit.py: the recorded one, bilinear when none), done by PIL here as
+    # each image file comes at its own size
+    resample = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}.get(fit_interpolation(norm), Image.BILINEAR)
     if channels not in (1, 3):
         raise WarmstartError(f"cannot load image files for a model with {channels}-channel inputs")
 

@@ -169,8 +169,9 @@ def test_adaptation_beats_source_only_on_a_noisy_target_averaged_over_seeds(fash
         source_only.append(api.evaluate(folder, target).accuracy)
         adabn.append(api.evaluate(folder, target, target_unlabeled=target).accuracy)
         for method, results in ((None, coral_baseline), ("coral", coral)):
+            # the same classes and the same task: the source head is kept, as asked
             tuned = api.finetune(folder, _subset(fashion_subset_npz), target_unlabeled=None if method is None
-                                 else target, adaptation=method,
+                                 else target, adaptation=method, keep_head=True,
                                  train=TrainConfig(epochs=1, batch_size=64, seed=seed, progress=False))
             save_checkpoint(tuned.model, folder / f"tuned-{method}" / "model", tuned.info)
             results.append(api.evaluate(folder / f"tuned-{method}", target).accuracy)

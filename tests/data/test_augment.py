@@ -92,7 +92,7 @@ def test_batch_augmentation_is_seeded_by_the_runs_generator(images):
 def test_augmentation_happens_before_normalisation(fashion_subset_npz, monkeypatch):
     """The loop gets the images as they are ([0, 1]); the batch transform augments, then normalises with the
     model's recorded statistics."""
-    import warmstart.api as api
+    import warmstart.run.training as api  # the training dispatch lives there
 
     seen = {}
     real_fit = api.fit
@@ -175,7 +175,7 @@ def test_an_interrupted_augmented_run_resumes_to_the_same_model(fashion_subset_n
 
 def test_lp_ft_lbfgs_probe_sees_the_clean_normalised_images(fashion_subset_npz, monkeypatch):
     """Only the loop's batches are augmented: lp-ft's L-BFGS probe fits the head on the clean, normalised images."""
-    import warmstart.api as api
+    import warmstart.run.training as api  # the training dispatch lives there
     from warmstart.strategies import create_strategy
 
     seen = []

@@ -108,15 +108,6 @@ def test_rank_without_candidates_is_a_clear_error(fashion_subset_npz):
         warmstart.rank(target(fashion_subset_npz), [])
 
 
-def test_timm_candidates_need_the_timm_backbone(fashion_subset_npz):
-    from warmstart.models import MODELS
-
-    if "timm" in MODELS:
-        pytest.skip("the timm backbone is registered here")
-    with pytest.raises(WarmstartError, match="no model 'timm' is registered"):
-        warmstart.rank(target(fashion_subset_npz), ["timm:resnet18"])
-
-
 def test_resize_lets_a_28x28_candidate_rank_on_8x8_digits(zoo):
     result = warmstart.rank(DataConfig("digits", classes="0-4", shots=20, resize=True), [str(zoo / "cnn")],
                             scores=["logme", "leep"], train=TrainConfig(progress=False))

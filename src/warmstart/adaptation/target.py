@@ -48,10 +48,10 @@ class TargetAdaptation:
     @classmethod
     def load(cls, method: Adaptation, data: DataConfig, model: TransferModel, preprocessing: Any,
              strategy: Any) -> "TargetAdaptation":
-        """The train split's inputs of ``data``, in the model's input shape (resized when ``data.resize``) and
-        preprocessing; clear errors for an empty set, another kind of data, or another input shape."""
+        """The train split's inputs of ``data``, fitted to the model's input (:mod:`warmstart.data.fit`) and
+        preprocessed; clear errors for an empty set, another kind of data, or another input shape."""
         from ..data import load_split
-        from ..data.preprocess import adapt_inputs
+        from ..data.fit import fit_to_model, model_kind, resizes
 
         if getattr(strategy, "uses_feature_cache", False) and method.aligns_features:
             raise WarmstartError(f"--adaptation {method.name} aligns the backbone's features, but --strategy "
@@ -64,17 +64,19 @@ class TargetAdaptation:
         if len(dataset) == 0:
             raise WarmstartError(f"--target-unlabeled {data.source!r} holds no examples",
                                  hint="pass a dataset with unlabelled target inputs")
-        kind = "text" if model.arch == "hf" else "image" if len(model.input_shape) == 3 else "vector"
+        kind = model_kind(model.arch, model.input_shape)
         if dataset.kind != kind:
             raise WarmstartError(f"--target-unlabeled {data.source!r} holds {dataset.kind} data, but the model "
                                  f"takes {kind} data", hint="adapt to target data of the source's kind")
-        if dataset.kind != "text" and dataset.input_shape != tuple(model.input_shape) and not data.resize:
+        if dataset.kind != "text" and dataset.input_shape != tuple(model.input_shape) and \
+                not resizes(preprocessing, data.resize):
             found, wanted = ("x".join(map(str, s)) for s in (dataset.input_shape, model.input_shape))
             raise WarmstartError(f"--target-unlabeled {data.source!r} has inputs of shape {found}, but the model "
                                  f"(and its source data) take {wanted}",
                                  hint="pass --resize to resize the target images to the model's input, or use "
                                       "target data of the source's shape")
-        dataset = adapt_inputs(dataset, model.input_shape, resize=data.resize, model_name="the model")
+        # the model's own input pipeline (its recorded resize and interpolation), as the labelled data gets it
+        dataset = fit_to_model(dataset, model.input_shape, preprocessing, model_name="the model", resize=data.resize)
         return cls(method, data, preprocessing.apply(dataset.x), dataset.name)
 
     def alignment(self, model: TransferModel, seed: int) -> FeatureAlignment | None:

@@ -33,8 +33,8 @@ def evaluate(given: Given) -> None:
     checkpoint = build.checkpoint(given)
     metrics = api.evaluate(checkpoint, build.data_config(given), out=given.out, device=given.device,
                            target_unlabeled=build.target_data(given), **given.changed("split", "overwrite"))
-    render.print_metrics(metrics, f"{checkpoint} on {given.data} ({given.split or 'test'})", given.as_json,
-                         run_dir=given.out)
+    split = f" ({given.split})" if given.split else ""  # else the API's default split, which its note names
+    render.print_metrics(metrics, f"{checkpoint} on {given.data}{split}", given.as_json, run_dir=given.out)
 
 
 PREDICT_OPTIONS = Group(

@@ -15,17 +15,21 @@ from .sources import DATASETS, read_source
 # The test hold-out of data without a test split must not move with the training seed.
 TEST_HOLDOUT_SEED = 0
 
-__all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "parse_class_spec", "select_classes",
-           "few_shot", "stratified_split"]
+__all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "evaluation_split", "SPLITS",
+           "parse_class_spec", "select_classes", "few_shot", "stratified_split"]
 
 
-def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset]:
+def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset, bool]:
+    """The train and test splits, and whether the test split is the data's own (a built-in's, an .npz's
+    ``x_test``, a folder's ``test/``) rather than the fixed hold-out of a file without one."""
     train, test = read_source(config.source, label_column=config.label_column, image_size=config.image_size,
                               text_column=config.text_column)
+    own_test = test is not None
     if test is None:
         train, test = stratified_split(train, config.test_fraction, np.random.default_rng(TEST_HOLDOUT_SEED))
         if test is None:
-            raise WarmstartError(f"--data {config.source!r}: too few examples to hold out a test split")
+            raise WarmstartError(f"--data {config.source!r}: too few examples to hold out a test split",
+                                 hint="use more examples, or give the data its own test split")
     if config.classes is not None:
         ids = parse_class_spec(config.classes, train.class_names, source=config.source)
         train, test = select_classes(train, ids), select_classes(test, ids)
@@ -36,12 +40,12 @@ def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset]:
     if empty:
         raise WarmstartError(f"--data {config.source!r}: class(es) {', '.join(map(repr, empty))} have no training "
                              "examples", hint="drop them with --classes")
-    return train, test
+    return train, test, own_test
 
 
 def load_splits(config: DataConfig, seed: int) -> DataSplits:
     """Train (few-shot sampled when asked), validation and test splits, deterministic for a given seed."""
-    train, test = _train_and_test(config)
+    train, test, _ = _train_and_test(config)
     rng = np.random.default_rng(seed)
     if config.shots is not None:
         train = few_shot(train, config.shots, rng)
@@ -49,9 +53,50 @@ def load_splits(config: DataConfig, seed: int) -> DataSplits:
     return DataSplits(train=train, val=val, test=test)
 
 
+SPLITS = ("train", "val", "test", "all")
+
+
 def load_split(config: DataConfig, split: str) -> Dataset:
-    """One whole split, ``train`` or ``test``, with the class selection applied (for evaluation)."""
-    if split not in ("train", "test"):
-        raise WarmstartError(f"--split {split!r}: expected train or test")
-    train, test = _train_and_test(config)
-    return train if split == "train" else test
+    """One whole split, with the class selection applied (for evaluation): ``train`` (the training examples; a
+    file without its own test split gives the rest beside the fixed hold-out), ``val`` (the validation split a
+    run with seed 0 holds out of ``train``), ``test`` (the data's own test split, or the fixed hold-out), or
+    ``all`` (train and test together: the whole of a file without its own test split)."""
+    if split not in SPLITS:
+        raise WarmstartError(f"--split {split!r}: expected one of {', '.join(SPLITS)}",
+                             hint="pass --split test (or train, val, all)")
+    return evaluation_split(config, split)[0]
+
+
+def evaluation_split(config: DataConfig, split: str | None) -> tuple[Dataset, str, str]:
+    """The split ``evaluate`` scores, the split's name and why: with ``split=None``, a user's file or folder
+    without its own test split is scored whole (``all``: a file passed to evaluate is meant as a test set), and
+    data with a test split (every built-in; an .npz with ``x_test``; a folder with ``test/``) on that split."""
+    if split is not None and split not in SPLITS:
+        raise WarmstartError(f"--split {split!r}: expected one of {', '.join(SPLITS)}",
+                             hint="pass --split test (or train, val, all)")
+    train, test, own_test = _train_and_test(config)
+    if split is None:
+        if own_test or config.source in DATASETS:
+            split, why = "test", ("the data's own test split" if own_test else
+                                  f"the fixed {config.test_fraction:.0%} hold-out of the built-in {config.source}")
+        else:
+            split, why = "all", "the whole file: it has no test split of its own, so it is taken as the test set"
+    else:
+        why = f"--split {split}, as asked"
+    if split == "train":
+        return train, split, why
+    if split == "test":
+        return test, split, why
+    if split == "val":
+        val = load_splits(config, seed=0).val
+        if val is None:
+            raise WarmstartError(f"--split val: {config.source} holds no validation split out (val_fraction 0)",
+                                 hint="pass --split train, test or all")
+        return val, split, why + " (seed 0's validation split)"
+    return concatenate(train, test), split, why
+
+
+def concatenate(first: Dataset, second: Dataset) -> Dataset:
+    """Two splits of one dataset as one (the same classes and features)."""
+    return Dataset(np.concatenate([first.x, second.x]), np.concatenate([first.y, second.y]), first.class_names,
+                   first.kind, first.name, first.feature_names)

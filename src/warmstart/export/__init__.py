@@ -57,7 +57,8 @@ def _real_inputs(checkpoint: str | Path, info, data: str | None, n: int) -> tupl
     """``n`` preprocessed test inputs of the checkpoint's data (or of ``data``), drawn with a fixed seed."""
     from ..config import DataConfig
     from ..data import load_split
-    from ..data.preprocess import adapt_inputs, align_features, preprocessing_from_dict
+    from ..data.fit import fit_to_model
+    from ..data.preprocess import preprocessing_from_dict
 
     saved = dict(info.extra.get("data") or {})
     if data is None and not saved:
@@ -73,12 +74,13 @@ def _real_inputs(checkpoint: str | Path, info, data: str | None, n: int) -> tupl
         raise WarmstartError(f"the parity check needs real inputs, and {config.get('source')!r} cannot be read: "
                              f"{exc.message}", hint="pass --data with inputs of the model's kind") from None
     name = f"checkpoint {checkpoint}"
-    dataset = adapt_inputs(align_features(dataset, info.extra.get("feature_names"), name), info.input_shape,
-                           resize=bool(config.get("resize")), model_name=name)
+    preprocessing = preprocessing_from_dict(info.preprocessing)
+    dataset = fit_to_model(dataset, info.input_shape, preprocessing, model_name=name, resize=bool(config.get("resize")),
+                           feature_names=info.extra.get("feature_names"))
     if len(dataset) < 2:
         raise WarmstartError(f"{config['source']}: {len(dataset)} test example(s); the parity check needs 2 or more")
     chosen = np.sort(np.random.default_rng(0).permutation(len(dataset))[:n])
-    x = preprocessing_from_dict(info.preprocessing).apply(dataset.x[chosen])
+    x = preprocessing.apply(dataset.x[chosen])
     return x, f"{len(chosen)} test examples of {config['source']}"
 
 

@@ -14,10 +14,9 @@ Times are per candidate: ``feature_time_s`` (building the model and embedding th
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -113,9 +112,9 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
     ``data.resize`` resizes images to a candidate's input shape where they differ (else a clear error);
     ``train`` gives the seed (few-shot draw and validation split, as ``finetune`` would make them) and device.
     """
-    from ..api import _as_data, _starting_point  # the very resolution `finetune --from` uses
+    from ..run.starting_point import data_config, resolve_starting_point  # the very resolution `finetune --from` uses
 
-    data, train = _as_data(data), train or TrainConfig(progress=False)
+    data, train = data_config(data), train or TrainConfig(progress=False)
     candidates = list(candidates)
     if not candidates:
         raise WarmstartError("--candidates: no candidate models given",
@@ -133,7 +132,9 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
     splits = None
     for candidate in candidates:
         started = time.perf_counter()
-        net, splits, norm, lineage, _ = _starting_point(candidate, data, None, train, keep_source_head=True)
+        # LEEP and NCE read the source model's own classifier: asked for explicitly, whatever the target's classes
+        start = resolve_starting_point(candidate, data, None, train, source_classifier=True)
+        net, splits, norm, lineage = start.model, start.splits, start.preprocessing, start.lineage
         with torch.no_grad():
             features, cached = cached_features(net, norm.apply(splits.train.x), device, disk=disk_cache)
         feature_time = time.perf_counter() - started
@@ -188,39 +189,32 @@ def explain_choice(ranking: RankingResult) -> str:
 
 def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_score: str = "logme",
                   scores: Sequence[str] | None = None, strategy: Any = "full", train: TrainConfig | None = None,
-                  out: str | Path | None = None, callbacks: tuple = (), resume: bool = False):
+                  out: str | Path | None = None, callbacks: tuple = (), resume: bool = False, overwrite: bool = False,
+                  keep_head: bool = False):
     """Rank ``candidates`` on the target's training split, fine-tune the best by ``rank_score``, and write
     ``out/selection.json``: the full ranking, the score used, the choice and why."""
-    from ..api import _as_data, _note, finetune
+    from ..run.starting_point import data_config, note
+    from ..run.trainer import open_run_folder, train_run
 
-    data, train = _as_data(data), train or TrainConfig.for_command("finetune")
+    data, train = data_config(data), train or TrainConfig.for_command("finetune")
     if rank_score not in SCORES:
         SCORES.get(rank_score, parameter="--rank-score")
     names = check_scores(scores) if scores else tuple(SCORES.names())
     if rank_score not in names:
         names = (*names, rank_score)
+    open_run_folder(out, resume=resume, overwrite=overwrite)  # an existing run is refused before the ranking
     started = time.perf_counter()
     ranking = rank(data, candidates, scores=names, rank_score=rank_score, train=train)
     ranking_time = time.perf_counter() - started
     chosen = ranking.best()
     notes: list[str] = []
-    _note(notes, f"--from auto: ranked {len(candidates)} candidates by {rank_score} in {ranking_time:.2f} s "
-                 f"and chose {chosen.candidate}: {explain_choice(ranking)}")
-    result = finetune(chosen.candidate, data, strategy=strategy, train=train, out=out, callbacks=callbacks,
-                      resume=resume)
-    result = replace(result, notes=(*notes, *result.notes))
-    if result.run_dir is not None:
-        selection = {**ranking.to_dict(), "rank_score": rank_score, "chosen": chosen.candidate,
-                     "why": explain_choice(ranking), "ranking_time_s": ranking_time,
-                     "fine_tuned_test_accuracy": result.metrics.accuracy, "notes": list(result.notes)}
-        write_json(result.run_dir / "selection.json", json_ready(selection))
-        config_file = result.run_dir / "config.json"
-        config = json.loads(config_file.read_text())
-        config["notes"] = list(result.notes)
-        config["selection"] = {"rank_score": rank_score, "chosen": chosen.candidate,
-                               "candidates": list(candidates)}
-        write_json(config_file, config)
-    return result
+    note(notes, f"--from auto: ranked {len(candidates)} candidates by {rank_score} in {ranking_time:.2f} s "
+                f"and chose {chosen.candidate}: {explain_choice(ranking)}")
+    selection = {**ranking.to_dict(), "rank_score": rank_score, "chosen": chosen.candidate,
+                 "why": explain_choice(ranking), "ranking_time_s": ranking_time}
+    return train_run("finetune", chosen.candidate, data, strategy=strategy, model=None, train=train, out=out,
+                     callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
+                     selection=selection, notes=tuple(notes))
 
 
 def rank_table_rows(ranking: RankingResult) -> list[list[str]]:

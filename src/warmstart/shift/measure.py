@@ -77,7 +77,8 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
     """Shift scores between the test splits of ``source`` and ``target`` (DataConfigs) in ``checkpoint``'s feature
     space, each side subsampled (seeded) to at most ``samples`` examples."""
     from ..data import load_split
-    from ..data.preprocess import adapt_inputs, preprocessing_from_dict
+    from ..data.fit import fit_to_model
+    from ..data.preprocess import preprocessing_from_dict
     from ..engine import resolve_device
     from ..engine.features import cached_features
     from ..errors import WarmstartError
@@ -98,7 +99,9 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
         dataset = load_split(data, "test")
         if dataset.kind != info.kind:
             raise WarmstartError(f"--{role} {data.source!r} holds {dataset.kind} data, but {name} takes {info.kind}")
-        dataset = adapt_inputs(dataset, net.input_shape, resize=data.resize, model_name=name)
+        # the model's own input pipeline (recorded resize and interpolation, feature columns by name)
+        dataset = fit_to_model(dataset, net.input_shape, norm, model_name=name, resize=data.resize,
+                               feature_names=info.extra.get("feature_names"))
         features = cached_features(net, norm.apply(dataset.x), run_device)[0].numpy()
         features, labels = _subsample(features, dataset.y, samples, rng)
         sides.append((dataset, Sample(features, labels, dataset.class_names)))

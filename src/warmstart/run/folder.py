@@ -1,0 +1,210 @@
+"""The run folder: the one owner of its layout. Nothing else writes into a run folder.
+
+A training run (``pretrain``, ``finetune``) writes::
+
+    out/train_log.jsonl      one JSON object per epoch, written as the run goes
+    out/state/               the resumable training state (state/config.json: what must match to resume); removed
+                             when the run finishes
+    out/tensorboard/         TensorBoard events (by default; ``TrainConfig.trackers``), out/mlflow/ with mlflow
+    out/model/               model.safetensors (weights + metadata header) and metadata.json
+    out/config.json          the resolved configuration and the run's notes, written once, at the end
+    out/metrics.json         test-split metrics, with the timings; out/confusion_matrix.png
+    out/predictions.npz      test labels and probabilities; examples.json: misclassified examples
+    out/report.html          the self-contained report; MODEL_CARD.md: the model card
+    out/selection.json       with ``--from auto``: the ranking and why the chosen candidate was chosen
+
+``evaluate`` writes ``config.json``, ``metrics.json``, ``confusion_matrix.png``, ``predictions.npz`` and
+``report.html`` into its own folder, and never a training run's files.
+
+The rules for an existing folder (issue 14, item 10):
+
+- Training into a folder that holds a run (config.json, metrics.json, model/, state/ or train_log.jsonl) is refused,
+  unless ``resume`` (which carries on the interrupted run in place) or ``overwrite``. An overwriting run trains in
+  a hidden sibling folder (``.NAME.partial``) and is swapped in only when it finished: a run that fails or is killed
+  leaves the previous run's files exactly as they were, and nothing of the old run (TensorBoard events, say)
+  stays beside the new one. The swap is two renames; a kill between them leaves the old run in ``.NAME.replaced``.
+  (An overwriting run that is interrupted cannot be resumed: run it again with ``overwrite``.)
+- ``evaluate`` into a training run's folder is refused (pass another ``out``); with ``overwrite`` it writes its
+  files into the sub-folder ``out/evaluation/``, which holds nothing of the training run. An earlier evaluation's
+  folder is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import DataConfig, json_ready, to_dict
+from ..errors import WarmstartError
+from ..evaluation import EvaluationResult, plot_confusion_matrix
+from ..io import write_json
+from ..models import CheckpointInfo, TransferModel, save_checkpoint
+from ..reporting import finish_run_folder
+
+# what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
+RUN_FILES = ("config.json", "metrics.json", "model", "state", "train_log.jsonl")
+EVALUATION_FOLDER = "evaluation"  # where evaluate(..., overwrite=True) writes inside a training run's folder
+# What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
+_RUN_ONLY = {"progress", "device", "trackers"}
+
+
+def holds_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in RUN_FILES)
+
+
+def is_training_run(folder: Path) -> bool:
+    """A folder a training run wrote (finished or not), as opposed to an evaluation's."""
+    if any((folder / name).exists() for name in ("model", "state", "train_log.jsonl")):
+        return True
+    try:
+        return json.loads((folder / "config.json").read_text()).get("command") not in (None, "evaluate")
+    except (OSError, ValueError, AttributeError):
+        return (folder / "config.json").exists()
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A training run's folder. ``work`` is where the run writes while it trains (``path`` itself, or the hidden
+    sibling of an overwriting run); ``writes`` is False on every process but the main one under torchrun."""
+
+    path: Path
+    work: Path
+    writes: bool
+
+    @classmethod
+    def for_training(cls, out: str | Path, *, resume: bool, overwrite: bool, writes: bool) -> "RunFolder":
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise WarmstartError(f"--out {str(path)!r}: a file is in the way; the run folder must be a folder",
+                                 hint="pass another --out")
+        if resume:
+            state = path / "state" / "config.json"
+            if not state.is_file():
+                raise WarmstartError(f"{path}: nothing to resume (no state/config.json)",
+                                     hint="the run finished, or never started; run without --resume")
+            return cls(path, path, writes)
+        if not writes or not holds_run(path):
+            # under torchrun, only the main process checks and writes: the others may look after it started
+            return cls(path, path, writes)
+        if not overwrite:
+            found = ", ".join(name for name in RUN_FILES if (path / name).exists())
+            raise WarmstartError(f"--out {str(path)!r} already holds a run ({found})",
+                                 hint="pass another --out, --resume to continue an interrupted run, or --overwrite "
+                                      "to replace it (the old run is kept until the new one finishes)")
+        resolved = path.resolve()  # "." has no name to hide a sibling under
+        work = resolved.parent / f".{resolved.name}.partial"
+        shutil.rmtree(work, ignore_errors=True)  # what a killed overwrite left
+        return cls(path, work, writes)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.work / "state"
+
+    @property
+    def train_log(self) -> Path:
+        return self.work / "train_log.jsonl"
+
+    def start(self, config: dict[str, Any], *, resume: bool) -> None:
+        """Before the first epoch: the folder, and (for a new run) what a resume must match."""
+        if not self.writes:
+            return
+        self.work.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            write_json(self.state_dir / "config.json", json_ready(config))
+
+    def abandon(self) -> None:
+        """After a failure: an overwriting run's partial folder goes; the previous run stays as it was."""
+        if self.writes and self.work != self.path:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def finish(self, model: TransferModel, info: CheckpointInfo, config: dict[str, Any], metrics: EvaluationResult,
+               *, data: DataConfig, timing: dict[str, float], test_set, test_logits,
+               selection: dict[str, Any] | None = None) -> tuple[Path | None, list[Path]]:
+        """Once training succeeded: the checkpoint, config.json (once), metrics and reports; the state goes. Returns
+        the checkpoint and the report files (in ``work``; :meth:`commit` then swaps an overwriting run in)."""
+        if not self.writes:
+            return None, []
+        checkpoint = save_checkpoint(model, self.work / "model", info)
+        write_json(self.work / "config.json", json_ready(config))
+        shutil.rmtree(self.state_dir, ignore_errors=True)  # the run is complete: nothing left to resume
+        write_metrics(self.work, metrics, split="test", data=data, extra=timing)
+        reports = finish_run_folder(self.work, test_set, test_logits)  # predictions, model card, report.html
+        if selection is not None:
+            write_json(self.work / "selection.json", json_ready(selection))
+        return checkpoint, reports
+
+    def commit(self) -> None:
+        """Last, once every writer (the trackers too) is done: an overwriting run replaces the old folder."""
+        if self.writes and self.work != self.path:
+            _swap_in(self.work, self.path.resolve())
+
+
+def _swap_in(new: Path, old: Path) -> None:
+    replaced = old.parent / f".{old.name}.replaced"
+    shutil.rmtree(replaced, ignore_errors=True)
+    old.rename(replaced)
+    new.rename(old)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse to resume when anything that shapes training differs from the interrupted run's, the data's
+    fingerprint included (see :func:`warmstart.run.fingerprint.data_fingerprint`)."""
+    saved_file = state_dir / "config.json"
+    try:
+        saved = json.loads(saved_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise WarmstartError(f"{saved_file}: the interrupted run's settings cannot be read ({exc})",
+                             hint="start a new run without --resume") from None
+    now = json_ready(config)
+    differences = []
+    for section in ("command", "data", "train", "strategy", "model", "parent", "head"):
+        before, after = saved.get(section), now.get(section)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differences += [f"{section}.{k}: {before.get(k)!r} then, {after.get(k)!r} now"
+                            for k in sorted(set(before) | set(after))
+                            if k not in _RUN_ONLY and before.get(k) != after.get(k)]
+        elif before != after:
+            differences.append(f"{section}: {before!r} then, {after!r} now")
+    if differences:
+        raise WarmstartError(f"cannot resume {state_dir.parent}: the settings differ from the interrupted run's: "
+                             + "; ".join(differences), hint="resume with the same settings, or start a new run")
+    if "data_fingerprint" in saved and saved["data_fingerprint"] != now.get("data_fingerprint"):
+        raise WarmstartError(f"cannot resume {state_dir.parent}: the data changed since the interrupted run started "
+                             f"(fingerprint {saved['data_fingerprint']} then, {now.get('data_fingerprint')} now)",
+                             hint="resume on the same data, or start a new run on the new data (without --resume)")
+
+
+def write_metrics(folder: Path, metrics: EvaluationResult, *, split: str, data: DataConfig,
+                  extra: dict[str, Any] | None = None) -> None:
+    write_json(folder / "metrics.json", json_ready({**metrics.to_dict(), "split": split, "data": to_dict(data),
+                                                    **(extra or {})}))
+    plot_confusion_matrix(metrics, folder / "confusion_matrix.png",
+                          title=f"{data.source} ({split}): accuracy {metrics.accuracy:.3f}")
+
+
+def evaluation_folder(out: str | Path, *, overwrite: bool) -> Path:
+    """Where ``evaluate`` writes: ``out``, unless it holds a training run (refused; ``out/evaluation`` with
+    ``overwrite``)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise WarmstartError(f"--out {str(path)!r}: a file is in the way; evaluate writes a folder",
+                             hint="pass another --out")
+    if not is_training_run(path):
+        return path
+    if not overwrite:
+        raise WarmstartError(f"--out {str(path)!r} holds a training run, whose config.json and metrics.json an "
+                             "evaluation would replace", hint="pass another --out (or --overwrite to write the "
+                             f"evaluation into {path / EVALUATION_FOLDER})")
+    return path / EVALUATION_FOLDER
+
+
+def write_evaluation(folder: Path, config: dict[str, Any], metrics: EvaluationResult, *, split: str,
+                     data: DataConfig, extra: dict[str, Any], dataset, logits) -> None:
+    """An evaluation's files in ``folder`` (from :func:`evaluation_folder`)."""
+    write_json(folder / "config.json", json_ready(config))
+    write_metrics(folder, metrics, split=split, data=data, extra=extra)
+    finish_run_folder(folder, dataset, logits)  # predictions and report.html

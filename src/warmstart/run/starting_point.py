@@ -1,0 +1,167 @@
+"""Where a run starts: a warmstart checkpoint, a pretrained model named in ``--from`` (``minilm``, ``hf:``,
+``timm:``, ``torchvision:``), or an architecture trained from scratch; the data fitted to it; and its lineage.
+
+The one place that checks ``--model`` against ``--from``, decides whether the data fits a text or an image model,
+and decides the head:
+
+- **A new head** for the target's classes, always, unless the caller asks to keep the source's
+  (``keep_head=True``). Equal class names are not the same task (integer labels 0..9 on two unrelated datasets), so
+  they no longer keep the source classifier by accident. ``keep_head`` is refused when the class count or the
+  class names differ. The run's notes say which was done.
+- ``source_classifier=True`` leaves a checkpoint's classifier exactly as it was, whatever the target's classes:
+  transferability ranking (LEEP, NCE) reads the source model's own predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import DataConfig, ModelConfig, TrainConfig
+from ..data import DataSplits, load_splits
+from ..data.fit import Preprocessing, fit_splits, model_kind
+from ..data.preprocess import Normalization, fit_preprocessing, preprocessing_from_dict
+from ..engine import seed_everything
+from ..errors import WarmstartError
+from ..models import TransferModel, create_model, load_checkpoint
+from ..models.sources import pretrained_spec
+
+log = logging.getLogger("warmstart")
+
+DEFAULT_MODELS = {"image": "cnn", "vector": "mlp", "text": "hf"}  # what --from none trains without --model
+
+
+def data_config(data: DataConfig | str) -> DataConfig:
+    """A DataConfig from a DataConfig or a plain source name (a built-in or a path)."""
+    return DataConfig(data) if isinstance(data, str) else data
+
+
+def model_config(model: ModelConfig | str) -> ModelConfig:
+    """A ModelConfig from a ModelConfig or a plain architecture name."""
+    return ModelConfig(model) if isinstance(model, str) else model
+
+
+def note(notes: list[str], message: str) -> None:
+    """Record ``message`` in a run's notes (they go to its config.json and result) and log it."""
+    notes.append(message)
+    log.info(message)
+
+
+@dataclass
+class StartingPoint:
+    """What training (or ranking) starts from. ``model`` is mutable: training changes it in place."""
+
+    model: TransferModel
+    splits: DataSplits
+    preprocessing: Preprocessing
+    lineage: dict[str, Any]
+    notes: list[str]
+    pretrained: bool  # from a checkpoint or a pretrained model, not from scratch
+
+
+def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | None) -> ModelConfig | None:
+    """``--model`` against ``--from``: an architecture for scratch; for a pretrained source (``timm:NAME``), the
+    same architecture with its options; refused for a checkpoint, which fixes the architecture. Returns the
+    pretrained source's architecture and options, or None for a checkpoint or scratch."""
+    if checkpoint is None:
+        return None
+    given = None if model is None else model_config(model)
+    expected = pretrained_spec(checkpoint)
+    if expected is None:
+        if given is not None:
+            raise WarmstartError("--model names an architecture for training from scratch (--from none); "
+                                 f"the checkpoint {checkpoint} already fixes it", hint="drop --model")
+        return None
+    if given is not None and given.name != expected.name:
+        raise WarmstartError(f"--from {checkpoint} builds a {expected.name} model; --model {given.name} "
+                             "cannot change that", hint="drop --model; --model-option still applies")
+    return pretrained_spec(checkpoint, None if given is None else given.options)
+
+
+def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
+                           train: TrainConfig, *, keep_head: bool = False,
+                           source_classifier: bool = False) -> StartingPoint:
+    """The seeded splits, the model (``checkpoint`` with the head the rule above gives, a pretrained model with a
+    new head, or ``model`` from scratch), the preprocessing its inputs get, its lineage and notes on what changed."""
+    pretrained = check_model_flags(checkpoint, model)
+    if keep_head and (checkpoint is None or pretrained is not None):
+        raise WarmstartError("keep_head keeps a warmstart checkpoint's classifier, and this run starts from "
+                             f"{'scratch' if checkpoint is None else checkpoint}, which has none for these classes",
+                             hint="drop --keep-head, or start --from a warmstart checkpoint")
+    seed_everything(train.seed)
+    splits = load_splits(data, train.seed)
+    if pretrained is not None and (model_kind(pretrained.name, ()) == "text") != (splits.train.kind == "text"):
+        kind = "text encoder" if model_kind(pretrained.name, ()) == "text" else "image model"
+        raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
+                             hint="start from a checkpoint or pretrained model of the same kind, or from none")
+    if checkpoint is None or pretrained is not None:
+        return _new_model(checkpoint, pretrained, data, model, splits)
+    return _from_checkpoint(checkpoint, data, train, splits, keep_head=keep_head, source_classifier=source_classifier)
+
+
+def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, data: DataConfig,
+               model: ModelConfig | str | None, splits: DataSplits) -> StartingPoint:
+    notes: list[str] = []
+    text = splits.train.kind == "text"
+    input_shape = (data.max_length,) if text else splits.train.input_shape
+    spec = pretrained or model_config(model or DEFAULT_MODELS[splits.train.kind])
+    net = create_model(spec.name, input_shape, splits.train.num_classes, **dict(spec.options))
+    norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
+                             getattr(net, "pretrained_preprocessing", None))
+    if not text and net.input_shape != tuple(input_shape):  # a pretrained image model's own input size
+        splits = fit_splits(splits, net.input_shape, norm, model_name=f"{spec.name} model {spec.options.get('name')}",
+                            resize=True)
+    lineage: dict[str, Any] = {"parent": None if pretrained is None else _pretrained_lineage(checkpoint, spec, net)}
+    if pretrained is not None:
+        named = (f"encoder {pretrained.options['source']!r}" if model_kind(pretrained.name, ()) == "text"
+                 else f"model {str(checkpoint)!r}")
+        note(notes, f"starting from the pretrained {named} with a new "
+                    f"{splits.train.num_classes}-class head" + _input_note(net, norm))
+    return StartingPoint(net, splits, norm, lineage, notes, pretrained=pretrained is not None)
+
+
+def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfig, splits: DataSplits, *,
+                     keep_head: bool, source_classifier: bool) -> StartingPoint:
+    notes: list[str] = []
+    net, parent = load_checkpoint(checkpoint)
+    norm = preprocessing_from_dict(parent.preprocessing)
+    splits = fit_splits(splits, net.input_shape, norm, model_name=f"checkpoint {checkpoint}", resize=data.resize,
+                        feature_names=parent.extra.get("feature_names"))
+    source, target = tuple(parent.class_names), splits.train.class_names
+    described = (f"the checkpoint predicts {len(source)} classes ({', '.join(source)}); the target has "
+                 f"{len(target)} ({', '.join(target)})")
+    if keep_head:
+        if source != target:
+            differ = "class count" if len(source) != len(target) else "class names"
+            raise WarmstartError(f"keep_head: the source head cannot serve the target, the {differ} differ: "
+                                 f"{described}", hint="drop --keep-head: the target then gets a new head")
+        note(notes, f"kept the source head (keep_head): {described}")
+    elif not source_classifier:
+        torch.manual_seed(train.seed)
+        net.reset_classifier(splits.train.num_classes)
+        same = " (the same names, but not necessarily the same task)" if source == target else ""
+        note(notes, f"new head: {described}{same}, so the classifier was re-initialised; pass --keep-head to keep "
+                    "the source's")
+    lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
+                          "class_names": list(parent.class_names), "arch": parent.arch},
+               "head": "kept" if keep_head or source_classifier else "new"}
+    return StartingPoint(net, splits, norm, lineage, notes, pretrained=True)
+
+
+def _pretrained_lineage(checkpoint: str | Path, spec: ModelConfig, net: TransferModel) -> dict[str, Any]:
+    """``{"pretrained": "timm:resnet18", "weights": where they came from}``; an encoder's source as it was named."""
+    if model_kind(spec.name, ()) == "text":
+        return {"pretrained": str(spec.options["source"])}
+    weights = getattr(net, "weights_source", None)
+    return {"pretrained": str(checkpoint), **({} if weights is None else {"weights": weights})}
+
+
+def _input_note(net: TransferModel, norm: Preprocessing) -> str:
+    if not isinstance(norm, Normalization) or norm.input_size is None:
+        return ""
+    return (f"; inputs resized to {'x'.join(map(str, net.input_shape[1:]))} ({norm.interpolation}) and normalised "
+            f"with its mean {[round(m, 4) for m in norm.mean]} and std {[round(v, 4) for v in norm.std]}")

@@ -1,0 +1,144 @@
+"""The run folder's rules (issue 14, items 3, 10 and 11): an existing run is never lost or mixed with another,
+evaluate never writes a training run's files and says which rows it scored, resume refuses changed data, and
+data of one class is refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import warmstart
+from warmstart import DataConfig, TrainConfig, WarmstartError
+
+QUICK = TrainConfig(epochs=2, batch_size=16, progress=False)
+
+
+def _blobs(path, *, seed=0, classes=3, per_class=30, test=False):
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(99).standard_normal((classes, 6)) * 3
+
+    def draw(n):
+        x = np.concatenate([c + rng.standard_normal((n, 6)) for c in centres]).astype(np.float32)
+        return x, np.repeat(np.arange(classes), n)
+
+    x, y = draw(per_class)
+    arrays = {"x": x, "y": y}
+    if test:
+        arrays["x_test"], arrays["y_test"] = draw(10)
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.fixture
+def blobs(tmp_path):
+    return _blobs(tmp_path / "blobs.npz")
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class Fail(warmstart.engine.Callback):
+    def on_epoch_end(self, epoch, logs):
+        raise RuntimeError("killed")
+
+
+class Interrupt(warmstart.engine.Callback):
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 2:  # epoch 1's state is on disk by now
+            raise KeyboardInterrupt
+
+
+def test_training_into_a_finished_run_is_refused(blobs, tmp_path):
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    before = _files(tmp_path / "run")
+    with pytest.raises(WarmstartError, match="already holds a run") as error:
+        warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    assert "--overwrite" in error.value.hint
+    assert _files(tmp_path / "run") == before  # the train log is still there, and everything else
+
+
+def test_a_failed_overwrite_leaves_the_previous_run_as_it_was(blobs, tmp_path):
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    before = _files(tmp_path / "run")
+    with pytest.raises(RuntimeError, match="killed"):
+        warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run", overwrite=True,
+                           callbacks=(Fail(),))
+    assert _files(tmp_path / "run") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs.npz", "run"]  # no partial folder left
+
+
+def test_an_overwrite_replaces_the_whole_folder(blobs, tmp_path):
+    first = warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    (tmp_path / "run" / "events.from-the-old-run").write_text("old")
+    second = warmstart.pretrain(blobs, model="mlp", train=TrainConfig(epochs=3, batch_size=16, progress=False),
+                                out=tmp_path / "run", overwrite=True)
+    assert not (tmp_path / "run" / "events.from-the-old-run").exists()
+    assert second.run_dir == first.run_dir and second.checkpoint == tmp_path / "run" / "model" / "model.safetensors"
+    assert second.checkpoint.is_file()
+    log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["epochs"] == 3
+
+
+def test_evaluate_never_writes_a_training_runs_files(blobs, tmp_path):
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    before = _files(tmp_path / "run")
+    with pytest.raises(WarmstartError, match="holds a training run") as error:
+        warmstart.evaluate(tmp_path / "run", blobs, out=tmp_path / "run")
+    assert "another --out" in error.value.hint
+    assert _files(tmp_path / "run") == before
+    warmstart.evaluate(tmp_path / "run", blobs, out=tmp_path / "run", overwrite=True)
+    after = _files(tmp_path / "run")
+    assert {k: v for k, v in after.items() if k in before} == before  # every training file as it was
+    assert json.loads((tmp_path / "run" / "evaluation" / "config.json").read_text())["command"] == "evaluate"
+    # an evaluation's own folder can be evaluated into again
+    warmstart.evaluate(tmp_path / "run", blobs, out=tmp_path / "eval")
+    warmstart.evaluate(tmp_path / "run", blobs, out=tmp_path / "eval", split="train")
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["split"] == "train"
+
+
+def test_evaluate_scores_the_whole_of_a_file_without_a_test_split(blobs, tmp_path):
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    test_file = _blobs(tmp_path / "my_test.npz", seed=5)  # 90 rows, no test split of its own
+    result = warmstart.evaluate(tmp_path / "run", test_file, out=tmp_path / "eval")
+    assert result.num_examples == 90 and result.split == "all"
+    assert "no test split of its own" in result.split_reason
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["rows_scored"] == 90 and metrics["split"] == "all" and metrics["split_reason"]
+    held_out = warmstart.evaluate(tmp_path / "run", test_file, split="test")
+    assert held_out.num_examples == 18  # the fixed 20% hold-out, when asked for
+    assert warmstart.evaluate(tmp_path / "run", test_file, split="train").num_examples == 72
+    assert warmstart.evaluate(tmp_path / "run", test_file, split="val").num_examples < 72
+    with_test = _blobs(tmp_path / "with_test.npz", seed=6, test=True)
+    own = warmstart.evaluate(tmp_path / "run", with_test)
+    assert own.split == "test" and own.num_examples == 30
+    with pytest.raises(WarmstartError, match="--split 'everything'"):
+        warmstart.evaluate(tmp_path / "run", test_file, split="everything")
+
+
+def test_resume_refuses_data_that_changed(tmp_path):
+    data = _blobs(tmp_path / "data.npz")
+    train = TrainConfig(epochs=3, batch_size=16, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        warmstart.pretrain(data, model="mlp", train=train, out=tmp_path / "run", callbacks=(Interrupt(),))
+    _blobs(tmp_path / "data.npz", seed=1)  # the same path, other examples
+    with pytest.raises(WarmstartError, match="the data changed"):
+        warmstart.pretrain(data, model="mlp", train=train, out=tmp_path / "run", resume=True)
+    _blobs(tmp_path / "data.npz")  # back as it was: the run resumes
+    result = warmstart.pretrain(data, model="mlp", train=train, out=tmp_path / "run", resume=True)
+    assert [e["epoch"] for e in result.history][-1] == 3
+
+
+def test_data_of_one_class_is_refused(tmp_path):
+    data = _blobs(tmp_path / "one.npz", classes=1)
+    with pytest.raises(WarmstartError, match="at least two classes") as error:
+        warmstart.pretrain(data, model="mlp", train=QUICK)
+    assert error.value.hint
+
+
+def test_negative_seeds_are_refused():
+    with pytest.raises(WarmstartError, match="parameter seed"):
+        TrainConfig(seed=-1)
