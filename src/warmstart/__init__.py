@@ -12,6 +12,7 @@ and torch is imported only when something that needs it is called.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -38,8 +39,10 @@ __all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predic
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'warmstart' has no attribute {name!r}")
+    if module is None:  # a subpackage, warmstart.engine say, is imported on first use too
+        if importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'warmstart' has no attribute {name!r}")
+        return importlib.import_module(f".{name}", __name__)
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
