@@ -18,8 +18,9 @@ from ..errors import WarmstartError
 from .command import COMMAND_OPTIONS
 from .options import Opt
 
-# what a run's config.json records about the run but is no setting of it
-RECORDED_ONLY = ("resolved", "warmstart_version", "notes")
+# what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
+# parent, which the replay starts from directly)
+RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection")
 RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
 
 
