@@ -15,7 +15,7 @@ from scipy import stats
 
 import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, WarmstartError
-from warmstart.cli import _spread_values
+from warmstart.cli.command import COMMAND_OPTIONS, spread_values
 from warmstart.compare import CompareCell, CompareRun, negative_transfer_warning, summarize_cells
 
 from cli_runner import run_cli
@@ -53,9 +53,10 @@ def test_a_single_seed_cell_says_it_has_no_p_value():
 
 
 def test_argv_spreading_only_touches_compare():
-    assert _spread_values(["compare", "--shots", "5", "10", "--strategies", "full", "freeze", "--seeds", "2"]) == \
+    assert spread_values(["compare", "--shots", "5", "10", "--strategies", "full", "freeze", "--seeds", "2"],
+                         COMMAND_OPTIONS) == \
         ["compare", "--shots", "5", "--shots", "10", "--strategies", "full", "--strategies", "freeze", "--seeds", "2"]
-    assert _spread_values(["finetune", "--shots", "5", "10"]) == ["finetune", "--shots", "5", "10"]
+    assert spread_values(["finetune", "--shots", "5", "10"], COMMAND_OPTIONS) == ["finetune", "--shots", "5", "10"]
 
 
 # --- the real thing ---------------------------------------------------------------------------------------------

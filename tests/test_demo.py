@@ -58,11 +58,11 @@ def test_cli_pretrain_finetune_evaluate_chain(fashion_subset_npz, tmp_path, caps
     assert "new head" in err
     finetuned = json.loads(out)
     assert finetuned["class_names"] == ["Sandal", "Shirt", "Sneaker"]
-    code, out, err = run_cli(["evaluate", "--model", str(target), "--data", fashion_subset_npz, "--classes",
+    code, out, err = run_cli(["evaluate", "--checkpoint", str(target), "--data", fashion_subset_npz, "--classes",
                               "5-7", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["accuracy"] == pytest.approx(finetuned["accuracy"])
-    code, out, _ = run_cli(["evaluate", "--model", str(target), "--data", fashion_subset_npz, "--classes", "5-7"],
+    code, out, _ = run_cli(["evaluate", "--checkpoint", str(target), "--data", fashion_subset_npz, "--classes", "5-7"],
                            capsys)
     assert code == 0 and "per class" in out and "Sneaker" in out and "confusion matrix" in out
 

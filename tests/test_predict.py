@@ -61,7 +61,7 @@ def test_vector_predictions_select_features_by_name_and_keep_every_column(wine, 
     rows = [[f"w{i}", *(f"{v:.4f}" for v in reversed(bunch.data[i][7:])), bunch.target_names[bunch.target[i]],
              *(f"{v:.4f}" for v in reversed(bunch.data[i][:7]))] for i in held]
     source = write_csv(tmp_path / "in.csv", [header, *rows])
-    code, out, err = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
+    code, out, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
                              capsys)
     assert code == 0, err
     assert f"predicted {len(held)} of {len(held)} rows" in out and str(tmp_path / "p.csv") in out
@@ -83,7 +83,7 @@ def test_the_python_api_and_the_json_summary_agree(wine, tmp_path, capsys):
     result = warmstart.predict(folder / "run", source, tmp_path / "api.csv")
     assert result.rows == result.predicted == 10 and sum(result.class_counts.values()) == 10
     assert list(result.class_counts) == list(bunch.target_names)
-    code, out, _ = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "cli.csv",
+    code, out, _ = run_cli(["predict", "--checkpoint", folder / "run", "--input", source, "--out", tmp_path / "cli.csv",
                             "--json"], capsys)
     assert code == 0
     assert json.loads(out)["class_counts"] == result.class_counts
@@ -94,7 +94,7 @@ def test_a_missing_feature_column_is_named(wine, tmp_path, capsys):
     bunch, _, folder, _ = wine
     keep = [name for name in bunch.feature_names if name != "proline"]
     source = write_csv(tmp_path / "in.csv", [keep, *[["1.0"] * len(keep)] * 3])
-    code, _, err = run_cli(["predict", "--model", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
+    code, _, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
                            capsys)
     assert code == 2
     assert "error:" in err and "missing the feature column(s) 'proline'" in err and "fix:" in err
@@ -129,11 +129,11 @@ def test_a_model_without_feature_names_needs_exactly_its_number_of_columns(tmp_p
 
 def test_missing_input_and_non_checkpoints_exit_2(wine, tmp_path, capsys):
     _, _, folder, _ = wine
-    code, _, err = run_cli(["predict", "--model", folder / "run", "--input", tmp_path / "nope.csv",
+    code, _, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", tmp_path / "nope.csv",
                             "--out", tmp_path / "p.csv"], capsys)
     assert code == 2 and "nope.csv" in err and "no such file" in err
     (tmp_path / "model.safetensors").write_bytes(b"not a checkpoint")
-    code, _, err = run_cli(["predict", "--model", tmp_path, "--input", folder / "train.csv",
+    code, _, err = run_cli(["predict", "--checkpoint", tmp_path, "--input", folder / "train.csv",
                             "--out", tmp_path / "p.csv"], capsys)
     assert code == 2 and "error: checkpoint" in err
 
@@ -175,7 +175,7 @@ def test_image_paths_are_loaded_converted_and_predicted(digits_model, tmp_path, 
     paths[0] = str((tmp_path / "data" / paths[0]).resolve())  # absolute paths work too
     source = write_csv(tmp_path / "data" / "images.csv", [["path", "note"], *[[p, f"n{i}"] for i, p in
                                                                                enumerate(paths)]])
-    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv",
+    code, _, err = run_cli(["predict", "--checkpoint", digits_model, "--input", source, "--out", tmp_path / "p.csv",
                             "--batch-size", "8"], capsys)
     assert code == 0, err
     written = read_csv(tmp_path / "p.csv")
@@ -192,12 +192,12 @@ def test_a_failed_prediction_leaves_the_previous_output_untouched(digits_model, 
     before = (tmp_path / "p.csv").read_bytes()
     (tmp_path / "img" / "broken.png").write_text("not an image")
     bad = write_csv(tmp_path / "bad.csv", [["file"], *[[p] for p in paths], ["img/broken.png"]])
-    code, _, err = run_cli(["predict", "--model", digits_model, "--input", bad, "--out", tmp_path / "p.csv",
+    code, _, err = run_cli(["predict", "--checkpoint", digits_model, "--input", bad, "--out", tmp_path / "p.csv",
                             "--image-column", "file", "--batch-size", "4"], capsys)
     assert code == 2 and "line 12, column 'file'" in err and "cannot be read as an image" in err
     assert (tmp_path / "p.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "good.csv", "img", "p.csv"]  # no temp files
-    code, _, err = run_cli(["predict", "--model", digits_model, "--input", good, "--out", tmp_path / "p.csv"],
+    code, _, err = run_cli(["predict", "--checkpoint", digits_model, "--input", good, "--out", tmp_path / "p.csv"],
                            capsys)
     assert code == 2 and "no image path column 'path'; the columns are file" in err and "--image-column" in err
 
@@ -255,7 +255,7 @@ def test_text_rows_are_predicted_and_an_empty_text_is_left_unpredicted(text_mode
     table = [["id", "text"], *[[str(i), text] for i, (text, _) in enumerate(rows)]]
     table.insert(4, ["empty", "   "])
     source = write_csv(tmp_path / "in.csv", table)
-    code, out, err = run_cli(["predict", "--model", text_model, "--input", source, "--out", tmp_path / "p.csv"],
+    code, out, err = run_cli(["predict", "--checkpoint", text_model, "--input", source, "--out", tmp_path / "p.csv"],
                              capsys)
     assert code == 0, err
     assert "note:" in err and "1 row(s) with an empty text in column 'text' were left unpredicted (first: line 5)" \

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from ._version import __version__
 from .adaptation import Adaptation
 from .adaptation.target import check_adaptation
 from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
@@ -106,7 +106,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     smoothing, the stopping rule and the suggestion. The trained model is thrown away: no checkpoint changes. With
     ``out``, writes ``lr_find.json`` (the curve, the suggestion and the settings) and ``lr_find.png``.
     """
-    data, train = data_config(data), train or TrainConfig()
+    data, train = data_config(data), train or TrainConfig.for_command("lr-find")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
     start = resolve_starting_point(checkpoint, data, model, train)

@@ -208,7 +208,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
     started = time.perf_counter()
     data = DataConfig(data) if isinstance(data, str) else data
-    train = train or TrainConfig()
+    train = train or TrainConfig.for_command("compare")
     strategies, shots = _check_arguments(strategies, shots, seeds)
     options = _check_strategy_options(strategy_options, strategies)
     for name in strategies:  # a typo in a name or an option fails before any training

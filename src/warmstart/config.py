@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import WarmstartError
@@ -222,6 +223,12 @@ class TrainConfig:
         check_parameter(self.schedule in SCHEDULES, "schedule", f"one of {', '.join(SCHEDULES.names())}",
                         self.schedule)
 
+    @classmethod
+    def for_command(cls, command: str, **changes: Any) -> "TrainConfig":
+        """The training preset of ``command`` (see :data:`TRAIN_PRESETS`) with ``changes``: what ``warmstart
+        COMMAND`` and the API function of the same name train with when not told otherwise."""
+        return cls(**{**train_preset(command), **changes})
+
     def _check_augmentation(self) -> None:
         from .data.augment import AUGMENTATIONS, MIXES
 
@@ -231,6 +238,38 @@ class TrainConfig:
                         self.mix)
         check_parameter(is_number(self.mix_alpha) and self.mix_alpha > 0, "mix_alpha", "a positive number",
                         self.mix_alpha)
+
+
+# Each command's training preset: the TrainConfig fields where it differs from the dataclass's defaults. The command
+# line and the API (``train=None``) both start from these, so ``warmstart finetune ...`` and ``warmstart.finetune(...)``
+# train alike. The values are the ones the README's figures and recipes were measured with: a small batch for few-shot
+# fine-tuning, a larger batch at a higher rate for pretraining from scratch.
+TRAIN_PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "pretrain": MappingProxyType({"batch_size": 128, "lr": 2e-3}),
+    "finetune": MappingProxyType({"batch_size": 16}),
+    "lr-find": MappingProxyType({"batch_size": 16}),
+    "compare": MappingProxyType({"batch_size": 16}),
+    "rank": MappingProxyType({}),
+})
+
+
+def train_preset(command: str) -> Mapping[str, Any]:
+    try:
+        return TRAIN_PRESETS[command]
+    except KeyError:
+        raise WarmstartError(f"no training preset for {command!r}; expected one of {', '.join(TRAIN_PRESETS)}",
+                             hint="name a command that trains") from None
+
+
+def train_defaults(command: str) -> dict[str, Any]:
+    """Every TrainConfig field's default for ``command``, without building (and so validating) a TrainConfig:
+    validation imports the augmentation registry, and the command line's ``--help`` must not import torch."""
+    return {**field_defaults(TrainConfig), **train_preset(command)}
+
+
+def field_defaults(config_class: type) -> dict[str, Any]:
+    """The default of each field of a config dataclass that has one."""
+    return {f.name: f.default for f in dataclasses.fields(config_class) if f.default is not dataclasses.MISSING}
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -83,11 +83,11 @@ def test_torchscript_export_agrees_with_pytorch(models, model, tmp_path):
 
 def test_export_command_prints_the_difference_and_rejects_bad_use(models, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", "--model", str(models / "mlp"), "--format", "onnx", "--out", str(tmp_path / "e")])
+        main(["export", "--checkpoint", str(models / "mlp"), "--format", "onnx", "--out", str(tmp_path / "e")])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0 and "max |exported - pytorch| = " in out and "tolerance 0.0001" in out
     with pytest.raises(SystemExit) as exit_info:
-        main(["export", "--model", str(models / "mlp"), "--format", "tflite"])
+        main(["export", "--checkpoint", str(models / "mlp"), "--format", "tflite"])
     assert exit_info.value.code == 2 and "expected one of onnx, torchscript" in capsys.readouterr().err
     # a tolerance that onnxruntime's float arithmetic cannot meet on a CNN: the export refuses and writes nothing
     with pytest.raises(WarmstartError, match="disagrees with PyTorch"):

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..errors import WarmstartError
 from ..io import make_folder, write_json
 from .onnx_model import METADATA, ONNX_FILE, OnnxClassifier, load_onnx_export, onnx_export_path

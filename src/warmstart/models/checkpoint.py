@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .. import __version__
+from .._version import __version__
 from ..errors import WarmstartError
 from ..io import atomic_write, write_json
 from .base import TransferModel, create_model

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..adaptation import create_adaptation
 from ..adaptation.target import TargetAdaptation
 from ..config import DataConfig, to_dict

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..adaptation import Adaptation
 from ..adaptation.target import TargetAdaptation
 from ..config import DataConfig, ModelConfig, TrainConfig, to_dict
@@ -76,7 +76,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
     strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking."""
     started = time.perf_counter()
-    train = train or TrainConfig()
+    train = train or TrainConfig.for_command(kind)  # the command's preset, as the CLI uses it
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     if train.early_stopping is not None and data.resolved_val_fraction == 0 and \
             train.early_stopping_monitor.startswith("val_"):

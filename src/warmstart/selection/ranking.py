@@ -240,7 +240,7 @@ def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_sco
     from ..run.starting_point import data_config, note
     from ..run.trainer import open_run_folder, train_run
 
-    data, train = data_config(data), train or TrainConfig()
+    data, train = data_config(data), train or TrainConfig.for_command("finetune")
     if rank_score not in SCORES:
         SCORES.get(rank_score, parameter="--rank-score")
     names = check_scores(scores) if scores else tuple(SCORES.names())

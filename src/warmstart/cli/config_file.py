@@ -1,0 +1,174 @@
+"""``--config FILE``: option values from a YAML or JSON file, under the flags given on the command line.
+
+A file holds either the options by name (``epochs: 5``, ``strategy_option: {head_lr_scale: 100}``; a flag's
+spelling, ``batch-size``, works too), or is a run folder's ``config.json``, whose sections (``data``, ``train``,
+``strategy``, ``model``, ``parent``, ``adaptation``) are read back into the options that made the run: that
+replays it. A key that is no option of the command is an error naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import typer
+
+from ..errors import WarmstartError
+from .command import COMMAND_OPTIONS
+from .options import Opt
+
+# what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
+# parent, which the replay starts from directly)
+RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection")
+RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
+
+
+def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """The eager ``--config`` callback: the file's values become the defaults of the other options, so that click
+    still checks and converts them, and flags on the command line still win."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    values = option_values(Path(value), ctx.info_name, COMMAND_OPTIONS[ctx.info_name])
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+def option_values(path: Path, command: str, options: tuple[Opt, ...]) -> dict[str, Any]:
+    document = read_document(path)
+    if isinstance(document.get("data"), Mapping) or "command" in document:
+        document = run_options(document, command, path)
+        taken = {o.name for o in options}
+        # a recorded setting at its default needs no option: evaluate records every DataConfig field, say
+        document = {k: v for k, v in document.items() if k in taken or not _at_default(k, v, command)}
+    by_spelling = {o.name: o for o in options}
+    by_spelling.update({flag.lstrip("-").replace("-", "_"): o for o in options for flag in o.flags if
+                        flag.startswith("--")})
+    values = {}
+    for key, value in document.items():
+        option = by_spelling.get(str(key).replace("-", "_"))
+        if option is None or option.name == "config":
+            raise WarmstartError(f"{path}: unknown key {key!r} for `warmstart {command}`",
+                                 hint=f"the keys are {command}'s options, spelled as flags or with underscores: "
+                                      f"{', '.join(_spellings(options))}")
+        if value is not None:  # null means the option's own default, as click reads a default_map
+            values[option.name] = _as_option_value(option, value)
+    return values
+
+
+def _spellings(options: tuple[Opt, ...]) -> list[str]:
+    return [o.flags[0].lstrip("-") if o.flags else o.name for o in options if not o.hidden and o.name != "config"]
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise WarmstartError(f"--config {path}: no such file", hint="pass a .yaml, .yml or .json file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise WarmstartError(f"--config {path}: cannot be read as {path.suffix.lstrip('.') or 'YAML'} ({exc})",
+                             hint="check the file's syntax") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise WarmstartError(f"--config {path}: expected a mapping of option names to values, found a "
+                             f"{type(document).__name__}", hint="write one `name: value` per line")
+    return document
+
+
+def _as_option_value(option: Opt, value: Any) -> Any:
+    if option.key_values and isinstance(value, Mapping):
+        return key_value_pairs(value)
+    if option.takes_list:
+        return list(value) if isinstance(value, (list, tuple)) else [value]
+    return value
+
+
+def key_value_pairs(mapping: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``{"a": 1}`` as ``["a=1"]``; ``{"full": {"a": 1}}`` as ``["full:a=1"]`` (per-strategy options of compare)."""
+    pairs = []
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            pairs.extend(key_value_pairs(value, f"{prefix}{key}:"))
+        else:
+            pairs.append(f"{prefix}{key}={yaml_text(value)}")
+    return pairs
+
+
+def yaml_text(value: Any) -> str:
+    """A value written so that ``yaml.safe_load`` reads it back exactly (``1e-05`` would come back a string)."""
+    import yaml
+
+    from ..config import json_ready
+
+    return yaml.safe_dump(json_ready(value), default_flow_style=True, width=2**20).removesuffix("\n...\n").strip()
+
+
+def run_options(run: Mapping[str, Any], command: str, path: Path) -> dict[str, Any]:
+    """The options that made a run, from its folder's ``config.json``."""
+    recorded = run.get("command", command)
+    if recorded != command and (recorded, command) != ("pretrain", "finetune"):
+        raise WarmstartError(f"--config {path}: the file records a `{recorded}` run, which `warmstart {command}` "
+                             "cannot replay", hint=f"run `warmstart {recorded} --config {path}`")
+    values: dict[str, Any] = {}
+    data = dict(run.get("data") or {})
+    if data:
+        values["data"] = data.pop("source")
+        values.update(data)
+    train = dict(run.get("train") or {})
+    train.pop("progress", None)  # progress bars are the terminal's business, not the run's
+    if "trackers" in train:
+        values["tracker"] = list(train.pop("trackers")) or ["none"]
+    values.update(train)
+    strategy = dict(run.get("strategy") or {})
+    if strategy and command != "pretrain":  # pretrain always trains all layers (full, with its defaults)
+        values["strategy"] = strategy.pop("name")
+        values["strategy_option"] = strategy
+    values.update(_starting_point(run, command))
+    values.update(_adaptation(run.get("adaptation")))
+    extra = {k: v for k, v in run.items() if k not in (*RUN_SECTIONS, *RECORDED_ONLY)}
+    return {**values, **extra}  # evaluate's checkpoint and split, or a key no command takes (an error later)
+
+
+def _at_default(name: str, value: Any, command: str) -> bool:
+    from ..config import DataConfig, TRAIN_PRESETS, field_defaults, train_defaults
+
+    defaults = {**field_defaults(DataConfig),
+                **(train_defaults(command) if command in TRAIN_PRESETS else train_defaults("rank"))}
+    return name in defaults and json_equal(defaults[name], value)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    from ..config import json_ready
+
+    return json_ready(a) == json_ready(b)
+
+
+def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
+    if "parent" not in run:
+        return {}
+    parent, model = run["parent"], run.get("model") or {}
+    scratch = {"model": model.get("arch"), "model_option": dict(model.get("arch_args") or {})}
+    if command == "pretrain":
+        return scratch
+    if parent is None:
+        return {"from": "none", **scratch}
+    if "checkpoint" in parent:
+        return {"from": parent["checkpoint"]}
+    source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
+    return {"from": source if ":" in source or source == "minilm" else f"hf:{source}"}
+
+
+def _adaptation(adaptation: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not adaptation:
+        return {}
+    if "method" not in adaptation:  # evaluate's AdaBN: the method is implied by --target-unlabeled
+        target = adaptation.get("target_unlabeled") or {}
+        return {"target_unlabeled": target.get("source"), "target_corruption": target.get("corruption")}
+    method = dict(adaptation.get("method") or {"name": adaptation["name"]})
+    target = adaptation.get("target_unlabeled") or {}
+    return {"adaptation": method.pop("name"), "adaptation_option": method,
+            "target_unlabeled": target.get("source"), "target_corruption": target.get("corruption")}

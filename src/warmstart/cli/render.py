@@ -1,0 +1,163 @@
+"""What the commands print: result tables and summaries (rich), or JSON on stdout with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def wide_console():
+    """A console at least 120 columns wide, so that score tables stay readable when piped."""
+    from rich.console import Console
+
+    return Console(width=max(Console().width, 120))
+
+
+def print_json(result: Any) -> None:
+    print(json.dumps(result.to_dict()))
+
+
+def print_metrics(metrics, title: str, as_json: bool, run_dir: Path | None = None) -> None:
+    from ..evaluation import render_report
+
+    if as_json:
+        print_json(metrics)
+        return
+    out = console()
+    out.print(render_report(metrics, title))
+    if run_dir is not None:
+        out.print(f"run folder: {run_dir}")
+        if (Path(run_dir) / "report.html").is_file():
+            out.print(f"report: {Path(run_dir) / 'report.html'}")
+
+
+def print_lr_find(result, out: Path) -> None:
+    print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+    print(f"other candidate: {result.min_loss_lr_over_10:.3g} (the lowest smoothed loss's rate / 10)")
+    print(f"{result.steps_run} of {result.steps} steps, {result.start_lr:.3g} to {result.lrs[-1]:.3g}"
+          + ("; stopped early: the loss diverged" if result.stopped_early else ""))
+    print(f"plot: {Path(out) / 'lr_find.png'}")
+
+
+def print_compare(result) -> None:
+    from rich.table import Table
+
+    n = len(result.seeds)
+    table = Table(title=f"transfer vs scratch over {n} seed{'s' if n != 1 else ''}: test accuracy")
+    for column in ("strategy", "shots", "accuracy", "95% CI", "gain (points)", "p", "flag"):
+        table.add_column(column, justify="left" if column in ("strategy", "flag") else "right", overflow="fold")
+    for c in result.cells:
+        ci = "n/a" if c.accuracy_ci_low is None else f"{c.accuracy_ci_low:.3f} to {c.accuracy_ci_high:.3f}"
+        gain = "" if c.gain_points_mean is None else f"{c.gain_points_mean:+.1f} ± {c.gain_points_std:.1f}"
+        p = "" if c.p_value is None else f"{c.p_value:.3g}"
+        flag = f"[red]{c.flag}[/red]" if c.negative_transfer else c.flag
+        table.add_row(c.strategy, str(c.shots), f"{c.accuracy_mean:.3f} ± {c.accuracy_std:.3f}", ci, gain, p, flag)
+    out = console()
+    out.print(table)
+    if len(result.seeds) < 2:
+        out.print("no p-values: one seed has no spread; run --seeds 2 or more")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if result.out is not None:
+        out.print(f"report: {result.out}/report.html; tables: compare.md, .csv, .json, .png")
+
+
+def print_compare_json(result) -> None:
+    print_json(result)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def print_predictions(result) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items() if n)
+    unpredicted = result.rows - result.predicted
+    print(f"predicted {result.predicted} of {result.rows} rows" + (f": {counts}" if counts else "")
+          + (f" ({unpredicted} left unpredicted)" if unpredicted else ""))
+    print(f"written: {result.out}")
+
+
+def print_export(result) -> None:
+    print(f"parity on {result.examples} real inputs ({result.inputs_from}): max |exported - pytorch| = "
+          f"{result.max_abs_difference:.3g} (tolerance {result.tolerance:g})")
+    print(f"written: {result.model_file}")
+    print(f"written: {result.metadata_file}")
+
+
+def print_shift(result, out: Path | None) -> None:
+    scores = result.scores
+    print(f"source: {result.source} ({result.source_examples} test examples); target: {result.target} "
+          f"({result.target_examples})")
+    print(f"MMD²: {scores['mmd2']:.4g} (permutation p = {scores['mmd_p_value']:.3g}, {scores['mmd_permutations']} "
+          f"permutations, bandwidth {scores['mmd_bandwidth']:.3g})")
+    print(f"proxy A-distance: {scores['proxy_a_distance']:.3f} (domain classifier error "
+          f"{scores['domain_classifier_error']:.3f})")
+    print(f"label shift: total variation {scores['label_total_variation']:.3f}, Jensen-Shannon distance "
+          f"{scores['label_js_distance']:.3f} ({scores['shared_classes']} shared classes)")
+    print(f"verdict: {result.verdict}")
+    if out is not None:
+        print(f"written: {Path(out) / 'shift.json'}")
+
+
+def print_ranking(result) -> None:
+    from rich.table import Table
+
+    from ..selection.ranking import rank_table_rows
+
+    table = Table(title=f"transferability on {result.data.source} ({result.train_examples} training examples, "
+                        f"{result.num_classes} classes): best first by {result.rank_score}, higher is better")
+    for column in ("#", "candidate", "arch", *result.score_names, "features s", "scores s"):
+        table.add_column(column, justify="left" if column in ("candidate", "arch") else "right", overflow="fold")
+    for row in rank_table_rows(result):
+        table.add_row(*row)
+    out = wide_console()
+    out.print(table)
+    reasons = {reason for c in result.candidates for reason in c.not_applicable.values()}
+    for reason in sorted(reasons):
+        out.print(f"n/a: {reason}", highlight=False)
+    if result.out is not None:
+        out.print(f"written: {result.out / 'ranking.json'}")
+
+
+def _zoo_source(entry) -> str:
+    spec = entry.source_classes_spec
+    source = (entry.source or "?") + (f" [{spec}]" if spec else "") + (f", {entry.shots}-shot" if entry.shots else "")
+    parent = entry.parent or {}
+    if parent.get("checkpoint") or parent.get("pretrained"):
+        source += f" <- {parent.get('checkpoint') or parent.get('pretrained')}"
+    return source
+
+
+def print_zoo(listing) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(listing.entries)} checkpoint(s) in {', '.join(map(str, listing.folders))}")
+    for column in ("checkpoint", "arch", "source data", "classes", "test acc", "params", "size", "created"):
+        table.add_column(column, justify="right" if column in ("test acc", "params", "size") else "left",
+                         overflow="fold")
+    for e in listing.entries:
+        names = ", ".join(e.class_names)
+        table.add_row(str(e.path), e.arch, _zoo_source(e),
+                      f"{len(e.class_names)}: {names if len(names) <= 40 else names[:39] + '…'}",
+                      "" if e.test_accuracy is None else f"{e.test_accuracy:.3f}", f"{e.parameters:,}",
+                      f"{e.size_bytes / 1e6:.2f} MB", (e.created or "")[:16].replace("T", " "))
+    out = wide_console()
+    out.print(table)
+    for file, reason in listing.skipped:
+        out.print(f"[yellow]skipped[/yellow] {file}: {reason}", highlight=False)
+
+
+def print_demo(result, out: Path) -> None:
+    from rich.markdown import Markdown
+
+    from ..demo import to_markdown
+
+    console().print(Markdown(to_markdown(result)))
+    console().print(f"run folder: {out}")

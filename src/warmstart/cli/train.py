@@ -1,0 +1,139 @@
+"""The commands that train: pretrain, finetune, lr-find and compare."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from ..errors import WarmstartError
+from . import build, render
+from .app import app
+from .command import Given, command
+from .defaults import from_api
+from .options import (ADAPTATION_OPTIONS, DATA_OPTIONS, LAUNCH_OPTIONS, MODEL, MODEL_OPTIONS, OUTPUT, OUTPUT_OPTIONS,
+                      SCALING_OPTIONS, SELECTION_OPTIONS, START, STRATEGY, STRATEGY_OPTIONS, TRACKING_OPTIONS,
+                      TRAINING_OPTIONS, Group, Opt)
+
+KEEP_HEAD = Opt("keep_head", ("--keep-head",), bool, "Keep the checkpoint's classifier when the target has its "
+                "classes.", False, MODEL, when_set=True)
+
+
+@command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
+         LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+def pretrain(given: Given) -> None:
+    """Train a model on a source dataset and save it as a checkpoint."""
+    if build.launched(given):
+        return
+    from .. import api
+
+    result = api.pretrain(build.data_config(given), model=build.model_config(given), train=build.train_config(given),
+                          out=given.out, resume=given.resume, **given.changed("overwrite"))
+    render.print_metrics(result.metrics, f"pretrain test ({given.data})", given.as_json, result.run_dir)
+
+
+@command(app, "finetune", Group(START.with_(help=START.help + " `auto` ranks --candidates and starts from the best.")),
+         DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
+         LAUNCH_OPTIONS, ADAPTATION_OPTIONS, SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+def finetune(given: Given) -> None:
+    """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
+    if build.launched(given):
+        return
+    from .. import api
+
+    starting_model = build.starting_model(given)
+    method = build.adaptation(given)
+    result = api.finetune(
+        build.starting_checkpoint(given), build.data_config(given), target_unlabeled=build.target_data(given),
+        adaptation=method, strategy=build.strategy(given), model=starting_model, train=build.train_config(given),
+        out=given.out, resume=given.resume, candidates=build.listed(given.candidates), rank_score=given.rank_score,
+        **given.changed("keep_head", "overwrite"))
+    render.print_metrics(result.metrics, f"finetune test ({given.data})", given.as_json, result.run_dir)
+
+
+LR_FIND_OPTIONS = Group(
+    Opt("start_lr", ("--start-lr",), float, "The first step's learning rate.", from_api("start_lr")),
+    Opt("end_lr", ("--end-lr",), float, "The last step's learning rate.", from_api("end_lr")),
+    Opt("steps", ("--steps",), int, "Mini-batches, at exponentially growing rates.", from_api("steps")),
+)
+
+
+@command(app, "lr-find", Group(START.with_(help="Checkpoint (run folder), or `none` for scratch.")), DATA_OPTIONS,
+         MODEL_OPTIONS, STRATEGY_OPTIONS, TRAINING_OPTIONS.without("lr"), SCALING_OPTIONS, LR_FIND_OPTIONS,
+         OUTPUT_OPTIONS.pick("out", "as_json").with_help(out="Folder for lr_find.json and lr_find.png."))
+def lr_find(given: Given) -> None:
+    """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint
+    changes). The test runs in the strategy's first phase; --epochs places the strategy's phases."""
+    from .. import api
+
+    starting_model = build.starting_model(given)
+    result = api.lr_find(build.starting_checkpoint(given), build.data_config(given), strategy=build.strategy(given),
+                         model=starting_model, train=build.train_config(given), start_lr=given.start_lr,
+                         end_lr=given.end_lr, steps=given.steps, out=given.out)
+    if given.as_json:
+        render.print_json(result)
+    else:
+        render.print_lr_find(result, given.out)
+
+
+COMPARE_OPTIONS = Group(
+    Opt("strategies", ("--strategies",), List[str], "Strategies to test against scratch: full freeze.",
+        from_api("strategies"), STRATEGY, spread=True),
+    Opt("strategy_option", ("--strategy-option",), Optional[List[str]],
+        "STRATEGY:KEY=VALUE (full:head_lr_scale=100), or KEY=VALUE for every strategy that takes KEY; repeatable.",
+        None, STRATEGY, key_values=True),
+    Opt("shots", ("--shots",), List[str], "Shots (K per class): 5 10 50, or 5,10,50.", from_api("shots"),
+        spread=True),
+    Opt("seeds", ("--seeds",), int, "Seeds 0..N-1; each draws its own K examples.", from_api("seeds")),
+    Opt("plateau", ("--plateau",), bool, "Also train each arm to its plateau and report it.", False, OUTPUT,
+        when_set=True),
+)
+
+
+@command(app, "compare", Group(START.with_(help="Source checkpoint (run folder) or pretrained model.")),
+         DATA_OPTIONS.without("shots"), COMPARE_OPTIONS, STRATEGY_OPTIONS.pick("frozen_batchnorm"),
+         Group(*(o.with_(help=o.help.replace("with --from none", "the scratch arm's (default: the checkpoint's)"))
+                 for o in MODEL_OPTIONS)),
+         TRAINING_OPTIONS.without("seed"), SCALING_OPTIONS, TRACKING_OPTIONS,
+         OUTPUT_OPTIONS.without("resume", "overwrite"))
+def compare(given: Given) -> None:
+    """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value."""
+    from ..compare import compare as run_compare
+
+    strategies = build.listed(given.strategies)
+    options = strategy_options(given.strategy_option, strategies)
+    newer = {**({"strategy_options": options} if options else {}), **given.changed("plateau")}
+    result = run_compare(given.checkpoint, build.data_config(given, shots=None), strategies=strategies,
+                         shots=build.whole_numbers("--shots", build.listed(given.shots)), seeds=given.seeds,
+                         model=build.model_config(given), train=build.train_config(given), out=given.out, **newer)
+    if given.as_json:
+        render.print_compare_json(result)
+    else:
+        render.print_compare(result)
+
+
+def strategy_options(pairs: list[str] | None, strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """``--strategy-option`` of compare, per strategy: ``full:head_lr_scale=100`` for one strategy, a plain
+    ``KEY=VALUE`` for every compared strategy that takes KEY (at least one must). A strategy's own option wins over a
+    plain one, whatever their order."""
+    from ..registry import option_names
+    from ..strategies import STRATEGIES
+
+    options: dict[str, dict[str, Any]] = {name: {} for name in strategies}
+    named = [(pair, pair.partition("=")[0].partition(":")) for pair in pairs or []]
+    for pair, (key, colon, _) in named:
+        if colon:
+            continue
+        (key, value), = build.key_values([pair], "--strategy-option").items()
+        takers = [s for s in strategies if key in option_names(STRATEGIES.get(s, parameter="--strategies"))]
+        if not takers:
+            raise WarmstartError(f"--strategy-option {pair!r}: none of {', '.join(strategies)} takes {key!r}",
+                                 hint="see `warmstart list strategies`, or name one: STRATEGY:KEY=VALUE")
+        for name in takers:
+            options[name][key] = value
+    for pair, (target, colon, _) in named:
+        if not colon:
+            continue
+        if target not in options:
+            raise WarmstartError(f"--strategy-option {pair!r}: {target!r} is not among --strategies "
+                                 f"({', '.join(strategies)})", hint=f"add --strategies {target}, or fix the name")
+        options[target].update(build.key_values([pair[len(target) + 1:]], "--strategy-option"))
+    return {name: values for name, values in options.items() if values}

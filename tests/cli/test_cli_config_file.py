@@ -1,0 +1,58 @@
+"""--config: option values from a file, under the flags of the command line; a run's config.json replays it."""
+
+from __future__ import annotations
+
+import json
+
+from safetensors.torch import load_file
+
+from cli_runner import run_cli
+
+TINY = ["--model", "mlp", "--model-option", "hidden=[8]", "--data", "digits", "--classes", "0-2", "--epochs", "2",
+        "--quiet", "--tracker", "none"]
+
+
+def weights(run_dir):
+    return load_file(str(run_dir / "model" / "model.safetensors"))
+
+
+def test_a_runs_config_json_replays_it_bit_for_bit(tmp_path, capsys):
+    code, _, err = run_cli(["finetune", "--from", "none", *TINY, "--out", tmp_path / "a"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["finetune", "--config", tmp_path / "a" / "config.json", "--quiet", "--out",
+                            tmp_path / "b"], capsys)
+    assert code == 0, err
+    first, again = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert first.keys() == again.keys() and all((first[k] == again[k]).all() for k in first)
+    recorded = [json.loads((tmp_path / run / "config.json").read_text()) for run in ("a", "b")]
+    for config in recorded:
+        config.pop("notes"), config["train"].pop("progress")
+    assert recorded[0] == recorded[1]
+
+
+def test_flags_on_the_command_line_win_over_the_file(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("from: none\nmodel: mlp\nmodel-option: {hidden: [8]}\ndata: digits\nclasses: 0-2\n"
+                      "epochs: 2\nbatch_size: 32\ntracker: none\nstrategy_option: {head_lr_scale: 2}\n")
+    code, _, err = run_cli(["finetune", "--config", config, "--epochs", "1", "--quiet", "--out", tmp_path / "r"],
+                           capsys)
+    assert code == 0, err
+    written = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (written["train"]["epochs"], written["train"]["batch_size"]) == (1, 32)
+    assert written["strategy"]["head_lr_scale"] == 2 and written["model"]["arch_args"]["hidden"] == [8]
+
+
+def test_an_unknown_key_names_the_key_and_the_file(tmp_path, capsys):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"epochs": 1, "epoch_count": 3}))
+    code, _, err = run_cli(["finetune", "--from", "none", "--data", "digits", "--config", config, "--out", tmp_path],
+                           capsys)
+    assert code == 2
+    assert "'epoch_count'" in err and str(config) in err and "fix:" in err and "batch-size" in err
+
+
+def test_a_config_of_another_command_is_refused(tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"command": "evaluate", "checkpoint": "x", "data": {"source": "digits"}}))
+    code, _, err = run_cli(["finetune", "--config", config, "--out", tmp_path / "r"], capsys)
+    assert code == 2 and "`evaluate` run" in err and "warmstart evaluate --config" in err
