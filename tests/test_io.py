@@ -91,14 +91,12 @@ def test_predict_to_an_out_under_a_file_exits_2(tmp_path, capsys):
     (tmp_path / "blocker").write_text("x")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        main(["predict", "--model", str(tmp_path / "run"), "--input", str(tmp_path / "d.csv"),
+        main(["predict", "--checkpoint", str(tmp_path / "run"), "--input", str(tmp_path / "d.csv"),
               "--out", str(tmp_path / "blocker" / "p.csv")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("error:") and "fix:" in err and "blocker" in err, err
 
 
-@pytest.mark.xfail(reason="needs api.py to create the run folder with warmstart.io.make_folder (integrator: "
-                          "replace run_dir.mkdir(parents=True, exist_ok=True)); then remove this mark", strict=False)
 @pytest.mark.parametrize("out", ["file", "file/run", "/proc/warmstart-test"])
 def test_pretrain_into_an_unwritable_out_exits_2(tmp_path, capsys, out):
     from warmstart.cli import main

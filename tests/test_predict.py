@@ -209,7 +209,7 @@ def test_a_fifo_image_path_is_refused_without_blocking(digits_model, tmp_path, c
     paths, _ = write_digit_images(tmp_path, count=3)
     os.mkfifo(tmp_path / "img" / "pipe.png")  # opening it would wait for a writer forever (issue 14, item 12)
     source = write_csv(tmp_path / "in.csv", [["path"], *[[p] for p in paths], ["img/pipe.png"]])
-    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
+    code, _, err = run_cli(["predict", "--checkpoint", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
                            capsys)
     assert code == 2 and "line 5, column 'path'" in err and "FIFO" in err and "fix:" in err, err
     assert not (tmp_path / "p.csv").exists()
@@ -224,7 +224,7 @@ def test_a_decompression_bomb_is_refused(digits_model, tmp_path, capsys, monkeyp
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     Image.new("L", (side, side), 0).save(tmp_path / "img" / "bomb.png")
     source = write_csv(tmp_path / "in.csv", [["path"], *[[p] for p in paths], ["img/bomb.png"]])
-    code, _, err = run_cli(["predict", "--model", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
+    code, _, err = run_cli(["predict", "--checkpoint", digits_model, "--input", source, "--out", tmp_path / "p.csv"],
                            capsys)
     assert code == 2 and "bomb.png" in err and "decompression bomb" in err and "fix:" in err, err
 

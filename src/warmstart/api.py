@@ -110,7 +110,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     check_range(start_lr, end_lr, steps)
     start = resolve_starting_point(checkpoint, data, model, train)
-    strategy = resolve_strategy(strategy, start, train)
+    strategy, train = resolve_strategy(strategy, start, train)
     device = resolve_device(train.device)
     result = lr_range(start.model, strategy, training_tensors(start), train, device, start_lr, end_lr, steps)
     if result.stopped_early:

@@ -35,7 +35,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .config import DataConfig, ModelConfig, TrainConfig, is_int, to_dict
+from .config import DEFAULT_EPOCHS, DataConfig, ModelConfig, TrainConfig, is_int, to_dict
 from .errors import WarmstartError
 from .evaluation.stats import (ALPHA, CONFIDENCE, gain_flag, is_negative_transfer, is_significant, paired_gain,
                                summarize)
@@ -292,7 +292,7 @@ def plateau_rule(train: TrainConfig, *, validation: bool, epochs_factor: int = P
     there is a validation split, else training loss), the patience, the minimum improvement and the epoch cap
     (``epochs_factor`` x the equal budget's epochs)."""
     monitor = "val_loss" if validation else "train_loss"
-    cap = epochs_factor * train.epochs
+    cap = epochs_factor * (DEFAULT_EPOCHS if train.epochs is None else train.epochs)
     loss = "validation loss" if validation else "training loss (no validation split is held out)"
     text = (f"Every arm trains until its {loss} has not improved by more than "
             f"{PLATEAU_MIN_DELTA:g} for {PLATEAU_PATIENCE} epochs, at most {cap} epochs "

@@ -15,6 +15,9 @@ from typing import Any, Mapping
 from .errors import WarmstartError
 
 CLASS_BALANCE = ("none", "weights", "sampler")
+# The training budget of a run that sets none (TrainConfig.epochs=None), except --strategy auto, which scales it to the
+# data (strategies/auto.py: about 600 optimizer steps, 100 for a text encoder).
+DEFAULT_EPOCHS = 10
 PRECISIONS = ("fp32", "bf16", "fp16")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss", "train_loss")
 
@@ -136,7 +139,7 @@ class TrainConfig:
     W processes takes 1/W of every batch, so W processes follow the one-process run step for step.
     """
 
-    epochs: int = 10
+    epochs: int | None = None  # None: DEFAULT_EPOCHS, or for --strategy auto a budget scaled to the data
     batch_size: int = 64
     optimizer: str = "adamw"
     lr: float | None = None  # None: the strategy's default for the model (Strategy.default_lr)
@@ -174,9 +177,10 @@ class TrainConfig:
                         "default", self.lr)
         for name in ("weight_decay", "momentum", "gamma", "label_smoothing"):
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
-        for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
+        for name in ("batch_size", "warmup_epochs", "seed"):
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
-        check_parameter(self.epochs >= 1, "epochs", "a positive integer", self.epochs)
+        check_parameter(self.epochs is None or (is_int(self.epochs) and self.epochs >= 1), "epochs",
+                        "a positive integer, or None for the default budget", self.epochs)
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)
         # torch.Generator.manual_seed refuses negative seeds deep inside a run; say so up front
         check_parameter(self.seed >= 0, "seed", "an integer >= 0", self.seed)
@@ -187,8 +191,9 @@ class TrainConfig:
         check_parameter(self.step_size is None or (is_int(self.step_size) and self.step_size >= 1), "step_size",
                         "a positive number of epochs", self.step_size)
         check_parameter(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
-        check_parameter(0 <= self.warmup_epochs < self.epochs, "warmup_epochs",
-                        f"an integer in [0, epochs={self.epochs})", self.warmup_epochs)
+        epochs = DEFAULT_EPOCHS if self.epochs is None else self.epochs
+        check_parameter(0 <= self.warmup_epochs < epochs, "warmup_epochs", f"an integer in [0, epochs={epochs})",
+                        self.warmup_epochs)
         check_parameter(not (self.schedule == "one-cycle" and self.warmup_epochs), "warmup_epochs",
                         "0 with the one-cycle schedule, which warms up by itself", self.warmup_epochs)
         check_parameter(self.early_stopping is None or (is_int(self.early_stopping) and self.early_stopping >= 1),

@@ -134,7 +134,7 @@ STRATEGY_OPTIONS = Group(
 )
 
 TRAINING_OPTIONS = Group(
-    _train("epochs", "Passes over the training split.", min=1),
+    _train("epochs", "Passes over the training split (default 10; --strategy auto scales it to the data).", min=1),
     _train("batch_size", "Examples per optimizer step (global under DDP)."),
     _train("optimizer", "sgd, adam or adamw."),
     _train("lr", "Base learning rate. Default: the strategy's for the model, 1e-3 (for a transformer encoder 5e-5; "

@@ -109,7 +109,7 @@ def print_shift(result, out: Path | None) -> None:
 def print_ranking(result) -> None:
     from rich.table import Table
 
-    from ..selection.ranking import rank_table_rows
+    from ..selection.ranking import rank_table_rows, ranking_notes
 
     table = Table(title=f"transferability on {result.data.source} ({result.train_examples} training examples, "
                         f"{result.num_classes} classes): best first by {result.rank_score}, higher is better")
@@ -119,6 +119,8 @@ def print_ranking(result) -> None:
         table.add_row(*row)
     out = wide_console()
     out.print(table)
+    for line in ranking_notes(result):  # ties, and scores that cannot tell the candidates apart
+        out.print(line, highlight=False)
     reasons = {reason for c in result.candidates for reason in c.not_applicable.values()}
     for reason in sorted(reasons):
         out.print(f"n/a: {reason}", highlight=False)

@@ -83,8 +83,9 @@ COMPARE_OPTIONS = Group(
     Opt("shots", ("--shots",), List[str], "Shots (K per class): 5 10 50, or 5,10,50.", from_api("shots"),
         spread=True),
     Opt("seeds", ("--seeds",), int, "Seeds 0..N-1; each draws its own K examples.", from_api("seeds")),
-    Opt("plateau", ("--plateau",), bool, "Also train each arm to its plateau and report it.", False, OUTPUT,
-        when_set=True),
+    Opt("plateau", ("--plateau/--no-plateau",), bool,
+        "Also train each arm until its loss plateaus and report that gain beside the equal-budget one.",
+        from_api("plateau"), OUTPUT),
 )
 
 
@@ -100,10 +101,11 @@ def compare(given: Given) -> None:
 
     strategies = build.listed(given.strategies)
     options = strategy_options(given.strategy_option, strategies)
-    newer = {**({"strategy_options": options} if options else {}), **given.changed("plateau")}
+    newer = {"strategy_options": options} if options else {}
     result = run_compare(given.checkpoint, build.data_config(given, shots=None), strategies=strategies,
                          shots=build.whole_numbers("--shots", build.listed(given.shots)), seeds=given.seeds,
-                         model=build.model_config(given), train=build.train_config(given), out=given.out, **newer)
+                         model=build.model_config(given), train=build.train_config(given), out=given.out,
+                         plateau=given.plateau, **newer)
     if given.as_json:
         render.print_compare_json(result)
     else:

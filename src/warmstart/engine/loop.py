@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..config import TrainConfig
+from ..config import DEFAULT_EPOCHS, TrainConfig
 from ..errors import WarmstartError
 from ..models import TransferModel
 from ..strategies import Strategy
@@ -62,6 +62,12 @@ def training_batches_and_loss(train: tuple[torch.Tensor, torch.Tensor], num_clas
 def with_default_lr(config: TrainConfig, model: TransferModel, strategy: Strategy) -> TrainConfig:
     """``config``, with the strategy's default learning rate for ``model`` when it sets none."""
     return config if config.lr is not None else replace(config, lr=strategy.default_lr(model))
+
+
+def with_default_epochs(config: TrainConfig) -> TrainConfig:
+    """``config``, with :data:`~warmstart.config.DEFAULT_EPOCHS` when it sets no budget (the run layer resolves
+    ``auto``'s scaled budget before training; this is the loop's own fallback)."""
+    return config if config.epochs is not None else replace(config, epochs=DEFAULT_EPOCHS)
 
 
 def solve_head(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
@@ -126,7 +132,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
     epoch before and raises :class:`WarmstartError`, unless a callback stopped it (lr-find stops on divergence).
     """
     model.to(device)
-    config = with_default_lr(config, model, strategy)
+    config = with_default_epochs(with_default_lr(config, model, strategy))
     strategy.prepare(model, config.epochs)
     optimizer = build_optimizer(strategy.param_groups(model, config.lr, config.weight_decay), config)
     global_batches, loss_fn = training_batches_and_loss(train, model.num_classes, config, device, generator)

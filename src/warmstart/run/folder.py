@@ -40,7 +40,7 @@ from typing import Any
 from ..config import DataConfig, json_ready, to_dict
 from ..errors import WarmstartError
 from ..evaluation import EvaluationResult, plot_confusion_matrix
-from ..io import write_json
+from ..io import make_folder, write_json
 from ..models import CheckpointInfo, TransferModel, save_checkpoint
 from ..reporting import finish_run_folder
 
@@ -86,8 +86,10 @@ class RunFolder:
                 raise WarmstartError(f"{path}: nothing to resume (no state/config.json)",
                                      hint="the run finished, or never started; run without --resume")
             return cls(path, path, writes)
-        if not writes or not holds_run(path):
-            # under torchrun, only the main process checks and writes: the others may look after it started
+        if not writes:  # under torchrun, only the main process checks and writes
+            return cls(path, path, writes)
+        if not holds_run(path):
+            make_folder(path)  # an unwritable --out fails here, before any training
             return cls(path, path, writes)
         if not overwrite:
             found = ", ".join(name for name in RUN_FILES if (path / name).exists())
@@ -111,7 +113,7 @@ class RunFolder:
         """Before the first epoch: the folder, and (for a new run) what a resume must match."""
         if not self.writes:
             return
-        self.work.mkdir(parents=True, exist_ok=True)
+        make_folder(self.work)
         if not resume:
             write_json(self.state_dir / "config.json", json_ready(config))
 

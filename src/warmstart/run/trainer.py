@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import torch
 from .._version import __version__
 from ..adaptation import Adaptation
 from ..adaptation.target import TargetAdaptation
-from ..config import DataConfig, ModelConfig, TrainConfig, to_dict
+from ..config import DEFAULT_EPOCHS, DataConfig, ModelConfig, TrainConfig, to_dict
 from ..data import DataSplits, Dataset
 from ..data.augment import BatchAugmentation
 from ..data.fit import model_kind
@@ -31,7 +31,7 @@ from ..errors import WarmstartError
 from ..evaluation import EvaluationResult
 from ..models import CheckpointInfo, TransferModel
 from ..strategies import Strategy, create_strategy
-from ..strategies.auto import Auto
+from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
 from .fingerprint import data_fingerprint
 from .folder import RunFolder, check_resumable
@@ -86,7 +86,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
     start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline)
     start.notes[:0] = notes
     check_trainable(data, start.splits, train)
-    strategy = resolve_strategy(strategy, start, train)
+    strategy, train = resolve_strategy(strategy, start, train)
     target = None
     if adaptation is not None:
         target = TargetAdaptation.load(adaptation, data_config(target_unlabeled), start.model, start.preprocessing,
@@ -108,16 +108,38 @@ def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) ->
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
 
 
-def resolve_strategy(strategy: Strategy, start: StartingPoint, train: TrainConfig) -> Strategy:
-    """``auto`` becomes the strategy it chooses for this training set and model; any other strategy stays."""
+def resolve_strategy(strategy: Strategy, start: StartingPoint,
+                     train: TrainConfig) -> tuple[Strategy, TrainConfig]:
+    """The strategy and the budget a run trains with: ``auto`` becomes the strategy it chooses for this training set
+    and model, and a run that sets no ``epochs`` gets auto's budget scaled to the data (:meth:`Auto.epochs`) or
+    :data:`~warmstart.config.DEFAULT_EPOCHS`; whatever is given stays."""
     if not isinstance(strategy, Auto):
-        return strategy
-    per_class = int(start.splits.train.class_counts().min())
-    chosen, reason = strategy.choose(per_class, pretrained=start.pretrained,
-                                     text=model_kind(start.model.arch, start.model.input_shape) == "text",
-                                     classes=start.splits.train.num_classes, epochs=train.epochs)
+        return strategy, (train if train.epochs is not None else replace(train, epochs=DEFAULT_EPOCHS))
+    dataset = start.splits.train
+    text = model_kind(start.model.arch, start.model.input_shape) == "text"
+    epochs, budget_note = strategy.epochs(len(dataset), train.batch_size, text=text, given=train.epochs)
+    chosen, reason = strategy.choose(int(dataset.class_counts().min()), pretrained=start.pretrained, text=text,
+                                     classes=dataset.num_classes, epochs=epochs,
+                                     class_counts=dataset.class_counts().tolist(), class_names=dataset.class_names)
     note(start.notes, f"auto chose {chosen.name}: {reason}")
-    return chosen
+    if budget_note is not None:
+        note(start.notes, budget_note)
+    return chosen, replace(train, epochs=epochs)
+
+
+def announce_long_run(start: StartingPoint, strategy: Strategy, train: TrainConfig, device: torch.device) -> None:
+    """Before a long run, say how long it should take: one training step timed on a real batch (the model is left
+    as it was, :func:`~warmstart.strategies.auto.measure_step_seconds`), times the steps planned. Runs on cached
+    features are quick after the extraction, which reports itself."""
+    if strategy.uses_feature_cache or len(start.splits.train) == 0:
+        return
+    x, y = _tensors(start.splits.train, start.preprocessing)
+    batch = slice(0, min(train.batch_size, len(y)))
+    model = start.model.to(device)
+    seconds = measure_step_seconds(model, x[batch].to(device), y[batch].to(device))
+    message = time_estimate_note(seconds, len(y), train.batch_size, train.epochs)
+    if message is not None:
+        note(start.notes, message)
 
 
 def run_config(kind: str, start: StartingPoint, strategy: Strategy, data: DataConfig, train: TrainConfig,
@@ -142,6 +164,8 @@ def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: Da
         train = with_default_lr(train, start.model, strategy)
         note(start.notes, f"learning rate {train.lr:g}: {strategy.name}'s default for the {start.model.arch} model "
                           "(set --lr to choose another)")
+    if ranks.is_main and not resume:
+        announce_long_run(start, strategy, train, device)
     config = run_config(kind, start, strategy, data, train, device, ranks.world_size)
     if resume:
         check_resumable(folder.state_dir, config)
