@@ -85,21 +85,19 @@ def starting_checkpoint(given: Given) -> str | None:
 
 
 def starting_model(given: Given) -> ModelConfig | None:
-    """The ``model`` argument of finetune/lr-find: the scratch architecture, or the options of a pretrained
-    source (``--from timm:NAME --model-option weights=PATH``); None for a checkpoint."""
+    """The ``model`` argument of finetune/lr-find: ``--model`` and its options, or, for a pretrained source given
+    options alone (``--from timm:NAME --model-option weights=PATH``), that source's architecture with them. Whether
+    it fits ``--from`` is decided once, by the API (:func:`warmstart.run.starting_point.check_model_flags`)."""
     from ..models.sources import source_architecture
 
     options = key_values(given.model_option, "--model-option")
-    source = None if scratch(given) else source_architecture(given.checkpoint)
-    if source is not None:
-        if given.model is not None and given.model != source:
-            raise WarmstartError(f"--from {given.checkpoint} builds a {source} model, not {given.model}",
-                                 hint="drop --model; --model-option still applies")
-        return ModelConfig(source, options) if options else None
-    if not scratch(given) and (given.model is not None or options):
-        raise WarmstartError("--model and --model-option only apply with --from none (training from scratch), and "
-                             "--model-option with a pretrained --from timm:NAME, torchvision:NAME or hf:SOURCE",
-                             hint="drop them: the checkpoint fixes the architecture")
+    if given.model is None and options and not scratch(given):
+        source = source_architecture(given.checkpoint)
+        if source is None:
+            raise WarmstartError(f"--model-option: the checkpoint {given.checkpoint} fixes its architecture and its "
+                                 "options", hint="drop --model-option (it applies with --from none and --model, or "
+                                                 "with a pretrained --from timm:NAME, torchvision:NAME or hf:SOURCE)")
+        return ModelConfig(source, options)
     return model_config(given)
 
 

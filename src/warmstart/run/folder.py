@@ -86,10 +86,8 @@ class RunFolder:
                 raise WarmstartError(f"{path}: nothing to resume (no state/config.json)",
                                      hint="the run finished, or never started; run without --resume")
             return cls(path, path, writes)
-        if not writes:  # under torchrun, only the main process checks and writes
-            return cls(path, path, writes)
-        if not holds_run(path):
-            make_folder(path)  # an unwritable --out fails here, before any training
+        if not writes or not holds_run(path):
+            # under torchrun, only the main process checks and writes: the others may look after it started
             return cls(path, path, writes)
         if not overwrite:
             found = ", ".join(name for name in RUN_FILES if (path / name).exists())
@@ -113,7 +111,7 @@ class RunFolder:
         """Before the first epoch: the folder, and (for a new run) what a resume must match."""
         if not self.writes:
             return
-        make_folder(self.work)
+        make_folder(self.work)  # an unwritable --out is a clear error here, before the first epoch
         if not resume:
             write_json(self.state_dir / "config.json", json_ready(config))
 
