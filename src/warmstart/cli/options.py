@@ -146,7 +146,10 @@ TRAINING_OPTIONS = Group(
     _train("step_size", "Epochs between the step schedule's decays."),
     _train("gamma", "Decay factor of the step and exponential schedules."),
     _train("warmup_epochs", "Linear warm-up from lr/10 over these epochs."),
-    _train("early_stopping", "Patience in epochs (needs a validation split)."),
+    _train("early_stopping", "Patience in epochs (needs a validation split unless --early-stopping-monitor is "
+                             "train_loss)."),
+    _train("early_stopping_monitor", "What early stopping watches: val_accuracy, val_loss or train_loss."),
+    _train("early_stopping_min_delta", "The least change of the monitored value that counts as improving."),
     _train("grad_clip_norm", "Clip the gradients' global norm to this value."),
     _train("label_smoothing", "Label smoothing in [0, 1)."),
     _train("class_balance", "none, weights (loss) or sampler (balanced batches)."),

@@ -47,21 +47,35 @@ def print_lr_find(result, out: Path) -> None:
     print(f"plot: {Path(out) / 'lr_find.png'}")
 
 
-def print_compare(result) -> None:
+def _compare_table(cells, title: str, *, budgets: bool):
     from rich.table import Table
 
-    n = len(result.seeds)
-    table = Table(title=f"transfer vs scratch over {n} seed{'s' if n != 1 else ''}: test accuracy")
-    for column in ("strategy", "shots", "accuracy", "95% CI", "gain (points)", "p", "flag"):
+    table = Table(title=title)
+    columns = ("strategy", "shots", "accuracy", "95% CI", "gain (points)", "p", "flag") + (
+        ("epochs", "steps") if budgets else ())
+    for column in columns:
         table.add_column(column, justify="left" if column in ("strategy", "flag") else "right", overflow="fold")
-    for c in result.cells:
+    for c in cells:
         ci = "n/a" if c.accuracy_ci_low is None else f"{c.accuracy_ci_low:.3f} to {c.accuracy_ci_high:.3f}"
         gain = "" if c.gain_points_mean is None else f"{c.gain_points_mean:+.1f} ± {c.gain_points_std:.1f}"
         p = "" if c.p_value is None else f"{c.p_value:.3g}"
         flag = f"[red]{c.flag}[/red]" if c.negative_transfer else c.flag
-        table.add_row(c.strategy, str(c.shots), f"{c.accuracy_mean:.3f} ± {c.accuracy_std:.3f}", ci, gain, p, flag)
+        spent = (f"{c.epochs_mean:.1f}", f"{c.steps_mean:.0f}") if budgets else ()
+        table.add_row(c.strategy, str(c.shots), f"{c.accuracy_mean:.3f} ± {c.accuracy_std:.3f}", ci, gain, p, flag,
+                      *spent)
+    return table
+
+
+def print_compare(result) -> None:
+    n = len(result.seeds)
+    seeds = f"{n} seed{'s' if n != 1 else ''}"
     out = console()
-    out.print(table)
+    out.print(_compare_table(result.cells, f"transfer vs scratch over {seeds}, equal budget: test accuracy",
+                             budgets=False))
+    if result.plateau_cells:
+        out.print(_compare_table(result.plateau_cells, f"each arm trained to its plateau, over {seeds}: test "
+                                 "accuracy, with the mean epochs and steps each took", budgets=True))
+        out.print(result.plateau["rule"], highlight=False)
     if len(result.seeds) < 2:
         out.print("no p-values: one seed has no spread; run --seeds 2 or more")
     for warning in result.warnings:

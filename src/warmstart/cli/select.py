@@ -52,10 +52,10 @@ def zoo(given: Given) -> None:
 
 
 @command(app, "list", Group(Opt("family", (), str, "models, strategies, datasets, augmentations, scores, adaptations, "
-                                "corruptions or shift-measures", ..., argument=True)))
+                                "corruptions, shift-measures, optimizers or schedules", ..., argument=True)))
 def list_(given: Given) -> None:
     """List the registered models, strategies, datasets, augmentations, transferability scores, adaptations,
-    corruptions or shift measures."""
+    corruptions, shift measures, optimizers or schedules."""
     from .. import api
 
     for name, description in api.list_registered(given.family).items():
