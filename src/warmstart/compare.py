@@ -377,9 +377,11 @@ def _check_arguments(strategies: Sequence[str] | str, shots: Sequence[int] | int
         raise WarmstartError("parameter shots: expected at least one shot count, got none", hint="e.g. --shots 5 10")
     bad = [k for k in shots if not (is_int(k) and k >= 1)]
     if bad:
-        raise WarmstartError(f"parameter shots: expected positive integers (examples per class), got {bad}")
+        raise WarmstartError(f"parameter shots: expected positive integers (examples per class), got {bad}",
+                             hint="give --shots whole numbers of 1 or more, e.g. --shots 5 10")
     if not (is_int(seeds) and seeds >= 1):
-        raise WarmstartError(f"parameter seeds: expected a positive integer (the number of seeds), got {seeds!r}")
+        raise WarmstartError(f"parameter seeds: expected a positive integer (the number of seeds), got {seeds!r}",
+                             hint="set --seeds to 1 or more, e.g. --seeds 3")
     return strategies, tuple(sorted(set(shots)))
 
 

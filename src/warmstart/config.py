@@ -22,9 +22,17 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 EARLY_STOPPING_MONITORS = ("val_accuracy", "val_loss", "train_loss")
 
 
-def check_parameter(condition: bool, parameter: str, expected: str, given: Any) -> None:
+def check_parameter(condition: bool, parameter: str, expected: str, given: Any, *, hint: str | None = None) -> None:
+    """Refuse ``given`` for ``parameter`` unless ``condition``. The fix names the command-line flag the parameter is
+    set by (``batch_size`` -> ``--batch-size``); a parameter set another way passes its own ``hint``."""
     if not condition:
-        raise WarmstartError(f"parameter {parameter}: expected {expected}, got {given!r}")
+        raise WarmstartError(f"parameter {parameter}: expected {expected}, got {given!r}",
+                             hint=hint or f"set {flag_for(parameter)} to {expected}")
+
+
+def flag_for(parameter: str) -> str:
+    """The command-line flag of a config parameter: its name with dashes."""
+    return "--" + parameter.replace("_", "-")
 
 
 def is_int(value: Any) -> bool:
@@ -171,10 +179,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_parameter(isinstance(self.trackers, (tuple, list)) and all(isinstance(t, str) for t in self.trackers),
-                        "trackers", "a tuple of tracker names (tensorboard, mlflow)", self.trackers)
+                        "trackers", "a tuple of tracker names (tensorboard, mlflow)", self.trackers,
+                        hint="pass --tracker NAME once per tracker, e.g. --tracker tensorboard")
         object.__setattr__(self, "trackers", tuple(self.trackers))
         check_parameter(self.lr is None or is_number(self.lr), "lr", "a number, or None for the strategy's "
-                        "default", self.lr)
+                        "default", self.lr,
+                        hint="set --lr to a positive number, or leave it out for the strategy's default")
         for name in ("weight_decay", "momentum", "gamma", "label_smoothing"):
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("batch_size", "warmup_epochs", "seed"):
@@ -199,9 +209,11 @@ class TrainConfig:
         check_parameter(self.early_stopping is None or (is_int(self.early_stopping) and self.early_stopping >= 1),
                         "early_stopping", "a positive number of epochs (patience)", self.early_stopping)
         check_parameter(self.early_stopping_monitor in EARLY_STOPPING_MONITORS, "early_stopping_monitor",
-                        f"one of {', '.join(EARLY_STOPPING_MONITORS)}", self.early_stopping_monitor)
+                        f"one of {', '.join(EARLY_STOPPING_MONITORS)}", self.early_stopping_monitor,
+                        hint=f"set TrainConfig.early_stopping_monitor to one of {', '.join(EARLY_STOPPING_MONITORS)}")
         check_parameter(is_number(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
-                        "early_stopping_min_delta", "a number >= 0", self.early_stopping_min_delta)
+                        "early_stopping_min_delta", "a number >= 0", self.early_stopping_min_delta,
+                        hint="set TrainConfig.early_stopping_min_delta to a number >= 0, e.g. 0")
         check_parameter(self.grad_clip_norm is None or (is_number(self.grad_clip_norm) and self.grad_clip_norm > 0),
                         "grad_clip_norm", "a positive number", self.grad_clip_norm)
         check_parameter(0 <= self.label_smoothing < 1, "label_smoothing", "a number in [0, 1)",

@@ -105,7 +105,8 @@ def demo(*, shots: int = 10, seeds: int = 3, pretrain_epochs: int = 6, finetune_
     """Pretrain on the source classes, then :func:`compare_with_scratch` on the target classes (with ``plateau``,
     also each arm to its plateau)."""
     if seeds < 1:
-        raise WarmstartError(f"parameter seeds: expected a positive integer, got {seeds}")
+        raise WarmstartError(f"parameter seeds: expected a positive integer, got {seeds}",
+                             hint="set --seeds to 1 or more, e.g. --seeds 3")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="warmstart-demo-") as tmp:
             return replace(demo(shots=shots, seeds=seeds, pretrain_epochs=pretrain_epochs,

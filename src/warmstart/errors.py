@@ -1,19 +1,36 @@
 """The one error type a user sees.
 
 Anything that is the user's mistake (a missing file, a bad parameter, a checkpoint that is not ours) is raised as
-:class:`WarmstartError`. Its message names the file, field or parameter, what was expected, what was found and how
-to fix it. The CLI prints the message alone and exits with code 2; programming errors keep their traceback.
+:class:`WarmstartError`. Its message names the file, field or parameter, what was expected and what was found; its
+hint says how to fix it. The CLI prints ``error: MESSAGE`` and ``  fix: HINT`` and exits with code 2; programming
+errors keep their traceback.
 """
 
 from __future__ import annotations
 
 
 class WarmstartError(Exception):
-    """A problem with the user's input, reported without a traceback (CLI exit code 2)."""
+    """A problem with the user's input, reported without a traceback (CLI exit code 2).
+
+    ``hint`` is required, and must say something: the documented ``error:``/``fix:`` format cannot be left out by a
+    raise site (issue 14, item 14)."""
 
     exit_code = 2
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str):
+        if not isinstance(hint, str) or not hint.strip():
+            # a programming error at the raise site, so a TypeError with a traceback, not a user-facing error
+            raise TypeError(f"WarmstartError needs a non-empty hint saying how to fix it, got {hint!r} "
+                            f"(message: {message!r})")
         self.message = message
         self.hint = hint
-        super().__init__(message if hint is None else f"{message}\n  fix: {hint}")
+        super().__init__(f"{message}\n  fix: {hint}")
+
+    def __reduce__(self):
+        # the default rebuilds from ``args`` alone, which lacks the keyword ``hint``: an error raised in a worker
+        # process (torchrun, Spark) or copied must arrive whole
+        return _rebuild, (type(self), self.message, self.hint)
+
+
+def _rebuild(cls: type[WarmstartError], message: str, hint: str) -> WarmstartError:
+    return cls(message, hint=hint)

@@ -83,7 +83,8 @@ def _read_table(path: Path) -> _Table:
                              hint="pass the CSV file of rows to predict")
     records = read_csv_rows(path)
     if not records or not any(cell.strip() for cell in records[0]):
-        raise WarmstartError(f"{path}: empty file; expected a header row and data rows")
+        raise WarmstartError(f"{path}: empty file; expected a header row and data rows",
+                             hint="write a header row naming the columns, then one row per example to predict")
     header = records[0]
     taken = [name for name in NEW_COLUMNS if name in (h.strip() for h in header)]
     if taken:
@@ -94,7 +95,9 @@ def _read_table(path: Path) -> _Table:
         if not any(cell.strip() for cell in row):
             continue  # a blank line is not a row
         if len(row) != len(header):
-            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
+            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}",
+                                 hint=f"give line {line} the header's {len(header)} fields; quote a field that holds "
+                                      "a comma")
         rows.append(row)
         lines.append(line)
     return _Table(path, header, rows, lines)
@@ -158,13 +161,16 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
     # each image file comes at its own size
     resample = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}.get(fit_interpolation(norm), Image.BILINEAR)
     if channels not in (1, 3):
-        raise WarmstartError(f"cannot load image files for a model with {channels}-channel inputs")
+        raise WarmstartError(f"cannot load image files for a model with {channels}-channel inputs",
+                             hint="predict image files with a checkpoint trained on grey (1-channel) or colour "
+                                  "(3-channel) images")
 
     def load(row: int) -> np.ndarray:
         cell = table.rows[row][col].strip()
         where = f"{table.path}, line {table.lines[row]}, column {image_column!r}"
         if not cell:
-            raise WarmstartError(f"{where}: the image path is empty")
+            raise WarmstartError(f"{where}: the image path is empty",
+                                 hint=f"fill in the image file's path in column {image_column!r}, or remove the row")
         file = Path(cell).expanduser()
         file = file if file.is_absolute() else table.path.parent / file
         # read_image refuses a FIFO (it would block forever), a decompression bomb and a damaged file
@@ -200,7 +206,8 @@ def _write_output(out: Path, table: _Table, labels: list[str], probabilities: li
     try:
         write_text(out, buffer.getvalue())
     except OSError as exc:
-        raise WarmstartError(f"--out {str(out)!r}: cannot be written ({exc.strerror or exc})") from None
+        raise WarmstartError(f"--out {str(out)!r}: cannot be written ({exc.strerror or exc})",
+                             hint="choose an --out file in a folder you can write to, on a disk with space") from None
 
 
 def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_column: str = "text",
@@ -209,7 +216,8 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
     """Predict every row of the CSV ``input`` with ``checkpoint`` and write ``out``: the input's rows and columns,
     plus ``predicted_label`` and ``probability``. See the module's docstring for what each data kind reads."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise WarmstartError(f"parameter batch_size: expected a positive integer, got {batch_size!r}")
+        raise WarmstartError(f"parameter batch_size: expected a positive integer, got {batch_size!r}",
+                             hint="set --batch-size to 1 or more, e.g. --batch-size 256")
     input, out = Path(input).expanduser(), Path(out).expanduser()
     if out.is_dir():
         raise WarmstartError(f"--out {str(out)!r} is a folder; expected the CSV file to write",

@@ -59,7 +59,8 @@ class AdaBN(Adaptation):
 
     def __init__(self, batch_size: int = 256):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-            raise WarmstartError(f"adaptation adabn: option batch_size must be an integer >= 2, got {batch_size!r}")
+            raise WarmstartError(f"adaptation adabn: option batch_size must be an integer >= 2, got {batch_size!r}",
+                                 hint="pass --adaptation-option batch_size=VALUE with VALUE 2 or more, e.g. 256")
         self.batch_size = batch_size
 
     def after_training(self, model: TransferModel, target_inputs: torch.Tensor, device: torch.device) -> None:

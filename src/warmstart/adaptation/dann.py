@@ -87,9 +87,11 @@ class Dann(Adaptation):
     def __init__(self, weight: float = 1.0, hidden: int = 256, schedule: str = "ganin"):
         self.weight = check_weight(self.name, weight)
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise WarmstartError(f"adaptation dann: option hidden must be a positive integer, got {hidden!r}")
+            raise WarmstartError(f"adaptation dann: option hidden must be a positive integer, got {hidden!r}",
+                                 hint="pass --adaptation-option hidden=VALUE with VALUE 1 or more, e.g. 256")
         if schedule not in ("ganin", "constant"):
-            raise WarmstartError(f"adaptation dann: option schedule must be ganin or constant, got {schedule!r}")
+            raise WarmstartError(f"adaptation dann: option schedule must be ganin or constant, got {schedule!r}",
+                                 hint="pass --adaptation-option schedule=ganin or schedule=constant")
         self.hidden, self.schedule = hidden, schedule
 
     def loss_module(self, num_features: int) -> nn.Module:

@@ -50,7 +50,9 @@ def image_size(values: list[int] | None) -> tuple[int, int] | None:
         return None
     if len(values) in (1, 2):
         return (values[0], values[-1])
-    raise WarmstartError(f"--image-size: expected H W or one size, got {values}", hint="e.g. --image-size 64 64")
+    raise WarmstartError(f"--image-size: expected H W or one size, got {values}",
+                         hint="give the height then the width, e.g. --image-size 64 64 (or one size for square "
+                              "images: --image-size 64)")
 
 
 def data_config(given: Given, **changes: Any) -> DataConfig:

@@ -111,7 +111,8 @@ DATA_OPTIONS = Group(
     _data("label_column", "Label column of a CSV, TSV or JSON-lines file."),
     _data("text_column", "Text column: reads the file as text classification."),
     _data("max_length", "Texts are cut to this many tokens."),
-    Opt("image_size", ("--image-size",), Optional[List[int]], "Resize an image folder's images to H W.", None, DATA),
+    Opt("image_size", ("--image-size",), Optional[List[int]], "Resize an image folder's images to H W, e.g. 64 64.",
+        None, DATA, spread=True),
     _data("resize", "Resize images to the checkpoint's input shape."),
     _data("corruption", "Shift every image of --data: NAME:SEVERITY, e.g. rotate:3 (`warmstart list corruptions`)."),
 )

@@ -48,7 +48,8 @@ def parse_class_spec(spec: str, class_names: Sequence[str], *, source: str = "da
                     hint=f"names: {', '.join(names)}",
                 )
             if i in chosen:
-                raise WarmstartError(f"--classes {spec!r}: class {names[i]!r} is named twice")
+                raise WarmstartError(f"--classes {spec!r}: class {names[i]!r} is named twice",
+                                     hint=f"name each class once (drop the second {names[i]!r})")
             chosen.append(i)
     if not chosen:
         raise WarmstartError(f"--classes {spec!r} names no class", hint="for example 0-4, 5,6,9 or Sandal,Bag")

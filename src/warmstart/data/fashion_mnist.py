@@ -118,7 +118,8 @@ def _load_split(folder: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(Path(folder) / FILES[f"{split}_images"])
     labels = read_idx(Path(folder) / FILES[f"{split}_labels"])
     if len(images) != len(labels):
-        raise WarmstartError(f"{folder}: {split} has {len(images)} images but {len(labels)} labels")
+        raise WarmstartError(f"{folder}: {split} has {len(images)} images but {len(labels)} labels",
+                             hint="the files are damaged or mismatched; reinstall or re-download them")
     x = (images.astype(np.float32) / 255.0)[:, None, :, :]
     x.setflags(write=False)
     return x, labels.astype(np.int64)

@@ -353,7 +353,8 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_na
     sizes = {img.size for img in images}  # PIL sizes are (width, height)
     if image_size is None and len(sizes) > 1:
         raise WarmstartError(f"{root}: images come in {len(sizes)} different sizes (e.g. {sorted(sizes)[:3]})",
-                             hint="pass --image-size H W to resize them all")
+                             hint=f"pass --image-size {images[0].height} {images[0].width} (height, then width) "
+                                  "to resize them all to one size")
     height, width = image_size or (next(iter(sizes))[1], next(iter(sizes))[0])
     mode = "L" if grey else "RGB"
     arrays = []

@@ -149,7 +149,9 @@ def adapt_inputs(dataset: Dataset, input_shape: tuple[int, ...], *, resize: bool
             x = (x[:, :3] * luminance).sum(dim=1, keepdim=True)
         else:
             raise WarmstartError(f"cannot convert {x.shape[1]}-channel images to {channels} channels for "
-                                 f"{model_name}")
+                                 f"{model_name}",
+                                 hint=f"use images with 1, 3 or 4 channels, or train a model on {x.shape[1]}-channel "
+                                      "inputs (--from none)")
     if tuple(x.shape[2:]) != (height, width):
         mode = interpolation if interpolation in ("bilinear", "bicubic") else "nearest"
         x = F.interpolate(x, size=(height, width), mode=mode, antialias=mode != "nearest",

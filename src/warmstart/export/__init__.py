@@ -78,7 +78,8 @@ def _real_inputs(checkpoint: str | Path, info, data: str | None, n: int) -> tupl
     dataset = fit_to_model(dataset, info.input_shape, preprocessing, model_name=name, resize=bool(config.get("resize")),
                            feature_names=info.extra.get("feature_names"))
     if len(dataset) < 2:
-        raise WarmstartError(f"{config['source']}: {len(dataset)} test example(s); the parity check needs 2 or more")
+        raise WarmstartError(f"{config['source']}: {len(dataset)} test example(s); the parity check needs 2 or more",
+                             hint="pass --data with 2 or more test examples of the model's kind")
     chosen = np.sort(np.random.default_rng(0).permutation(len(dataset))[:n])
     x = preprocessing.apply(dataset.x[chosen])
     return x, f"{len(chosen)} test examples of {config['source']}"
@@ -136,11 +137,14 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
     from ..models import load_checkpoint, resolve_path
 
     if format not in FORMATS:
-        raise WarmstartError(f"--format {format!r}: expected one of {', '.join(FORMATS)}")
+        raise WarmstartError(f"--format {format!r}: expected one of {', '.join(FORMATS)}",
+                             hint=f"pass --format {' or --format '.join(FORMATS)}")
     if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise WarmstartError(f"--tolerance: expected a number >= 0, got {tolerance!r}")
+        raise WarmstartError(f"--tolerance: expected a number >= 0, got {tolerance!r}",
+                             hint="set --tolerance to a number >= 0, e.g. --tolerance 1e-4")
     if examples < 2:
-        raise WarmstartError(f"--examples: expected 2 or more, got {examples}")
+        raise WarmstartError(f"--examples: expected 2 or more, got {examples}",
+                             hint="set --examples to 2 or more, e.g. --examples 16")
     net, info = load_checkpoint(checkpoint)
     net = net.float().eval()
     out = Path(out) if out is not None else resolve_path(checkpoint).parent.parent / f"export-{format}"

@@ -51,7 +51,8 @@ class OnnxClassifier(nn.Module):
 def load_onnx_export(path: str | Path) -> tuple[OnnxClassifier, CheckpointInfo]:
     model_file = onnx_export_path(path)
     if model_file is None:
-        raise WarmstartError(f"{path}: not an ONNX export (no {ONNX_FILE})")
+        raise WarmstartError(f"{path}: not an ONNX export (no {ONNX_FILE})",
+                             hint=f"pass the folder `warmstart export --format onnx` wrote (it holds {ONNX_FILE})")
     metadata_file = model_file.with_name(METADATA)
     if not metadata_file.is_file():
         raise WarmstartError(f"{model_file}: no {METADATA} beside it, so its classes and preprocessing are unknown",

@@ -41,9 +41,11 @@ class LaunchSettings:
 
     def __post_init__(self) -> None:
         if self.launcher not in LAUNCHERS:
-            raise WarmstartError(f"--launcher {self.launcher!r}: expected one of {', '.join(LAUNCHERS)}")
+            raise WarmstartError(f"--launcher {self.launcher!r}: expected one of {', '.join(LAUNCHERS)}",
+                                 hint=f"pass --launcher {' or --launcher '.join(LAUNCHERS)}")
         if self.nproc < 1:
-            raise WarmstartError(f"--nproc {self.nproc}: expected a positive number of processes")
+            raise WarmstartError(f"--nproc {self.nproc}: expected a positive number of processes",
+                                 hint="set --nproc to 1 or more, e.g. the number of GPUs of this machine")
         if self.nnodes != "1" and self.launcher == "torchrun" and self.rdzv_endpoint is None:
             raise WarmstartError(f"--nnodes {self.nnodes} needs --rdzv-endpoint HOST:PORT, the address every machine "
                                  "meets at", hint="e.g. --rdzv-endpoint node0.example:29400 --rdzv-id myrun")

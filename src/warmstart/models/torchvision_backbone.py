@@ -70,7 +70,8 @@ def _read_state_dict(file: Path, name: str) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise WarmstartError(f"torchvision model {name}: weights file {file} holds no state dict")
+        raise WarmstartError(f"torchvision model {name}: weights file {file} holds no state dict",
+                             hint="pass a .safetensors or .pth file saved from model.state_dict()")
     return state
 
 

@@ -54,7 +54,8 @@ def class_indices(labels: np.ndarray) -> tuple[np.ndarray, int]:
     """Labels as 0..C-1 (any integer or string labels), and C: a score never depends on how classes are named."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise WarmstartError(f"labels: expected a 1-D array, got shape {labels.shape}")
+        raise WarmstartError(f"labels: expected a 1-D array, got shape {labels.shape}",
+                             hint="pass one label per example, as a flat array")
     names, indices = np.unique(labels, return_inverse=True)
     return indices, len(names)
 
@@ -63,15 +64,21 @@ def check_inputs(values: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.
     """``values`` as a float64 (n, d) matrix and ``labels`` as 0..C-1, checked for matching length and size."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
-        raise WarmstartError(f"{what}: expected a 2-D array (examples x dimensions), got shape {values.shape}")
+        raise WarmstartError(f"{what}: expected a 2-D array (examples x dimensions), got shape {values.shape}",
+                             hint=f"pass {what} with one row per example, e.g. array.reshape(len(array), -1)")
     indices, num_classes = class_indices(labels)
     if len(indices) != len(values):
-        raise WarmstartError(f"{what}: {len(values)} rows but {len(indices)} labels; they must match one to one")
+        raise WarmstartError(f"{what}: {len(values)} rows but {len(indices)} labels; they must match one to one",
+                             hint=f"pass exactly one label per row of {what}")
     if len(values) < 2 or num_classes < 2:
         raise WarmstartError(f"{what}: a score needs at least 2 examples of at least 2 classes, got {len(values)} "
-                             f"examples of {num_classes} class(es)")
+                             f"examples of {num_classes} class(es)",
+                             hint="score on data with 2 or more examples of 2 or more classes (check --classes and "
+                                  "--shots)")
     if not np.isfinite(values).all():
-        raise WarmstartError(f"{what}: contains NaN or infinite values")
+        raise WarmstartError(f"{what}: contains NaN or infinite values",
+                             hint="remove the non-finite values; features that are not finite come from damaged or "
+                                  "diverged weights")
     return values, indices, num_classes
 
 

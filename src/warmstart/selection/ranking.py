@@ -138,7 +138,8 @@ def check_scores(scores: Sequence[str] | None) -> tuple[str, ...]:
     for name in names:
         SCORES.get(name, parameter="--scores")
     if len(set(names)) != len(names):
-        raise WarmstartError(f"--scores: {' '.join(names)} names a score twice")
+        raise WarmstartError(f"--scores: {' '.join(names)} names a score twice",
+                             hint="name each score once")
     return names
 
 
@@ -159,7 +160,8 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
                              hint="name checkpoint folders, minilm, hf:FOLDER or timm:NAME; `warmstart zoo` lists "
                                   "the local checkpoints")
     if len(set(candidates)) != len(candidates):
-        raise WarmstartError(f"--candidates: {' '.join(candidates)} names a candidate twice")
+        raise WarmstartError(f"--candidates: {' '.join(candidates)} names a candidate twice",
+                             hint="name each candidate once")
     names = check_scores(scores)
     if rank_score not in names:
         SCORES.get(rank_score, parameter="--rank-score")

@@ -85,9 +85,11 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
     from ..models import load_checkpoint
 
     if samples < 10:
-        raise WarmstartError(f"--samples {samples}: the shift measures need at least 10 examples per side")
+        raise WarmstartError(f"--samples {samples}: the shift measures need at least 10 examples per side",
+                             hint="set --samples to 10 or more, e.g. --samples 1000")
     if permutations < 1:
-        raise WarmstartError(f"--permutations {permutations}: expected a positive number")
+        raise WarmstartError(f"--permutations {permutations}: expected a positive number",
+                             hint="set --permutations to 1 or more, e.g. --permutations 200")
     started = time.perf_counter()
     net, info = load_checkpoint(checkpoint)
     norm = preprocessing_from_dict(info.preprocessing)
@@ -98,7 +100,9 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
     for role, data in (("source", source), ("target", target)):
         dataset = load_split(data, "test")
         if dataset.kind != info.kind:
-            raise WarmstartError(f"--{role} {data.source!r} holds {dataset.kind} data, but {name} takes {info.kind}")
+            raise WarmstartError(f"--{role} {data.source!r} holds {dataset.kind} data, but {name} takes {info.kind}",
+                                 hint=f"pass as --{role} a dataset of {info.kind} data, the kind the checkpoint "
+                                      "was trained on")
         # the model's own input pipeline (recorded resize and interpolation, feature columns by name)
         dataset = fit_to_model(dataset, net.input_shape, norm, model_name=name, resize=data.resize,
                                feature_names=info.extra.get("feature_names"))

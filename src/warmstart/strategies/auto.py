@@ -64,7 +64,7 @@ import torch
 
 from ..config import check_parameter, is_int
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 FEW_SHOT_LIMIT = 50
 TEXT_FEW_SHOT_LIMIT = 16
@@ -80,7 +80,7 @@ def scaled_epochs(train_examples: int, batch_size: int, *, text: bool = False) -
     """Epochs that give about the target number of optimizer steps for ``train_examples`` at ``batch_size``,
     within the limits (a pure function; see the module docstring for the constants' evidence)."""
     check_parameter(is_int(train_examples) and train_examples >= 1, "train_examples", "a positive integer",
-                    train_examples)
+                    train_examples, hint="train on at least one example: check --data, --classes and --shots")
     check_parameter(is_int(batch_size) and batch_size >= 1, "batch_size", "a positive integer", batch_size)
     target, low, high = ((TEXT_TARGET_STEPS, TEXT_MIN_EPOCHS, TEXT_MAX_EPOCHS) if text
                          else (TARGET_STEPS, MIN_EPOCHS, MAX_EPOCHS))
@@ -152,9 +152,9 @@ class Auto(Strategy):
     resolved_per_run = True  # the API replaces it by the strategy it chooses before training
 
     def __init__(self, *, budget: str = "normal", few_shot_limit: int = FEW_SHOT_LIMIT):
-        check_parameter(budget in ("normal", "minimal"), "budget", "normal or minimal", budget)
-        check_parameter(is_int(few_shot_limit) and few_shot_limit >= 1, "few_shot_limit", "a positive integer",
-                        few_shot_limit)
+        check_option(budget in ("normal", "minimal"), "budget", "normal or minimal", budget)
+        check_option(is_int(few_shot_limit) and few_shot_limit >= 1, "few_shot_limit", "a positive integer",
+                     few_shot_limit)
         self.budget = budget
         self.few_shot_limit = few_shot_limit
 

@@ -23,12 +23,19 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
-from ..config import TrainConfig
+from ..config import TrainConfig, check_parameter
 from ..models import TransferModel
 from ..registry import Registry, option_names
 
 # (inputs) -> inputs: a deterministic view of the training inputs (an augmented copy) whose features are cached
 ViewTransform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def check_option(condition: bool, option: str, expected: str, given: Any) -> None:
+    """:func:`~warmstart.config.check_parameter` for a strategy's own option, whose fix names how it is set:
+    ``--strategy-option NAME=VALUE`` (a strategy's options have no flags of their own)."""
+    check_parameter(condition, option, expected, given,
+                    hint=f"pass --strategy-option {option}=VALUE with {expected} as VALUE")
 
 
 class Strategy:

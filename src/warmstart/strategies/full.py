@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..config import check_parameter, is_number
+from ..config import is_number
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 @STRATEGIES.register("full")
@@ -19,8 +19,8 @@ class FullFineTuning(Strategy):
     name = "full"
 
     def __init__(self, *, head_lr_scale: float = 1.0):
-        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
-                        head_lr_scale)
+        check_option(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                     head_lr_scale)
         self.head_lr_scale = head_lr_scale
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..config import check_parameter, is_int
+from ..config import is_int
 from ..errors import WarmstartError
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 @STRATEGIES.register("gradual-unfreeze")
@@ -30,10 +30,10 @@ class GradualUnfreezing(Strategy):
     def __init__(self, *, boundaries: Sequence[int] | None = None):
         if boundaries is not None:
             boundaries = list(boundaries)
-            check_parameter(all(is_int(b) and b >= 2 for b in boundaries), "boundaries",
-                            "epoch numbers of 2 or more (epoch 1 trains the head alone)", boundaries)
-            check_parameter(all(a < b for a, b in zip(boundaries, boundaries[1:])), "boundaries",
-                            "strictly increasing epoch numbers", boundaries)
+            check_option(all(is_int(b) and b >= 2 for b in boundaries), "boundaries",
+                         "epoch numbers of 2 or more (epoch 1 trains the head alone)", boundaries)
+            check_option(all(a < b for a, b in zip(boundaries, boundaries[1:])), "boundaries",
+                         "strictly increasing epoch numbers", boundaries)
         self.boundaries = boundaries
 
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:

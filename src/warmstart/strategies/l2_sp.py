@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..config import check_parameter, is_number
+from ..config import is_number
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 # strategies whose layers train and can be pulled towards their start (a frozen backbone has nothing to pull)
@@ -42,9 +42,9 @@ class L2StartingPoint(Strategy):
     def __init__(self, *, alpha: float = 0.01, beta: float = 0.01, base: str = "full"):
         from . import create_strategy
 
-        check_parameter(is_number(alpha) and alpha >= 0, "alpha", "a number >= 0", alpha)
-        check_parameter(is_number(beta) and beta >= 0, "beta", "a number >= 0", beta)
-        check_parameter(base in COMBINABLE, "base", f"one of {', '.join(COMBINABLE)}", base)
+        check_option(is_number(alpha) and alpha >= 0, "alpha", "a number >= 0", alpha)
+        check_option(is_number(beta) and beta >= 0, "beta", "a number >= 0", beta)
+        check_option(base in COMBINABLE, "base", f"one of {', '.join(COMBINABLE)}", base)
         self.alpha = alpha
         self.beta = beta
         self.base = base

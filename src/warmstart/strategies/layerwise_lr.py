@@ -7,9 +7,9 @@ layers near the task, so every layer group trains, each at its own rate.
 
 from __future__ import annotations
 
-from ..config import check_parameter, is_number
+from ..config import is_number
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 @STRATEGIES.register("layerwise-lr")
@@ -29,8 +29,8 @@ class LayerwiseLearningRateDecay(Strategy):
     name = "layerwise-lr"
 
     def __init__(self, *, layer_decay: float = 0.5):
-        check_parameter(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]",
-                        layer_decay)
+        check_option(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]",
+                     layer_decay)
         self.layer_decay = layer_decay
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:

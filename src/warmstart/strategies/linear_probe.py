@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from ..config import TrainConfig, check_parameter, is_int, is_number
+from ..config import TrainConfig, is_int, is_number
 from ..data.augment import AUGMENTATIONS, augment
 from ..errors import WarmstartError
-from .base import STRATEGIES, ViewTransform
+from .base import STRATEGIES, ViewTransform, check_option
 from .freeze import FrozenBackbone
 
 
@@ -41,12 +41,12 @@ class LinearProbe(FrozenBackbone):
     def __init__(self, *, cache: str = "memory", views: int = 1, augment: str = "light",
                  head_lr_scale: float = 10.0, solver: str = "loop", C: float | str = "auto"):
         super().__init__(head_lr_scale=head_lr_scale)
-        check_parameter(cache in ("memory", "disk"), "cache", "memory or disk", cache)
-        check_parameter(is_int(views) and views >= 1, "views", "a positive integer", views)
-        check_parameter(augment in AUGMENTATIONS, "augment", f"one of {', '.join(AUGMENTATIONS.names())}", augment)
-        check_parameter(solver in ("loop", "lbfgs"), "solver", "loop (the training loop, for --epochs) or lbfgs "
-                        "(logistic regression fitted to convergence)", solver)
-        check_parameter(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
+        check_option(cache in ("memory", "disk"), "cache", "memory or disk", cache)
+        check_option(is_int(views) and views >= 1, "views", "a positive integer", views)
+        check_option(augment in AUGMENTATIONS, "augment", f"one of {', '.join(AUGMENTATIONS.names())}", augment)
+        check_option(solver in ("loop", "lbfgs"), "solver", "loop (the training loop, for --epochs) or lbfgs "
+                     "(logistic regression fitted to convergence)", solver)
+        check_option(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
         self.cache = cache
         self.views = views
         self.augment = augment

@@ -24,10 +24,10 @@ from typing import Any
 
 from torch import nn
 
-from ..config import check_parameter, is_int, is_number
+from ..config import is_int, is_number
 from ..errors import WarmstartError
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 FALLBACK_TARGET_MODULES = ["query", "value"]  # BERT's attention projections, LoRA's choice in the paper
 
@@ -49,16 +49,16 @@ class LoRA(Strategy):
 
     def __init__(self, *, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,
                  target_modules: Sequence[str] | None = None, head_lr_scale: float = 1.0):
-        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
-                        head_lr_scale)
+        check_option(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                     head_lr_scale)
         self.head_lr_scale = head_lr_scale
-        check_parameter(is_int(rank) and rank >= 1, "rank", "a positive integer", rank)
-        check_parameter(is_number(alpha) and alpha > 0, "alpha", "a positive number", alpha)
-        check_parameter(is_number(dropout) and 0 <= dropout < 1, "dropout", "a number in [0, 1)", dropout)
+        check_option(is_int(rank) and rank >= 1, "rank", "a positive integer", rank)
+        check_option(is_number(alpha) and alpha > 0, "alpha", "a positive number", alpha)
+        check_option(is_number(dropout) and 0 <= dropout < 1, "dropout", "a number in [0, 1)", dropout)
         if target_modules is not None:
-            check_parameter(isinstance(target_modules, (list, tuple)) and len(target_modules) > 0
-                            and all(isinstance(t, str) and t for t in target_modules), "target_modules",
-                            "a list of module names, such as [query, value]", target_modules)
+            check_option(isinstance(target_modules, (list, tuple)) and len(target_modules) > 0
+                         and all(isinstance(t, str) and t for t in target_modules), "target_modules",
+                         "a list of module names, such as [query, value]", target_modules)
             target_modules = list(target_modules)
         self.rank = rank
         self.alpha = alpha

@@ -8,9 +8,9 @@ gave +1% in distribution and +10% out of distribution over full fine-tuning, ave
 
 from __future__ import annotations
 
-from ..config import check_parameter, is_number
+from ..config import is_number
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 @STRATEGIES.register("lp-ft")
@@ -32,12 +32,12 @@ class LinearProbeThenFineTune(Strategy):
     transformer_lr = 2e-5  # from a fitted head the encoder needs only small steps (benchmarks/results/text_*.md)
 
     def __init__(self, *, probe_fraction: float = 0.5, probe: str = "loop", head_lr_scale: float = 1.0):
-        check_parameter(is_number(probe_fraction) and 0 < probe_fraction < 1, "probe_fraction",
-                        "a number in (0, 1)", probe_fraction)
-        check_parameter(probe in ("loop", "lbfgs"), "probe", "loop (the first epochs train the head alone) or lbfgs "
-                        "(the head is fitted to convergence before training)", probe)
-        check_parameter(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
-                        head_lr_scale)
+        check_option(is_number(probe_fraction) and 0 < probe_fraction < 1, "probe_fraction",
+                     "a number in (0, 1)", probe_fraction)
+        check_option(probe in ("loop", "lbfgs"), "probe", "loop (the first epochs train the head alone) or lbfgs "
+                     "(the head is fitted to convergence before training)", probe)
+        check_option(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",
+                     head_lr_scale)
         self.probe_fraction = probe_fraction
         self.probe = probe
         self.head_lr_scale = head_lr_scale

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from ..config import TrainConfig, check_parameter, is_int, is_number
+from ..config import TrainConfig, is_int, is_number
 from ..errors import WarmstartError
 from ..models import TransferModel
-from .base import STRATEGIES, Strategy
+from .base import STRATEGIES, Strategy, check_option
 
 
 @STRATEGIES.register("setfit")
@@ -55,9 +55,9 @@ class SetFit(Strategy):
     loss_name = "pair_loss"
 
     def __init__(self, *, iterations: int = 20, C: float | str = 1.0):
-        check_parameter(is_int(iterations) and iterations >= 1, "iterations", "a positive integer (rounds of pairs "
-                        "per epoch; SetFit's num_iterations)", iterations)
-        check_parameter(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
+        check_option(is_int(iterations) and iterations >= 1, "iterations", "a positive integer (rounds of pairs "
+                     "per epoch; SetFit's num_iterations)", iterations)
+        check_option(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
         self.iterations = iterations
         self.C = C
 
