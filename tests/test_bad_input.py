@@ -184,9 +184,9 @@ def test_bad_data_through_the_cli(case, tmp_path, capsys):
 
 
 def test_bad_data_through_evaluate(pretrained, tmp_path, capsys):
-    err = run_cli(["evaluate", "--model", pretrained, "--data", tmp_path / "missing.csv"], capsys)
+    err = run_cli(["evaluate", "--checkpoint", pretrained, "--data", tmp_path / "missing.csv"], capsys)
     assert str(tmp_path / "missing.csv") in err
-    err = run_cli(["evaluate", "--model", pretrained, "--data", "digits", "--classes", "11"], capsys)
+    err = run_cli(["evaluate", "--checkpoint", pretrained, "--data", "digits", "--classes", "11"], capsys)
     assert "class id 11" in err
 
 
@@ -208,7 +208,7 @@ def test_checkpoint_that_does_not_exist(tmp_path, capsys):
     assert "model.safetensors" in str(err.value)
     err = run_cli(["finetune", "--from", missing, "--data", "digits", *QUIET, "--out", tmp_path / "run"], capsys)
     assert str(missing) in err
-    err = run_cli(["evaluate", "--model", missing, "--data", "digits"], capsys)
+    err = run_cli(["evaluate", "--checkpoint", missing, "--data", "digits"], capsys)
     assert str(missing) in err
     assert not (tmp_path / "run").exists()
 
@@ -221,7 +221,7 @@ def test_truncated_checkpoint(pretrained, tmp_path, capsys):
     with pytest.raises(WarmstartError) as err:
         api.evaluate(broken, "digits")
     assert "model.safetensors" in str(err.value) and "truncated" in str(err.value)
-    for argv in (["evaluate", "--model", broken, "--data", "digits"],
+    for argv in (["evaluate", "--checkpoint", broken, "--data", "digits"],
                  ["finetune", "--from", broken, "--data", "digits", *QUIET, "--out", tmp_path / "run"]):
         err = run_cli(argv, capsys)
         assert str(broken / "model" / "model.safetensors") in err and "truncated" in err
@@ -234,7 +234,7 @@ def test_safetensors_that_is_not_a_warmstart_checkpoint(tmp_path, capsys):
     with pytest.raises(WarmstartError, match="not a warmstart checkpoint") as err:
         api.finetune(foreign, "digits", train=TINY)
     assert str(foreign) in str(err.value)
-    err = run_cli(["evaluate", "--model", foreign, "--data", "digits"], capsys)
+    err = run_cli(["evaluate", "--checkpoint", foreign, "--data", "digits"], capsys)
     assert str(foreign) in err and "not a warmstart checkpoint" in err
 
 
@@ -257,7 +257,7 @@ def test_input_shape_mismatch_asks_for_resize(pretrained_28, tmp_path, capsys):
     assert 0.0 <= result.metrics.accuracy <= 1.0 and result.metrics.num_examples > 300
     metrics = api.evaluate(pretrained_28, DataConfig("digits", resize=True))
     assert len(metrics.class_names) == 10
-    run_cli_ok(["evaluate", "--model", pretrained_28, "--data", "digits", "--resize", "--json"], capsys)
+    run_cli_ok(["evaluate", "--checkpoint", pretrained_28, "--data", "digits", "--resize", "--json"], capsys)
 
 
 def test_vector_data_into_an_image_model(pretrained, tmp_path):
@@ -324,7 +324,7 @@ def test_model_flags_with_a_checkpoint_are_refused(pretrained, tmp_path, capsys)
 
 
 def test_bad_split_and_list_family(pretrained, capsys):
-    assert "--split 'validation'" in run_cli(["evaluate", "--model", pretrained, "--data", "digits",
+    assert "--split 'validation'" in run_cli(["evaluate", "--checkpoint", pretrained, "--data", "digits",
                                               "--split", "validation"], capsys)
     assert "'gadgets'" in run_cli(["list", "gadgets"], capsys)
 

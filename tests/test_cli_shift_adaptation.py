@@ -73,9 +73,9 @@ def test_adabn_combines_with_the_linear_probe_and_evaluate_applies_it(digits_mod
                             "adabn", "--epochs", "2", "--quiet", "--out", out], capsys)
     assert code == 0, err
     assert "adabn: BatchNorm statistics re-estimated" in err
-    plain = run_cli(["evaluate", "--model", digits_model, "--data", "digits", "--corruption", "contrast:5", "--json"],
+    plain = run_cli(["evaluate", "--checkpoint", digits_model, "--data", "digits", "--corruption", "contrast:5", "--json"],
                     capsys)
-    adapted = run_cli(["evaluate", "--model", digits_model, "--data", "digits", "--corruption", "contrast:5",
+    adapted = run_cli(["evaluate", "--checkpoint", digits_model, "--data", "digits", "--corruption", "contrast:5",
                        "--target-unlabeled", "digits", "--target-corruption", "contrast:5", "--json"], capsys)
     assert plain[0] == adapted[0] == 0
     assert json.loads(adapted[1])["accuracy"] != json.loads(plain[1])["accuracy"]

@@ -38,9 +38,17 @@ def _env() -> dict[str, str]:
 
 
 def _one_process(out: Path, strategy: str, train: dict, **strategy_options) -> None:
-    api.finetune(None, DataConfig("digits", val_fraction=0.1), model="mlp",
-                 strategy=create_strategy(strategy, **strategy_options),
-                 train=TrainConfig(**train, progress=False), out=out)
+    """The reference run, at the workers' one intra-op thread (torchrun sets OMP_NUM_THREADS=1): with two threads
+    the features' sums round differently (about 1e-7), and Adam, dividing by tiny second moments, makes that 1e-3
+    in the linear probe's head; the comparison is of DDP against one process, not of thread counts."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        api.finetune(None, DataConfig("digits", val_fraction=0.1), model="mlp",
+                     strategy=create_strategy(strategy, **strategy_options),
+                     train=TrainConfig(**train, progress=False), out=out)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _largest_difference(a: Path, b: Path) -> float:

@@ -16,6 +16,11 @@ from ..registry import Registry
 
 
 class TransferModel(nn.Module):
+    # What a pretrained backbone family records about its weights (timm's and torchvision's set both): the
+    # preprocessing they expect (mean, std, input size, interpolation) and where they came from. None elsewhere.
+    pretrained_preprocessing: dict[str, Any] | None = None
+    weights_source: str | None = None
+
     def __init__(self, backbone: nn.Module, num_features: int, num_classes: int, *,
                  arch: str, arch_args: dict[str, Any], input_shape: tuple[int, ...]):
         super().__init__()

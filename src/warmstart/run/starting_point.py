@@ -124,7 +124,7 @@ def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, da
                             resize=data.resize, feature_names=source.extra.get("feature_names"))
     else:
         norm = fit_preprocessing(splits.train, net.arch_args, data.max_length,
-                                 getattr(net, "pretrained_preprocessing", None))
+                                 net.pretrained_preprocessing)
     if source is None and not text and net.input_shape != tuple(input_shape):  # a pretrained model's own size
         splits = fit_splits(splits, net.input_shape, norm, model_name=f"{spec.name} model {spec.options.get('name')}",
                             resize=True)
@@ -169,7 +169,7 @@ def _pretrained_lineage(checkpoint: str | Path, spec: ModelConfig, net: Transfer
     """``{"pretrained": "timm:resnet18", "weights": where they came from}``; an encoder's source as it was named."""
     if model_kind(spec.name, ()) == "text":
         return {"pretrained": str(spec.options["source"])}
-    weights = getattr(net, "weights_source", None)
+    weights = net.weights_source
     return {"pretrained": str(checkpoint), **({} if weights is None else {"weights": weights})}
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig, check_parameter
+from ..data.fit import model_kind
 from ..models import TransferModel
 from ..registry import Registry, option_names
 
@@ -80,7 +81,7 @@ class Strategy:
     def default_lr(self, model: TransferModel) -> float:
         """The base learning rate for ``model`` when the run sets none: ``transformer_lr`` for a transformer
         encoder (the ``hf`` family), ``base_lr`` for every other model."""
-        return self.transformer_lr if model.arch == "hf" else self.base_lr
+        return self.transformer_lr if model_kind(model.arch, model.input_shape) == "text" else self.base_lr
 
     def lr_scale(self, group: str, index: int, num_groups: int) -> float:
         """The factor on the learning rate of a group: the head's ``head_lr_scale`` for strategies that take one."""
