@@ -12,7 +12,9 @@ Each cell is the median over R rounds of the epoch's training time (``train_time
 and conditions alternate within a round. Goals (issue 14): loaded/quiet at most 2.5 with the policy, and the
 policy's quiet time at most 1.05x the fixed arm's quiet time. Writes benchmarks/results/contention.{json,md}.
 
-    .venv/bin/python benchmarks/contention.py [--rounds 3] [--epochs 1]
+    .venv/bin/python benchmarks/contention.py [--rounds 3] [--epochs 1] [--quiet-only --name contention_quiet]
+
+``--quiet-only`` times the quiet cells alone (more rounds of the policy's cost on an idle machine).
 
 Run it on an otherwise quiet machine: anything else running is a second competitor.
 """
@@ -65,8 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--quiet-only", action="store_true", help="only the quiet cells")
+    parser.add_argument("--name", default=NAME, help="results file name")
     args = parser.parse_args()
-    cells = [(arm, condition) for condition in ("quiet", "loaded") for arm in ("adaptive", "fixed")]
+    conditions = ("quiet",) if args.quiet_only else ("quiet", "loaded")
+    cells = [(arm, condition) for condition in conditions for arm in ("adaptive", "fixed")]
     times: dict[str, list[float]] = {f"{arm}/{condition}": [] for arm, condition in cells}
     for round_ in range(args.rounds):
         order = cells if round_ % 2 == 0 else cells[::-1]
@@ -75,6 +80,9 @@ def main() -> None:
             times[f"{arm}/{condition}"].append(result["train_time_s"])
             print(f"round {round_ + 1}: {arm:8s} {condition:6s} {result['train_time_s']:7.1f} s", flush=True)
     median = {key: statistics.median(values) for key, values in times.items()}
+    if args.quiet_only:
+        write_quiet_only(args, times, median)
+        return
     ratios = {arm: median[f"{arm}/loaded"] / median[f"{arm}/quiet"] for arm in ("adaptive", "fixed")}
     quiet_cost = median["adaptive/quiet"] / median["fixed/quiet"]
     command = "python benchmarks/contention.py " + " ".join(sys.argv[1:])
@@ -85,7 +93,7 @@ def main() -> None:
                "adaptive_quiet_over_fixed_quiet": quiet_cost,
                "goals": {"loaded_over_quiet": GOAL_LOADED_RATIO, "quiet_cost": GOAL_QUIET_COST}}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{NAME}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [
         f"# Training beside one busy process ({args.epochs} pretraining epoch(s), median of {args.rounds} rounds)",
         "", f"Command: `{payload['command']}`; {machine['cpus']} CPUs ({machine['processor']}), Python "
@@ -98,7 +106,22 @@ def main() -> None:
         "`adaptive` is warmstart as shipped (engine/threads.py: the thread count follows the other processes' load, "
         "read before training and after each epoch); `fixed` sets WARMSTART_ADAPTIVE_THREADS=0. The competitor is a "
         "Python busy loop started one second before the run.", ""]
-    (RESULTS / f"{NAME}.md").write_text("\n".join(lines))
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def write_quiet_only(args: argparse.Namespace, times: dict[str, list[float]], median: dict[str, float]) -> None:
+    cost = median["adaptive/quiet"] / median["fixed/quiet"]
+    command = ("python benchmarks/contention.py " + " ".join(sys.argv[1:])).strip()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps({"command": command, "times_s": times, "median_s": median,
+                                                           "adaptive_over_fixed": cost}, indent=2) + "\n")
+    lines = [f"# The thread policy on a quiet machine ({args.epochs} pretraining epoch(s), {args.rounds} rounds)", "",
+             f"Command: `{command}`.", "", "| arm | median (s) | each round (s) |", "|---|---|---|",
+             *(f"| {arm} | {median[f'{arm}/quiet']:.1f} | {', '.join(f'{t:.1f}' for t in times[f'{arm}/quiet'])} |"
+               for arm in ("adaptive", "fixed")), "",
+             f"adaptive / fixed: {cost:.3f} (goal at most {GOAL_QUIET_COST}).", ""]
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
