@@ -10,7 +10,9 @@ processes kept busy are read from ``/proc/stat`` (the machine's busy time, less 
 the run uses the cores left, at least one and never more than it started with. A quiet machine keeps every thread;
 ``benchmarks/contention.py`` measures both cases side by side.
 
-``WARMSTART_ADAPTIVE_THREADS=0`` turns the policy off (the thread count then stays as torch or the user set it).
+The price: floating-point sums run in another order at another thread count, so a run the policy moved to fewer
+threads can differ from a quiet run of the same seed in the last bits. ``WARMSTART_ADAPTIVE_THREADS=0`` turns the
+policy off (the thread count then stays as torch or the user set it), for bit-identical reruns; the tests do.
 Where ``/proc/stat`` does not exist (macOS, Windows) nothing changes.
 """
 
