@@ -151,7 +151,7 @@ def test_compare_fails_before_training_on_bad_arguments(source, fashion_subset_n
 def test_cli_compare_end_to_end(source, fashion_subset_npz, tmp_path, capsys):
     out = tmp_path / "cli"
     args = ["compare", "--from", str(source.run_dir), "--data", fashion_subset_npz, "--classes", "5-9",
-            "--strategies", "full,freeze", "--shots", "5", "8", "--seeds", "2", "--epochs", "2", "--out", str(out)]
+            "--strategies", "full,freeze", "--shots", "5", "8", "--seeds", "2", "--epochs", "2", "--no-plateau", "--out", str(out)]
     code, stdout, err = run_cli(args + ["--json"], capsys)
     assert code == 0, err
     result = json.loads(stdout)
