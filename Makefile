@@ -32,7 +32,7 @@ demo: setup
 
 test: $(TEST_STAMP) data
 	@bash scripts/ensure-chromium.sh
-	HF_HUB_OFFLINE=1 WARMSTART_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 WARMSTART_OFFLINE=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 benchmark: setup
 	$(BIN)/python benchmarks/transfer_vs_scratch.py

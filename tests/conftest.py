@@ -10,11 +10,23 @@ os.environ.setdefault("WARMSTART_OFFLINE", "1")
 # count with the machine's load, and with it the order of floating-point sums. tests/engine/test_threads.py tests it.
 os.environ.setdefault("WARMSTART_ADAPTIVE_THREADS", "0")
 
+
+def _default_threads() -> int:
+    """The cores shared out between pytest-xdist's workers (`make test` runs one per core): two workers each
+    spinning two intra-op threads on two cores would collapse (see benchmarks/contention.py)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, min(2, (os.cpu_count() or 1) // workers))
+
+
+THREADS = int(os.environ.get("WARMSTART_TEST_THREADS", _default_threads()))
+# The warmstart processes tests start (the CLI, torchrun's workers) get the same share.
+os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+
 import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("WARMSTART_TEST_THREADS", "2")))
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="session")
