@@ -119,14 +119,19 @@ def test_equal_class_names_still_get_a_new_head(tmp_path):
     centres = rng.standard_normal((10, 8)) * 2
     source = task(40, centres[:5], "source.npz")
     target = task(40, centres[5:], "target.npz")  # other data, relabelled 0..4
-    quick = TrainConfig(epochs=3, progress=False, trackers=())
-    pretrained = warmstart.pretrain(source, model="mlp", train=quick, out=tmp_path / "source")
-    new = warmstart.finetune(pretrained.run_dir, target, train=quick)
+    pretrained = warmstart.pretrain(source, model="mlp", train=TrainConfig(epochs=3, progress=False, trackers=()),
+                                    out=tmp_path / "source")
+    source_head = pretrained.model.head.weight.detach()
+    # a frozen backbone and a learning rate too small to move anything: the head left is the one the run started from
+    still = TrainConfig(epochs=1, lr=1e-12, progress=False, trackers=())
+    new = warmstart.finetune(pretrained.run_dir, target, strategy="freeze", train=still)
     assert any(note.startswith("new head") for note in new.notes), new.notes
     assert new.info.extra["head"] == "new"
-    kept = warmstart.finetune(pretrained.run_dir, target, train=quick, keep_head=True)
+    assert not torch.allclose(new.model.head.weight.detach(), source_head, atol=1e-3)  # the weights, not only a note
+    kept = warmstart.finetune(pretrained.run_dir, target, strategy="freeze", train=still, keep_head=True)
     assert any("kept the source head" in note for note in kept.notes)
     assert kept.info.extra["head"] == "kept"
+    assert torch.allclose(kept.model.head.weight.detach(), source_head, atol=1e-6)
 
 
 def test_runs_are_deterministic_for_a_seed(fashion_subset_npz):

@@ -358,6 +358,30 @@ def test_an_interrupted_run_leaves_no_partial_checkpoint(tmp_path):
     assert (out / "train_log.jsonl").read_text() == ""
 
 
+def test_ctrl_c_exits_130_and_says_that_resume_continues_the_run(tmp_path, capsys, monkeypatch):
+    """Issue 14, item 8: Ctrl-C in epoch 2 stops without a traceback and says how to carry on; --resume does."""
+    steps, real_step = [0], torch.optim.AdamW.step
+
+    def step_then_ctrl_c(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == 8:  # digits' 1,150 training rows at batch 256: 5 steps an epoch, so this is epoch 2
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_ctrl_c)
+    argv = ["pretrain", "--data", "digits", "--model", "mlp", "--epochs", "3", "--batch-size", "256", "--quiet",
+            "--out", tmp_path / "run"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 130 and "Traceback" not in err, err
+    assert "interrupted in epoch 2" in err and "after epoch 1" in err and "--resume" in err, err
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    run_cli_ok([*argv, "--resume"], capsys)
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
 def test_a_failed_rerun_keeps_the_previous_checkpoint_whole(pretrained, tmp_path, capsys):
     import shutil
 

@@ -124,3 +124,35 @@ def test_measuring_a_step_leaves_the_model_as_it_was():
     assert torch.equal(torch.random.get_rng_state(), state)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics too
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_auto_without_epochs_trains_its_scaled_budget_and_flags_an_imbalance(tmp_path, monkeypatch):
+    """Through the API, as a vector user runs it: no --epochs gives auto's step budget (40 epochs of 4 steps here,
+    not the 10 that left the MLP undertrained), the reason reads the smallest class and flags the imbalance, and a
+    run whose measured step says it will be long announces its estimate before training."""
+    import numpy as np
+
+    import warmstart.run.trainer
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 8)) * 2
+
+    def vectors(counts, centres, file):
+        x = np.concatenate([c + 0.3 * rng.standard_normal((n, 8)) for n, c in zip(counts, centres)])
+        np.savez(tmp_path / file, x=x.astype(np.float32), y=np.repeat(np.arange(len(counts)), counts))
+        return str(tmp_path / file)
+
+    source = warmstart.pretrain(vectors([40, 40], centres[:2], "source.npz"), model="mlp",
+                                train=TrainConfig(epochs=2, progress=False, trackers=()), out=tmp_path / "source")
+    target = vectors([64, 16], centres[2:], "target.npz")  # 4x more of class 0 than of class 1
+    monkeypatch.setattr(warmstart.run.trainer, "measure_step_seconds", lambda *args: 1.0)  # as if on a slow machine
+    result = warmstart.finetune(source.run_dir, DataConfig(target, val_fraction=0.0), strategy="auto",
+                                train=TrainConfig(batch_size=16, progress=False, trackers=()))
+    assert len(result.history) == 40, result.notes
+    assert any("auto trains 40 epochs" in note for note in result.notes), result.notes
+    choice = next(note for note in result.notes if note.startswith("auto chose"))
+    # the training split holds 80% of each class: 51 and 13
+    assert choice.startswith("auto chose gradual-unfreeze: smallest class: 13 examples"), choice
+    assert "imbalanced classes: the largest has 51 (0) examples, the smallest 13 (1), 3.9x" in choice, choice
+    assert any(note.startswith("estimated training time: about 3 minutes (40 epochs of 4 steps at 1.00 s per step")
+               for note in result.notes), result.notes
