@@ -34,7 +34,7 @@ from ..engine import Callback, resolve_device
 from ..engine.loop import predict_logits
 from ..errors import WarmstartError
 from ..evaluation.speed import measure_speed
-from ..models import CheckpointInfo, TransferModel, load_checkpoint, read_info
+from ..models import MODELS, CheckpointInfo, TransferModel, load_checkpoint, read_info
 from ..models.hf import keep_layers, spaced_layers, transformer_layers
 from ..models.sources import pretrained_spec
 from ..strategies.distillation import Distillation
@@ -80,8 +80,6 @@ def cut_layers(spec: str) -> int | None:
 def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: DataConfig, student: str | ModelConfig,
                     train: TrainConfig) -> StartingPoint:
     """The student's starting point for each kind of SPEC (see the module's docstring)."""
-    from ..models import MODELS
-
     spec, options = student_spec(student)
     layers = cut_layers(spec)
     if layers is not None:
@@ -195,8 +193,8 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
     objective, train = resolve_strategy(objective, start, train)
     run = train_and_save(COMMAND, start, objective, data, train, folder=folder, callbacks=callbacks,
                          started=started, resume=resume)
-    comparison = {}
-    if run.run_dir is not None:  # the main process (under DDP, the others write nothing)
+    comparison: dict[str, Any] = {}
+    if folder.writes:  # the main process (under DDP, the others write nothing)
         comparison = compare_with_teacher(run, start, teacher, teacher_model, teacher_prep,
                                           device=resolve_device(train.device), rounds=speed_rounds)
         write_distillation(run.run_dir, comparison)
