@@ -29,7 +29,8 @@ def comparison_rows(comparison: dict[str, Any]) -> tuple[list[str], list[list[st
 def comparison_sentence(comparison: dict[str, Any]) -> str:
     """One sentence: agreement, the accuracy gap and the size ratio."""
     summary = comparison["summary"]
+    gap = summary["accuracy_gap_points"]
     return (f"The student agrees with its teacher (`{comparison['teacher'].get('checkpoint', '?')}`) on "
             f"{summary['agreement']:.1%} of the {summary['test_examples']} test examples, "
-            f"{summary['accuracy_gap_points']:+.2f} accuracy points below it, with "
+            f"{abs(gap):.2f} accuracy points {'below' if gap >= 0 else 'above'} it, with "
             f"{summary['parameter_ratio']:.1f}x fewer parameters and a {summary['file_size_ratio']:.1f}x smaller file.")
