@@ -154,6 +154,10 @@ def test_a_text_teacher_cut_to_one_layer_distils_with_unlabelled_texts(tmp_path)
     assert info.arch_args["layers"] == [0] and len(student.backbone.encoder.encoder.layer) == 1
     assert result.comparison["summary"]["parameter_ratio"] > 1
     assert "speed" not in result.comparison["student"]
+    # the cut student is an ordinary checkpoint: predict rebuilds it from its metadata
+    predicted = warmstart.predict(result.run.run_dir, _texts(tmp_path / "new.csv", [("a cat runs", "animal")]),
+                                  tmp_path / "predicted.csv")
+    assert predicted.predicted == 1 and "predicted_label" in (tmp_path / "predicted.csv").read_text()
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     # 3 rows, of which the fixed hold-out of a file without a test split keeps 1 out of the train split
     assert config["strategy"]["unlabeled_examples"] == 2 and config["unlabeled"]["source"] == unlabeled
