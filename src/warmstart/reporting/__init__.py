@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .distillation import DISTILLATION
 from .html import REPORT, render_report, write_report
 from .model_card import MODEL_CARD, render_model_card, write_model_card
 from .predictions import EXAMPLES, PREDICTIONS, load_predictions, save_predictions
 
 __all__ = ["REPORT", "MODEL_CARD", "EXAMPLES", "PREDICTIONS", "render_report", "write_report", "render_model_card",
            "write_model_card", "load_predictions", "save_predictions", "write_run_reports", "finish_run_folder"]
+__all__ += ["DISTILLATION"]
 
 
 def write_run_reports(run_dir: str | Path) -> list[Path]:

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from ..errors import WarmstartError
 from ..io import write_text
 from ..evaluation import plots
+from .distillation import DISTILLATION, comparison_rows, comparison_sentence
 from .predictions import confused_pairs, load_examples, load_predictions
 from .run_files import read_json, read_log
 
@@ -215,6 +216,11 @@ def render_report(run_dir: str | Path) -> str:
         parts.append(_per_class_section(metrics))
         parts.append(_confused_section(metrics, load_examples(run_dir)))
         parts.append(_calibration_section(run_dir))
+    distillation = read_json(run_dir / DISTILLATION)
+    if distillation is not None:
+        header, rows = comparison_rows(distillation)
+        parts.append("<h2>Student against teacher</h2><p>" + escape(comparison_sentence(distillation)).replace(
+            "`", "") + "</p>" + _table(header, rows))
     notes = config.get("notes") or []
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")

@@ -14,6 +14,7 @@ from typing import Any
 
 
 from ..io import write_text
+from .distillation import DISTILLATION, comparison_rows, comparison_sentence
 from .predictions import load_predictions
 from .run_files import read_json
 
@@ -82,6 +83,12 @@ def render_model_card(run_dir: str | Path) -> str:
         lines += [f"- Source model: checkpoint `{parent.get('checkpoint')}` ({parent.get('arch')}), predicting "
                   f"{', '.join(map(str, parent.get('class_names') or []))}.",
                   f"- Source data: {_data_line(parent.get('data'))}."]
+    teacher = meta.get("teacher") or config.get("teacher")
+    if teacher is not None:
+        accuracy = teacher.get("test_accuracy")
+        lines.append(f"- Distilled from the teacher `{teacher.get('checkpoint')}` ({teacher.get('arch')}"
+                     + ("" if accuracy is None else f", test accuracy {accuracy:.4f}") + "), trained on "
+                     f"{_data_line(teacher.get('data'))}.")
     lines += [f"- Target data: {_data_line(meta.get('data') or config.get('data'))}; "
               f"{resolved.get('train_examples', '?')} training, {resolved.get('val_examples', '?')} validation and "
               f"{resolved.get('test_examples', metrics.get('num_examples', '?'))} test examples.",
@@ -115,6 +122,11 @@ def render_model_card(run_dir: str | Path) -> str:
             lines += ["", "Weakest classes by F1: " + ", ".join(f"{name} ({s['f1']:.3f})" for name, s in worst) + "."]
     else:
         lines.append("Not measured: this run wrote no metrics.json.")
+    distillation = read_json(run_dir / DISTILLATION)
+    if distillation is not None:
+        header, rows = comparison_rows(distillation)
+        lines += ["", "## Distilled: the student against its teacher", "", comparison_sentence(distillation), "",
+                  "| " + " | ".join(header) + " |", "|---|---|---|", *("| " + " | ".join(row) + " |" for row in rows)]
     lines += ["", "## Transfer gain over training from scratch", ""]
     gain = measured_gain(run_dir)
     if gain is not None:

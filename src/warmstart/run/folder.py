@@ -12,6 +12,7 @@ A training run (``pretrain``, ``finetune``) writes::
     out/predictions.npz      test labels and probabilities; examples.json: misclassified examples
     out/report.html          the self-contained report; MODEL_CARD.md: the model card
     out/selection.json       with ``--from auto``: the ranking and why the chosen candidate was chosen
+    out/distillation.json    with ``distill``: the student against its teacher (accuracy, agreement, size, speed)
 
 ``evaluate`` writes ``config.json``, ``metrics.json``, ``confusion_matrix.png``, ``predictions.npz`` and
 ``report.html`` into its own folder, and never a training run's files.
@@ -42,7 +43,7 @@ from ..errors import WarmstartError
 from ..evaluation import EvaluationResult, plot_confusion_matrix
 from ..io import make_folder, write_json
 from ..models import CheckpointInfo, TransferModel, save_checkpoint
-from ..reporting import finish_run_folder
+from ..reporting import DISTILLATION, finish_run_folder, write_run_reports
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
 RUN_FILES = ("config.json", "metrics.json", "model", "state", "train_log.jsonl")
@@ -164,7 +165,7 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
                              f"{type(saved).__name__}", hint="the state is damaged; start a new run without --resume")
     now = json_ready(config)
     differences = []
-    for section in ("command", "data", "train", "strategy", "model", "parent", "head"):
+    for section in ("command", "data", "train", "strategy", "model", "parent", "head", "teacher", "unlabeled"):
         before, after = saved.get(section), now.get(section)
         if isinstance(before, dict) and isinstance(after, dict):
             differences += [f"{section}.{k}: {before.get(k)!r} then, {after.get(k)!r} now"
@@ -179,6 +180,12 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
         raise WarmstartError(f"cannot resume {state_dir.parent}: the data changed since the interrupted run started "
                              f"(fingerprint {saved['data_fingerprint']} then, {now.get('data_fingerprint')} now)",
                              hint="resume on the same data, or start a new run on the new data (without --resume)")
+
+
+def write_distillation(run_dir: Path, comparison: dict[str, Any]) -> None:
+    """A finished distillation run's ``distillation.json``, then its report and model card again, which show it."""
+    write_json(run_dir / DISTILLATION, json_ready(comparison))
+    write_run_reports(run_dir)
 
 
 def write_metrics(folder: Path, metrics: EvaluationResult, *, split: str, data: DataConfig,

@@ -190,7 +190,9 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     train_xy = _tensors(splits.train, norm)
     batch_transform = batch_augmentation(splits.train, norm, train, strategy, generator)
     # augmentation works on the images as they are, then normalises: the loop gets them un-normalised
-    loop_xy = train_xy if batch_transform is None else (torch.from_numpy(splits.train.x), train_xy[1])
+    prepare = norm.apply if batch_transform is None else torch.from_numpy
+    loop_x = train_xy[0] if batch_transform is None else prepare(splits.train.x)
+    loop_xy = (strategy.training_inputs(splits.train.x, loop_x, prepare), train_xy[1])
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
     history, disk = train_model(model, strategy, train, train_xy=train_xy, loop_xy=loop_xy, val_xy=val_xy,
                                 batch_transform=batch_transform, device=device, generator=generator,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -179,6 +180,14 @@ class Strategy:
     def training_module(self, model: TransferModel) -> nn.Module:
         """The module a training step runs on the batch inputs: the whole model (its logits) by default."""
         return model
+
+    def training_inputs(self, examples: np.ndarray, inputs: torch.Tensor,
+                        prepare: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+        """The inputs the loop trains on, given the training split's ``examples`` as read (images, texts) and
+        ``inputs = prepare(examples)``, already computed (the model's preprocessing; the raw images when the loop
+        augments them). ``inputs`` by default; an objective may add to them (distillation: the teacher's
+        tokenisation beside the student's) and ``prepare`` more examples of its own (its unlabelled ones)."""
+        return inputs
 
     def training_batches(self, train: tuple[torch.Tensor, torch.Tensor], config: TrainConfig,
                          generator: torch.Generator) -> "Iterable[tuple[torch.Tensor, torch.Tensor]] | None":

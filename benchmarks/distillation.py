@@ -1,0 +1,236 @@
+"""Distillation (issue 16): what a smaller student keeps of its teacher, and what distillation adds over training the
+same student on the labels alone.
+
+images: Fashion-MNIST classes 5-9. The teacher is a `cnn` (widths 16-32-64) trained on K labelled images per class;
+    the student is a `cnn` of a quarter of the width (4-8-16). Arms: `labels only` (the baseline: the student trained
+    on the labels with the same budget: distill with alpha=1, which leaves only the cross-entropy),
+    `distilled` (the teacher on the student's augmented images, alpha 0.5; --mix mixup for Beyer et al.'s mixed
+    images) and `distilled + unlabelled` (U more training images without their labels). Every arm gets the same
+    light augmentation and budget. Test: all 5,000 test images of classes 5-9.
+text: TREC (or Banking77). The teacher is MiniLM-L6 fine-tuned on K labelled texts per class (all texts with
+    --text-shots 0); the students are the teacher cut to 3 and 2 of its 6 layers (every other layer: DistilBERT's
+    initialisation). Arms per student: `labels only` (alpha=1), `distilled`, `distilled + unlabelled` (U of the
+    training texts, without their labels). Test: the whole test split.
+
+The teacher is trained once (seed 0); every student arm runs --seeds seeds (each seed draws its own K examples when
+K is set, shared by the arms). Writes benchmarks/results/NAME.{json,md}.
+
+Accuracy (the machine may be loaded; it measures accuracy, not time):
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/distillation.py --part images
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/distillation.py --part text --name distillation_text
+
+Speed (latency at batch 1, throughput at batch 64, PyTorch and ONNX Runtime; on a quiet machine only):
+
+    .venv/bin/python benchmarks/distillation.py --part all --seeds 1 --speed-rounds 50 --name distillation_speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig
+
+from _common import command_line, machine_info, RESULTS, write_results
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+QUIET = dict(progress=False, trackers=())
+STUDENT_WIDTHS = [4, 8, 16]  # a quarter of cnn's default 16-32-64
+
+
+def unlabelled_images(folder: Path, count: int, seed: int = 1234) -> DataConfig:
+    """``count`` training images of Fashion-MNIST classes 5-9 without their labels, as an .npz in ``folder``
+    (outside the repository): the unlabelled extension of the transfer set."""
+    from warmstart.data import fashion_mnist
+
+    train, _ = fashion_mnist.load()
+    pool = np.flatnonzero(train.y >= 5)
+    chosen = np.sort(np.random.default_rng(seed).choice(pool, min(count, len(pool)), replace=False))
+    x = (train.x[chosen, 0] * 255).round().astype(np.uint8)
+    path = folder / "unlabelled.npz"
+    np.savez(path, x=x, y=np.zeros(len(x), dtype=np.int64), x_test=x[:2], y_test=np.zeros(2, dtype=np.int64),
+             class_names=np.array(["unlabelled"]))
+    return DataConfig(str(path))
+
+
+def unlabelled_texts(folder: Path, source: Path, count: int, seed: int = 1234) -> DataConfig:
+    """``count`` texts of ``source``'s train.csv (all with 0) with a placeholder label, as a CSV folder in ``folder``
+    (outside the repository): the unlabelled extension of the transfer set."""
+    import csv
+
+    with open(source / "train.csv", encoding="utf-8", newline="") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    if count:
+        texts = [texts[i] for i in sorted(np.random.default_rng(seed).choice(len(texts), count, replace=False))]
+    out = folder / "unlabelled-texts"
+    out.mkdir()
+    for name, rows in (("train.csv", texts), ("test.csv", texts[:2])):  # a test file: no hold-out of the train one
+        with open(out / name, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows([text, "?"] for text in rows)
+    return DataConfig(str(out))
+
+
+def summarise(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+
+def run_arms(teacher, data_for_seed, students, arms, args, folder: Path, unlabeled) -> list[dict]:
+    """Every (student, arm, seed): the distillation run and what it reported."""
+    rows = []
+    for student_label, student in students:
+        for arm in arms:
+            for seed in range(args.seeds):
+                baseline = arm == "labels only"
+                alpha = 1.0 if baseline else args.alpha
+                images = student_label.startswith("cnn")
+                train = TrainConfig(epochs=args.student_epochs, seed=seed, lr=args.student_lr,
+                                    batch_size=args.batch_size, augment=args.augment_for_images if images else "none",
+                                    mix=(args.baseline_mix if baseline else args.mix) if images else "none", **QUIET)
+                started = time.perf_counter()
+                result = warmstart.distill(teacher.run_dir, data_for_seed(seed), student=student,
+                                           unlabeled=unlabeled if arm.endswith("unlabelled") else None,
+                                           temperature=args.temperature, alpha=alpha, train=train,
+                                           out=folder / f"{student_label}-{arm}-{seed}".replace(" ", "_"),
+                                           speed_rounds=args.speed_rounds)
+                comparison = result.comparison
+                row = {"student": student_label, "arm": arm, "seed": seed,
+                       "accuracy": comparison["student"]["accuracy"],
+                       "teacher_accuracy": comparison["teacher"]["accuracy"],
+                       "agreement": comparison["summary"]["agreement"],
+                       "parameters": comparison["student"]["parameters"],
+                       "teacher_parameters": comparison["teacher"]["parameters"],
+                       "file_bytes": comparison["student"]["file_bytes"],
+                       "teacher_file_bytes": comparison["teacher"]["file_bytes"],
+                       "wall_s": time.perf_counter() - started}
+                if args.speed_rounds:
+                    row["speed"] = {"student": comparison["student"]["speed"],
+                                    "teacher": comparison["teacher"]["speed"], **{
+                                        k: v for k, v in comparison["summary"].items() if "speedup" in k}}
+                rows.append(row)
+                print(f"{student_label} {arm} seed {seed}: {row['accuracy']:.4f} (teacher "
+                      f"{row['teacher_accuracy']:.4f}, agreement {row['agreement']:.4f}, {row['wall_s']:.0f} s)",
+                      flush=True)
+    return rows
+
+
+def images(args, folder: Path) -> dict:
+    shots = args.image_shots or None
+    data = lambda seed: DataConfig("fashion-mnist", classes="5-9", shots=shots)  # noqa: E731 (each seed draws)
+    started = time.perf_counter()
+    teacher = warmstart.pretrain(data(0), model="cnn", out=folder / "teacher",
+                                 train=TrainConfig(epochs=args.teacher_epochs, lr=args.teacher_lr,
+                                                   batch_size=args.batch_size, augment=args.augment_for_images,
+                                                   **QUIET))
+    print(f"images teacher: {teacher.metrics.accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    unlabeled = unlabelled_images(folder, args.image_unlabeled) if args.image_unlabeled else None
+    arms = ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
+    student = ModelConfig("cnn", {"widths": STUDENT_WIDTHS})
+    rows = run_arms(teacher, data, [("cnn 4-8-16", student)], arms, args, folder, unlabeled)
+    return {"teacher_accuracy": teacher.metrics.accuracy, "rows": rows,
+            "setting": {"data": "fashion-mnist classes 5-9", "shots": shots, "unlabelled": args.image_unlabeled,
+                        "teacher": "cnn 16-32-64", "student": "cnn 4-8-16"}}
+
+
+def text(args, folder: Path) -> dict:
+    source = str(SHARED / args.text_data)
+    shots = args.text_shots or None
+    data = lambda seed: DataConfig(source, shots=shots, max_length=args.max_length)  # noqa: E731
+    started = time.perf_counter()
+    teacher = warmstart.finetune("minilm", data(0), out=folder / "text-teacher",
+                                 train=TrainConfig(epochs=args.text_teacher_epochs, lr=args.text_teacher_lr,
+                                                   batch_size=16, **QUIET))
+    print(f"text teacher: {teacher.metrics.accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    unlabeled = unlabelled_texts(folder, Path(source), args.text_unlabeled) if args.text_unlabeled >= 0 else None
+    arms = ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
+    students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
+    text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
+                                      "student_lr": args.text_student_lr, "batch_size": 16})
+    rows = run_arms(teacher, data, students, arms, text_args, folder, unlabeled)
+    return {"teacher_accuracy": teacher.metrics.accuracy, "rows": rows,
+            "setting": {"data": args.text_data, "shots": shots, "teacher": "minilm (6 layers)",
+                        "unlabelled": None if unlabeled is None else f"{args.text_unlabeled or 'all'} training texts"}}
+
+
+def table(part: dict) -> list[str]:
+    lines = ["| student | arm | accuracy | vs teacher (points) | agreement | parameters (teacher / student) |",
+             "|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["student"], r["arm"]) for r in part["rows"]))  # in the order they ran
+    for student, arm in keys:
+        rows = [r for r in part["rows"] if r["student"] == student and r["arm"] == arm]
+        accuracy = [r["accuracy"] for r in rows]
+        gap = 100 * (statistics.mean(accuracy) - part["teacher_accuracy"])
+        lines.append(f"| {student} | {arm} | {summarise(accuracy)} | {gap:+.2f} | "
+                     f"{summarise([r['agreement'] for r in rows])} | "
+                     f"{rows[0]['teacher_parameters'] / rows[0]['parameters']:.1f}x ({rows[0]['parameters']:,}) |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["images", "text", "all"], default="images")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--alpha", type=float, default=0.5, help="distilled arms; labels only uses 1")
+    parser.add_argument("--speed-rounds", type=int, default=0, help="> 0: also CPU speed (quiet machine only)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    images_group = parser.add_argument_group("images")
+    images_group.add_argument("--image-shots", type=int, default=300, help="labelled images per class (0: all)")
+    images_group.add_argument("--image-unlabeled", type=int, default=1500, help="unlabelled images (0: none)")
+    images_group.add_argument("--teacher-epochs", type=int, default=12)
+    images_group.add_argument("--teacher-lr", type=float, default=2e-3)
+    images_group.add_argument("--student-epochs", type=int, default=12)
+    images_group.add_argument("--student-lr", type=float, default=3e-3)
+    images_group.add_argument("--augment-for-images", default="light")
+    images_group.add_argument("--mix", default="none", help="the distilled arms' batch mix (mixup: Beyer et "
+                              "al.'s function matching, which needs a far longer schedule than this one)")
+    images_group.add_argument("--baseline-mix", default="none", help="the labels-only arm's (mixup hurts it on "
+                              "short schedules: benchmarks/results/augmentation.md)")
+    text_group = parser.add_argument_group("text")
+    text_group.add_argument("--text-data", default="trec", choices=["trec", "banking77"])
+    text_group.add_argument("--text-shots", type=int, default=16, help="labelled texts per class (0: all)")
+    text_group.add_argument("--text-unlabeled", type=int, default=200,
+                            help="unlabelled training texts (0: all of them; -1: no unlabelled arm)")
+    text_group.add_argument("--text-layers", type=int, nargs="+", default=[3, 2])
+    text_group.add_argument("--text-teacher-epochs", type=int, default=6)
+    text_group.add_argument("--text-teacher-lr", type=float, default=1e-4)
+    text_group.add_argument("--text-student-epochs", type=int, default=4)
+    text_group.add_argument("--text-student-lr", type=float, default=1e-4)
+    text_group.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--name", default="distillation")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    report = {"command": command_line("benchmarks/distillation.py", prefix="OMP_NUM_THREADS=1 nice -n 10"),
+              "arguments": {k: v for k, v in vars(args).items() if k != "out"}}
+    with tempfile.TemporaryDirectory(prefix="warmstart-bench-distill-") as tmp:
+        if args.part in ("images", "all"):
+            report["images"] = images(args, Path(tmp))
+        if args.part in ("text", "all"):
+            report["text"] = text(args, Path(tmp))
+    report["total_s"] = time.perf_counter() - started
+    report["machine"] = machine_info()
+    lines = [f"# Distillation ({args.part})", "", f"Command: `{report['command']}` (total "
+             f"{report['total_s']:.0f} s; load average {report['machine']['load_average'][0]:.1f} at the end).", ""]
+    for part in ("images", "text"):
+        if part in report:
+            setting = report[part]["setting"]
+            lines += [f"## {part}: {setting['data']}", "",
+                      "Setting: " + ", ".join(f"{k} {v}" for k, v in setting.items() if k != "data")
+                      + f"; teacher test accuracy {report[part]['teacher_accuracy']:.4f}. Mean ± std over "
+                      f"{args.seeds} seed(s).", "", *table(report[part]), ""]
+    write_results(args.out, args.name, report, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

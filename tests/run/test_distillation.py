@@ -1,0 +1,163 @@
+"""Distillation (issue 16): the loss, the students (a smaller registered model, a text encoder cut to k layers),
+unlabelled examples, what the run reports against its teacher, and the student as an ordinary checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig
+from warmstart.data.augment import BatchAugmentation
+from warmstart.data.preprocess import Tokenization
+from warmstart.errors import WarmstartError
+from warmstart.models import create_model, load_checkpoint
+from warmstart.models.hf import spaced_layers
+from warmstart.strategies.distillation import NO_LABEL, Distillation, distillation_loss
+from tests.cli_runner import run_cli
+from tests.tiny_models import tiny_bert_source
+
+QUIET = dict(progress=False, trackers=())
+
+
+def test_the_loss_is_t2_kl_plus_alpha_ce_and_unlabelled_rows_add_only_the_kl_term():
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    labels = torch.tensor([0, 2, NO_LABEL, 1])
+    T, alpha = 3.0, 0.25
+    p_t = F.softmax(teacher / T, 1)
+    kl_rows = (p_t * (p_t.log() - F.log_softmax(student / T, 1))).sum(1) * T * T
+    ce_rows = F.cross_entropy(student, labels.clamp(min=0), reduction="none")
+    labelled = torch.tensor([1.0, 1.0, 0.0, 1.0])
+    expected = ((1 - alpha) * kl_rows + alpha * ce_rows * labelled).mean()
+    loss = distillation_loss(student, teacher, labels, nn.CrossEntropyLoss(), temperature=T, alpha=alpha)
+    assert torch.isclose(loss, expected, atol=1e-6)
+    # soft targets (mixup): an all-zero row is unlabelled, as a NO_LABEL index is
+    soft = F.one_hot(labels.clamp(min=0), 3).float()
+    soft[2] = 0.0
+    assert torch.isclose(distillation_loss(student, teacher, soft, nn.CrossEntropyLoss(), temperature=T,
+                                           alpha=alpha), expected, atol=1e-6)
+    # a student equal to its teacher has no KL term left
+    assert float(distillation_loss(teacher, teacher, labels, nn.CrossEntropyLoss(), temperature=T, alpha=0)) < 1e-6
+
+
+def test_mixing_a_batch_with_unlabelled_images_leaves_their_rows_without_a_label():
+    x = torch.rand(6, 1, 8, 8)
+    y = torch.tensor([0, 1, NO_LABEL, 2, 1, 0])
+    mix = BatchAugmentation("none", "mixup", 1.0, 3, lambda images: images, torch.Generator().manual_seed(0))
+    _, targets = mix(x, y)
+    # v2's mixup pairs each image with the one before it: rows 2 (unlabelled) and 3 (mixed with row 2) lose theirs
+    assert torch.equal(targets.sum(1) > 0, torch.tensor([True, True, False, False, True, True]))
+    assert torch.allclose(targets[[0, 1, 4, 5]].sum(1), torch.ones(4))
+
+
+def test_a_student_with_its_own_tokenizer_reads_its_ids_and_the_teacher_its_own():
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen, self.linear = None, nn.Linear(1, 2)
+
+        def forward(self, ids):
+            self.seen = ids
+            return self.linear(ids[:, :1].float())
+
+    teacher, student = Recorder(), Recorder()
+    objective = Distillation(teacher, teacher_preprocessing=Tokenization(tiny_bert_source(), 8))
+    texts = np.array(["what is a cat", "who wrote it"], dtype=object)
+    student_ids = torch.full((2, 8), 7)
+    inputs = objective.training_inputs(texts, student_ids, lambda x: student_ids)
+    assert inputs.shape == (2, 2, 8)
+    objective.compute_loss(student, inputs, torch.tensor([0, 1]), nn.CrossEntropyLoss())
+    assert torch.equal(student.seen, student_ids)
+    assert teacher.seen[0, 0] == 101 and not torch.equal(teacher.seen, student_ids)  # [CLS] of its own tokenizer
+
+
+def test_every_other_layer_and_a_cut_encoder_reloads_from_its_metadata(tmp_path):
+    assert spaced_layers(6, 3) == [0, 2, 4] and spaced_layers(6, 2) == [0, 3] and spaced_layers(12, 6)[-1] == 10
+    with pytest.raises(WarmstartError, match="layers=7"):
+        spaced_layers(6, 7)
+    model = create_model("hf", (16,), 2, source=tiny_bert_source(), layers=[1])
+    assert len(model.backbone.encoder.encoder.layer) == 1 and model.backbone.encoder.config.num_hidden_layers == 1
+    assert model.arch_args["layers"] == [1]
+    assert [name for name, _ in model.layer_groups()] == ["embeddings", "layer0", "head"]
+
+
+@pytest.fixture(scope="module")
+def digits_teacher(tmp_path_factory) -> Path:
+    """An MLP teacher fine-tuned on digits: 128-64 hidden units."""
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    warmstart.pretrain("digits", model=ModelConfig("mlp", {"hidden": [128, 64]}),
+                       train=TrainConfig(epochs=5, **QUIET), out=out)
+    return out
+
+
+def test_a_smaller_mlp_learns_from_the_teacher_and_the_run_reports_what_it_bought(digits_teacher, tmp_path,
+                                                                                   capsys):
+    out = tmp_path / "student"
+    code, stdout, stderr = run_cli(["distill", "--teacher", digits_teacher, "--student", "mlp", "--model-option",
+                                    "hidden=[16]", "--data", "digits", "--epochs", "8", "--lr", "0.01",
+                                    "--temperature", "2", "--speed-rounds", "1", "--tracker", "none", "--quiet",
+                                    "--out", out], capsys)
+    assert code == 0, stderr
+    assert "agrees with its teacher" in stdout
+    report = json.loads((out / "distillation.json").read_text())
+    student, teacher, summary = report["student"], report["teacher"], report["summary"]
+    assert student["accuracy"] > 0.8 and summary["agreement"] > 0.8  # chance is 0.1: the student learnt
+    assert teacher["parameters"] > 5 * student["parameters"] and summary["parameter_ratio"] > 5
+    assert teacher["file_bytes"] > student["file_bytes"] > 0
+    for side in (student, teacher):
+        for runtime in ("pytorch", "onnx"):
+            assert side["speed"][runtime]["latency_ms"] > 0 and side["speed"][runtime]["throughput_per_s"] > 0
+    metadata = json.loads((out / "model" / "metadata.json").read_text())
+    assert metadata["teacher"]["checkpoint"] == str(digits_teacher) and metadata["teacher"]["arch"] == "mlp"
+    assert "Student against teacher" in (out / "report.html").read_text()
+    assert "Distilled from the teacher" in (out / "MODEL_CARD.md").read_text()
+    # the ONNX figures come from warmstart.export_model on the student's checkpoint, parity-checked there
+    config = json.loads((out / "config.json").read_text())
+    assert config["command"] == "distill" and config["strategy"]["name"] == "distill"
+
+
+def test_a_distillation_run_refuses_a_teacher_of_other_classes_and_a_cut_of_a_non_text_teacher(digits_teacher,
+                                                                                               tmp_path):
+    with pytest.raises(WarmstartError, match="--teacher .* predicts"):
+        warmstart.distill(digits_teacher, DataConfig("digits", classes="0-4"), student="mlp", out=tmp_path / "a")
+    with pytest.raises(WarmstartError, match="cutting layers applies to a transformer"):
+        warmstart.distill(digits_teacher, "digits", student="layers=2", out=tmp_path / "b")
+    with pytest.raises(WarmstartError, match="--student 'nothing'"):
+        warmstart.distill(digits_teacher, "digits", student="nothing", out=tmp_path / "c")
+
+
+def _texts(path: Path, rows: list[tuple[str, str]]) -> str:
+    path.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in rows))
+    return str(path)
+
+
+def test_a_text_teacher_cut_to_one_layer_distils_with_unlabelled_texts(tmp_path):
+    animals = ["the cat sleeps", "a dog barks", "the horse runs", "my bird sings", "a cow eats grass"]
+    numbers = ["one two three", "seven and nine", "forty two", "ten times ten", "six plus one"]
+    rows = [(t, "animal") for t in animals * 3] + [(t, "number") for t in numbers * 3]
+    data = DataConfig(_texts(tmp_path / "train.csv", rows), max_length=16, val_fraction=0.0)
+    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
+                                 out=tmp_path / "teacher")
+    unlabeled = _texts(tmp_path / "more.csv", [(t, "?") for t in ["a fish swims", "three and four", "the goat"]])
+    result = warmstart.distill(teacher.run_dir, data, student="layers=1", unlabeled=DataConfig(unlabeled),
+                               train=TrainConfig(epochs=2, lr=1e-3, **QUIET), out=tmp_path / "student",
+                               speed_rounds=0)
+    assert result.run.history[-1]["distill_loss"] < result.run.history[0]["distill_loss"]
+    student, info = load_checkpoint(result.run.checkpoint)
+    assert info.arch_args["layers"] == [0] and len(student.backbone.encoder.encoder.layer) == 1
+    assert result.comparison["summary"]["parameter_ratio"] > 1
+    assert "speed" not in result.comparison["student"]
+    # the cut student is an ordinary checkpoint: predict rebuilds it from its metadata
+    predicted = warmstart.predict(result.run.run_dir, _texts(tmp_path / "new.csv", [("a cat runs", "animal")]),
+                                  tmp_path / "predicted.csv")
+    assert predicted.predicted == 1 and "predicted_label" in (tmp_path / "predicted.csv").read_text()
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    # 3 rows, of which the fixed hold-out of a file without a test split keeps 1 out of the train split
+    assert config["strategy"]["unlabeled_examples"] == 2 and config["unlabeled"]["source"] == unlabeled
