@@ -48,7 +48,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
-             _command: str = "finetune") -> RunResult:
+             strict: bool = True, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -68,6 +68,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
     ``input_pipeline`` (with ``checkpoint=None``): a checkpoint whose input pipeline the model trained from scratch
     takes (its input size and channels, with ``data.resize``, and its normalisation): ``compare``'s scratch arm.
+
+    ``checkpoint="keras:FILE"`` or ``"torch:FILE"`` starts from weights made outside warmstart, loaded into
+    ``model`` (or a full Keras model's own architecture); ``strict=False`` loads what fits and names the rest. See
+    :mod:`warmstart.models.imported`.
     """
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
@@ -78,7 +82,8 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     method = check_adaptation(target_unlabeled, adaptation, resume)
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline)
+                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
+                     strict=strict)
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
