@@ -427,9 +427,12 @@ def keras_state_dict(model: KerasNetwork, file: KerasFile) -> dict[str, torch.Te
         if stored is None or stored.kind != spec["type"]:
             raise WarmstartError(f"{where}: no weights for layer {spec['name']!r} ({spec['type']}) in the file",
                                  hint="save the model with Keras' model.save; the file may be damaged")
-        prefix = "head." if spec is model.arch_args["head"] else f"backbone.{model.modules_by_layer[spec['name']]}.core."
+        is_head = spec is model.arch_args["head"]
+        prefix = "head." if is_head else f"backbone.{model.modules_by_layer[spec['name']]}.core."
         for key, tensor in convert_weights(stored.kind, stored.arrays).items():
             state[prefix + key] = tensor
+    if "head.weight" in state and "head.bias" not in state:  # a Keras head without a bias adds zero
+        state["head.bias"] = torch.zeros(state["head.weight"].shape[0])
     return state
 
 
