@@ -201,7 +201,20 @@ def _torch_state(net: TransferModel, source: ImportedWeights,
         rest = {k[len("backbone."):]: v for k, v in prefixed.items() if k not in expected}
         mapped.update(_classifier_as_head(rest, net))
         return mapped, {}
+    if source.file.suffix == ".safetensors":  # safetensors sorts its keys: put them back in module order
+        stored = dict(sorted(stored.items(), key=_module_order))
     return _by_position(stored, expected, net, source, notes), {}
+
+
+LEAF_ORDER = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _module_order(item: tuple[str, torch.Tensor]) -> tuple:
+    """``2.bias`` after ``2.weight`` and before ``10.weight``: numbered modules by number, a module's tensors in
+    PyTorch's order."""
+    module, _, leaf = item[0].rpartition(".")
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in module.split("."))
+    return parts, LEAF_ORDER.index(leaf) if leaf in LEAF_ORDER else len(LEAF_ORDER), leaf
 
 
 def _classifier_as_head(rest: dict[str, torch.Tensor], net: TransferModel) -> dict[str, torch.Tensor]:
