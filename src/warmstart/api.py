@@ -23,14 +23,14 @@ from .errors import WarmstartError
 from .evaluation import EvaluationResult
 from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
-from .run.evaluation import evaluate_checkpoint
+from .run.evaluation import evaluate_checkpoint, predict_probabilities
 from .run.starting_point import data_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
 from .run.training import lr_range
 from .strategies import Strategy, create_strategy
 
-__all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "list_registered", "report",
-           "export_model", "rank", "zoo", "shift"]
+__all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "predict_proba", "list_registered",
+           "report", "export_model", "rank", "zoo", "shift"]
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
@@ -134,7 +134,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     return result
 
 
-def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str | None = None,
+def evaluate(checkpoint: str | Path | RunResult, data: DataConfig | str, *, split: str | None = None,
              out: str | Path | None = None, device: str = "auto", target_unlabeled: DataConfig | str | None = None,
              overwrite: bool = False) -> EvaluationResult:
     """Score a checkpoint on a split of ``data``: ``train``, ``val``, ``test`` or ``all``. By default (None), a
@@ -145,7 +145,8 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str | Non
     With ``out``, writes ``metrics.json``, ``confusion_matrix.png``, ``config.json``, the predictions and the
     report there; a training run's folder is refused (``overwrite``: the files go to ``out/evaluation/``). With
     ``target_unlabeled``, AdaBN first re-estimates the model's BatchNorm statistics on that dataset's train split
-    inputs (labels unused); the checkpoint on disk is not changed."""
+    inputs (labels unused); the checkpoint on disk is not changed. ``checkpoint`` may also be a :class:`RunResult`
+    (a run without ``out``): its model, as it is in memory."""
     return evaluate_checkpoint(checkpoint, data_config(data), split=split, out=out, device=device,
                                target_unlabeled=target_unlabeled, overwrite=overwrite)
 
@@ -159,6 +160,13 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
     ``image_column``; see :mod:`warmstart.prediction`. ``out`` is replaced only when every row was predicted."""
     return _predict_csv(checkpoint, input, out, text_column=text_column, image_column=image_column,
                         label_column=label_column, batch_size=batch_size, device=device)
+
+
+def predict_proba(checkpoint: str | Path | RunResult, x, *, device: str = "auto"):
+    """Class probabilities (an array, one row per example, columns in the model's class order) for in-memory inputs
+    ``x``: arrays, texts or a DataFrame, read as ``DataConfig`` reads them (:mod:`warmstart.data.memory`).
+    ``checkpoint``: a checkpoint, or a :class:`RunResult` (its model, in memory)."""
+    return predict_probabilities(checkpoint, x, device=device)
 
 
 def list_registered(family: str) -> dict[str, str]:
