@@ -125,8 +125,9 @@ def examples(x: Any, y: Any, x_key: str, y_key: str, class_names: tuple[str, ...
                              "labels", hint=f"give one label per example: len({y_key}) == len({x_key})")
     ids, names = _labels_to_ids(labels, class_names)
     if (ids < 0).any():
-        raise WarmstartError(f"in-memory data: {y_key} holds the label {labels[np.flatnonzero(ids < 0)[0]]!r}, "
-                             "which the training labels never have",
+        unknown = labels[np.flatnonzero(ids < 0)[0]].item()
+        raise WarmstartError(f"in-memory data: {y_key} holds the label {unknown!r}, which the training labels never "
+                             "have",
                              hint="drop those examples, or add training examples of that class")
     return Dataset(values, ids, names, kind, "in-memory data", feature_names)
 
