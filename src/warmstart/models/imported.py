@@ -108,7 +108,7 @@ def _identity_preprocessing(net: TransferModel, source: str) -> None:
     preprocessing: dict[str, Any] = {"kind": "image" if len(shape) == 3 else "vector", "mean": [0.0] * channels,
                                      "std": [1.0] * channels, "source": source}
     if len(shape) == 3:  # a converted model has a fixed input: images are resized to it
-        preprocessing["input_size"] = list(shape)
+        preprocessing.update(input_size=list(shape), interpolation="bilinear")
     net.pretrained_preprocessing = preprocessing
     net.weights_source = source
 
