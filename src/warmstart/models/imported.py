@@ -104,7 +104,7 @@ def load_imported(net: TransferModel, source: ImportedWeights, *, strict: bool =
 
 def _identity_preprocessing(net: TransferModel, source: str) -> None:
     shape = net.input_shape
-    channels = shape[0] if len(shape) == 3 else shape[0]
+    channels = shape[0]  # an image's channels, or a vector's features
     preprocessing: dict[str, Any] = {"kind": "image" if len(shape) == 3 else "vector", "mean": [0.0] * channels,
                                      "std": [1.0] * channels, "source": source}
     if len(shape) == 3:  # a converted model has a fixed input: images are resized to it

@@ -1,5 +1,7 @@
 """Where a run starts: a warmstart checkpoint, a pretrained model named in ``--from`` (``minilm``, ``hf:``,
-``timm:``, ``torchvision:``), or an architecture trained from scratch; the data fitted to it; and its lineage.
+``timm:``, ``torchvision:``), weights made outside warmstart (``keras:FILE``, ``torch:FILE``: loaded into ``--model``
+by :mod:`warmstart.models.imported`), or an architecture trained from scratch; the data fitted to it; and its
+lineage.
 
 The one place that checks ``--model`` against ``--from``, decides whether the data fits a text or an image model,
 and decides the head:
@@ -66,8 +68,9 @@ class StartingPoint:
 
 def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | None) -> ModelConfig | None:
     """``--model`` against ``--from``: an architecture for scratch; for a pretrained source (``timm:NAME``), the
-    same architecture with its options; refused for a checkpoint, which fixes the architecture. Returns the
-    pretrained source's architecture and options, or None for a checkpoint or scratch."""
+    same architecture with its options; for ``keras:``/``torch:`` weights, the architecture they load into;
+    refused for a checkpoint, which fixes the architecture. Returns the pretrained source's architecture and
+    options, or None for a checkpoint or scratch."""
     if checkpoint is None:
         return None
     given = None if model is None else model_config(model)
