@@ -74,6 +74,21 @@ def test_a_timm_checkpoint_into_the_timm_family(tmp_path):
     assert "classifier (head.bias, head.weight)" in notes[0]  # timm's fc, recognised as the classifier
 
 
+def test_a_torchvision_state_dict_into_the_torchvision_family(tmp_path):
+    import torchvision
+
+    torch.manual_seed(4)
+    theirs = torchvision.models.resnet18(num_classes=7)
+    torch.save(theirs.state_dict(), tmp_path / "resnet18.pth")
+    net = create_model("torchvision", (3, 32, 32), 2, name="resnet18")
+    notes = load_imported(net, ImportedWeights("torch", tmp_path / "resnet18.pth"))
+    theirs.fc = nn.Identity()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(features(net, x), theirs.eval()(x), atol=1e-5)
+    assert "classifier (head.bias, head.weight)" in notes[0]  # torchvision's fc, recognised as the classifier
+
+
 def test_torch_source_needs_an_architecture_and_a_file(tmp_path):
     torch.save({}, tmp_path / "empty.pt")
     with pytest.raises(WarmstartError, match="no such file"):

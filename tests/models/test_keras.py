@@ -161,6 +161,10 @@ def test_weights_only_h5_through_the_command_line(relu_mlp, tmp_path, capsys):
         ours = net.forward_features(torch.from_numpy(x)).numpy()
     assert np.abs(ours - np.asarray(features)).max() < TOLERANCE
     assert info.preprocessing["mean"] == [0.0] * 20
+    code, out, err = run_cli(["finetune", "--from", f"keras:{tmp_path / 'pretrained_model.h5'}", "--model", "mlp",
+                              "--model-option", "hidden=[16,9]", "--data", str(tmp_path / "target.npz"),
+                              "--out", str(tmp_path / "run2"), "--strict"], capsys)
+    assert code == 2 and "backbone.3.weight (9, 16)" in err and "--no-strict" in err
 
 
 def test_finetune_from_a_full_keras_model_and_reload(cnn_keras, tmp_path):
@@ -200,6 +204,21 @@ def test_unsupported_layers_are_refused_by_name_and_class():
         layer_specs(spec(dense("d", 4, "my_act"), dense("out", 2)), "m")
     with pytest.raises(WarmstartError, match="last Dense layer 'out' has the activation 'sigmoid'"):
         layer_specs(spec(dense("out", 1, "sigmoid")), "m")
+
+
+def test_a_keras_2_functional_config():
+    """Keras 2 stores the input shape as batch_input_shape and each call's inputs as [[name, 0, 0, {}]]."""
+    config = {"class_name": "Model", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 6, 6, 2], "name": "in"},
+         "inbound_nodes": []},
+        {"class_name": "Conv2D", "config": {"name": "c", "filters": 3, "kernel_size": [3, 3], "activation": "relu"},
+         "inbound_nodes": [[["in", 0, 0, {}]]]},
+        {"class_name": "GlobalAveragePooling2D", "config": {"name": "g"}, "inbound_nodes": [[["c", 0, 0, {}]]]},
+        {**dense("out", 4, "softmax"), "inbound_nodes": [[["g", 0, 0, {}]]]}]}}
+    options = layer_specs(config, "m")
+    assert options["shape"] == [2, 6, 6] and [s["type"] for s in options["layers"]] == ["conv2d", "global_average_pool"]
+    net = create_model("keras", (2, 6, 6), 4, **options)
+    assert net.num_features == 3 and net(torch.zeros(2, 2, 6, 6)).shape == (2, 4)
 
 
 def test_branching_functional_models_are_refused():
