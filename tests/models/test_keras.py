@@ -202,6 +202,9 @@ def test_unsupported_layers_are_refused_by_name_and_class():
         layer_specs(spec(custom, dense("out", 2)), "m")
     with pytest.raises(WarmstartError, match="'d' has the activation 'my_act'"):
         layer_specs(spec(dense("d", 4, "my_act"), dense("out", 2)), "m")
+    built = {"class_name": "Sequential", "config": {"name": "s", "layers": [  # no Input: built by its first call
+        {**dense("d", 4, "relu"), "build_config": {"input_shape": [None, 5]}}, dense("out", 2)]}}
+    assert layer_specs(built, "m")["shape"] == [5]
     with pytest.raises(WarmstartError, match="last Dense layer 'out' has the activation 'sigmoid'"):
         layer_specs(spec(dense("out", 1, "sigmoid")), "m")
 

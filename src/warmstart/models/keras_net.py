@@ -95,7 +95,9 @@ def _inbound(layer: dict[str, Any]) -> list[list[str]]:
 def _input_shape(layers: list[dict[str, Any]], where: str) -> list[int]:
     for layer in layers[:2]:
         config = layer.get("config", {})
-        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        # Keras 3's Input, Keras 2's input_shape=..., or a Keras 3 model built by its first call (build_config)
+        shape = config.get("batch_shape") or config.get("batch_input_shape") or \
+            (layer.get("build_config") or {}).get("input_shape")
         if shape is not None:
             if any(s is None for s in shape[1:]):
                 raise _refuse(where, f"its input shape {tuple(shape[1:])} has unknown dimensions",
