@@ -45,7 +45,9 @@ def pretrained_spec(checkpoint: str | Path | None, options: Mapping[str, Any] | 
 
 def source_architecture(checkpoint: str) -> str | None:
     """The registered architecture a ``--from`` pretrained source builds (for the CLI's --model-option)."""
-    if isinstance(checkpoint, str) and checkpoint.partition(":")[0] in ("keras", "torch"):
+    from .imported import FORMATS
+
+    if isinstance(checkpoint, str) and checkpoint.partition(":")[0] in FORMATS:
         raise WarmstartError(f"--model-option: --from {checkpoint} loads weights into the architecture --model names",
                              hint="add --model (e.g. --model mlp --model-option hidden=[64,32])")
     spec = pretrained_spec(checkpoint) if isinstance(checkpoint, str) else None

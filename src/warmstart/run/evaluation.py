@@ -1,12 +1,12 @@
 """``evaluate``: a checkpoint scored on a split of a dataset, fitted to the model's input by the one policy of
-:mod:`warmstart.data.fit`, and written (with ``out``) by the run folder's owner into a folder of its own."""
+:mod:`warmstart.data.fit`, and written (with ``out``) by the run folder's owner into a folder of its own; and
+``predict_proba``'s probabilities for inputs held in memory. Either takes a checkpoint or a run's in-memory model."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,8 @@ from ..adaptation import create_adaptation
 from ..adaptation.target import TargetAdaptation
 from ..config import DataConfig, to_dict
 from ..data import Dataset, evaluation_split, select_classes
-from ..data.memory import unlabelled
 from ..data.fit import fit_to_model
+from ..data.memory import unlabelled
 from ..data.preprocess import preprocessing_from_dict
 from ..engine import predict_logits, resolve_device
 from ..errors import WarmstartError
