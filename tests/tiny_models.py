@@ -31,7 +31,8 @@ def tiny_bert_source() -> str:
 # options that make each model small enough for contract tests
 MODEL_OPTIONS = {"hf": lambda: {"source": tiny_bert_source()},
                  "timm": lambda: {"name": "test_resnet"},  # timm's own tiny test models
-                 "torchvision": lambda: {"name": "mobilenet_v3_small"}}
+                 "torchvision": lambda: {"name": "mobilenet_v3_small"},
+                 "keras": lambda: tiny_keras_options()}
 TEXT_MODELS = {"hf"}
 
 
@@ -49,3 +50,19 @@ def example_inputs(name: str, shape: tuple[int, ...], n: int, seed: int = 1) -> 
             ids[row, length:] = 0
         return ids
     return torch.randn(n, *shape, generator=g)
+
+
+def tiny_keras_options() -> dict:
+    """A small converted Keras CNN (its config as Keras 3 stores it, no Keras needed): conv, BatchNorm, pooling,
+    flatten, dense."""
+    from warmstart.models.keras_net import layer_specs
+
+    def layer(kind, name, **config):
+        return {"class_name": kind, "config": {"name": name, **config}}
+
+    config = {"class_name": "Sequential", "config": {"name": "tiny", "layers": [
+        layer("InputLayer", "input", batch_shape=[None, 16, 16, 1]),
+        layer("Conv2D", "conv", filters=4, kernel_size=[3, 3], strides=[2, 2], padding="same", activation="relu"),
+        layer("BatchNormalization", "bn"), layer("MaxPooling2D", "pool", pool_size=[2, 2]), layer("Flatten", "flat"),
+        layer("Dense", "dense", units=8, activation="relu"), layer("Dense", "out", units=3, activation="softmax")]}}
+    return layer_specs(config, "tiny Keras model")

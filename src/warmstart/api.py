@@ -23,15 +23,14 @@ from .errors import WarmstartError
 from .evaluation import EvaluationResult
 from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
-from .run.evaluation import evaluate_checkpoint
+from .run.evaluation import evaluate_checkpoint, predict_probabilities
 from .run.starting_point import data_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
 from .run.training import lr_range
 from .strategies import Strategy, create_strategy
 
-__all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "list_registered", "report",
-           "export_model", "rank", "zoo", "shift"]
-__all__ += ["distill"]
+__all__ = ["RunResult", "pretrain", "finetune", "distill", "evaluate", "lr_find", "predict", "predict_proba",
+           "list_registered", "report", "export_model", "rank", "zoo", "shift"]
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
@@ -49,7 +48,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
-             _command: str = "finetune") -> RunResult:
+             strict: bool = True, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -69,6 +68,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
     ``input_pipeline`` (with ``checkpoint=None``): a checkpoint whose input pipeline the model trained from scratch
     takes (its input size and channels, with ``data.resize``, and its normalisation): ``compare``'s scratch arm.
+
+    ``checkpoint="keras:FILE"`` or ``"torch:FILE"`` starts from weights made outside warmstart, loaded into
+    ``model`` (or a full Keras model's own architecture); ``strict=False`` loads what fits and names the rest. See
+    :mod:`warmstart.models.imported`.
     """
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
@@ -79,7 +82,8 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     method = check_adaptation(target_unlabeled, adaptation, resume)
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline)
+                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
+                     strict=strict)
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
@@ -155,7 +159,7 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
                        speed_rounds=speed_rounds)
 
 
-def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str | None = None,
+def evaluate(checkpoint: str | Path | RunResult, data: DataConfig | str, *, split: str | None = None,
              out: str | Path | None = None, device: str = "auto", target_unlabeled: DataConfig | str | None = None,
              overwrite: bool = False) -> EvaluationResult:
     """Score a checkpoint on a split of ``data``: ``train``, ``val``, ``test`` or ``all``. By default (None), a
@@ -166,7 +170,8 @@ def evaluate(checkpoint: str | Path, data: DataConfig | str, *, split: str | Non
     With ``out``, writes ``metrics.json``, ``confusion_matrix.png``, ``config.json``, the predictions and the
     report there; a training run's folder is refused (``overwrite``: the files go to ``out/evaluation/``). With
     ``target_unlabeled``, AdaBN first re-estimates the model's BatchNorm statistics on that dataset's train split
-    inputs (labels unused); the checkpoint on disk is not changed."""
+    inputs (labels unused); the checkpoint on disk is not changed. ``checkpoint`` may also be a :class:`RunResult`
+    (a run without ``out``): its model, as it is in memory."""
     return evaluate_checkpoint(checkpoint, data_config(data), split=split, out=out, device=device,
                                target_unlabeled=target_unlabeled, overwrite=overwrite)
 
@@ -180,6 +185,13 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
     ``image_column``; see :mod:`warmstart.prediction`. ``out`` is replaced only when every row was predicted."""
     return _predict_csv(checkpoint, input, out, text_column=text_column, image_column=image_column,
                         label_column=label_column, batch_size=batch_size, device=device)
+
+
+def predict_proba(checkpoint: str | Path | RunResult, x, *, device: str = "auto"):
+    """Class probabilities (an array, one row per example, columns in the model's class order) for in-memory inputs
+    ``x``: arrays, texts or a DataFrame, read as ``DataConfig`` reads them (:mod:`warmstart.data.memory`).
+    ``checkpoint``: a checkpoint, or a :class:`RunResult` (its model, in memory)."""
+    return predict_probabilities(checkpoint, x, device=device)
 
 
 def list_registered(family: str) -> dict[str, str]:

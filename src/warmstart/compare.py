@@ -204,6 +204,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     (everything, per-run results too), ``compare.md``, ``compare.png`` and ``report.html``.
     """
     from .data import load_splits
+    from .models.imported import imported_weights
     from .strategies import create_strategy
 
     started = time.perf_counter()
@@ -213,8 +214,10 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     options = _check_strategy_options(strategy_options, strategies)
     for name in strategies:  # a typo in a name or an option fails before any training
         create_strategy(name, **options[name])
-    scratch_model = (_scratch_architecture(checkpoint) if model is None
-                     else ModelConfig(model) if isinstance(model, str) else model)
+    given_model = None if model is None else ModelConfig(model) if isinstance(model, str) else model
+    scratch_model = _scratch_architecture(checkpoint) if given_model is None else given_model
+    # keras:FILE and torch:FILE load into an architecture: --model's, or a full Keras model's own (None)
+    source_model = given_model if imported_weights(checkpoint) is not None else None
     pipeline = _input_pipeline(checkpoint)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
 
@@ -236,7 +239,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                         progress.describe(f"{name}, {k} shots, seed {seed}" + (", to its plateau" if stop else ""))
                         run_dir = None if out is None else Path(out) / folder / name / f"shots{k}" / f"seed{seed}"
                         result = _train_arm(name, start, target, run_train, scratch_model, pipeline, options,
-                                            run_dir)
+                                            run_dir, source_model)
                         notes.extend(n for n in result.notes if n not in notes)
                         input_shapes.add(tuple(result.info.input_shape))
                         runs[folder].append(_run(name, k, seed, result, run_dir))
@@ -265,7 +268,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
 
 def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: TrainConfig, scratch_model: ModelConfig,
-               pipeline: str | Path | None, options: Mapping[str, Mapping[str, Any]], run_dir: Path | None):
+               pipeline: str | Path | None, options: Mapping[str, Mapping[str, Any]], run_dir: Path | None,
+               source_model: ModelConfig | None = None):
     """One run: scratch (``start`` None) trains ``scratch_model`` with full fine-tuning's defaults and the
     checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options. compare owns its run folders:
     a rerun replaces them (overwrite)."""
@@ -275,8 +279,8 @@ def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: T
     if start is None:
         return finetune(None, target, strategy="full", model=scratch_model, train=train, out=run_dir,
                         input_pipeline=pipeline, overwrite=True)
-    return finetune(start, target, strategy=create_strategy(name, **options[name]), train=train, out=run_dir,
-                    overwrite=True)
+    return finetune(start, target, strategy=create_strategy(name, **options[name]), model=source_model, train=train,
+                    out=run_dir, overwrite=True)
 
 
 def _run(name: str, shots: int, seed: int, result, run_dir: Path | None) -> CompareRun:
@@ -320,9 +324,11 @@ def plateau_settings(rule: Mapping[str, Any] | None) -> dict[str, Any]:
 def _input_pipeline(checkpoint: str | Path) -> str | Path | None:
     """The checkpoint whose input pipeline scratch takes: a warmstart checkpoint. A pretrained model's name
     (``minilm``, ``timm:...``) needs none: scratch builds the same model, whose factory fixes its inputs."""
+    from .models.imported import imported_weights
     from .models.sources import pretrained_spec
 
-    return None if pretrained_spec(checkpoint) is not None else checkpoint
+    outside = imported_weights(checkpoint) is not None  # keras:, torch:: the architecture fixes the input shape
+    return None if outside or pretrained_spec(checkpoint) is not None else checkpoint
 
 
 def _check_strategy_options(strategy_options: Mapping[str, Mapping[str, Any]] | None,
@@ -348,8 +354,12 @@ def _scratch_architecture(checkpoint: str | Path) -> ModelConfig:
     (``minilm``, ``hf:...``, ``timm:...``, ``torchvision:...`` or a checkpoint of one), whose factory would
     otherwise load the pretrained weights."""
     from .models import read_info
+    from .models.imported import imported_architecture, imported_weights
     from .models.sources import pretrained_spec
 
+    imported = imported_weights(checkpoint)
+    if imported is not None:  # keras:FILE (a full model: its own architecture); torch:FILE needs --model
+        return imported_architecture(imported, None)
     spec = pretrained_spec(checkpoint)
     if spec is not None:  # minilm, hf:, timm:, torchvision:
         return ModelConfig(spec.name, {**spec.options, "pretrained": False})

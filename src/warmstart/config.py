@@ -51,7 +51,9 @@ def is_number(value: Any) -> bool:
 class DataConfig:
     """Where the data comes from and which part of it to use.
 
-    source: a built-in name (``fashion-mnist``, ``digits``) or a path to an ``.npz``, a ``.csv`` or an image folder.
+    source: a built-in name (``fashion-mnist``, ``digits``) or a path to an ``.npz``, a ``.csv`` or an image folder;
+        or data in memory: arrays ``(x, y)`` or ``(x, y, x_test, y_test)``, a pandas DataFrame (with
+        ``label_column``, and ``text_column`` for text), or a torch Dataset (see :mod:`warmstart.data.memory`).
     classes: a class spec, ``"0-4"``, ``"5,6,9"`` or class names; None keeps every class.
     shots: K training examples per class, sampled stratified with the training seed; None keeps all.
     val_fraction: share of the (possibly few-shot) training set held out for validation each epoch. None means
@@ -82,6 +84,11 @@ class DataConfig:
     corruption: str | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.source, str):  # arrays, DataFrames, a torch Dataset: held in memory, named by a str
+            from .data.memory import in_memory
+
+            object.__setattr__(self, "source", in_memory(self.source, label_column=self.label_column,
+                                                         text_column=self.text_column))
         if self.corruption is not None:
             from .data.corruptions import parse_corruption
 

@@ -17,6 +17,7 @@ SHAPES: dict[str, list[tuple[int, ...]]] = {
     "cnn": [(1, 16, 16), (1, 28, 28), (3, 32, 32), (3, 64, 64)],
     "mlp": [(20,), (1, 8, 8)],
     "hf": [(16,)],  # token ids, padded to 16
+    "keras": [(1, 16, 16)],  # a converted Keras model's input is fixed by its config (tiny_models)
 }
 DEFAULT_SHAPES = [(1, 16, 16), (3, 32, 32)]
 NUM_CLASSES = 5

@@ -13,7 +13,7 @@ from warmstart.strategies import STRATEGIES, create_strategy
 
 from tiny_models import example_inputs, model_options
 
-SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16), "hf": (12,), "timm": (1, 16, 16),
+SHAPES = {"mlp": (1, 8, 8), "cnn": (1, 16, 16), "hf": (12,), "timm": (1, 16, 16), "keras": (1, 16, 16),
           "torchvision": (1, 16, 16)}
 
 
@@ -30,7 +30,7 @@ EXPECTED_FIRST_LAST = {"full": ("all", "all"), "freeze": ("head", "head"), "laye
 TRAINED_PARAMETERS = {"bitfit": lambda group, name: group == "head" or name.endswith("bias"),
                       "lora": lambda group, name: group == "head" or ".lora_" in "." + name}
 # (strategy, model) pairs refused with a WarmstartError that names the model: LoRA needs a transformer's layers
-UNSUPPORTED = {("lora", "mlp"), ("lora", "cnn"), ("lora", "timm"), ("lora", "torchvision")}
+UNSUPPORTED = {("lora", "mlp"), ("lora", "cnn"), ("lora", "timm"), ("lora", "torchvision"), ("lora", "keras")}
 WITHOUT_WEIGHT_DECAY = {"l2-sp"}  # its penalty replaces weight decay (towards the start, and beta on the head)
 
 

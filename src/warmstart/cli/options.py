@@ -118,7 +118,8 @@ DATA_OPTIONS = Group(
 )
 
 START = Opt("checkpoint", ("--from",), str, "Checkpoint (run folder), a pretrained model (timm:NAME, torchvision:NAME, "
-            "hf:FOLDER, minilm), or `none` for scratch.", REQUIRED, MODEL)
+            "hf:FOLDER, minilm), outside weights (keras:FILE.h5|.keras, torch:FILE.pt with --model), or `none` for "
+            "scratch.", REQUIRED, MODEL)
 
 MODEL_OPTIONS = Group(
     Opt("model", ("--model",), Optional[str], "Architecture, with --from none (default: cnn for images, mlp for "

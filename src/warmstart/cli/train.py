@@ -15,6 +15,8 @@ from .options import (ADAPTATION_OPTIONS, DATA_OPTIONS, LAUNCH_OPTIONS, MODEL, M
 
 KEEP_HEAD = Opt("keep_head", ("--keep-head",), bool, "Keep the checkpoint's classifier when the target has its "
                 "classes.", False, MODEL, when_set=True)
+STRICT = Opt("strict", ("--strict/--no-strict",), bool, "With --from keras:FILE or torch:FILE: every weight must fit "
+             "--model (--no-strict loads what fits and names the rest).", from_api("strict"), MODEL, when_set=True)
 
 
 @command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
@@ -31,7 +33,7 @@ def pretrain(given: Given) -> None:
 
 
 @command(app, "finetune", Group(START.with_(help=START.help + " `auto` ranks --candidates and starts from the best.")),
-         DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
+         DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD, STRICT), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
          LAUNCH_OPTIONS, ADAPTATION_OPTIONS, SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def finetune(given: Given) -> None:
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
@@ -45,7 +47,7 @@ def finetune(given: Given) -> None:
         build.starting_checkpoint(given), build.data_config(given), target_unlabeled=build.target_data(given),
         adaptation=method, strategy=build.strategy(given), model=starting_model, train=build.train_config(given),
         out=given.out, resume=given.resume, candidates=build.listed(given.candidates), rank_score=given.rank_score,
-        **given.changed("keep_head", "overwrite"))
+        **given.changed("keep_head", "overwrite", "strict"))
     render.print_metrics(result.metrics, f"finetune test ({given.data})", given.as_json, result.run_dir)
 
 

@@ -13,6 +13,7 @@ from ..registry import Registry
 from . import fashion_mnist
 from .dataset import Dataset
 from .files import check_regular_file, load_csv, load_image_folder, load_npz, numeric_columns
+from .memory import InMemoryData
 from .text import load_text_table, split_files
 
 BuiltIn = Callable[[], tuple[Dataset, Dataset | None]]
@@ -52,6 +53,8 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
     A ``train.csv`` with a ``test.csv`` beside it (given as the file or as their folder) gives both splits, for
     vectors as for text. The column types decide, not the name or place: a folder of numeric ``train.csv`` and
     ``test.csv`` is a vector dataset with its own test split."""
+    if isinstance(source, InMemoryData):
+        return source.train, source.test
     if source in DATASETS:
         return DATASETS.create(source)
     path = Path(source).expanduser()

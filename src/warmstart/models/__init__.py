@@ -1,6 +1,6 @@
 """Models: the backbone contract, the registered architectures and checkpoints."""
 
-from . import cnn, hf, mlp, timm_backbone, torchvision_backbone  # noqa: F401  (registers the architectures)
+from . import cnn, hf, keras_net, mlp, timm_backbone, torchvision_backbone  # noqa: F401  (registers the architectures)
 from .base import MODELS, TransferModel, create_model
 from .checkpoint import CheckpointInfo, load_checkpoint, read_info, resolve_path, save_checkpoint
 

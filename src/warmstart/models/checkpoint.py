@@ -80,12 +80,17 @@ def read_info(path: str | Path) -> tuple[Path, CheckpointInfo]:
         with safe_open(str(file), framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
+        foreign = FOREIGN_HINTS.get(file.suffix.lower())
+        if foreign is not None:  # a Keras or PyTorch file given as a checkpoint: say how to load it
+            raise WarmstartError(f"checkpoint {file}: a {foreign[0]} file, not a warmstart checkpoint",
+                                 hint=foreign[1].format(file=file)) from None
         raise WarmstartError(f"checkpoint {file}: cannot be read as safetensors ({exc}); it may be truncated",
                              hint="re-create it with `warmstart pretrain`, or point at an intact copy") from None
     if METADATA_KEY not in header:
         raise WarmstartError(f"checkpoint {file}: a safetensors file, but not a warmstart checkpoint (no "
                              f"{METADATA_KEY!r} metadata in its header)",
-                             hint="pass a checkpoint written by warmstart")
+                             hint="pass a checkpoint written by warmstart; for a plain state dict, name its "
+                                  f"architecture: --from torch:{file} --model ARCH")
     try:
         meta = json.loads(header[METADATA_KEY])
     except ValueError as exc:
@@ -93,6 +98,12 @@ def read_info(path: str | Path) -> tuple[Path, CheckpointInfo]:
                              hint=DAMAGED_HINT) from None
     return file, info_from_metadata(meta, f"checkpoint {file}")
 
+
+# what a file that is not a warmstart checkpoint is, by its suffix, and how to start from it instead
+_KERAS = ("Keras", "load it with --from keras:{file} (a weights-only file also needs --model, e.g. --model mlp)")
+_TORCH = ("PyTorch", "load the state dict into an architecture: --from torch:{file} --model ARCH (e.g. mlp, cnn)")
+FOREIGN_HINTS = {".h5": _KERAS, ".hdf5": _KERAS, ".keras": _KERAS, ".pt": _TORCH, ".pth": _TORCH, ".bin": _TORCH,
+                 ".ckpt": _TORCH}
 
 KINDS = ("image", "vector", "text")
 DAMAGED_HINT = "re-create it with `warmstart pretrain` or `finetune`, or point at an intact copy"

@@ -45,5 +45,10 @@ def pretrained_spec(checkpoint: str | Path | None, options: Mapping[str, Any] | 
 
 def source_architecture(checkpoint: str) -> str | None:
     """The registered architecture a ``--from`` pretrained source builds (for the CLI's --model-option)."""
+    from .imported import FORMATS
+
+    if isinstance(checkpoint, str) and checkpoint.partition(":")[0] in FORMATS:
+        raise WarmstartError(f"--model-option: --from {checkpoint} loads weights into the architecture --model names",
+                             hint="add --model (e.g. --model mlp --model-option hidden=[64,32])")
     spec = pretrained_spec(checkpoint) if isinstance(checkpoint, str) else None
     return None if spec is None else spec.name

@@ -1,5 +1,7 @@
 """Where a run starts: a warmstart checkpoint, a pretrained model named in ``--from`` (``minilm``, ``hf:``,
-``timm:``, ``torchvision:``), or an architecture trained from scratch; the data fitted to it; and its lineage.
+``timm:``, ``torchvision:``), weights made outside warmstart (``keras:FILE``, ``torch:FILE``: loaded into ``--model``
+by :mod:`warmstart.models.imported`), or an architecture trained from scratch; the data fitted to it; and its
+lineage.
 
 The one place that checks ``--model`` against ``--from``, decides whether the data fits a text or an image model,
 and decides the head:
@@ -28,6 +30,7 @@ from ..data.preprocess import Normalization, fit_preprocessing, preprocessing_fr
 from ..engine import seed_everything
 from ..errors import WarmstartError
 from ..models import TransferModel, create_model, load_checkpoint, read_info
+from ..models.imported import imported_architecture, imported_weights, load_imported
 from ..models.sources import pretrained_spec
 
 log = logging.getLogger("warmstart")
@@ -65,11 +68,15 @@ class StartingPoint:
 
 def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | None) -> ModelConfig | None:
     """``--model`` against ``--from``: an architecture for scratch; for a pretrained source (``timm:NAME``), the
-    same architecture with its options; refused for a checkpoint, which fixes the architecture. Returns the
-    pretrained source's architecture and options, or None for a checkpoint or scratch."""
+    same architecture with its options; for ``keras:``/``torch:`` weights, the architecture they load into;
+    refused for a checkpoint, which fixes the architecture. Returns the pretrained source's architecture and
+    options, or None for a checkpoint or scratch."""
     if checkpoint is None:
         return None
     given = None if model is None else model_config(model)
+    imported = imported_weights(checkpoint)
+    if imported is not None:  # keras:FILE, torch:FILE: --model names the architecture the weights load into
+        return imported_architecture(imported, given)
     expected = pretrained_spec(checkpoint)
     if expected is None:
         if given is not None:
@@ -84,11 +91,13 @@ def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | 
 
 def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
                            train: TrainConfig, *, keep_head: bool = False, source_classifier: bool = False,
-                           input_pipeline: str | Path | None = None) -> StartingPoint:
+                           input_pipeline: str | Path | None = None, strict: bool = True) -> StartingPoint:
     """The seeded splits, the model (``checkpoint`` with the head the rule above gives, a pretrained model with a
     new head, or ``model`` from scratch), the preprocessing its inputs get, its lineage and notes on what changed.
     ``input_pipeline``: from scratch, the input shape (with ``data.resize``) and normalisation of that checkpoint,
-    so that a comparison with fine-tuning it differs only in the starting point (``compare``'s scratch arm)."""
+    so that a comparison with fine-tuning it differs only in the starting point (``compare``'s scratch arm).
+    ``strict``: weights imported with ``keras:`` or ``torch:`` must fit the architecture exactly (False: load what
+    fits, and name the rest in the notes)."""
     if input_pipeline is not None and checkpoint is not None:
         raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
                              hint="pass checkpoint=None, or drop input_pipeline")
@@ -104,13 +113,13 @@ def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, mode
         raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
                              hint="start from a checkpoint or pretrained model of the same kind, or from none")
     if checkpoint is None or pretrained is not None:
-        return _new_model(checkpoint, pretrained, data, model, splits, input_pipeline)
+        return _new_model(checkpoint, pretrained, data, model, splits, input_pipeline, strict)
     return _from_checkpoint(checkpoint, data, train, splits, keep_head=keep_head, source_classifier=source_classifier)
 
 
 def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, data: DataConfig,
                model: ModelConfig | str | None, splits: DataSplits,
-               input_pipeline: str | Path | None = None) -> StartingPoint:
+               input_pipeline: str | Path | None = None, strict: bool = True) -> StartingPoint:
     notes: list[str] = []
     text = splits.train.kind == "text"
     input_shape = (data.max_length,) if text else splits.train.input_shape
@@ -118,6 +127,10 @@ def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, da
     source = None if input_pipeline is None or text else read_info(input_pipeline)[1]
     net = create_model(spec.name, input_shape if source is None else source.input_shape, splits.train.num_classes,
                        **dict(spec.options))
+    imported = imported_weights(checkpoint)
+    if imported is not None:
+        for message in load_imported(net, imported, strict=strict):
+            note(notes, message)
     if source is not None:  # the input pipeline of the checkpoint this scratch run is compared with
         norm = preprocessing_from_dict(source.preprocessing)
         splits = fit_splits(splits, net.input_shape, norm, model_name=f"checkpoint {input_pipeline}",

@@ -72,7 +72,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
               callbacks: tuple[Callback, ...] = (), resume: bool = False, overwrite: bool = False,
               keep_head: bool = False, adaptation: Adaptation | None = None, target_unlabeled=None,
               selection: dict[str, Any] | None = None, notes: tuple[str, ...] = (),
-              input_pipeline: str | Path | None = None) -> RunResult:
+              input_pipeline: str | Path | None = None, strict: bool = True) -> RunResult:
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
     strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking."""
     started = time.perf_counter()
@@ -83,7 +83,8 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
     folder = open_run_folder(out, resume=resume, overwrite=overwrite)
-    start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline)
+    start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline,
+                                   strict=strict)
     start.notes[:0] = notes
     check_trainable(data, start.splits, train)
     strategy, train = resolve_strategy(strategy, start, train)

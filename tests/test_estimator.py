@@ -1,0 +1,44 @@
+"""warmstart.Transfer: the scikit-learn contract (clone, get/set_params, cross_val_score) over the same API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.model_selection import cross_val_score
+
+import warmstart
+from warmstart import ModelConfig, Transfer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    bunch = load_digits()
+    pick = np.random.default_rng(0).permutation(len(bunch.target))[:400]
+    return bunch.data[pick].astype(np.float32) / 16.0, np.array(list("abcdefghij"))[bunch.target[pick]]
+
+
+def test_fit_predict_evaluate_save(digits, tmp_path):
+    x, y = digits
+    clf = Transfer(None, "full", model=ModelConfig("mlp", {"hidden": [32]}), epochs=15, lr=3e-3)
+    assert clf.get_params()["epochs"] == 15 and not hasattr(clf, "result_")
+    clf.fit(x[:300], y[:300])
+    assert list(clf.classes_) == list("abcdefghij")
+    probabilities = clf.predict_proba(x[300:])
+    assert probabilities.shape == (100, 10) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    accuracy = clf.score(x[300:], y[300:])
+    assert accuracy > 0.7  # learnt: chance is 0.1
+    assert clf.evaluate(x[300:], y[300:]).accuracy == pytest.approx(accuracy)
+    clf.save(tmp_path / "model")
+    again = warmstart.evaluate(tmp_path / "model", warmstart.DataConfig((x[300:], y[300:])))
+    assert again.accuracy == pytest.approx(accuracy)
+
+
+def test_clone_and_cross_val_score(digits):
+    x, y = digits
+    clf = Transfer(None, "full", model="mlp", epochs=3).set_params(lr=3e-3)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and twin is not clf
+    scores = cross_val_score(clf, x[:200], y[:200], cv=2)
+    assert scores.shape == (2,) and (scores > 0.2).all()
