@@ -23,6 +23,7 @@ from .errors import WarmstartError
 from .evaluation import EvaluationResult
 from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
+from .run.averaging import GreedySoup, create_averaging
 from .run.evaluation import evaluate_checkpoint
 from .run.starting_point import data_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
@@ -30,7 +31,7 @@ from .run.training import lr_range
 from .strategies import Strategy, create_strategy
 
 __all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "list_registered", "report",
-           "export_model", "rank", "zoo", "shift"]
+           "export_model", "rank", "zoo", "shift", "tune"]
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
@@ -48,7 +49,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
-             _command: str = "finetune") -> RunResult:
+             average: str | None = None, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -68,17 +69,25 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
     ``input_pipeline`` (with ``checkpoint=None``): a checkpoint whose input pipeline the model trained from scratch
     takes (its input size and channels, with ``data.resize``, and its normalisation): ``compare``'s scratch arm.
+
+    ``average="wise-ft"``: the fine-tuned backbone mixed with its pretrained weights, the mixing weight chosen on the
+    validation split (:mod:`warmstart.run.averaging`); the checkpoint is a plain model.
     """
+    averaging = create_averaging(average)
+    if isinstance(averaging, GreedySoup):
+        raise WarmstartError("--average soup averages the trials of a study", hint="use `warmstart tune --average "
+                             "soup`, or --average wise-ft here")
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
                               out=out, callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                              adaptation=adaptation, target_unlabeled=target_unlabeled)
+                              adaptation=adaptation, target_unlabeled=target_unlabeled, averaging=averaging)
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     method = check_adaptation(target_unlabeled, adaptation, resume)
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline)
+                     adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
+                     averaging=averaging)
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
@@ -217,3 +226,25 @@ def shift(source: DataConfig | str, target: DataConfig | str, model: str | Path,
                                                          "target_data": to_dict(target),
                                                          "warmstart_version": __version__}))
     return result
+
+
+def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Path, strategy: str | Strategy = "full",
+         model: ModelConfig | str | None = None, train: TrainConfig | None = None, trials: int = 20,
+         time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
+         folds: int = 3, average: str | None = None, keep_head: bool = False, resume: bool = False,
+         overwrite: bool = False):
+    """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
+    ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
+    folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
+    that model once on the test split. The space is the strategy's declared one (``Strategy.search_space``),
+    changed by the YAML file ``space``. ``resume`` continues the study in ``out``; ``workers`` processes share it.
+    ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
+    for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``)."""
+    from .run.starting_point import model_config
+    from .tuning import TuneSettings, run_tune
+
+    settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
+                            average=average)
+    return run_tune(checkpoint, data, strategy=strategy, model=None if model is None else model_config(model),
+                    train=train, out=out, settings=settings, space=space, keep_head=keep_head, resume=resume,
+                    overwrite=overwrite)
