@@ -49,7 +49,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
-             average: str | None = None, _command: str = "finetune") -> RunResult:
+             average: str | None = None, race: bool = False, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -72,13 +72,20 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
     ``average="wise-ft"``: the fine-tuned backbone mixed with its pretrained weights, the mixing weight chosen on the
     validation split (:mod:`warmstart.run.averaging`); the checkpoint is a plain model.
+
+    ``race=True`` with ``checkpoint="auto"``: the top candidates by ``rank_score`` race in short fine-tunes,
+    promoted by successive halving on validation accuracy, and the winner gets the full budget
+    (:mod:`warmstart.tuning.race`).
     """
     averaging = create_averaging(average)
     if isinstance(averaging, GreedySoup):
         raise WarmstartError("--average soup averages the trials of a study", hint="use `warmstart tune --average "
                              "soup`, or --average wise-ft here")
+    if race and checkpoint != "auto":
+        raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
+                              race=race,
                               out=out, callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
                               adaptation=adaptation, target_unlabeled=target_unlabeled, averaging=averaging)
     if candidates:
@@ -90,8 +97,9 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                      averaging=averaging)
 
 
-def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
+def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, race=False, **settings) -> RunResult:
     from .selection.ranking import finetune_best
+    from .tuning.race import finetune_raced
 
     if model is not None:
         raise WarmstartError("--model names an architecture for training from scratch; --from auto starts "
@@ -100,7 +108,7 @@ def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **s
         raise WarmstartError("--adaptation and --target-unlabeled do not combine with --from auto",
                              hint="run `warmstart rank` first, then finetune --from the chosen model with "
                                   "--adaptation")
-    return finetune_best(candidates, data, **settings)
+    return (finetune_raced if race else finetune_best)(candidates, data, **settings)
 
 
 def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
@@ -231,20 +239,24 @@ def shift(source: DataConfig | str, target: DataConfig | str, model: str | Path,
 def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Path, strategy: str | Strategy = "full",
          model: ModelConfig | str | None = None, train: TrainConfig | None = None, trials: int = 20,
          time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
-         folds: int = 3, average: str | None = None, keep_head: bool = False, resume: bool = False,
-         overwrite: bool = False):
+         folds: int = 3, average: str | None = None, candidates: tuple[str, ...] | list[str] = (),
+         rank_score: str = "logme", keep_head: bool = False, resume: bool = False, overwrite: bool = False):
     """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
     ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
     folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
     that model once on the test split. The space is the strategy's declared one (``Strategy.search_space``),
     changed by the YAML file ``space``. ``resume`` continues the study in ``out``; ``workers`` processes share it.
     ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
-    for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``)."""
+    for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``).
+    ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned."""
     from .run.starting_point import model_config
     from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
                             average=average)
+    if (checkpoint == "auto") != bool(candidates):
+        raise WarmstartError("--candidates go with --from auto (and --from auto needs them)",
+                             hint="pass --from auto --candidates A B C, or one --from and no --candidates")
     return run_tune(checkpoint, data, strategy=strategy, model=None if model is None else model_config(model),
                     train=train, out=out, settings=settings, space=space, keep_head=keep_head, resume=resume,
-                    overwrite=overwrite)
+                    overwrite=overwrite, candidates=tuple(candidates), rank_score=rank_score)

@@ -8,8 +8,8 @@ from . import build, render
 from .app import app
 from .command import Given, command
 from .defaults import from_api
-from .options import (DATA_OPTIONS, MODEL_OPTIONS, OUTPUT_OPTIONS, SCALING_OPTIONS, START, STRATEGY_OPTIONS,
-                      TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
+from .options import (DATA_OPTIONS, MODEL_OPTIONS, OUTPUT_OPTIONS, SCALING_OPTIONS, SELECTION_OPTIONS, START,
+                      STRATEGY_OPTIONS, TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
 from .train import KEEP_HEAD
 
 SEARCH = "Search"
@@ -31,8 +31,9 @@ TUNE_OPTIONS = Group(
 )
 
 
-@command(app, "tune", Group(START), DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD), STRATEGY_OPTIONS, TRAINING_OPTIONS,
-         SCALING_OPTIONS, TUNE_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+@command(app, "tune", Group(START.with_(help=START.help + " `auto` races --candidates first.")), DATA_OPTIONS,
+         MODEL_OPTIONS, Group(KEEP_HEAD), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS, TUNE_OPTIONS,
+         SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def tune(given: Given) -> None:
     """Search the strategy's settings on validation (Optuna), then train the best and score it once on the test
     split: trials.csv, best_config.yaml (replay with finetune --config), best/ and report.html in --out."""
@@ -42,7 +43,8 @@ def tune(given: Given) -> None:
                       strategy=build.strategy(given), model=build.starting_model(given),
                       train=build.train_config(given), trials=given.trials, time_limit=given.time_limit,
                       workers=given.workers, space=given.space, pruner=given.pruner, folds=given.folds,
-                      average=given.average, keep_head=given.keep_head, resume=given.resume,
+                      average=given.average, candidates=build.listed(given.candidates), rank_score=given.rank_score,
+                      keep_head=given.keep_head, resume=given.resume,
                       overwrite=given.overwrite)
     if not given.as_json:
         print(f"best of {len(result.trials)} trials: validation accuracy {result.best_value:.4f} with "

@@ -20,6 +20,7 @@ A training run (``pretrain``, ``finetune``) writes::
     out/best_config.yaml     the winner's settings as `warmstart finetune --config` options
     out/tuning.json          the search's settings, space, best trial, compute and parameter importances
     out/report.html          the search: optimisation history, parameter importances, parallel coordinates
+    out/race.json            with --from auto: the starting-point race (tuning/race.py) that chose the starting point
     out/trials/              with --average soup: each finished trial's weights (safetensors), the soup's ingredients
     out/best/                the winner trained with the best settings: a finetune run folder (model/, report.html)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -262,7 +263,8 @@ def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | N
 def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
              model: ModelConfig | None = None, train: TrainConfig | None = None, out: str | Path,
              settings: TuneSettings = TuneSettings(), space: str | Path | None = None, keep_head: bool = False,
-             resume: bool = False, overwrite: bool = False) -> TuneResult:
+             resume: bool = False, overwrite: bool = False, candidates: Sequence[str] = (),
+             rank_score: str = "logme") -> TuneResult:
     """The whole search (see the module's docstring); ``api.tune`` is its public face."""
     import yaml
 
@@ -276,6 +278,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
     overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
     folder = open_study_folder(out, resume=resume, overwrite=overwrite)
+    selection = None
+    if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
+        selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
+        checkpoint = selection["chosen"]
     base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
                      settings.folds, keep_head)
     start = base.start()
@@ -318,7 +324,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     soup = [(f"trial {r['number']}", folder / "trials" / f"trial_{r['number']:05d}.safetensors")
             for r in sorted(complete, key=lambda r: (-r["value"], r["number"])) if r is not best]
     soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
-    notes = (f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
+    chosen = () if selection is None else (f"tune --from auto: {selection['why']} (the score's top choice was "
+                                           f"{selection['score_top1']}, the largest model {selection['size_top1']})",)
+    notes = (*chosen, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
              f"{sum(r['state'] == 'pruned' for r in rows)} pruned) was trial {best['number']}, validation accuracy "
              f"{best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
     run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
@@ -334,6 +342,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                                                  for s in ("complete", "pruned", "fail", "running")}},
                "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps},
                "importances": importances(study), "test_accuracy": run.metrics.accuracy,
+               **({} if selection is None else {"selection": selection}),
                "notes": list(run.notes), "wall_time_s": time.perf_counter() - started,
                "warmstart_version": __version__}
     write_json(folder / "tuning.json", json_ready(summary))
@@ -342,6 +351,19 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     write_report(folder)
     return TuneResult(best_params=best["params"], best_value=best["value"], trials=rows, run=run, run_dir=folder,
                       notes=tuple(summary["notes"]))
+
+
+def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strategy: Strategy, train: TrainConfig,
+               rank_score: str, folds: int, resume: bool) -> dict[str, Any]:
+    """The starting-point race (tuning/race.py), run once per search: its record is kept in ``race.json``."""
+    from .race import race
+
+    path = folder / "race.json"
+    if resume and path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    record = race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
+    write_json(path, json_ready(record))
+    return record
 
 
 def importances(study) -> dict[str, float]:
