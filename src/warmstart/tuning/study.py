@@ -274,6 +274,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         raise WarmstartError("warmstart tune needs Optuna, which is not installed",
                              hint="pip install 'warmstart[tune]' (or pip install optuna)") from None
     started = time.perf_counter()
+    checkpoint = None if checkpoint is None else str(checkpoint)
     data, train = data_config(data), train or TrainConfig.for_command("tune")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
     overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
