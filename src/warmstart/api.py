@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .adaptation import Adaptation
@@ -25,10 +26,13 @@ from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
 from .run.averaging import GreedySoup, create_averaging
 from .run.evaluation import evaluate_checkpoint
-from .run.starting_point import data_config, note, resolve_starting_point
+from .run.starting_point import data_config, model_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
 from .run.training import lr_range
 from .strategies import Strategy, create_strategy
+
+if TYPE_CHECKING:
+    from .tuning import TuneResult
 
 __all__ = ["RunResult", "pretrain", "finetune", "evaluate", "lr_find", "predict", "list_registered", "report",
            "export_model", "rank", "zoo", "shift", "tune"]
@@ -85,8 +89,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
         raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
-                              race=race,
-                              out=out, callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
+                              race=race, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
                               adaptation=adaptation, target_unlabeled=target_unlabeled, averaging=averaging)
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
@@ -240,7 +243,8 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
          model: ModelConfig | str | None = None, train: TrainConfig | None = None, trials: int = 20,
          time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
          folds: int = 3, average: str | None = None, candidates: tuple[str, ...] | list[str] = (),
-         rank_score: str = "logme", keep_head: bool = False, resume: bool = False, overwrite: bool = False):
+         rank_score: str = "logme", keep_head: bool = False, resume: bool = False,
+         overwrite: bool = False) -> "TuneResult":
     """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
     ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
     folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
@@ -249,7 +253,6 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
     for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``).
     ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned."""
-    from .run.starting_point import model_config
     from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,

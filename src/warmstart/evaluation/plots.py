@@ -261,10 +261,13 @@ def optimization_history(trials: Sequence[Mapping[str, Any]]) -> str:
         ax.step(*zip(*best), where="post", color="#d62728", label="best so far")
     if pruned:
         ax.plot(*zip(*pruned), "x", color="#888888", label="pruned (last epoch reported)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return figure_png(fig)
 
 

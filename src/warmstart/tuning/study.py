@@ -4,6 +4,8 @@ The search is an Optuna study (Akiba et al., KDD 2019): the TPE sampler (Bergstr
 settings from the space the strategy declares (``Strategy.search_space``, changed by ``--space FILE.yaml``), and the
 median pruner (or successive halving, Li et al. 2017/2020) stops trials whose per-epoch validation accuracy falls
 behind the others' at the same epoch. Every trial trains in the one loop (:mod:`warmstart.tuning.objective`).
+The first trial of a new study is the run's own recipe (where every value lies in the space), so the search never
+ends below it on validation.
 
 The objective is validation accuracy only: the validation split, or with few shots (no validation split held out)
 stratified folds of the training examples. The test split is read once, by the winner's run: the best trial's
@@ -177,7 +179,7 @@ def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, see
                              hint="their errors are printed above; run with --workers 1 to see one in full")
 
 
-def _settings_record(objective: Objective, settings: TuneSettings, space_file: str | None) -> dict[str, Any]:
+def _settings_record(objective: Objective, settings: TuneSettings) -> dict[str, Any]:
     """What a resumed study must share with the one it continues."""
     return json_ready({"from": objective.checkpoint, "data": to_dict(objective.data),
                        "strategy": objective.strategy.describe(), "train": {k: v for k, v in to_dict(objective.train)
@@ -297,7 +299,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         averaging_check.check(start.splits)
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
-    study = _open_study(folder, _settings_record(objective, settings, None if space is None else str(space)), resume)
+    study = _open_study(folder, _settings_record(objective, settings), resume)
     if not study.trials:  # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
         recipe = objective.recipe(start, resolved, trial_train)
         if recipe is not None:
