@@ -29,7 +29,8 @@ def zoo(tmp_path_factory):
 
 
 def test_the_race_promotes_by_validation_accuracy_and_trains_the_winner(zoo, tmp_path):
-    result = warmstart.finetune("auto", DataConfig("digits", classes="5-9"), candidates=zoo, race=True,
+    result = warmstart.finetune("auto", DataConfig("digits", classes="5-9", shots=40, val_fraction=0.25),
+                                candidates=zoo, race=True,
                                 train=TrainConfig.for_command("finetune", epochs=2, batch_size=64, **QUIET),
                                 out=tmp_path / "run")
     record = json.loads((tmp_path / "run" / "selection.json").read_text())
