@@ -208,12 +208,24 @@ def _tuning_section(tuning: dict[str, Any], run_dir: Path) -> str:
     if sum(t["state"] == "complete" for t in trials) >= 2:
         parts += ["<h3>Parallel coordinates</h3>", _img(plots.parallel_coordinates(trials, logs),
                                                         "parallel coordinates")]
+    if tuning.get("selection"):
+        parts.append(_race_section(tuning["selection"]))
     rows = [[t["number"], t["state"], _number(t["value"]), t.get("epochs_run") or "", t.get("steps") or "",
              ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
             for t in trials]
     parts.append("<details><summary>every trial</summary>"
                  + _table(["trial", "state", "val accuracy", "epochs", "steps", "parameters"], rows, 2) + "</details>")
     return "".join(parts)
+
+
+def _race_section(race: dict[str, Any]) -> str:
+    """The starting-point race: each candidate's score, the size baseline beside it, and its rungs' accuracies."""
+    rungs = race.get("rungs", [])
+    rows = [[c["candidate"], _number(c["score"]), f"{c['parameters']:,}", _number(c.get("source_accuracy")),
+             *(_number(r["validation_accuracy"].get(c["candidate"])) for r in rungs)] for c in race["candidates"]]
+    return ("<h3>The starting-point race</h3><p>" + escape(race["why"]) + "</p>"
+            + _table(["candidate", race["rank_score"], "parameters", "source accuracy",
+                      *(f"val acc, {r['epochs']} epoch(s)" for r in rungs)], rows))
 
 
 def render_report(run_dir: str | Path) -> str:
