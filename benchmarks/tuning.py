@@ -41,6 +41,7 @@ from warmstart.search_space import SearchParam, fixed
 from _common import RESULTS, command_line, machine_info, pretrain_source, write_results
 
 QUIET = dict(progress=False, trackers=())
+PARTS = ("tuned", "pruned", "averaging", "race")
 
 
 def steps_of(history: list[dict[str, Any]]) -> int:
@@ -162,7 +163,7 @@ def mean_std(values: list[float]) -> str:
 def to_markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     lines = ["# Tuning, weight averaging and the starting-point race (reduced scale)", "",
-             f"Command: `{report['command']}`", "",
+             "Commands (per part):", "", *(f"- {p}: `{c}`" for p, c in report.get("commands", {}).items()), "",
              f"Scale (CPU, one torch thread, on a loaded shared machine): source CNN pretrained on Fashion-MNIST "
              f"0-4, {s['train_per_class']} images per class, {s['pretrain_epochs']} epochs (test accuracy "
              f"{report['source_accuracy']:.4f}); targets 5-9, test on {s['test_per_class']} images per class; "
@@ -214,7 +215,7 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", default=["tuned", "pruned", "averaging", "race"])
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--shots", type=int, default=10)
     parser.add_argument("--average-shots", type=int, default=20)
@@ -229,8 +230,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    report: dict[str, Any] = {"command": command_line("benchmarks/tuning.py", prefix="OMP_NUM_THREADS=1 nice -n 10"),
-                              "settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    command = command_line("benchmarks/tuning.py", prefix="OMP_NUM_THREADS=1 nice -n 10")
+    report: dict[str, Any] = {"command": command, "settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    previous = args.out / "tuning.json"
+    if previous.is_file():  # a run of some parts keeps the others' results, each with the command that made it
+        import json
+
+        kept = json.loads(previous.read_text())
+        commands = kept.get("commands") or {p: kept["command"] for p in PARTS if kept.get(p)}
+        report.update({p: kept[p] for p in PARTS if p not in args.parts and kept.get(p)})
+        report["commands"] = {p: c for p, c in commands.items() if p not in args.parts}
+    report.setdefault("commands", {}).update({p: command for p in args.parts})
     with tempfile.TemporaryDirectory(prefix="warmstart-tuning-") as folder:
         tmp = Path(folder)
         import transferability

@@ -6,7 +6,7 @@ transferability.md``), and short fine-tunes rank candidates more reliably than a
 stable are transferability metrics evaluations?", ECCV 2022; a ranking by model size alone beats LogME there). So the
 score only picks who races (the top ``top``, half the candidates by default, at least two), and the race decides:
 rung ``r`` fine-tunes every remaining candidate for ``min_epochs * eta**r`` epochs (at most the run's), from its
-starting point, with the run's strategy and settings, and keeps the best ``1/eta`` by validation accuracy (the
+starting point, with the run's strategy and settings, and keeps the best ``1/eta`` (rounded up) by validation accuracy (the
 validation split, or the mean over stratified folds of the training examples; never the test split), until one is
 left (Jamieson & Talwalkar, AISTATS 2016). Every short fine-tune trains in the one loop
 (:func:`warmstart.run.trial.train_trial`).
@@ -94,7 +94,7 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
             results[candidate] = accuracy
             steps += spent
             log.info("race: %s after %d epoch(s): validation accuracy %.4f", candidate, epochs, accuracy)
-        keep = max(1, len(alive) // eta)
+        keep = max(1, math.ceil(len(alive) / eta))  # 3 -> 2 -> 1: each rung halves, rounding up
         # best first; ties keep the transferability order (alive is in it)
         alive = sorted(alive, key=lambda c: -results[c])[:keep]
         rungs.append({"epochs": epochs, "validation_accuracy": results, "promoted": list(alive)})
