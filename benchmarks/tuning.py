@@ -145,7 +145,10 @@ def part_race(fashion: str, seed: int, shots: int, sources: list[str], zoo: dict
     name_of = {zoo[n]["path"]: n for n in sources}
     best = max(accuracy.values())
     logme, chosen = name_of[record["score_top1"]], name_of[record["chosen"]]
+    rungs = [{"epochs": r["epochs"], "validation_accuracy": {name_of[p]: v for p, v in r["validation_accuracy"].items()}}
+             for r in record["rungs"]]
     return {"seed": seed, "accuracy": accuracy, "logme_top1": logme, "race_winner": chosen,
+            "logme_ranking": [name_of[p] for p in record["ranking"]], "rungs": rungs,
             "logme_regret_points": 100 * (best - accuracy[logme]), "race_regret_points": 100 * (best - accuracy[chosen]),
             "race_steps": record["race_steps"], "finetune_all_steps": sum(steps.values()),
             "race_fraction": (record["race_steps"] + steps[chosen]) / sum(steps.values()),
@@ -209,6 +212,14 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += [f"| {r['seed']} | {r['logme_regret_points']:.2f} ({r['logme_top1']}) | "
                   f"{r['race_regret_points']:.2f} ({r['race_winner']}) | {r['size_regret_points']:.2f} | "
                   f"{r['race_fraction']:.2f} |" for r in rows]
+        lines += ["", "Fine-tuned test accuracy of every source (full budget), LogME's order, and the race's rungs "
+                  "(validation accuracy, mean over 3 folds):", ""]
+        for r in rows:
+            rungs = "; ".join(f"{g['epochs']} epoch(s): " + ", ".join(f"{n} {v:.3f}" for n, v in
+                                                                    g["validation_accuracy"].items())
+                              for g in r.get("rungs", []))
+            lines.append(f"- seed {r['seed']}: " + ", ".join(f"{n} {a:.3f}" for n, a in r["accuracy"].items())
+                         + f"; LogME order: {', '.join(r.get('logme_ranking', []))}; rungs: {rungs}")
         lines.append("")
     return "\n".join(lines) + "\n"
 

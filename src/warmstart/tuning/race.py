@@ -5,7 +5,8 @@ Scores order sources well for a linear probe but poorly for full fine-tuning (``
 transferability.md``), and short fine-tunes rank candidates more reliably than any score (Agostinelli et al., "How
 stable are transferability metrics evaluations?", ECCV 2022; a ranking by model size alone beats LogME there). So the
 score only picks who races (the top ``top``, half the candidates by default, at least two), and the race decides:
-rung ``r`` fine-tunes every remaining candidate for ``min_epochs * eta**r`` epochs (at most the run's), from its
+rung ``r`` fine-tunes every remaining candidate for ``min_epochs * eta**r`` epochs (at most the run's; by default
+the rungs end at the run's epochs / eta, as successive halving's last rung is the full budget), from its
 starting point, with the run's strategy and settings, and keeps the best ``1/eta`` (rounded up) by validation accuracy (the
 validation split, or the mean over stratified folds of the training examples; never the test split), until one is
 left (Jamieson & Talwalkar, AISTATS 2016). Every short fine-tune trains in the one loop
@@ -62,7 +63,7 @@ def short_finetune(candidate: str, data: DataConfig, strategy: Strategy, train: 
 
 def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | Strategy = "full",
          train: TrainConfig | None = None, rank_score: str = "logme", top: int | None = None, eta: int = 2,
-         min_epochs: int = 1, folds: int = 3) -> dict[str, Any]:
+         min_epochs: int | None = None, folds: int = 3) -> dict[str, Any]:
     """Rank, then race (see the module's docstring); returns the record selection.json keeps: the ranking with
     the size baseline, every rung's validation accuracies, the winner and the compute spent."""
     from ..selection.ranking import rank
@@ -70,7 +71,7 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
     data, train = data_config(data), replace(train or TrainConfig.for_command("finetune"), progress=False,
                                                trackers=())
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
-    if eta < 2 or min_epochs < 1:
+    if eta < 2 or (min_epochs is not None and min_epochs < 1):
         raise WarmstartError(f"race: eta={eta}, min_epochs={min_epochs}; expected eta >= 2 and min_epochs >= 1",
                              hint="use eta=2 (keep half each rung) and min_epochs=1")
     started = time.perf_counter()
@@ -86,6 +87,8 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
         table.append({"candidate": c.candidate, "score": c.scores.get(rank_score), **size_baseline(c.candidate, start)})
     full_epochs = resolve_strategy(strategy, start, train)[1].epochs
     alive, rungs, steps = ordered[:top], [], 0
+    if min_epochs is None:  # the last rung at full / eta, as successive halving's brackets end at the full budget
+        min_epochs = max(1, round(full_epochs / eta ** _halvings(len(alive), eta)))
     epochs = min(min_epochs, full_epochs)
     while len(alive) > 1:
         results = {}
@@ -109,6 +112,14 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
             "race_time_s": time.perf_counter() - started - ranking_time,
             "why": f"{winner} won the race of {top} (the top {top} of {len(ordered)} by {rank_score}) by validation "
                    f"accuracy after {len(rungs)} rung(s) of successive halving"}
+
+
+def _halvings(candidates: int, eta: int) -> int:
+    """How many rungs take ``candidates`` down to one, keeping ``ceil(n / eta)`` each time."""
+    rungs = 0
+    while candidates > 1:
+        candidates, rungs = math.ceil(candidates / eta), rungs + 1
+    return rungs
 
 
 def finetune_raced(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | Strategy = "full",
