@@ -21,7 +21,7 @@ from ._version import __version__
 # public name -> the module that defines it
 _EXPORTS = {
     **dict.fromkeys(("RunResult", "evaluate", "finetune", "list_registered", "lr_find", "predict", "pretrain", "rank",
-                     "zoo", "export_model", "report", "predict_proba"), "api"),
+                     "zoo", "export_model", "report", "predict_proba", "tune"), "api"),
     "Transfer": "estimator",
     **dict.fromkeys(("CompareResult", "compare"), "compare"),
     **dict.fromkeys(("DataConfig", "ModelConfig", "TrainConfig"), "config"),
@@ -37,7 +37,8 @@ _EXPORTS = {
 __all__ = ["__version__", "pretrain", "finetune", "evaluate", "lr_find", "predict", "compare", "demo",
            "list_registered", "rank", "zoo", "RunResult", "LrFindResult", "CompareResult", "DemoResult",
            "EvaluationResult", "PredictionResult", "DataConfig", "ModelConfig", "TrainConfig", "WarmstartError",
-           "export_model", "report", "predict_proba", "Transfer", "distill", "DistillationResult"]
+           "export_model", "report", "predict_proba", "Transfer", "distill", "DistillationResult",
+           "tune"]
 
 
 def __getattr__(name: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .adaptation import Adaptation
@@ -23,14 +24,18 @@ from .errors import WarmstartError
 from .evaluation import EvaluationResult
 from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
+from .run.averaging import GreedySoup, create_averaging
 from .run.evaluation import evaluate_checkpoint, predict_probabilities
-from .run.starting_point import data_config, note, resolve_starting_point
+from .run.starting_point import data_config, model_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
 from .run.training import lr_range
 from .strategies import Strategy, create_strategy
 
+if TYPE_CHECKING:
+    from .tuning import TuneResult
+
 __all__ = ["RunResult", "pretrain", "finetune", "distill", "evaluate", "lr_find", "predict", "predict_proba",
-           "list_registered", "report", "export_model", "rank", "zoo", "shift"]
+           "list_registered", "report", "export_model", "rank", "zoo", "shift", "tune"]
 
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
@@ -48,7 +53,8 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              candidates: tuple[str, ...] | list[str] = (), rank_score: str = "logme",
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
-             strict: bool = True, _command: str = "finetune") -> RunResult:
+             strict: bool = True, average: str | None = None, race: bool = False,
+             _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -72,22 +78,37 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     ``checkpoint="keras:FILE"`` or ``"torch:FILE"`` starts from weights made outside warmstart, loaded into
     ``model`` (or a full Keras model's own architecture); ``strict=False`` loads what fits and names the rest. See
     :mod:`warmstart.models.imported`.
+
+    ``average="wise-ft"``: the fine-tuned backbone mixed with its pretrained weights, the mixing weight chosen on the
+    validation split (:mod:`warmstart.run.averaging`); the checkpoint is a plain model.
+
+    ``race=True`` with ``checkpoint="auto"``: the top candidates by ``rank_score`` race in short fine-tunes,
+    promoted by successive halving on validation accuracy, and the winner gets the full budget
+    (:mod:`warmstart.tuning.race`).
     """
+    averaging = create_averaging(average)
+    if isinstance(averaging, GreedySoup):
+        raise WarmstartError("--average soup averages the trials of a study", hint="use `warmstart tune --average "
+                             "soup`, or --average wise-ft here")
+    if race and checkpoint != "auto":
+        raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
     if checkpoint == "auto":
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
-                              out=out, callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                              adaptation=adaptation, target_unlabeled=target_unlabeled)
+                              race=race, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
+                              keep_head=keep_head,
+                              adaptation=adaptation, target_unlabeled=target_unlabeled, averaging=averaging)
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     method = check_adaptation(target_unlabeled, adaptation, resume)
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
                      adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
-                     strict=strict)
+                     strict=strict, averaging=averaging)
 
 
-def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **settings) -> RunResult:
+def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, race=False, **settings) -> RunResult:
     from .selection.ranking import finetune_best
+    from .tuning.race import finetune_raced
 
     if model is not None:
         raise WarmstartError("--model names an architecture for training from scratch; --from auto starts "
@@ -96,7 +117,7 @@ def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, **s
         raise WarmstartError("--adaptation and --target-unlabeled do not combine with --from auto",
                              hint="run `warmstart rank` first, then finetune --from the chosen model with "
                                   "--adaptation")
-    return finetune_best(candidates, data, **settings)
+    return (finetune_raced if race else finetune_best)(candidates, data, **settings)
 
 
 def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
@@ -255,3 +276,29 @@ def shift(source: DataConfig | str, target: DataConfig | str, model: str | Path,
                                                          "target_data": to_dict(target),
                                                          "warmstart_version": __version__}))
     return result
+
+
+def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Path, strategy: str | Strategy = "full",
+         model: ModelConfig | str | None = None, train: TrainConfig | None = None, trials: int = 20,
+         time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
+         folds: int = 3, average: str | None = None, candidates: tuple[str, ...] | list[str] = (),
+         rank_score: str = "logme", keep_head: bool = False, resume: bool = False,
+         overwrite: bool = False) -> "TuneResult":
+    """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
+    ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
+    folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
+    that model once on the test split. The space is the strategy's declared one (``Strategy.search_space``),
+    changed by the YAML file ``space``. ``resume`` continues the study in ``out``; ``workers`` processes share it.
+    ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
+    for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``).
+    ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned."""
+    from .tuning import TuneSettings, run_tune
+
+    settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
+                            average=average)
+    if (checkpoint == "auto") != bool(candidates):
+        raise WarmstartError("--candidates go with --from auto (and --from auto needs them)",
+                             hint="pass --from auto --candidates A B C, or one --from and no --candidates")
+    return run_tune(checkpoint, data, strategy=strategy, model=None if model is None else model_config(model),
+                    train=train, out=out, settings=settings, space=space, keep_head=keep_head, resume=resume,
+                    overwrite=overwrite, candidates=tuple(candidates), rank_score=rank_score)

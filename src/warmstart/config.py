@@ -273,6 +273,7 @@ TRAIN_PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "finetune": MappingProxyType({"batch_size": 16}),
     "lr-find": MappingProxyType({"batch_size": 16}),
     "compare": MappingProxyType({"batch_size": 16}),
+    "tune": MappingProxyType({"batch_size": 16}),
     "rank": MappingProxyType({}),
     "distill": MappingProxyType({}),  # the dataclass defaults (batch 64): a transfer set, not a few shots
 })

@@ -32,5 +32,10 @@ class WarmstartError(Exception):
         return _rebuild, (type(self), self.message, self.hint)
 
 
+class TrainingDiverged(WarmstartError):
+    """The training loss or the weights stopped being finite (a learning rate too high). A search treats such a
+    trial as a poor one rather than stopping (warmstart tune)."""
+
+
 def _rebuild(cls: type[WarmstartError], message: str, hint: str) -> WarmstartError:
     return cls(message, hint=hint)

@@ -35,8 +35,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_print_versi
 
 
 # the command modules register themselves on `app` (imported after it exists)
-from . import train, inspect, select, demo  # noqa: E402,F401  (this order is --help's)
-from . import distill  # noqa: E402,F401
+from . import train, tune, distill, inspect, select, demo  # noqa: E402,F401  (this order is --help's)
 from .build import ARGV  # noqa: E402
 from .command import COMMAND_OPTIONS, spread_values  # noqa: E402
 

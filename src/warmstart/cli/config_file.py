@@ -19,8 +19,8 @@ from .command import COMMAND_OPTIONS
 from .options import Opt
 
 # what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
-# parent, which the replay starts from directly)
-RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection")
+# parent, which the replay starts from directly; ``averaging``: what --average chose, which the replay chooses again)
+RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging")
 RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
 
 

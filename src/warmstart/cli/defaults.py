@@ -27,6 +27,7 @@ API_FUNCTIONS = {
     "export": ("warmstart.api", "export_model"), "shift": ("warmstart.api", "shift"),
     "rank": ("warmstart.api", "rank"), "demo": ("warmstart.demo", "demo"), "zoo": ("warmstart.api", "zoo"),
     "report": ("warmstart.api", "report"), "list": ("warmstart.api", "list_registered"),
+    "tune": ("warmstart.api", "tune"),
 }
 API_FUNCTIONS["distill"] = ("warmstart.api", "distill")
 

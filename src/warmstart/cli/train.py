@@ -10,13 +10,17 @@ from .app import app
 from .command import Given, command
 from .defaults import from_api
 from .options import (ADAPTATION_OPTIONS, DATA_OPTIONS, LAUNCH_OPTIONS, MODEL, MODEL_OPTIONS, OUTPUT, OUTPUT_OPTIONS,
-                      SCALING_OPTIONS, SELECTION_OPTIONS, START, STRATEGY, STRATEGY_OPTIONS, TRACKING_OPTIONS,
-                      TRAINING_OPTIONS, Group, Opt)
+                      SCALING_OPTIONS, SELECTION, SELECTION_OPTIONS, START, STRATEGY, STRATEGY_OPTIONS,
+                      TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
 
 KEEP_HEAD = Opt("keep_head", ("--keep-head",), bool, "Keep the checkpoint's classifier when the target has its "
                 "classes.", False, MODEL, when_set=True)
 STRICT = Opt("strict", ("--strict/--no-strict",), bool, "With --from keras:FILE or torch:FILE: every weight must fit "
              "--model (--no-strict loads what fits and names the rest).", from_api("strict"), MODEL, when_set=True)
+RACE = Opt("race", ("--race",), bool, "With --from auto: race the top candidates in short fine-tunes (successive "
+           "halving on validation accuracy) instead of trusting the score.", False, SELECTION, when_set=True)
+AVERAGE = Opt("average", ("--average",), Optional[str], "wise-ft: mix the fine-tuned backbone with its pretrained "
+              "weights, the weight chosen on validation.", from_api("average"), STRATEGY, when_set=True)
 
 
 @command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
@@ -33,8 +37,9 @@ def pretrain(given: Given) -> None:
 
 
 @command(app, "finetune", Group(START.with_(help=START.help + " `auto` ranks --candidates and starts from the best.")),
-         DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD, STRICT), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
-         LAUNCH_OPTIONS, ADAPTATION_OPTIONS, SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+         DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD, STRICT), Group(*STRATEGY_OPTIONS, AVERAGE), TRAINING_OPTIONS,
+         SCALING_OPTIONS, LAUNCH_OPTIONS, ADAPTATION_OPTIONS, Group(*SELECTION_OPTIONS, RACE), TRACKING_OPTIONS,
+         OUTPUT_OPTIONS)
 def finetune(given: Given) -> None:
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     if build.launched(given):
@@ -47,7 +52,7 @@ def finetune(given: Given) -> None:
         build.starting_checkpoint(given), build.data_config(given), target_unlabeled=build.target_data(given),
         adaptation=method, strategy=build.strategy(given), model=starting_model, train=build.train_config(given),
         out=given.out, resume=given.resume, candidates=build.listed(given.candidates), rank_score=given.rank_score,
-        **given.changed("keep_head", "overwrite", "strict"))
+        **given.changed("keep_head", "overwrite", "strict", "average", "race"))
     render.print_metrics(result.metrics, f"finetune test ({given.data})", given.as_json, result.run_dir)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..config import DEFAULT_EPOCHS, TrainConfig
-from ..errors import WarmstartError
+from ..errors import TrainingDiverged, WarmstartError
 from ..models import TransferModel
 from ..strategies import Strategy
 from .batches import CycledBatches, TensorBatches
@@ -85,8 +85,8 @@ def parameters_finite(model: nn.Module) -> bool:
     return not checks or bool(torch.stack(checks).all())
 
 
-def _diverged(epoch: int, loss: float, lr: float) -> WarmstartError:
-    return WarmstartError(f"training diverged in epoch {epoch}: the training loss is {loss} at learning rate {lr:g}; "
+def _diverged(epoch: int, loss: float, lr: float) -> TrainingDiverged:
+    return TrainingDiverged(f"training diverged in epoch {epoch}: the training loss is {loss} at learning rate {lr:g}; "
                           f"the weights of epoch {epoch - 1} were restored and the run stopped without a result",
                           hint=f"lower the learning rate (--lr {lr / 10:g}, or find one with `warmstart lr-find`), "
                                "or clip gradients with --grad-clip-norm 1.0")

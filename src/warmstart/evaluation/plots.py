@@ -240,3 +240,81 @@ def plot_lr_find(result: "LrFindResult", path: str | Path, *, title: str = "") -
         return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
+
+
+# The search's figures (warmstart tune): drawn from trials.json's rows, as Optuna's own plots are, with matplotlib.
+
+
+def optimization_history(trials: Sequence[Mapping[str, Any]]) -> str:
+    """Each trial's validation accuracy by trial number (pruned trials at their last reported epoch's, as x), and
+    the best so far."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    done = [(t["number"], t["value"]) for t in trials if t["state"] == "complete"]
+    pruned = [(t["number"], t["curve"][-1]) for t in trials if t["state"] == "pruned" and t.get("curve")]
+    if done:
+        ax.plot(*zip(*done), "o", color="#1f77b4", markersize=4, label="finished")
+        best, running = [], float("-inf")
+        for number, value in sorted(done):
+            running = max(running, value)
+            best.append((number, running))
+        ax.step(*zip(*best), where="post", color="#d62728", label="best so far")
+    if pruned:
+        ax.plot(*zip(*pruned), "x", color="#888888", label="pruned (last epoch reported)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return figure_png(fig)
+
+
+def parameter_importances(importances: Mapping[str, float]) -> str:
+    """Horizontal bars: each parameter's share of the variance of the objective (fANOVA)."""
+    plt = _pyplot()
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(items) + 1.2))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#1f77b4")
+    for index, (_, value) in enumerate(items):
+        ax.text(value, index, f" {value:.2f}", va="center", fontsize=8)
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_xlim(0, max([v for _, v in items] + [0.01]) * 1.2)
+    return figure_png(fig)
+
+
+def parallel_coordinates(trials: Sequence[Mapping[str, Any]], log_scale: Sequence[str] = ()) -> str:
+    """One line per finished trial across an axis per parameter (scaled to its range; ``log_scale`` ones in log)
+    and the validation accuracy, coloured by accuracy."""
+    plt = _pyplot()
+    done = [t for t in trials if t["state"] == "complete"]
+    names = sorted({k for t in done for k in t["params"]})
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * (len(names) + 1)), 3.8))
+    columns, labels = [], []
+    for name in names:
+        raw = [t["params"].get(name) for t in done]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            values = np.log10(np.asarray(raw, float)) if name in log_scale else np.asarray(raw, float)
+            ticks = (f"{min(raw):.3g}", f"{max(raw):.3g}")
+        else:  # choices: placed evenly, in the order first seen
+            order = list(dict.fromkeys(map(str, raw)))
+            values = np.asarray([order.index(str(v)) for v in raw], float)
+            ticks = (order[0], order[-1])
+        columns.append(values)
+        labels.append(f"{name}\n{ticks[0]} .. {ticks[1]}")
+    accuracy = np.asarray([t["value"] for t in done], float)
+    columns.append(accuracy)
+    labels.append(f"accuracy\n{accuracy.min():.3f} .. {accuracy.max():.3f}" if len(done) else "accuracy")
+    if done:
+        table = np.stack(columns, axis=1)
+        span = np.ptp(table, axis=0)
+        scaled = (table - table.min(axis=0)) / np.where(span > 0, span, 1.0)
+        colours = plt.get_cmap("viridis")((accuracy - accuracy.min()) / (np.ptp(accuracy) or 1.0))
+        for row, colour in sorted(zip(scaled, colours), key=lambda rc: rc[0][-1]):  # the best drawn last, on top
+            ax.plot(range(len(labels)), row, color=colour, alpha=0.8, linewidth=1.2)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_yticks([])
+    for x in range(len(labels)):
+        ax.axvline(x, color="#cccccc", linewidth=0.8, zorder=0)
+    return figure_png(fig)

@@ -189,17 +189,58 @@ def _run_link(run: dict[str, Any]) -> str:
     return f"runs/{run['strategy']}/shots{run['shots']}/seed{run['seed']}/{REPORT}"
 
 
+def _tuning_section(tuning: dict[str, Any], run_dir: Path) -> str:
+    """A search (warmstart tune): the winner, the optimisation history, importances, parallel coordinates, trials."""
+    trials = (read_json(run_dir / "trials.json") or {}).get("trials", [])
+    best, counts = tuning["best"], tuning["trials"]
+    logs = [name for name, p in tuning.get("space", {}).items() if p.get("log")]
+    winner = (f"<p>Best of {counts['total']} trials ({counts['complete']} finished, {counts['pruned']} pruned): trial "
+              f"{best['number']}, validation accuracy <b>{best['value']:.4f}</b>; trained again with its settings and "
+              f"scored once on the test split: accuracy <b>{tuning['test_accuracy']:.4f}</b> "
+              '(<a href="best/report.html">the winner\'s report</a>). Replay: <code>warmstart finetune --config '
+              "best_config.yaml</code>.</p>")
+    params = _table(["parameter", "best value", "searched"],
+                    [[k, v, json.dumps(tuning["space"].get(k, {}))] for k, v in best["params"].items()])
+    parts = ["<h2>Search</h2>", winner, params, "<h3>Optimisation history</h3>",
+             _img(plots.optimization_history(trials), "optimisation history")]
+    if tuning.get("importances"):
+        parts += ["<h3>Parameter importances</h3>", _img(plots.parameter_importances(tuning["importances"]),
+                                                         "parameter importances")]
+    if sum(t["state"] == "complete" for t in trials) >= 2:
+        parts += ["<h3>Parallel coordinates</h3>", _img(plots.parallel_coordinates(trials, logs),
+                                                        "parallel coordinates")]
+    if tuning.get("selection"):
+        parts.append(_race_section(tuning["selection"]))
+    rows = [[t["number"], t["state"], _number(t["value"]), t.get("epochs_run") or "", t.get("steps") or "",
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
+            for t in trials]
+    parts.append("<details><summary>every trial</summary>"
+                 + _table(["trial", "state", "val accuracy", "epochs", "steps", "parameters"], rows, 2) + "</details>")
+    return "".join(parts)
+
+
+def _race_section(race: dict[str, Any]) -> str:
+    """The starting-point race: each candidate's score, the size baseline beside it, and its rungs' accuracies."""
+    rungs = race.get("rungs", [])
+    rows = [[c["candidate"], _number(c["score"]), f"{c['parameters']:,}", _number(c.get("source_accuracy")),
+             *(_number(r["validation_accuracy"].get(c["candidate"])) for r in rungs)] for c in race["candidates"]]
+    return ("<h3>The starting-point race</h3><p>" + escape(race["why"]) + "</p>"
+            + _table(["candidate", race["rank_score"], "parameters", "source accuracy",
+                      *(f"val acc, {r['epochs']} epoch(s)" for r in rungs)], rows))
+
+
 def render_report(run_dir: str | Path) -> str:
     """The page of ``run_dir`` as a string; see :func:`write_report`."""
     run_dir = Path(run_dir)
     config = read_json(run_dir / "config.json") or {}
     metrics = read_json(run_dir / "metrics.json")
     compare = read_json(run_dir / "compare.json")
-    if metrics is None and compare is None:
-        raise WarmstartError(f"{run_dir}: no metrics.json or compare.json, so nothing to report",
-                             hint="pass a run folder written by pretrain, finetune, evaluate or compare")
-    command = config.get("command", "compare" if compare is not None else "run")
-    data = (metrics or {}).get("data") or (compare or {}).get("data") or {}
+    tuning = read_json(run_dir / "tuning.json")
+    if metrics is None and compare is None and tuning is None:
+        raise WarmstartError(f"{run_dir}: no metrics.json, compare.json or tuning.json, so nothing to report",
+                             hint="pass a run folder written by pretrain, finetune, evaluate, compare or tune")
+    command = config.get("command", "compare" if compare is not None else "tune" if tuning is not None else "run")
+    data = (metrics or {}).get("data") or (compare or {}).get("data") or (tuning or {}).get("data") or {}
     title = f"warmstart {command}: {data.get('source', run_dir.name)}"
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p class='muted'>{escape(str(run_dir))} · report built "
@@ -208,6 +249,10 @@ def render_report(run_dir: str | Path) -> str:
         parts.append(_compare_section(compare, run_dir))
         config = config or {k: compare[k] for k in ("checkpoint", "data", "strategies", "shots", "seeds", "train",
                                                     "scratch_model") if k in compare}
+    if tuning is not None:
+        parts.append(_tuning_section(tuning, run_dir))
+        config = config or {k: tuning[k] for k in ("from", "data", "strategy", "settings", "space") if k in tuning}
+        config = {**config, "notes": tuning.get("notes", [])}
     if metrics is not None:
         parts.append(f"<h2>Test metrics ({escape(str(metrics.get('split', 'test')))} split)</h2>"
                      + _summary(metrics))

@@ -14,6 +14,17 @@ A training run (``pretrain``, ``finetune``) writes::
     out/selection.json       with ``--from auto``: the ranking and why the chosen candidate was chosen
     out/distillation.json    with ``distill``: the student against its teacher (accuracy, agreement, size, speed)
 
+``tune`` writes a search's folder (:func:`open_study_folder`)::
+
+    out/study.journal        the Optuna study (its journal file): --resume continues it, --workers share it
+    out/trials.csv, .json    one row per trial: state, validation accuracy, parameters, epochs and steps run
+    out/best_config.yaml     the winner's settings as `warmstart finetune --config` options
+    out/tuning.json          the search's settings, space, best trial, compute and parameter importances
+    out/report.html          the search: optimisation history, parameter importances, parallel coordinates
+    out/race.json            with --from auto: the starting-point race (tuning/race.py) that chose the starting point
+    out/trials/              with --average soup: each finished trial's weights (safetensors), the soup's ingredients
+    out/best/                the winner trained with the best settings: a finetune run folder (model/, report.html)
+
 ``evaluate`` writes ``config.json``, ``metrics.json``, ``confusion_matrix.png``, ``predictions.npz`` and
 ``report.html`` into its own folder, and never a training run's files.
 
@@ -218,3 +229,28 @@ def write_evaluation(folder: Path, config: dict[str, Any], metrics: EvaluationRe
     write_json(folder / "config.json", json_ready(config))
     write_metrics(folder, metrics, split=split, data=data, extra=extra)
     finish_run_folder(folder, dataset, logits)  # predictions and report.html
+
+
+STUDY = "study.journal"
+
+
+def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
+    """A search's folder, checked before any work: a folder holding a study (or a run) is refused unless ``resume``
+    (which continues the study) or ``overwrite`` (which empties the folder first: a search's trials are not worth
+    keeping beside a new search's)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise WarmstartError(f"--out {str(path)!r}: a file is in the way; the search's folder must be a folder",
+                             hint="pass another --out")
+    if resume:
+        if not (path / STUDY).is_file():
+            raise WarmstartError(f"{path}: nothing to resume (no {STUDY})", hint="run without --resume")
+        return path
+    if (path / STUDY).exists() or holds_run(path):
+        if not overwrite:
+            raise WarmstartError(f"--out {str(path)!r} already holds a search or a run",
+                                 hint="pass another --out, --resume to continue its study, or --overwrite to replace "
+                                      "it")
+        shutil.rmtree(path)
+    make_folder(path)
+    return path

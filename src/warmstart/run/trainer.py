@@ -34,6 +34,7 @@ from ..strategies import Strategy, create_strategy
 from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
 from .fingerprint import data_fingerprint
+from .averaging import WeightAveraging
 from .folder import RunFolder, check_resumable
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
@@ -72,9 +73,11 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
               callbacks: tuple[Callback, ...] = (), resume: bool = False, overwrite: bool = False,
               keep_head: bool = False, adaptation: Adaptation | None = None, target_unlabeled=None,
               selection: dict[str, Any] | None = None, notes: tuple[str, ...] = (),
-              input_pipeline: str | Path | None = None, strict: bool = True) -> RunResult:
+              input_pipeline: str | Path | None = None, strict: bool = True,
+              averaging: WeightAveraging | None = None) -> RunResult:
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
-    strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking."""
+    strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking;
+    ``averaging`` (``--average``, run/averaging.py) replaces the trained weights before they are scored."""
     started = time.perf_counter()
     train = train or TrainConfig.for_command(kind)  # the command's preset, as the CLI uses it
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
@@ -87,6 +90,8 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
                                    strict=strict)
     start.notes[:0] = notes
     check_trainable(data, start.splits, train)
+    if averaging is not None:
+        averaging.check(start.splits)
     strategy, train = resolve_strategy(strategy, start, train)
     target = None
     if adaptation is not None:
@@ -94,7 +99,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
                                        strategy)
         start.lineage = {**start.lineage, "adaptation": target.describe()}
     return train_and_save(kind, start, strategy, data, train, folder=folder, callbacks=callbacks, started=started,
-                          resume=resume, adaptation=target, selection=selection)
+                          resume=resume, adaptation=target, selection=selection, averaging=averaging)
 
 
 def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) -> None:
@@ -158,7 +163,8 @@ def run_config(kind: str, start: StartingPoint, strategy: Strategy, data: DataCo
 
 def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: DataConfig, train: TrainConfig, *,
                    folder: RunFolder | None, callbacks: tuple[Callback, ...], started: float, resume: bool = False,
-                   adaptation=None, selection: dict[str, Any] | None = None) -> RunResult:
+                   adaptation=None, selection: dict[str, Any] | None = None,
+                   averaging: WeightAveraging | None = None) -> RunResult:
     """Train ``start.model`` with ``strategy``, score it on the test split and, with a folder, save the run."""
     ranks, device = distributed.setup(resolve_device(train.device))
     if train.lr is None:  # the strategy's default for this model, recorded in the run's config like a given one
@@ -172,7 +178,7 @@ def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: Da
         check_resumable(folder.state_dir, config)
     try:
         return _train_in(folder, kind, start, strategy, data, train, config, ranks, device, callbacks, started,
-                         resume, adaptation, selection)
+                         resume, adaptation, selection, averaging)
     except BaseException:
         if folder is not None:
             folder.abandon()  # an overwriting run's partial folder goes; the previous run is untouched
@@ -182,7 +188,7 @@ def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: Da
 def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strategy: Strategy, data: DataConfig,
               train: TrainConfig, config: dict[str, Any], ranks, device: torch.device,
               callbacks: tuple[Callback, ...], started: float, resume: bool, adaptation,
-              selection: dict[str, Any] | None) -> RunResult:
+              selection: dict[str, Any] | None, averaging: WeightAveraging | None = None) -> RunResult:
     model, splits, norm, notes = start.model, start.splits, start.preprocessing, start.notes
     generator = torch.Generator().manual_seed(train.seed)
     if folder is not None:
@@ -195,6 +201,8 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     loop_x = train_xy[0] if batch_transform is None else prepare(splits.train.x)
     loop_xy = (strategy.training_inputs(splits.train.x, loop_x, prepare), train_xy[1])
     val_xy = None if splits.val is None else _tensors(splits.val, norm)
+    if averaging is not None:
+        averaging.before_training(model)
     history, disk = train_model(model, strategy, train, train_xy=train_xy, loop_xy=loop_xy, val_xy=val_xy,
                                 batch_transform=batch_transform, device=device, generator=generator,
                                 extra_callbacks=extra_callbacks,
@@ -204,6 +212,9 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     if adaptation is not None:
         adaptation.after_training(model, device, notes)
     _history_notes(history, train, notes)
+    averaged = {} if averaging is None else {  # the setting (replayed by --config) and what it chose
+        "average": averaging.name,
+        "averaging": averaging.after_training(model, train_x=train_xy[0], val=val_xy, device=device, notes=notes)}
     metrics, test_logits = predict_and_score(model, splits.test, norm, device, cache=strategy.uses_feature_cache,
                                              disk=disk)
     info = checkpoint_info(model, splits, norm, data, train, strategy, metrics, start.lineage)
@@ -214,8 +225,8 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
         timing = {"train_time_s": history.summary["train_time_s"], "wall_time_s": wall,
                   **{k: history.summary[k] for k in ("feature_time_s",) if k in history.summary}}
         summary, selection = _selection_files(selection, metrics, notes)
-        checkpoint, reports = folder.finish(model, info, {**config, "notes": notes, **summary}, metrics, data=data,
-                                            timing=timing, test_set=splits.test, test_logits=test_logits,
+        checkpoint, reports = folder.finish(model, info, {**config, "notes": notes, **summary, **averaged}, metrics,
+                                            data=data, timing=timing, test_set=splits.test, test_logits=test_logits,
                                             selection=selection)
         for tracker in trackers:
             tracker.finish(_scalar_metrics(metrics), reports)

@@ -28,6 +28,7 @@ from ..config import TrainConfig, check_parameter
 from ..data.fit import model_kind
 from ..models import TransferModel
 from ..registry import Registry, option_names
+from ..search_space import SearchParam
 
 # (inputs) -> inputs: a deterministic view of the training inputs (an augmented copy) whose features are cached
 ViewTransform = Callable[[torch.Tensor], torch.Tensor]
@@ -74,6 +75,17 @@ class Strategy:
     # benchmarks/results/text_*.md.
     base_lr = 1e-3
     transformer_lr = 5e-5
+    # What `warmstart tune` searches (search_space.py): training fields and this strategy's options, as data. The
+    # rate and the epochs range around the run's own (a tenth to ten times the rate, half to twice the epochs).
+    # A strategy adds its options' ranges: `search_space = Strategy.search_space + (SearchParam(...),)`.
+    search_space: tuple[SearchParam, ...] = (
+        SearchParam("lr", 0.1, 10.0, log=True, relative=True),
+        SearchParam("weight_decay", 1e-6, 1e-1, log=True),
+        SearchParam("epochs", 0.5, 2.0, integer=True, relative=True),
+        SearchParam("warmup_epochs", 0, 2, integer=True),
+        SearchParam("label_smoothing", 0.0, 0.2),
+        SearchParam("augment", choices=("none", "light", "strong"), kinds=("image",)),
+    )
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         """Names of the layer groups that train in ``epoch`` (1-based)."""

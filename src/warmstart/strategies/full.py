@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..config import is_number
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 
@@ -17,6 +18,7 @@ class FullFineTuning(Strategy):
     """
 
     name = "full"
+    search_space = Strategy.search_space + (SearchParam("head_lr_scale", 1.0, 100.0, log=True),)
 
     def __init__(self, *, head_lr_scale: float = 1.0):
         check_option(is_number(head_lr_scale) and head_lr_scale > 0, "head_lr_scale", "a positive number",

@@ -11,6 +11,7 @@ import torch
 
 from ..config import is_number
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 
@@ -38,6 +39,7 @@ class L2StartingPoint(Strategy):
     """
 
     name = "l2-sp"
+    search_space = Strategy.search_space + (SearchParam("alpha", 1e-4, 1.0, log=True),)
 
     def __init__(self, *, alpha: float = 0.01, beta: float = 0.01, base: str = "full"):
         from . import create_strategy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..config import is_number
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 
@@ -27,6 +28,7 @@ class LayerwiseLearningRateDecay(Strategy):
     """
 
     name = "layerwise-lr"
+    search_space = Strategy.search_space + (SearchParam("layer_decay", 0.3, 1.0),)
 
     def __init__(self, *, layer_decay: float = 0.5):
         check_option(is_number(layer_decay) and 0 < layer_decay <= 1, "layer_decay", "a number in (0, 1]",

@@ -13,6 +13,7 @@ import torch
 from ..config import TrainConfig, is_int, is_number
 from ..data.augment import AUGMENTATIONS, augment
 from ..errors import WarmstartError
+from ..search_space import SearchParam
 from .base import STRATEGIES, ViewTransform, check_option
 from .freeze import FrozenBackbone
 
@@ -52,6 +53,14 @@ class LinearProbe(FrozenBackbone):
         self.augment = augment
         self.solver = solver
         self.C = C
+
+    @property
+    def search_space(self) -> tuple[SearchParam, ...]:
+        """The L-BFGS head has one setting, C; a head trained in the loop on cached features has no per-batch
+        augmentation (the cached way is ``views``)."""
+        if self.solver == "lbfgs":
+            return (SearchParam("C", 1e-3, 1e3, log=True),)
+        return tuple(p for p in FrozenBackbone.search_space if p.name != "augment")
 
     @property
     def feature_cache(self) -> str:

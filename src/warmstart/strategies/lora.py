@@ -27,6 +27,7 @@ from torch import nn
 from ..config import is_int, is_number
 from ..errors import WarmstartError
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 FALLBACK_TARGET_MODULES = ["query", "value"]  # BERT's attention projections, LoRA's choice in the paper
@@ -45,6 +46,7 @@ class LoRA(Strategy):
     """
 
     name = "lora"
+    search_space = Strategy.search_space + (SearchParam("rank", choices=(4, 8, 16)),)
     transformer_lr = 5e-4  # adapters start at zero and need larger steps (Hu et al.: 4e-4 .. 5e-4 on GLUE)
 
     def __init__(self, *, rank: int = 8, alpha: float = 16.0, dropout: float = 0.0,

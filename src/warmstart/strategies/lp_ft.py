@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..config import is_number
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 
@@ -29,6 +30,8 @@ class LinearProbeThenFineTune(Strategy):
     """
 
     name = "lp-ft"
+    search_space = Strategy.search_space + (SearchParam("probe_fraction", 0.1, 0.9),
+                                            SearchParam("head_lr_scale", 1.0, 100.0, log=True))
     transformer_lr = 2e-5  # from a fitted head the encoder needs only small steps (benchmarks/results/text_*.md)
 
     def __init__(self, *, probe_fraction: float = 0.5, probe: str = "loop", head_lr_scale: float = 1.0):

@@ -19,6 +19,7 @@ from torch import nn
 from ..config import TrainConfig, is_int, is_number
 from ..errors import WarmstartError
 from ..models import TransferModel
+from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
 
 
@@ -50,6 +51,7 @@ class SetFit(Strategy):
     """
 
     name = "setfit"
+    search_space = Strategy.search_space + (SearchParam("C", 0.01, 100.0, log=True),)
     transformer_lr = 2e-5  # SetFit's body learning rate
     head_solver = "lbfgs"  # the head is fitted on the embeddings after every epoch
     loss_name = "pair_loss"

@@ -1,0 +1,382 @@
+"""``warmstart tune``: search a strategy's settings on validation, then train the winner and score it once.
+
+The search is an Optuna study (Akiba et al., KDD 2019): the TPE sampler (Bergstra et al., NeurIPS 2011) proposes
+settings from the space the strategy declares (``Strategy.search_space``, changed by ``--space FILE.yaml``), and the
+median pruner (or successive halving, Li et al. 2017/2020) stops trials whose per-epoch validation accuracy falls
+behind the others' at the same epoch. Every trial trains in the one loop (:mod:`warmstart.tuning.objective`).
+The first trial of a new study is the run's own recipe (where every value lies in the space), so the search never
+ends below it on validation.
+
+The objective is validation accuracy only: the validation split, or with few shots (no validation split held out)
+stratified folds of the training examples. The test split is read once, by the winner's run: the best trial's
+settings trained as ``finetune`` would train them (into ``out/best``), with ``--average`` applied.
+
+The study lives in the run folder (``out/study.journal``, Optuna's journal storage: several processes append to one
+file safely), so ``--resume`` continues it up to ``--trials`` in all, and ``--workers N`` runs N processes on this
+machine that share it (each may finish the trial it started when the count is reached, so a parallel search can run
+up to N - 1 trials more). ``--time-limit`` stops starting trials after that many seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from .._version import __version__
+from ..config import DataConfig, ModelConfig, TrainConfig, check_parameter, is_int, is_number, json_ready, to_dict
+from ..errors import WarmstartError
+from ..io import write_json, write_text
+from ..run.averaging import AVERAGES, create_averaging
+from ..run.folder import STUDY, open_study_folder
+from ..run.starting_point import data_config
+from ..run.trainer import RunResult, train_run
+from ..search_space import apply_overrides, for_kind, read_space_file
+from ..strategies import Strategy, create_strategy
+from .objective import Objective, apply, check_space, searchable
+
+log = logging.getLogger("warmstart")
+
+STUDY_NAME = "warmstart-tune"
+PRUNERS = ("median", "halving", "none")
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The search's budget and methods: ``trials`` in the study in all (a resumed study runs the rest), at most
+    ``time_limit`` seconds of starting new ones, ``workers`` processes, the ``pruner``, the ``folds`` of the training
+    examples when there is no validation split, and the weight ``average`` of the winner (``soup``: with the next
+    ``soup_size - 1`` best trials)."""
+
+    trials: int = 20
+    time_limit: float | None = None
+    workers: int = 1
+    pruner: str = "median"
+    folds: int = 3
+    average: str | None = None
+    soup_size: int = 5
+
+    def __post_init__(self) -> None:
+        check_parameter(is_int(self.trials) and self.trials >= 1, "trials", "a positive integer", self.trials)
+        check_parameter(self.time_limit is None or (is_number(self.time_limit) and self.time_limit > 0), "time_limit",
+                        "a positive number of seconds", self.time_limit)
+        check_parameter(is_int(self.workers) and self.workers >= 1, "workers", "a positive integer", self.workers)
+        check_parameter(self.pruner in PRUNERS, "pruner", f"one of {', '.join(PRUNERS)}", self.pruner)
+        check_parameter(is_int(self.folds) and self.folds >= 2, "folds", "an integer >= 2", self.folds)
+        check_parameter(self.average in (None, "none", *AVERAGES), "average", f"none, {' or '.join(AVERAGES)}",
+                        self.average)
+        check_parameter(is_int(self.soup_size) and self.soup_size >= 2, "soup_size", "an integer >= 2",
+                        self.soup_size)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What ``tune`` returns: the best trial's settings and validation accuracy, every trial's row, and the winner's
+    run (trained with the best settings, scored once on the test split)."""
+
+    best_params: dict[str, Any]
+    best_value: float
+    trials: list[dict[str, Any]]
+    run: RunResult
+    run_dir: Path
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def metrics(self):
+        return self.run.metrics
+
+
+def make_sampler(seed: int, trials: int):
+    import optuna
+
+    # a third of the budget (2 to 10 trials) explores at random before TPE models the results
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, trials // 3)))
+
+
+def make_pruner(name: str):
+    import optuna
+
+    if name == "median":  # after two finished trials, from the second epoch on
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2)  # epochs count from 1
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def _storage(folder: Path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(folder / STUDY)))
+
+
+def _finished_states():
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def _optimize(objective: Objective, folder: Path, seed: int, pruner: str, trials: int,
+              timeout: float | None) -> None:
+    """One process's share of the search: trials until the study holds ``trials`` finished ones (or the time is up)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(folder), sampler=make_sampler(seed, trials),
+                              pruner=make_pruner(pruner))
+    done = len(study.get_trials(deepcopy=False, states=_finished_states()))
+    if done >= trials:
+        return
+    study.optimize(objective, n_trials=trials - done, timeout=timeout, gc_after_trial=False,
+                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=_finished_states()), _log_trial])
+
+
+def _log_trial(study, trial) -> None:
+    epoch = max(trial.intermediate_values, default=None)
+    value = f"validation accuracy {trial.value:.4f}" if trial.state.name == "COMPLETE" else \
+        f"after epoch {epoch}" if epoch is not None else "no epoch"
+    log.info("tune: trial %d %s (%s): %s", trial.number, trial.state.name.lower(), value,
+             ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items()))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, timeout: float | None,
+            threads: int) -> None:
+    """A ``--workers`` process (spawned: it imports warmstart afresh and shares only the study file)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    _optimize(objective, folder, seed, pruner, trials, timeout)
+
+
+def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, seed: int) -> None:
+    import multiprocessing
+    import os
+
+    if settings.workers == 1:
+        _optimize(objective, folder, seed, settings.pruner, settings.trials, settings.time_limit)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
+    threads = max(1, (os.cpu_count() or 1) // settings.workers)
+    processes = [context.Process(target=_worker, args=(objective, folder, seed + 7919 * w, settings.pruner,
+                                                        settings.trials, settings.time_limit, threads))
+                 for w in range(settings.workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    if failed:
+        raise WarmstartError(f"{len(failed)} of {settings.workers} search workers failed (exit codes {failed})",
+                             hint="their errors are printed above; run with --workers 1 to see one in full")
+
+
+def _settings_record(objective: Objective, settings: TuneSettings) -> dict[str, Any]:
+    """What a resumed study must share with the one it continues."""
+    return json_ready({"from": objective.checkpoint, "data": to_dict(objective.data),
+                       "strategy": objective.strategy.describe(), "train": {k: v for k, v in to_dict(objective.train)
+                                                                            .items() if k not in ("progress",
+                                                                                                  "trackers")},
+                       "model": None if objective.model is None else to_dict(objective.model),
+                       "space": {p.name: p.to_dict() for p in objective.space}, "folds": settings.folds,
+                       "keep_head": objective.keep_head})
+
+
+def _open_study(folder: Path, record: dict[str, Any], resume: bool):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _storage(folder)
+    if not resume:
+        study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize")
+        study.set_user_attr("settings", record)
+        return study
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    before = study.user_attrs.get("settings", {})
+    differences = [f"{k}: {before.get(k)!r} then, {record.get(k)!r} now" for k in sorted(set(before) | set(record))
+                   if before.get(k) != record.get(k)]
+    if differences:
+        raise WarmstartError(f"cannot resume the study in {folder}: its settings differ: " + "; ".join(differences),
+                             hint="resume with the same settings (only --trials, --time-limit and --workers may "
+                                  "change), or start a new search in another --out")
+    return study
+
+
+def trial_rows(study) -> list[dict[str, Any]]:
+    """One row per trial: number, state, value, parameters, epochs and steps run, duration, pruned epoch."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = None if t.datetime_complete is None or t.datetime_start is None else \
+            (t.datetime_complete - t.datetime_start).total_seconds()
+        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
+                     "epochs_run": t.user_attrs.get("epochs_run"), "steps": t.user_attrs.get("steps"),
+                     "duration_s": duration,
+                     "last_epoch_reported": max(t.intermediate_values) if t.intermediate_values else None,
+                     "curve": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
+                     **({"note": t.user_attrs["diverged"]} if "diverged" in t.user_attrs else {})})
+    return rows
+
+
+def write_trials(folder: Path, rows: list[dict[str, Any]]) -> None:
+    write_json(folder / "trials.json", json_ready({"trials": rows}))
+    names = sorted({k for r in rows for k in r["params"]})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["number", "state", "value", "epochs_run", "steps", "duration_s", *names])
+    for r in rows:
+        writer.writerow([r["number"], r["state"], "" if r["value"] is None else f"{r['value']:.6g}", r["epochs_run"],
+                         r["steps"], "" if r["duration_s"] is None else f"{r['duration_s']:.2f}",
+                         *(r["params"].get(n, "") for n in names)])
+    write_text(folder / "trials.csv", buffer.getvalue())
+
+
+def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | None, strategy: Strategy,
+                train: TrainConfig, searched: Sequence[str], keep_head: bool, average: str | None) -> dict[str, Any]:
+    """The winner's settings as ``warmstart finetune`` options (``--config best_config.yaml`` replays them): the
+    searched ones, and every other setting where it differs from finetune's default."""
+    from ..config import field_defaults, train_defaults
+
+    data_defaults, train_default = field_defaults(DataConfig), train_defaults("finetune")
+    options: dict[str, Any] = {"from": "none" if checkpoint is None else str(checkpoint), "data": data.source}
+    options.update({k: v for k, v in to_dict(data).items() if k != "source" and v != data_defaults.get(k)})
+    if model is not None:
+        options.update({"model": model.name, "model_option": dict(model.options)})
+    described = strategy.describe()
+    options["strategy"] = described.pop("name")
+    if described:
+        options["strategy_option"] = described
+    options.update({k: v for k, v in to_dict(train).items()
+                    if k not in ("progress", "trackers") and (k in searched or v != train_default.get(k))})
+    if keep_head:
+        options["keep_head"] = True
+    if average == "wise-ft":  # a soup needs the study's trials: finetune cannot replay it
+        options["average"] = average
+    return json_ready(options)
+
+
+def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
+             model: ModelConfig | None = None, train: TrainConfig | None = None, out: str | Path,
+             settings: TuneSettings = TuneSettings(), space: str | Path | None = None, keep_head: bool = False,
+             resume: bool = False, overwrite: bool = False, candidates: Sequence[str] = (),
+             rank_score: str = "logme") -> TuneResult:
+    """The whole search (see the module's docstring); ``api.tune`` is its public face."""
+    import yaml
+
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise WarmstartError("warmstart tune needs Optuna, which is not installed",
+                             hint="pip install 'warmstart[tune]' (or pip install optuna)") from None
+    started = time.perf_counter()
+    checkpoint = None if checkpoint is None else str(checkpoint)
+    data, train = data_config(data), train or TrainConfig.for_command("tune")
+    strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
+    overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
+    folder = open_study_folder(out, resume=resume, overwrite=overwrite)
+    selection = None
+    if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
+        selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
+        checkpoint = selection["chosen"]
+    base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
+                     settings.folds, keep_head)
+    start = base.start()
+    resolved, trial_train = base.resolved(start)  # auto's choice and budget, fixed for every trial
+    source = f"--space {space}" if space is not None else f"{resolved.name}'s search space"
+    declared = apply_overrides(resolved.search_space, overrides, searchable(resolved), path=space or "--space")
+    searched = for_kind(declared, start.splits.train.kind)
+    objective = replace(base, strategy=resolved, train=trial_train, space=searched)
+    check_space(searched, trial_train, resolved, objective.own_values(start, resolved, trial_train), source)
+    averaging_check = create_averaging(settings.average)
+    if averaging_check is not None:
+        averaging_check.check(start.splits)
+    if settings.average == "soup":
+        objective = replace(objective, weights_dir=folder / "trials")
+    study = _open_study(folder, _settings_record(objective, settings), resume)
+    if not study.trials:  # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
+        recipe = objective.recipe(start, resolved, trial_train)
+        if recipe is not None:
+            study.enqueue_trial(recipe)
+    seed = train.seed * 100_003 + len(study.trials)  # a resumed search does not repeat its first random trials
+    log.info("tune: searching %s over %s (%d trials in all, %d done)", resolved.name,
+             ", ".join(p.name for p in searched), settings.trials,
+             len(study.get_trials(deepcopy=False, states=_finished_states())))
+    _run_workers(objective, folder, settings, seed)
+    rows = trial_rows(study)
+    write_trials(folder, rows)
+    complete = [r for r in rows if r["state"] == "complete"]
+    if not complete:
+        raise WarmstartError(f"the search in {folder} finished no trial ({len(rows)} started: "
+                             f"{', '.join(sorted({r['state'] for r in rows})) or 'none'})",
+                             hint="raise --trials or --time-limit, or use --pruner none")
+    best = max(complete, key=lambda r: (r["value"], -r["number"]))
+    best_train, best_strategy = apply(best["params"], replace(trial_train, progress=train.progress,
+                                                              trackers=train.trackers), resolved)
+    options = best_config(checkpoint, data, model, best_strategy, best_train, list(best["params"]), keep_head,
+                          settings.average)
+    header = (f"# the best of {len(rows)} trials of `warmstart tune` (validation accuracy {best['value']:.4f}, trial "
+              f"{best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n")
+    write_text(folder / "best_config.yaml", header + yaml.safe_dump(options, sort_keys=False))
+    soup = [(f"trial {r['number']}", folder / "trials" / f"trial_{r['number']:05d}.safetensors")
+            for r in sorted(complete, key=lambda r: (-r["value"], r["number"])) if r is not best]
+    soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
+    chosen = () if selection is None else (f"tune --from auto: {selection['why']} (the score's top choice was "
+                                           f"{selection['score_top1']}, the largest model {selection['size_top1']})",)
+    notes = (*chosen, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
+             f"{sum(r['state'] == 'pruned' for r in rows)} pruned) was trial {best['number']}, validation accuracy "
+             f"{best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
+    run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
+                    out=folder / "best", overwrite=True, keep_head=keep_head, notes=notes,
+                    averaging=create_averaging(settings.average, soup))
+    winner_steps = sum(e.get("steps_per_epoch", 0) for e in run.history)
+    summary = {"command": "tune", "from": checkpoint, "data": to_dict(data), "strategy": resolved.describe(),
+               "settings": {**to_dict(settings), "space_file": None if space is None else str(space)},
+               "space": {p.name: p.to_dict() for p in searched},
+               "own_values": objective.own_values(start, resolved, trial_train),
+               "best": {"number": best["number"], "value": best["value"], "params": best["params"]},
+               "trials": {"total": len(rows), **{s: sum(r["state"] == s for r in rows)
+                                                 for s in ("complete", "pruned", "fail", "running")}},
+               "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps},
+               "importances": importances(study), "test_accuracy": run.metrics.accuracy,
+               **({} if selection is None else {"selection": selection}),
+               "notes": list(run.notes), "wall_time_s": time.perf_counter() - started,
+               "warmstart_version": __version__}
+    write_json(folder / "tuning.json", json_ready(summary))
+    from ..reporting import write_report
+
+    write_report(folder)
+    return TuneResult(best_params=best["params"], best_value=best["value"], trials=rows, run=run, run_dir=folder,
+                      notes=tuple(summary["notes"]))
+
+
+def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strategy: Strategy, train: TrainConfig,
+               rank_score: str, folds: int, resume: bool) -> dict[str, Any]:
+    """The starting-point race (tuning/race.py), run once per search: its record is kept in ``race.json``."""
+    from .race import race
+
+    path = folder / "race.json"
+    if resume and path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    record = race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
+    write_json(path, json_ready(record))
+    return record
+
+
+def importances(study) -> dict[str, float]:
+    """Optuna's fANOVA parameter importances over the finished trials (empty when they cannot be estimated: fewer
+    than two finished trials, or nothing varied)."""
+    import optuna
+
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+        log.info("tune: no parameter importances (%s)", exc)
+        return {}
+

@@ -1,0 +1,38 @@
+"""Every strategy's declared search space names only what the run can set, and every value in it is accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmstart import TrainConfig
+from warmstart.search_space import SearchParam, apply_overrides, for_kind
+from warmstart.strategies import STRATEGIES, create_strategy
+from warmstart.tuning.objective import TRAIN_FIELDS, apply, check_space, searchable
+
+
+@pytest.mark.parametrize("name", [n for n in STRATEGIES.names() if n != "auto"])  # auto searches what it picks
+def test_every_strategy_declares_a_space_of_settings_it_accepts(name):
+    strategy = create_strategy(name)
+    space = strategy.search_space
+    assert space and all(isinstance(p, SearchParam) for p in space)
+    assert {p.name for p in space} <= set(searchable(strategy)), name
+    train = TrainConfig.for_command("tune", epochs=10)
+    own = {"lr": 1e-3, "epochs": 10}
+    check_space(space, train, strategy, own, f"{name}'s space")  # raises, naming the key, on a refused value
+    for param in space:  # a parameter of the strategy reaches the strategy, a training field the config
+        value = param.choices[-1] if param.choices else param.bounds(own.get(param.name))[1]
+        new_train, new_strategy = apply({param.name: value}, train, strategy)
+        got = getattr(new_train, param.name) if param.name in TRAIN_FIELDS else getattr(new_strategy, param.name)
+        assert got == value or param.name == "warmup_epochs", (name, param.name, got, value)
+
+
+def test_relative_ranges_scale_with_the_run_and_kinds_filter():
+    lr = SearchParam("lr", 0.1, 10.0, log=True, relative=True)
+    assert lr.bounds(5e-5) == pytest.approx((5e-6, 5e-4))
+    assert SearchParam("epochs", 0.5, 2.0, integer=True, relative=True).bounds(3) == (2, 6)
+    space = create_strategy("full").search_space
+    assert "augment" in {p.name for p in for_kind(space, "image")}
+    assert "augment" not in {p.name for p in for_kind(space, "text")}
+    changed = apply_overrides(space, {"augment": None, "lr": SearchParam("lr", 1e-4, 1e-2, log=True)},
+                              searchable(create_strategy("full")))
+    assert "augment" not in {p.name for p in changed} and next(p for p in changed if p.name == "lr").high == 1e-2

@@ -1,0 +1,158 @@
+"""warmstart tune: the search prunes, resumes, never reads the test split, replays, soups, and says what is wrong
+with a bad space. A tiny MLP on sklearn's digits (an .npz whose test split we control), 3-epoch trials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+import warmstart
+from warmstart import ModelConfig, TrainConfig
+from warmstart.errors import WarmstartError
+from warmstart.search_space import SearchParam, fixed
+from warmstart.strategies import create_strategy
+
+pytest.importorskip("optuna")
+
+MLP = ModelConfig("mlp", {"hidden": [32]})
+TRAIN = TrainConfig.for_command("tune", batch_size=64, epochs=3, lr=0.01, progress=False, trackers=())
+# lr is the only real choice: a good rate and one at which nothing is learnt, so that the median pruner has a bad
+# curve to stop; the rest is fixed (or left at the run's value) to keep the trials short.
+SPACE = """\
+lr: {choices: [0.01, 1.0e-7]}
+epochs: 3
+weight_decay: null
+warmup_epochs: null
+label_smoothing: null
+augment: null
+head_lr_scale: null
+"""
+SPACE_PARAMS = (SearchParam("lr", choices=(0.01, 1e-7)), fixed("epochs", 3))
+
+
+def digits_npz(path: Path, *, scramble_test: bool = False) -> str:
+    digits = load_digits()
+    x, y = (digits.images * 15).astype(np.uint8), digits.target
+    x_test, y_test = x[1400:], y[1400:]
+    if scramble_test:  # a test split unrelated to the training data: the search must not see any difference
+        rng = np.random.default_rng(1)
+        x_test, y_test = rng.integers(0, 255, x_test.shape, dtype=np.uint8), rng.permutation(y_test)
+    np.savez(path, x=x[:1400], y=y[:1400], x_test=x_test, y_test=y_test,
+             class_names=np.array([str(c) for c in range(10)]))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def space_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "space.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, space_file):
+    folder = tmp_path_factory.mktemp("tune")
+    data = digits_npz(folder / "digits.npz")
+    result = warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=4, space=space_file)
+    return folder, data, result
+
+
+def test_the_median_pruner_stops_a_bad_trial_in_the_loop(study):
+    import optuna
+
+    from warmstart.tuning.objective import Objective
+    from warmstart.tuning.study import make_pruner
+
+    _, data, _ = study
+    objective = Objective(None, warmstart.DataConfig(data), create_strategy("full"), MLP, TRAIN, SPACE_PARAMS,
+                          folds=3)
+    search = optuna.create_study(direction="maximize", pruner=make_pruner("median"))
+    for lr in (0.01, 0.01, 1e-7):  # two good curves, then one that learns nothing
+        search.enqueue_trial({"lr": lr})
+    search.optimize(objective, n_trials=3)
+    assert [t.state.name for t in search.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert search.trials[2].user_attrs["epochs_run"] == 2  # stopped after epoch 2 of 3: compute saved
+
+
+def test_the_search_starts_from_the_recipe_and_trains_the_winner(study):
+    folder, _, result = study
+    assert len(result.trials) == 4 and result.trials[0]["params"] == {"lr": 0.01, "epochs": 3}
+    assert result.best_params["lr"] == 0.01 and result.best_value > 0.8
+    assert result.run.metrics.accuracy > 0.8  # the winner, trained again with the best settings, scored once
+    run = folder / "run"
+    for name in ("study.journal", "trials.csv", "trials.json", "best_config.yaml", "tuning.json", "report.html",
+                 "best/model/model.safetensors", "best/report.html"):
+        assert (run / name).exists(), name
+    page = (run / "report.html").read_text()
+    assert "Optimisation history" in page and "Parallel coordinates" in page
+
+
+def test_best_config_replays_with_finetune_config(study):
+    from warmstart.cli.app import app  # noqa: F401  (registers the commands)
+    from warmstart.cli.command import COMMAND_OPTIONS
+    from warmstart.cli.config_file import option_values
+
+    folder, data, result = study
+    values = option_values(folder / "run" / "best_config.yaml", "finetune", COMMAND_OPTIONS["finetune"])
+    assert values["data"] == data and values["checkpoint"] == "none" and values["lr"] == result.best_params["lr"]
+    assert values["epochs"] == 3 and values["model"] == "mlp"
+
+
+def test_the_test_split_never_reaches_the_objective(study, tmp_path):
+    import optuna
+
+    from warmstart.tuning.objective import Objective
+
+    _, data, result = study
+    scrambled = digits_npz(tmp_path / "scrambled.npz", scramble_test=True)
+    values = []
+    for source in (data, scrambled):
+        objective = Objective(None, warmstart.DataConfig(source), create_strategy("full"), MLP, TRAIN, SPACE_PARAMS,
+                              folds=3)
+        search = optuna.create_study(direction="maximize")
+        for trial in result.trials[:2]:
+            search.enqueue_trial(trial["params"])
+        search.optimize(objective, n_trials=2)
+        values.append([t.value for t in search.trials])
+    # the same values, to the last digit, on data whose test split is noise
+    assert values[0] == values[1] == [t["value"] for t in result.trials[:2]]
+
+
+def test_resume_continues_the_same_study_and_soups_its_trials(study, space_file):
+    folder, data, result = study
+    resumed = warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=6, space=space_file,
+                             resume=True, average="soup")
+    assert len(resumed.trials) == 6
+    assert [t["value"] for t in resumed.trials[:4]] == [t["value"] for t in result.trials]  # the same study, grown
+    config = json.loads((folder / "run" / "best" / "config.json").read_text())
+    soup = config["averaging"]
+    assert soup["method"] == "soup" and soup["tried"][0] == "the winner (retrained)"
+    # kept only when validation does not drop: the soup never scores below the best single model
+    assert soup["accuracy"] >= soup["validation"][0]["accuracy"]
+    assert soup["fell_back"] == (len(soup["ingredients"]) == 1)
+
+
+def test_resume_with_other_settings_is_refused(study, space_file):
+    folder, data, _ = study
+    with pytest.raises(WarmstartError, match="settings differ.*folds"):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=6, space=space_file,
+                       resume=True, folds=4)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr: {low: 0.1, high: 0.01, log: true}\n", "key 'lr'.*low <= high"),
+    ("learning_rate: {low: 0.001, high: 0.1}\n", "key 'learning_rate'.*not a training setting"),
+    ("augment: {choices: [none, blurry]}\n", "key 'augment'.*'blurry' is refused"),
+    ("epochs: [2, 4]\n", "key 'epochs'.*ambiguous"),
+])
+def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    with pytest.raises(WarmstartError, match=message) as error:
+        warmstart.tune(None, "digits", model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space)
+    assert str(space) in error.value.message and error.value.hint
+    assert not (tmp_path / "run" / "study.journal").exists()
