@@ -58,6 +58,20 @@ def _data_line(data: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _stage_line(stage: dict) -> str:
+    """A self-supervised stage of the lineage: which objective, on which data, how long."""
+    objective = dict(stage.get("objective") or {})
+    name = objective.pop("name", "?")
+    objective.pop("kind", None)
+    options = ", ".join(f"{k}={v}" for k, v in objective.items())
+    data = stage.get("data")
+    data = data.get("source") if isinstance(data, dict) else data
+    loss = stage.get("final_loss")
+    return (f"`{name}`" + (f" ({options})" if options else "") + f" on {stage.get('examples', '?')} unlabelled inputs "
+            f"of `{data}`, {stage.get('epochs', '?')} epoch(s), {stage.get('steps', '?')} optimizer steps of "
+            f"{stage.get('batch_size', '?')}" + ("" if loss is None else f", final loss {loss:.4f}"))
+
+
 def render_model_card(run_dir: str | Path) -> str:
     from ..evaluation.metrics import (bootstrap_interval, expected_calibration_error, f1_score, wilson_interval)
 
@@ -82,6 +96,10 @@ def render_model_card(run_dir: str | Path) -> str:
         lines += [f"- Source model: checkpoint `{parent.get('checkpoint')}` ({parent.get('arch')}), predicting "
                   f"{', '.join(map(str, parent.get('class_names') or []))}.",
                   f"- Source data: {_data_line(parent.get('data'))}."]
+    for who, stage in (("Source model's", (parent or {}).get("self_supervised")),
+                       ("This run's", meta.get("self_supervised") or config.get("self_supervised"))):
+        if stage:
+            lines.append(f"- {who} self-supervised pretraining: {_stage_line(stage)}.")
     lines += [f"- Target data: {_data_line(meta.get('data') or config.get('data'))}; "
               f"{resolved.get('train_examples', '?')} training, {resolved.get('val_examples', '?')} validation and "
               f"{resolved.get('test_examples', metrics.get('num_examples', '?'))} test examples.",

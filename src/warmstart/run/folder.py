@@ -12,6 +12,8 @@ A training run (``pretrain``, ``finetune``) writes::
     out/predictions.npz      test labels and probabilities; examples.json: misclassified examples
     out/report.html          the self-contained report; MODEL_CARD.md: the model card
     out/selection.json       with ``--from auto``: the ranking and why the chosen candidate was chosen
+    out/pretext.json         self-supervised pretraining (``pretrain --objective``), in place of metrics.json and the
+                             predictions: the objective, its final loss, the timings
 
 ``evaluate`` writes ``config.json``, ``metrics.json``, ``confusion_matrix.png``, ``predictions.npz`` and
 ``report.html`` into its own folder, and never a training run's files.
@@ -42,10 +44,11 @@ from ..errors import WarmstartError
 from ..evaluation import EvaluationResult, plot_confusion_matrix
 from ..io import make_folder, write_json
 from ..models import CheckpointInfo, TransferModel, save_checkpoint
-from ..reporting import finish_run_folder
+from ..reporting import finish_run_folder, write_run_reports
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
 RUN_FILES = ("config.json", "metrics.json", "model", "state", "train_log.jsonl")
+PRETEXT_FILE = "pretext.json"  # a self-supervised run's summary: it has no test metrics
 EVALUATION_FOLDER = "evaluation"  # where evaluate(..., overwrite=True) writes inside a training run's folder
 # What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
 _RUN_ONLY = {"progress", "device", "trackers"}
@@ -135,6 +138,18 @@ class RunFolder:
         if selection is not None:
             write_json(self.work / "selection.json", json_ready(selection))
         return checkpoint, reports
+
+    def finish_unlabelled(self, model: TransferModel, info: CheckpointInfo, config: dict[str, Any], *,
+                          summary: dict[str, Any]) -> tuple[Path | None, list[Path]]:
+        """:meth:`finish` for a self-supervised run, which has no labels to score: the checkpoint, config.json,
+        ``pretext.json`` (the objective's final loss and the timings, in place of metrics.json) and the reports."""
+        if not self.writes:
+            return None, []
+        checkpoint = save_checkpoint(model, self.work / "model", info)
+        write_json(self.work / "config.json", json_ready(config))
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        write_json(self.work / PRETEXT_FILE, json_ready(summary))
+        return checkpoint, write_run_reports(self.work)  # the model card and report.html
 
     def commit(self) -> None:
         """Last, once every writer (the trackers too) is done: an overwriting run replaces the old folder."""
