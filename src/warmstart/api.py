@@ -25,7 +25,7 @@ from .evaluation import EvaluationResult
 from .io import write_json
 from .prediction import PredictionResult, predict as _predict_csv
 from .run.evaluation import evaluate_checkpoint
-from .run.starting_point import data_config, note, resolve_starting_point
+from .run.starting_point import data_config, model_config, note, resolve_starting_point
 from .run.trainer import RunResult, resolve_strategy, train_run, training_tensors
 from .run.training import lr_range
 from .strategies import Strategy, create_strategy
@@ -63,8 +63,8 @@ def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train:
     from .run.self_supervised import pretrain_self_supervised
 
     objective = create_objective(objective) if isinstance(objective, str) else objective
-    if checkpoint is not None and model == "cnn":
-        model = None  # the default architecture; the starting model fixes it
+    if checkpoint is not None and model_config(model) == ModelConfig("cnn"):
+        model = None  # the default architecture: the starting model fixes it
     return pretrain_self_supervised(data_config(data), objective, checkpoint=checkpoint, model=model, train=train,
                                     out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
                                     ignore_labels=ignore_labels)

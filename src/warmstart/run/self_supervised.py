@@ -101,6 +101,8 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
         train = with_default_lr(train, start.model, objective)
         note(start.notes, f"learning rate {train.lr:g}: {objective.name}'s default for the {start.model.arch} model "
                           "(set --lr to choose another)")
+    inputs = (torch.empty(0), torch.from_numpy(dataset.y))
+    objective.check(train, train=inputs, distributed=ranks.enabled, resume=resume, aligned=False, augmented=False)
     config = run_config("pretrain", start, objective, data, train, device, ranks.world_size)
     config["objective"] = objective.describe()
     if resume:
