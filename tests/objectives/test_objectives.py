@@ -183,3 +183,32 @@ def load_text_model(source):
     from warmstart.models import create_model
 
     return {k: v.clone() for k, v in create_model("hf", (16,), 2, source=source[3:]).backbone.state_dict().items()}
+
+
+def test_adapt_on_takes_masked_language_modelling_where_the_encoder_has_an_mlm_head(tmp_path):
+    """auto: MLM continued pretraining for a source saved with its MLM head; the head is dropped afterwards."""
+    import shutil
+    from pathlib import Path
+
+    from tiny_models import tiny_bert_source
+    from transformers import BertConfig, BertForMaskedLM
+
+    source = tmp_path / "masked-lm"
+    source.mkdir()
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(Path(tiny_bert_source()) / name, source / name)
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, max_position_embeddings=64)).save_pretrained(source)
+    rows = ["text,label"] + [f"the {w} was {'good' if i % 2 else 'bad'},{i % 2}" for i, w in enumerate(["film"] * 20)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    result = api.finetune(f"hf:{source}", DataConfig(str(tmp_path / "train.csv"), val_fraction=0.0),
+                          adapt_on=AdaptConfig("self", epochs=3, batch_size=8, lr=1e-2), strategy="linear-probe",
+                          train=TrainConfig(epochs=1, progress=False, trackers=()))
+    stage = result.info.extra["self_supervised"]
+    assert stage["objective"]["name"] == "mlm"
+    assert stage["final_loss"] < math.log(30522)  # below a uniform guess over the vocabulary: the head learned
+    assert not any(k.startswith("mlm_head") for k in result.model.state_dict())
+    with pytest.raises(WarmstartError, match="saved without a masked-language-model head"):
+        api.finetune(f"hf:{tiny_bert_source()}", DataConfig(str(tmp_path / "train.csv"), val_fraction=0.0),
+                     adapt_on=AdaptConfig("self", objective="mlm"), train=TrainConfig(epochs=1, progress=False))

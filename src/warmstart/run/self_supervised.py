@@ -170,10 +170,6 @@ def adaptation_objective(adapt: AdaptConfig, model: TransferModel) -> Objective:
 
 
 def _has_mlm_head(model: TransferModel) -> bool:
-    from ..objectives import OBJECTIVES
-
-    if "mlm" not in OBJECTIVES:
-        return False
     from ..objectives.mlm import has_mlm_head
 
     return has_mlm_head(model)
