@@ -212,3 +212,25 @@ def test_adapt_on_takes_masked_language_modelling_where_the_encoder_has_an_mlm_h
     with pytest.raises(WarmstartError, match="saved without a masked-language-model head"):
         api.finetune(f"hf:{tiny_bert_source()}", DataConfig(str(tmp_path / "train.csv"), val_fraction=0.0),
                      adapt_on=AdaptConfig("self", objective="mlm"), train=TrainConfig(epochs=1, progress=False))
+
+
+def test_an_interrupted_simclr_run_resumes_exactly(unlabelled_npz, tmp_path):
+    """The projection head is part of the saved training state: a resumed run ends with the uninterrupted run's
+    weights, bit for bit."""
+    from warmstart.engine import Callback
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:  # before epoch 2's state is saved: the resumed run redoes it from epoch 1's
+                raise KeyboardInterrupt
+
+    settings = dict(model=ModelConfig("cnn", {"widths": [4, 8]}), objective="simclr",
+                    train=quiet(epochs=2, batch_size=32))
+    with np.load(unlabelled_npz) as archive:
+        np.savez(tmp_path / "few.npz", x=archive["x"][:64])
+    data = str(tmp_path / "few.npz")
+    whole = api.pretrain(data, **settings).model.state_dict()
+    with pytest.raises(KeyboardInterrupt):
+        api.pretrain(data, out=tmp_path / "run", callbacks=(Interrupt(),), **settings)
+    resumed = api.pretrain(data, out=tmp_path / "run", resume=True, **settings).model.state_dict()
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
