@@ -115,6 +115,9 @@ class Objective(Strategy):
                 hint="drop --grad-accumulation and raise --batch-size; beyond one device's memory, run under DDP "
                      "(--nproc N): every process's embeddings are gathered, so each example is contrasted with "
                      "the whole global batch")
+        if config.augment != "none":  # the loop's per-batch augmentation would be silently ignored here
+            raise WarmstartError(f"--objective {self.name}: --augment applies to supervised training",
+                                 hint="drop --augment; simclr makes its views with --objective-option augment=PRESET")
         if aligned:
             raise WarmstartError(f"--objective {self.name} does not combine with --adaptation",
                                  hint="drop --adaptation")
