@@ -132,6 +132,9 @@ def test_what_a_contrastive_objective_refuses_names_the_setting(unlabelled_npz, 
     assert "--ignore-labels" in error.value.hint
     with pytest.raises(WarmstartError, match="simcse trains on text"):
         api.pretrain(unlabelled_npz, objective="simcse", train=quiet())
+    with pytest.raises(WarmstartError, match="--augment applies to supervised training") as error:
+        api.pretrain(unlabelled_npz, objective="simclr", train=quiet(augment="strong"))
+    assert "augment=PRESET" in error.value.hint
     with pytest.raises(WarmstartError, match="temperature"):
         create_objective("simclr", temperature=0)
 
