@@ -168,9 +168,7 @@ def test_finetune_adapt_on_self_runs_simcse_first_and_records_it(tmp_path):
     rows = ["text,label"] + [f"{w} is {'good' if i % 2 else 'bad'} number {i},{i % 2}"
                              for i, w in enumerate(["this", "that", "it", "the film", "a play", "our show"] * 5)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
-    source = f"hf:{tiny_bert_source()}"
-    weights = load_text_model(source)
-    result = api.finetune(source, DataConfig(str(tmp_path / "train.csv"), val_fraction=0.0),
+    result = api.finetune(f"hf:{tiny_bert_source()}", DataConfig(str(tmp_path / "train.csv"), val_fraction=0.0),
                           adapt_on=AdaptConfig("self", epochs=2, batch_size=8, lr=1e-3), strategy="linear-probe",
                           train=TrainConfig(epochs=1, progress=False, trackers=()))
     stage = result.info.extra["self_supervised"]
@@ -178,14 +176,6 @@ def test_finetune_adapt_on_self_runs_simcse_first_and_records_it(tmp_path):
     assert stage["examples"] == 24  # the training split (30 rows less the fixed 20% test hold-out): never the test
     assert stage["steps"] == 2 * 3
     assert stage["final_loss"] < math.log(8)  # below chance among a batch's 8 candidates: the encoder learned
-    trained = result.model.backbone.state_dict()
-    assert any(not torch.equal(trained[k], weights[k]) for k in weights)  # the encoder moved before fine-tuning
-
-
-def load_text_model(source):
-    from warmstart.models import create_model
-
-    return {k: v.clone() for k, v in create_model("hf", (16,), 2, source=source[3:]).backbone.state_dict().items()}
 
 
 def test_adapt_on_takes_masked_language_modelling_where_the_encoder_has_an_mlm_head(tmp_path):

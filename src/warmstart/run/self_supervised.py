@@ -182,7 +182,8 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
     if adapt.data == SELF:  # the training split's inputs: never the validation or test split
         dataset, source = without_labels(start.splits.train), SELF
     else:
-        source = DataConfig(adapt.data, text_column=data.text_column, max_length=data.max_length,
+        source = DataConfig(adapt.data, text_column=data.text_column, label_column=data.label_column,
+                            max_length=data.max_length,
                             image_size=data.image_size, resize=True)
         dataset = load_unlabelled(source, ignore_labels=True)
         if dataset.kind == "image":  # to the model's input, as the target's images were
