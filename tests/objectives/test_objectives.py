@@ -97,6 +97,7 @@ def test_simclr_learns_and_saves_a_plain_checkpoint(simclr_run):
     assert info.extra["self_supervised"]["objective"]["temperature"] == 0.2
     card = (result.run_dir / "MODEL_CARD.md").read_text()
     assert "self-supervised pretraining: `simclr`" in card and "128 unlabelled inputs" in card
+    assert "pretrained without labels" in card
 
 
 def test_finetune_from_a_simclr_checkpoint_records_its_lineage(simclr_run, fashion_subset_npz, tmp_path):

@@ -83,9 +83,12 @@ def render_model_card(run_dir: str | Path) -> str:
     strategy = config.get("strategy") or (meta.get("training") or {}).get("strategy") or {}
     resolved = config.get("resolved", {})
     class_names = meta.get("class_names") or metrics.get("class_names") or []
+    what = (f"classifier of {meta.get('kind', '?')} inputs into {len(class_names)} classes "
+            f"({', '.join(map(str, class_names))})")
+    if (meta.get("training") or {}).get("strategy", {}).get("kind") == "self-supervised":
+        what = f"backbone of {meta.get('kind', '?')} inputs pretrained without labels (a source for finetune)"
     lines = [f"# Model card: {run_dir.name}", "",
-             f"A `{meta.get('arch', '?')}` classifier of {meta.get('kind', '?')} inputs into {len(class_names)} "
-             f"classes ({', '.join(map(str, class_names))}), written by `warmstart {config.get('command', '?')}` "
+             f"A `{meta.get('arch', '?')}` {what}, written by `warmstart {config.get('command', '?')}` "
              f"(warmstart {meta.get('warmstart_version', '?')}, {meta.get('created', 'date not recorded')}).", "",
              "## Lineage", ""]
     if parent is None:
