@@ -228,3 +228,21 @@ def test_an_interrupted_simclr_run_resumes_exactly(unlabelled_npz, tmp_path):
         api.pretrain(data, out=tmp_path / "run", callbacks=(Interrupt(),), **settings)
     resumed = api.pretrain(data, out=tmp_path / "run", resume=True, **settings).model.state_dict()
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_simcse_views_differ_by_dropout_alone():
+    """The same batch twice in one pass: in training mode the two embeddings differ (dropout), in eval mode not."""
+    from tiny_models import example_inputs, tiny_bert_source
+
+    from warmstart.models import create_model
+
+    model = create_model("hf", (16,), 2, source=tiny_bert_source())
+    objective = create_objective("simcse")
+    objective.prepare(model, 1)
+    objective.train_mode(model)
+    x = example_inputs("hf", (16,), 4)
+    z1, z2 = objective.training_module(model)(torch.cat([x, x])).chunk(2)
+    assert float((z1 - z2).abs().max()) > 1e-3
+    model.eval()
+    z1, z2 = objective.training_module(model)(torch.cat([x, x])).chunk(2)
+    assert torch.equal(z1, z2)
