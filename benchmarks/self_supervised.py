@@ -205,7 +205,9 @@ def to_markdown(args: argparse.Namespace, report: dict[str, Any]) -> str:
     lines = [f"# Self-supervised pretraining ({args.part})", "",
              f"Command: `{report['command']}` ({report['total_time_s']:.0f} s; "
              f"{report['machine']['torch_threads']} torch thread(s), load average {report['machine']['load_average']}"
-             "). Accuracy on the whole test split, mean ± std over the sampling seeds.", ""]
+             "). Accuracy on " + ("the whole test split" if getattr(args, "test_examples", None) is None else
+                                  f"{args.test_examples} test rows drawn with seed 0 (not the whole test split)")
+             + ", mean ± std over the sampling seeds.", ""]
     if args.part == "text":
         lines += ["| dataset | K per class | recipe | start | accuracy | seeds | best today (README) | goal |",
                   "|---|---|---|---|---|---|---|---|"]
