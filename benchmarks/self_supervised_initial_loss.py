@@ -1,5 +1,6 @@
-"""benchmarks/self_supervised.py's diagnostic: the unsupervised SimCSE loss of all-MiniLM-L6-v2 as shipped, on 4 batches of 32 training texts per dataset
-(training mode: dropout on), at temperature 0.05: how much a task-adaptive SimCSE stage has left to learn.
+"""benchmarks/self_supervised.py's diagnostic: the unsupervised SimCSE loss of all-MiniLM-L6-v2 as shipped, on 4
+batches of 32 training texts per dataset (training mode: dropout on), at temperature 0.05: how much a task-adaptive
+SimCSE stage has left to learn.
 
     python benchmarks/self_supervised_initial_loss.py sst2 emotion trec
 """
@@ -18,7 +19,9 @@ from warmstart.objectives import create_objective
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 torch.manual_seed(0)
 model = create_model("hf", (64,), 2, source="minilm")
-objective = create_objective("simcse"); objective.prepare(model, 1); objective.train_mode(model)
+objective = create_objective("simcse")
+objective.prepare(model, 1)
+objective.train_mode(model)
 module = objective.training_module(model)
 for name in sys.argv[1:]:
     data = load_split(DataConfig(str(SHARED / name)), "train")
