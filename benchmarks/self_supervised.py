@@ -26,7 +26,6 @@ Writes benchmarks/results/NAME.{md,json} (`--name`; self_supervised_text / self_
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time

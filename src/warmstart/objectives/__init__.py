@@ -1,6 +1,6 @@
-"""Self-supervised objectives, one per file, registered by name: SimCLR for images, SimCSE and masked-language modelling for text (and the
-default, ``supervised``, which is plain cross-entropy on labels and is not an objective here). Each is a strategy of
-the one training loop; see :mod:`warmstart.objectives.base`."""
+"""Self-supervised objectives, one per file, registered by name: SimCLR for images, SimCSE and masked-language
+modelling for text (the default, ``supervised``, plain cross-entropy on labels, is not an objective here). Each is a
+strategy of the one training loop; see :mod:`warmstart.objectives.base`."""
 
 # importing each objective's module registers it
 from . import mlm, simclr, simcse  # noqa: F401
