@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .adaptation import Adaptation
 from .adaptation.target import check_adaptation
-from .config import DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
+from .config import AdaptConfig, DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from .engine import Callback, resolve_device
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range
 from .evaluation.plots import plot_lr_find
@@ -32,6 +32,7 @@ from .run.training import lr_range
 from .strategies import Strategy, create_strategy
 
 if TYPE_CHECKING:
+    from .objectives import Objective
     from .tuning import TuneResult
 
 __all__ = ["RunResult", "pretrain", "finetune", "distill", "evaluate", "lr_find", "predict", "predict_proba",
@@ -40,11 +41,35 @@ __all__ = ["RunResult", "pretrain", "finetune", "distill", "evaluate", "lr_find"
 
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
-             overwrite: bool = False) -> RunResult:
+             overwrite: bool = False, objective: "str | Objective" = "supervised", ignore_labels: bool = False,
+             checkpoint: str | Path | None = None) -> RunResult:
     """Train ``model`` from random initialisation on a source dataset; save it to ``out/model`` as a checkpoint.
-    An ``out`` that already holds a run is refused unless ``resume`` or ``overwrite`` (:mod:`warmstart.run.folder`)."""
-    return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, resume=resume,
-                    overwrite=overwrite, _command="pretrain")
+    An ``out`` that already holds a run is refused unless ``resume`` or ``overwrite`` (:mod:`warmstart.run.folder`).
+
+    ``objective``: ``supervised`` (cross-entropy on the labels) or a self-supervised objective that uses none,
+    ``simclr`` for images or ``simcse`` for text (``warmstart list objectives``; an
+    :class:`~warmstart.objectives.Objective` with its options, ``create_objective("simclr", temperature=0.2)``), on
+    unlabelled data or, with ``ignore_labels``, a labelled set's training inputs
+    (:mod:`warmstart.data.unlabelled`); it may start from ``checkpoint`` (a pretrained model such as ``minilm`` or
+    ``hf:SOURCE``, or a checkpoint) instead of ``model`` from scratch. Its checkpoint is an ordinary source for
+    ``finetune``; there are no test metrics (``RunResult.metrics`` is None). See
+    :mod:`warmstart.run.self_supervised`."""
+    if objective == "supervised":
+        if ignore_labels or checkpoint is not None:
+            raise WarmstartError("--ignore-labels and --from apply to self-supervised pretraining",
+                                 hint="add --objective simclr (images) or simcse (text), or drop them (to start "
+                                      "supervised training from a model, use `warmstart finetune --from`)")
+        return finetune(None, data, model=model, train=train, out=out, callbacks=callbacks, resume=resume,
+                        overwrite=overwrite, _command="pretrain")
+    from .objectives import create_objective
+    from .run.self_supervised import pretrain_self_supervised
+
+    objective = create_objective(objective) if isinstance(objective, str) else objective
+    if checkpoint is not None and model_config(model) == ModelConfig("cnn"):
+        model = None  # the default architecture: the starting model fixes it
+    return pretrain_self_supervised(data_config(data), objective, checkpoint=checkpoint, model=model, train=train,
+                                    out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
+                                    ignore_labels=ignore_labels)
 
 
 def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
@@ -54,7 +79,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
              target_unlabeled: DataConfig | str | None = None, adaptation: "str | Adaptation | None" = None,
              keep_head: bool = False, overwrite: bool = False, input_pipeline: str | Path | None = None,
              strict: bool = True, average: str | None = None, race: bool = False,
-             _command: str = "finetune") -> RunResult:
+             adapt_on: AdaptConfig | str | None = None, _command: str = "finetune") -> RunResult:
     """Fine-tune a checkpoint on a target dataset; with ``checkpoint=None``, train ``model`` from scratch.
 
     The target gets a new head, unless ``keep_head`` keeps the checkpoint's (refused when the class count or the
@@ -85,6 +110,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     ``race=True`` with ``checkpoint="auto"``: the top candidates by ``rank_score`` race in short fine-tunes,
     promoted by successive halving on validation accuracy, and the winner gets the full budget
     (:mod:`warmstart.tuning.race`).
+
+    ``adapt_on``: task-adaptive pretraining (Gururangan et al. 2020) first, a short self-supervised stage on
+    unlabelled inputs (a dataset, or ``"self"``: the training split's own inputs, labels ignored; an
+    :class:`~warmstart.config.AdaptConfig` sets the objective and budget), recorded in the lineage.
     """
     averaging = create_averaging(average)
     if isinstance(averaging, GreedySoup):
@@ -93,17 +122,21 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     if race and checkpoint != "auto":
         raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
     if checkpoint == "auto":
+        if adapt_on is not None:
+            raise WarmstartError("--adapt-on does not combine with --from auto yet",
+                                 hint="run `warmstart rank` first, then finetune --from the chosen model --adapt-on")
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
                               race=race, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
-                              keep_head=keep_head,
-                              adaptation=adaptation, target_unlabeled=target_unlabeled, averaging=averaging)
+                              keep_head=keep_head, adaptation=adaptation, target_unlabeled=target_unlabeled,
+                              averaging=averaging)
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     method = check_adaptation(target_unlabeled, adaptation, resume)
+    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
                      adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
-                     strict=strict, averaging=averaging)
+                     strict=strict, averaging=averaging, adapt_on=adapt_on)
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, race=False, **settings) -> RunResult:

@@ -13,6 +13,7 @@ from .registry import Registry
 FAMILIES: dict[str, tuple[tuple[str, str], ...]] = {
     "models": (("warmstart.models", "MODELS"),),
     "strategies": (("warmstart.strategies", "STRATEGIES"),),
+    "objectives": (("warmstart.objectives", "OBJECTIVES"),),
     "datasets": (("warmstart.data", "DATASETS"),),
     "augmentations": (("warmstart.data.augment", "AUGMENTATIONS"), ("warmstart.data.augment", "MIXES")),
     "scores": (("warmstart.selection", "SCORES"),),

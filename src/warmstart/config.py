@@ -264,6 +264,40 @@ class TrainConfig:
                         self.mix_alpha)
 
 
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Task-adaptive pretraining (Gururangan et al., ACL 2020): a short self-supervised stage on the target's
+    unlabelled inputs before fine-tuning (``finetune --adapt-on``).
+
+    data: a dataset of unlabelled inputs (see :mod:`warmstart.data.unlabelled`; a labelled one's training split with
+        its labels ignored), or ``self``: the run's own training split, labels ignored (never the test split).
+    objective: ``auto`` (images: ``simclr``; text: ``mlm`` where the encoder has a masked-language-model head,
+        ``simcse`` otherwise) or an objective's name (``warmstart list objectives``).
+    epochs, batch_size, lr: the stage's budget, batch and rate (None: the objective's default for the model);
+        every other training setting is the fine-tuning run's.
+    temperature: the contrastive objectives' temperature (None: the objective's default).
+    """
+
+    data: str
+    objective: str = "auto"
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float | None = None
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        check_parameter(isinstance(self.data, str) and self.data != "", "adapt_on", "a dataset, or self",
+                        self.data)
+        check_parameter(is_int(self.epochs) and self.epochs >= 1, "adapt_epochs", "a positive integer", self.epochs)
+        check_parameter(is_int(self.batch_size) and self.batch_size >= 2, "adapt_batch_size",
+                        "an integer >= 2 (contrastive objectives need negatives)", self.batch_size)
+        check_parameter(self.lr is None or (is_number(self.lr) and self.lr > 0), "adapt_lr",
+                        "a positive number, or None for the objective's default", self.lr)
+        check_parameter(self.temperature is None or (is_number(self.temperature) and self.temperature > 0),
+                        "adapt_temperature", "a positive number, or None for the objective's default",
+                        self.temperature)
+
+
 # Each command's training preset: the TrainConfig fields where it differs from the dataclass's defaults. The command
 # line and the API (``train=None``) both start from these, so ``warmstart finetune ...`` and ``warmstart.finetune(...)``
 # train alike. The values are the ones the README's figures and recipes were measured with: a small batch for few-shot

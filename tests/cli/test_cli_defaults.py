@@ -12,14 +12,14 @@ import typer
 from warmstart.cli import app
 from warmstart.cli.command import COMMAND_OPTIONS
 from warmstart.cli.defaults import API_FUNCTIONS, Default, signature_defaults
-from warmstart.config import DataConfig, TrainConfig
+from warmstart.config import AdaptConfig, DataConfig, TrainConfig
 from warmstart.launch import LaunchSettings
 
 # options that exist on the command line alone: how it prints, where a file comes from, positional arguments
 CLI_ONLY = {"as_json", "quiet", "config", "model_alias", "checkpoint", "data", "out", "input", "format", "source",
             "target", "source_corruption", "target_corruption", "target_unlabeled", "model_option",
-            "strategy_option", "adaptation_option", "candidates", "scores", "image_size", "run_dir", "folders",
-            "family"}
+            "strategy_option", "adaptation_option", "objective_option", "temperature", "candidates", "scores",
+            "image_size", "run_dir", "folders", "family"}
 CLI_ONLY |= {"teacher", "student"}  # distill's required options
 
 
@@ -35,6 +35,8 @@ def expected_default(command: str, source: Default):
         return getattr(DataConfig("digits"), source.name)
     if source.kind == "launch":
         return getattr(LaunchSettings(), source.name)
+    if source.kind == "adapt":
+        return getattr(AdaptConfig("self"), source.name)
     return inspect.signature(api_function(command)).parameters[source.name].default
 
 

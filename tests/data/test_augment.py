@@ -148,7 +148,7 @@ def test_cli_lists_every_augmentation(capsys):
     with pytest.raises(SystemExit):
         main(["list", "augmentations"])
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert set(listed) == {"none", "light", "strong", "randaugment", "trivialaugment", *MIXES.names()}
+    assert set(listed) == {"none", "light", "strong", "randaugment", "trivialaugment", "simclr", *MIXES.names()}
     assert {"mixup", "cutmix"} <= set(listed)
 
 

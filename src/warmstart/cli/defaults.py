@@ -60,7 +60,8 @@ def api_default(command: str, parameter: str) -> Any:
 class Default:
     """Where an option's default comes from; ``value(command)`` reads it for one command."""
 
-    kind: str  # "train" (the command's preset), "data" (DataConfig), "launch" (LaunchSettings), "api" (signature)
+    kind: str  # "train" (the command's preset), "data" (DataConfig), "adapt" (AdaptConfig), "launch"
+    # (LaunchSettings), "api" (signature)
     name: str
 
     def value(self, command: str) -> Any:
@@ -68,6 +69,10 @@ class Default:
             return train_defaults(command)[self.name]
         if self.kind == "data":
             return field_defaults(DataConfig)[self.name]
+        if self.kind == "adapt":
+            from ..config import AdaptConfig
+
+            return field_defaults(AdaptConfig)[self.name]
         if self.kind == "launch":
             from ..launch.torchrun import LaunchSettings  # no torch: the launcher only builds a command line
 
@@ -81,6 +86,10 @@ def from_train(field: str) -> Default:
 
 def from_data(field: str) -> Default:
     return Default("data", field)
+
+
+def from_adapt(field: str) -> Default:
+    return Default("adapt", field)
 
 
 def from_launch(field: str) -> Default:

@@ -39,6 +39,22 @@ def print_metrics(metrics, title: str, as_json: bool, run_dir: Path | None = Non
             out.print(f"report: {Path(run_dir) / 'report.html'}")
 
 
+def print_pretext(result, as_json: bool) -> None:
+    """A self-supervised pretraining run: no test metrics, its objective's loss and where the checkpoint is."""
+    stage = result.info.extra["self_supervised"]
+    if as_json:
+        print(json.dumps({"self_supervised": stage, "run_dir": None if result.run_dir is None else
+                          str(result.run_dir), "train_time_s": result.train_time_s}))
+        return
+    out = console()
+    loss = stage["final_loss"]
+    out.print(f"{stage['objective']['name']}: {stage['examples']} unlabelled inputs, {stage['epochs']} epoch(s), "
+              f"{stage['steps']} steps; final loss {'n/a' if loss is None else f'{loss:.4f}'} (no labels, so no test "
+              "metrics)")
+    if result.run_dir is not None:
+        out.print(f"checkpoint: {result.run_dir} (a source for `warmstart finetune --from`)")
+
+
 def print_lr_find(result, out: Path) -> None:
     print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
     print(f"other candidate: {result.min_loss_lr_over_10:.3g} (the lowest smoothed loss's rate / 10)")

@@ -8,10 +8,41 @@ from ..errors import WarmstartError
 from . import build, render
 from .app import app
 from .command import Given, command
-from .defaults import from_api
+from .defaults import from_adapt, from_api
 from .options import (ADAPTATION_OPTIONS, DATA_OPTIONS, LAUNCH_OPTIONS, MODEL, MODEL_OPTIONS, OUTPUT, OUTPUT_OPTIONS,
                       SCALING_OPTIONS, SELECTION, SELECTION_OPTIONS, START, STRATEGY, STRATEGY_OPTIONS,
                       TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
+
+SELF_SUPERVISED = "Self-supervised"
+OBJECTIVE_OPTIONS = Group(
+    Opt("objective", ("--objective",), str, "supervised (labels), or without labels simclr (images) or simcse "
+        "(text): `warmstart list objectives`.", from_api("objective"), SELF_SUPERVISED),
+    Opt("objective_option", ("--objective-option",), Optional[List[str]], "KEY=VALUE, repeatable: e.g. "
+        "augment=strong, projection_dim=64, gather=false.", None, SELF_SUPERVISED, key_values=True),
+    Opt("temperature", ("--temperature",), Optional[float], "The contrastive temperature (default: the objective's, "
+        "0.5 for simclr, 0.05 for simcse).", None, SELF_SUPERVISED),
+    Opt("ignore_labels", ("--ignore-labels",), bool, "Pretrain without labels on a labelled set's training inputs.",
+        from_api("ignore_labels"), SELF_SUPERVISED),
+    Opt("checkpoint", ("--from",), Optional[str], "With --objective simclr/simcse: start from a pretrained model "
+        "(minilm, hf:SOURCE, timm:NAME) or a checkpoint instead of --model from scratch.", from_api("checkpoint"),
+        SELF_SUPERVISED),
+)
+
+ADAPT_OPTIONS = Group(
+    Opt("adapt_on", ("--adapt-on",), Optional[str], "Task-adaptive pretraining first: a self-supervised stage on "
+        "these unlabelled inputs (a dataset, or `self`: the training split's, labels ignored).", from_api("adapt_on"),
+        SELF_SUPERVISED),
+    Opt("adapt_objective", ("--adapt-objective",), str, "auto (images simclr; text mlm with an MLM head, else "
+        "simcse), or an objective.", from_adapt("objective"), SELF_SUPERVISED),
+    Opt("adapt_epochs", ("--adapt-epochs",), int, "Epochs of the self-supervised stage.", from_adapt("epochs"),
+        SELF_SUPERVISED),
+    Opt("adapt_batch_size", ("--adapt-batch-size",), int, "Its batch size (its negatives: larger is better).",
+        from_adapt("batch_size"), SELF_SUPERVISED),
+    Opt("adapt_lr", ("--adapt-lr",), Optional[float], "Its learning rate (default: the objective's).",
+        from_adapt("lr"), SELF_SUPERVISED),
+    Opt("adapt_temperature", ("--adapt-temperature",), Optional[float], "Its temperature (default: the "
+        "objective's).", from_adapt("temperature"), SELF_SUPERVISED),
+)
 
 KEEP_HEAD = Opt("keep_head", ("--keep-head",), bool, "Keep the checkpoint's classifier when the target has its "
                 "classes.", False, MODEL, when_set=True)
@@ -23,23 +54,60 @@ AVERAGE = Opt("average", ("--average",), Optional[str], "wise-ft: mix the fine-t
               "weights, the weight chosen on validation.", from_api("average"), STRATEGY, when_set=True)
 
 
-@command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS,
-         LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+@command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, OBJECTIVE_OPTIONS, TRAINING_OPTIONS,
+         SCALING_OPTIONS, LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def pretrain(given: Given) -> None:
-    """Train a model on a source dataset and save it as a checkpoint."""
+    """Train a model on a source dataset and save it as a checkpoint; with --objective simclr or simcse, without
+    labels."""
     if build.launched(given):
         return
     from .. import api
 
     result = api.pretrain(build.data_config(given), model=build.model_config(given), train=build.train_config(given),
-                          out=given.out, resume=given.resume, **given.changed("overwrite"))
-    render.print_metrics(result.metrics, f"pretrain test ({given.data})", given.as_json, result.run_dir)
+                          out=given.out, resume=given.resume,
+                          objective=objective(given), ignore_labels=given.ignore_labels, checkpoint=given.checkpoint,
+                          **given.changed("overwrite"))
+    if result.metrics is None:
+        render.print_pretext(result, given.as_json)
+    else:
+        render.print_metrics(result.metrics, f"pretrain test ({given.data})", given.as_json, result.run_dir)
+
+
+def objective(given: Given):
+    """``--objective`` with its ``--objective-option``s and ``--temperature``: the name ``supervised``, or an
+    Objective."""
+    options = build.key_values(given.objective_option, "--objective-option")
+    if given.temperature is not None:
+        options["temperature"] = given.temperature
+    if given.objective == "supervised":
+        if options:
+            raise WarmstartError("--objective-option and --temperature apply to self-supervised objectives",
+                                 hint="add --objective simclr (images) or simcse (text), or drop them")
+        return "supervised"
+    from ..objectives import create_objective
+
+    return create_objective(given.objective, **options)
+
+
+def adapt_config(given: Given):
+    """``--adapt-on`` and its settings as an AdaptConfig (None without --adapt-on)."""
+    from ..config import AdaptConfig, field_defaults
+
+    settings = {name: getattr(given, f"adapt_{name}") for name in ("objective", "epochs", "batch_size", "lr",
+                                                                  "temperature")}
+    if given.adapt_on is None:
+        changed = [f"--adapt-{k.replace('_', '-')}" for k, v in settings.items() if v != field_defaults(AdaptConfig)[k]]
+        if changed:
+            raise WarmstartError(f"{', '.join(changed)} set the --adapt-on stage, and there is none",
+                                 hint="add --adapt-on DATA (or --adapt-on self), or drop them")
+        return None
+    return AdaptConfig(given.adapt_on, **settings)
 
 
 @command(app, "finetune", Group(START.with_(help=START.help + " `auto` ranks --candidates and starts from the best.")),
          DATA_OPTIONS, MODEL_OPTIONS, Group(KEEP_HEAD, STRICT), Group(*STRATEGY_OPTIONS, AVERAGE), TRAINING_OPTIONS,
-         SCALING_OPTIONS, LAUNCH_OPTIONS, ADAPTATION_OPTIONS, Group(*SELECTION_OPTIONS, RACE), TRACKING_OPTIONS,
-         OUTPUT_OPTIONS)
+         SCALING_OPTIONS, LAUNCH_OPTIONS, ADAPTATION_OPTIONS, ADAPT_OPTIONS, Group(*SELECTION_OPTIONS, RACE),
+         TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def finetune(given: Given) -> None:
     """Start from a checkpoint, give it a head for the target's classes, fine-tune it and save it."""
     if build.launched(given):
@@ -52,7 +120,7 @@ def finetune(given: Given) -> None:
         build.starting_checkpoint(given), build.data_config(given), target_unlabeled=build.target_data(given),
         adaptation=method, strategy=build.strategy(given), model=starting_model, train=build.train_config(given),
         out=given.out, resume=given.resume, candidates=build.listed(given.candidates), rank_score=given.rank_score,
-        **given.changed("keep_head", "overwrite", "strict", "average", "race"))
+        adapt_on=adapt_config(given), **given.changed("keep_head", "overwrite", "strict", "average", "race"))
     render.print_metrics(result.metrics, f"finetune test ({given.data})", given.as_json, result.run_dir)
 
 

@@ -64,6 +64,17 @@ def trivialaugment(size: tuple[int, int]) -> v2.Transform:
     return v2.Compose([v2.TrivialAugmentWide(), v2.RandomHorizontalFlip()])
 
 
+@AUGMENTATIONS.register("simclr")
+def simclr(size: tuple[int, int]) -> v2.Transform:
+    """SimCLR's views (Chen et al. 2020): a crop of 20-100% of the area, a flip, strong colour jitter, sometimes grey."""
+    # The paper crops 8-100% of 224-pixel images; on 28-32 pixels that leaves a few pixels, so 20% (as common
+    # CIFAR reproductions do). Its Gaussian blur is left out for the same reason: it suits large images only.
+    return v2.Compose([v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True),
+                       v2.RandomHorizontalFlip(),
+                       v2.RandomApply([v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)], p=0.8),
+                       v2.RandomGrayscale(p=0.2)])
+
+
 @MIXES.register("mixup")
 def mixup(alpha: float, num_classes: int) -> v2.Transform:
     """Batch-level (--mix mixup): convex combinations of image pairs and of their labels (Zhang et al., 2018)."""
@@ -129,3 +140,28 @@ class BatchAugmentation:
                     # mixed row that holds an unlabelled image has no label, an all-zero row of targets
                     targets[missing | missing.roll(1, 0)] = 0.0
         return self.normalize(x), targets
+
+
+class TwoViews:
+    """SimCLR's batch transform: two independently augmented views of each un-normalised image, normalised.
+
+    ``__call__(x, y)`` returns inputs of shape (N, 2, C, H, W) and ``y`` unchanged. Seeded per batch from the run's
+    ``generator``, like :class:`BatchAugmentation`, so a run (and its resume) draws the same views."""
+
+    def __init__(self, preset: str, normalize: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator):
+        self.preset = preset
+        self.make_transform = AUGMENTATIONS.get(preset, parameter="augment")
+        self.normalize, self.generator = normalize, generator
+        self._transforms: dict[tuple[int, int], v2.Transform] = {}
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_images(x, self.preset)
+        size = tuple(x.shape[-2:])
+        if size not in self._transforms:
+            self._transforms[size] = self.make_transform(size)
+        transform = self._transforms[size]
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            views = [self.normalize(torch.stack([transform(image) for image in x])) for _ in range(2)]
+        return torch.stack(views, dim=1), y

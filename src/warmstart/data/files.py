@@ -327,8 +327,6 @@ def _size_of(dataset: Dataset) -> tuple[int, int]:
 def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_names: tuple[str, ...] | None,
                         grey: bool | None = None) -> Dataset:
     """Images of ``root``'s class folders; ``grey`` None: grey when every image is, else colour."""
-    from PIL import Image
-
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise WarmstartError(f"{root}: no class sub-folders; expected one folder of images per class",
@@ -348,6 +346,16 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_na
         for file in files:
             images.append(read_image(file))
             labels.append(names.index(folder.name))
+    return Dataset(images_to_array(images, root, image_size, grey), np.asarray(labels, dtype=np.int64), names,
+                   "image", root.name)
+
+
+def images_to_array(images: list, root: Path, image_size: tuple[int, int] | None,
+                    grey: bool | None = None) -> np.ndarray:
+    """PIL images as one float32 array (N, C, H, W) in [0, 1]: resized to ``image_size`` (needed when their sizes
+    differ), grey when ``grey`` (None: when every image is), else RGB."""
+    from PIL import Image
+
     if grey is None:
         grey = all(img.mode in ("1", "L", "LA", "I", "I;16") for img in images)
     sizes = {img.size for img in images}  # PIL sizes are (width, height)
@@ -364,4 +372,4 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_na
             img = img.resize((width, height), Image.BILINEAR)
         pixels = np.asarray(img, dtype=np.float32) / 255.0
         arrays.append(pixels[None] if grey else pixels.transpose(2, 0, 1))
-    return Dataset(np.stack(arrays), np.asarray(labels, dtype=np.int64), names, "image", root.name)
+    return np.stack(arrays)

@@ -86,6 +86,12 @@ def _load(source: str, what: str, loader: Callable[[str], object]):
         hf_logging.enable_progress_bar()
 
 
+def load_from_source(source: str, what: str, loader: Callable[[str], object]):
+    """``loader(folder_or_hub_id)`` for ``what`` of a model source (an alias resolved), quietly, with warmstart's
+    error when it cannot be loaded: for parts loaded outside this module (the MLM head of objectives/mlm.py)."""
+    return _load(source, what, loader)
+
+
 def load_tokenizer(source: str):
     from transformers import AutoTokenizer
 

@@ -236,11 +236,14 @@ def render_report(run_dir: str | Path) -> str:
     metrics = read_json(run_dir / "metrics.json")
     compare = read_json(run_dir / "compare.json")
     tuning = read_json(run_dir / "tuning.json")
-    if metrics is None and compare is None and tuning is None:
-        raise WarmstartError(f"{run_dir}: no metrics.json, compare.json or tuning.json, so nothing to report",
-                             hint="pass a run folder written by pretrain, finetune, evaluate, compare or tune")
+    pretext = read_json(run_dir / "pretext.json")  # self-supervised pretraining: no labels, so no metrics
+    if metrics is None and compare is None and tuning is None and pretext is None:
+        raise WarmstartError(f"{run_dir}: no metrics.json, compare.json, tuning.json or pretext.json, so nothing to "
+                             "report", hint="pass a run folder written by pretrain, finetune, evaluate, compare, tune "
+                                            "or distill")
     command = config.get("command", "compare" if compare is not None else "tune" if tuning is not None else "run")
-    data = (metrics or {}).get("data") or (compare or {}).get("data") or (tuning or {}).get("data") or {}
+    data = ((metrics or {}).get("data") or (compare or {}).get("data") or (tuning or {}).get("data")
+            or config.get("data") or {})
     title = f"warmstart {command}: {data.get('source', run_dir.name)}"
     parts = [f"<h1>{escape(title)}</h1>",
              f"<p class='muted'>{escape(str(run_dir))} · report built "
@@ -266,6 +269,10 @@ def render_report(run_dir: str | Path) -> str:
         header, rows = comparison_rows(distillation)
         parts.append("<h2>Student against teacher</h2><p>" + escape(comparison_sentence(distillation)).replace(
             "`", "") + "</p>" + _table(header, rows))
+    if pretext is not None:
+        rows = [[k, _number(v) if isinstance(v, float) else json.dumps(v)] for k, v in pretext.items()]
+        parts.append("<h2>Self-supervised pretraining</h2><p class='muted'>no labels, so no test metrics; the "
+                     "checkpoint is a source for finetune</p>" + _table(["", "value"], rows))
     notes = config.get("notes") or []
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")

@@ -59,6 +59,20 @@ def _data_line(data: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _stage_line(stage: dict) -> str:
+    """A self-supervised stage of the lineage: which objective, on which data, how long."""
+    objective = dict(stage.get("objective") or {})
+    name = objective.pop("name", "?")
+    objective.pop("kind", None)
+    options = ", ".join(f"{k}={v}" for k, v in objective.items())
+    data = stage.get("data")
+    data = data.get("source") if isinstance(data, dict) else data
+    loss = stage.get("final_loss")
+    return (f"`{name}`" + (f" ({options})" if options else "") + f" on {stage.get('examples', '?')} unlabelled inputs "
+            f"of `{data}`, {stage.get('epochs', '?')} epoch(s), {stage.get('steps', '?')} optimizer steps of "
+            f"{stage.get('batch_size', '?')}" + ("" if loss is None else f", final loss {loss:.4f}"))
+
+
 def render_model_card(run_dir: str | Path) -> str:
     from ..evaluation.metrics import (bootstrap_interval, expected_calibration_error, f1_score, wilson_interval)
 
@@ -70,9 +84,12 @@ def render_model_card(run_dir: str | Path) -> str:
     strategy = config.get("strategy") or (meta.get("training") or {}).get("strategy") or {}
     resolved = config.get("resolved", {})
     class_names = meta.get("class_names") or metrics.get("class_names") or []
+    what = (f"classifier of {meta.get('kind', '?')} inputs into {len(class_names)} classes "
+            f"({', '.join(map(str, class_names))})")
+    if (meta.get("training") or {}).get("strategy", {}).get("kind") == "self-supervised":
+        what = f"backbone of {meta.get('kind', '?')} inputs pretrained without labels (a source for finetune)"
     lines = [f"# Model card: {run_dir.name}", "",
-             f"A `{meta.get('arch', '?')}` classifier of {meta.get('kind', '?')} inputs into {len(class_names)} "
-             f"classes ({', '.join(map(str, class_names))}), written by `warmstart {config.get('command', '?')}` "
+             f"A `{meta.get('arch', '?')}` {what}, written by `warmstart {config.get('command', '?')}` "
              f"(warmstart {meta.get('warmstart_version', '?')}, {meta.get('created', 'date not recorded')}).", "",
              "## Lineage", ""]
     if parent is None:
@@ -89,6 +106,10 @@ def render_model_card(run_dir: str | Path) -> str:
         lines.append(f"- Distilled from the teacher `{teacher.get('checkpoint')}` ({teacher.get('arch')}"
                      + ("" if accuracy is None else f", test accuracy {accuracy:.4f}") + "), trained on "
                      f"{_data_line(teacher.get('data'))}.")
+    for who, stage in (("Source model's", (parent or {}).get("self_supervised")),
+                       ("This run's", meta.get("self_supervised") or config.get("self_supervised"))):
+        if stage:
+            lines.append(f"- {who} self-supervised pretraining: {_stage_line(stage)}.")
     lines += [f"- Target data: {_data_line(meta.get('data') or config.get('data'))}; "
               f"{resolved.get('train_examples', '?')} training, {resolved.get('val_examples', '?')} validation and "
               f"{resolved.get('test_examples', metrics.get('num_examples', '?'))} test examples.",

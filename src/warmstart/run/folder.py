@@ -13,6 +13,8 @@ A training run (``pretrain``, ``finetune``) writes::
     out/report.html          the self-contained report; MODEL_CARD.md: the model card
     out/selection.json       with ``--from auto``: the ranking and why the chosen candidate was chosen
     out/distillation.json    with ``distill``: the student against its teacher (accuracy, agreement, size, speed)
+    out/pretext.json         self-supervised pretraining (``pretrain --objective``), in place of metrics.json and the
+                             predictions: the objective, its final loss, the timings
 
 ``tune`` writes a search's folder (:func:`open_study_folder`)::
 
@@ -58,6 +60,7 @@ from ..reporting import DISTILLATION, finish_run_folder, write_run_reports
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
 RUN_FILES = ("config.json", "metrics.json", "model", "state", "train_log.jsonl")
+PRETEXT_FILE = "pretext.json"  # a self-supervised run's summary: it has no test metrics
 EVALUATION_FOLDER = "evaluation"  # where evaluate(..., overwrite=True) writes inside a training run's folder
 # What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
 _RUN_ONLY = {"progress", "device", "trackers"}
@@ -147,6 +150,18 @@ class RunFolder:
         if selection is not None:
             write_json(self.work / "selection.json", json_ready(selection))
         return checkpoint, reports
+
+    def finish_unlabelled(self, model: TransferModel, info: CheckpointInfo, config: dict[str, Any], *,
+                          summary: dict[str, Any]) -> tuple[Path | None, list[Path]]:
+        """:meth:`finish` for a self-supervised run, which has no labels to score: the checkpoint, config.json,
+        ``pretext.json`` (the objective's final loss and the timings, in place of metrics.json) and the reports."""
+        if not self.writes:
+            return None, []
+        checkpoint = save_checkpoint(model, self.work / "model", info)
+        write_json(self.work / "config.json", json_ready(config))
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        write_json(self.work / PRETEXT_FILE, json_ready(summary))
+        return checkpoint, write_run_reports(self.work)  # the model card and report.html
 
     def commit(self) -> None:
         """Last, once every writer (the trackers too) is done: an overwriting run replaces the old folder."""

@@ -91,13 +91,15 @@ def check_model_flags(checkpoint: str | Path | None, model: ModelConfig | str | 
 
 def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, model: ModelConfig | str | None,
                            train: TrainConfig, *, keep_head: bool = False, source_classifier: bool = False,
-                           input_pipeline: str | Path | None = None, strict: bool = True) -> StartingPoint:
+                           input_pipeline: str | Path | None = None, strict: bool = True,
+                           splits: DataSplits | None = None) -> StartingPoint:
     """The seeded splits, the model (``checkpoint`` with the head the rule above gives, a pretrained model with a
     new head, or ``model`` from scratch), the preprocessing its inputs get, its lineage and notes on what changed.
     ``input_pipeline``: from scratch, the input shape (with ``data.resize``) and normalisation of that checkpoint,
     so that a comparison with fine-tuning it differs only in the starting point (``compare``'s scratch arm).
     ``strict``: weights imported with ``keras:`` or ``torch:`` must fit the architecture exactly (False: load what
-    fits, and name the rest in the notes)."""
+    fits, and name the rest in the notes). ``splits``: the data to start on, when not ``data``'s seeded splits
+    (self-supervised pretraining's unlabelled inputs)."""
     if input_pipeline is not None and checkpoint is not None:
         raise WarmstartError("input_pipeline applies to training from scratch; a checkpoint brings its own",
                              hint="pass checkpoint=None, or drop input_pipeline")
@@ -107,7 +109,7 @@ def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, mode
                              f"{'scratch' if checkpoint is None else checkpoint}, which has none for these classes",
                              hint="drop --keep-head, or start --from a warmstart checkpoint")
     seed_everything(train.seed)
-    splits = load_splits(data, train.seed)
+    splits = load_splits(data, train.seed) if splits is None else splits
     if pretrained is not None and (model_kind(pretrained.name, ()) == "text") != (splits.train.kind == "text"):
         kind = "text encoder" if model_kind(pretrained.name, ()) == "text" else "image model"
         raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
@@ -173,7 +175,10 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
         note(notes, f"new head: {described}{same}, so the classifier was re-initialised; pass --keep-head to keep "
                     "the source's")
     lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
-                          "class_names": list(parent.class_names), "arch": parent.arch},
+                          "class_names": list(parent.class_names), "arch": parent.arch,
+                          # a source pretrained without labels: how (pretrain --objective, finetune --adapt-on)
+                          **({"self_supervised": parent.extra["self_supervised"]}
+                             if "self_supervised" in parent.extra else {})},
                "head": "kept" if keep_head or source_classifier else "new"}
     return StartingPoint(net, splits, norm, lineage, notes, pretrained=True)
 

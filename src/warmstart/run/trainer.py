@@ -11,14 +11,14 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from .._version import __version__
 from ..adaptation import Adaptation
 from ..adaptation.target import TargetAdaptation
-from ..config import DEFAULT_EPOCHS, DataConfig, ModelConfig, TrainConfig, to_dict
+from ..config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, to_dict
 from ..data import DataSplits, Dataset
 from ..data.augment import BatchAugmentation
 from ..data.fit import model_kind
@@ -45,7 +45,7 @@ from .training import train_model
 class RunResult:
     """What ``pretrain`` and ``finetune`` return."""
 
-    metrics: EvaluationResult  # on the test split
+    metrics: EvaluationResult | None  # on the test split; None after self-supervised pretraining (no labels)
     history: list[dict[str, Any]]
     train_time_s: float
     wall_time_s: float
@@ -74,10 +74,11 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
               keep_head: bool = False, adaptation: Adaptation | None = None, target_unlabeled=None,
               selection: dict[str, Any] | None = None, notes: tuple[str, ...] = (),
               input_pipeline: str | Path | None = None, strict: bool = True,
-              averaging: WeightAveraging | None = None) -> RunResult:
+              averaging: WeightAveraging | None = None, adapt_on: AdaptConfig | None = None) -> RunResult:
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
     strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking;
-    ``averaging`` (``--average``, run/averaging.py) replaces the trained weights before they are scored."""
+    ``averaging`` (``--average``, run/averaging.py) replaces the trained weights before they are scored.
+    ``adapt_on``: a self-supervised stage on unlabelled inputs first (:mod:`warmstart.run.self_supervised`)."""
     started = time.perf_counter()
     train = train or TrainConfig.for_command(kind)  # the command's preset, as the CLI uses it
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
@@ -92,6 +93,8 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
     check_trainable(data, start.splits, train)
     if averaging is not None:
         averaging.check(start.splits)
+    if adapt_on is not None:
+        adapt_first(start, adapt_on, data, train, folder, resume)
     strategy, train = resolve_strategy(strategy, start, train)
     target = None
     if adaptation is not None:
@@ -100,6 +103,18 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
         start.lineage = {**start.lineage, "adaptation": target.describe()}
     return train_and_save(kind, start, strategy, data, train, folder=folder, callbacks=callbacks, started=started,
                           resume=resume, adaptation=target, selection=selection, averaging=averaging)
+
+
+def adapt_first(start: StartingPoint, adapt_on: AdaptConfig, data: DataConfig, train: TrainConfig,
+                folder: RunFolder | None, resume: bool) -> None:
+    """``--adapt-on``: the self-supervised stage before fine-tuning; a resumed run's saved weights already hold it."""
+    from .self_supervised import adapt_before_finetuning, resumed_adaptation
+
+    if not resume:
+        adapt_before_finetuning(start, adapt_on, data, train)
+        return
+    start.lineage = {**start.lineage, "self_supervised": resumed_adaptation(folder.state_dir)}
+    note(start.notes, "task-adaptive pretraining: done before the interruption (the saved weights hold it)")
 
 
 def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) -> None:
@@ -324,7 +339,12 @@ def batch_augmentation(dataset: Dataset, norm: Preprocessing, train: TrainConfig
                              "images cannot be augmented batch by batch",
                              hint="augment the cached way: --strategy-option views=4 (and augment=PRESET), or use "
                                   "a strategy that runs the backbone on every batch (freeze, full, ...)")
+    return BatchAugmentation(train.augment, train.mix, train.mix_alpha, dataset.num_classes, normalizer(norm),
+                             generator)
+
+
+def normalizer(norm: Normalization) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Un-normalised images (N, C, H, W) in [0, 1] -> the model's inputs: what augmentation ends with."""
     mean = torch.tensor(norm.mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(norm.std, dtype=torch.float32).view(1, -1, 1, 1)
-    return BatchAugmentation(train.augment, train.mix, train.mix_alpha, dataset.num_classes,
-                             lambda x: (x - mean) / std, generator)
+    return lambda x: (x - mean) / std

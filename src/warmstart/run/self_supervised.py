@@ -1,0 +1,216 @@
+"""Self-supervised runs: pretraining a source without labels (``pretrain --objective simclr|simcse``), and the short
+task-adaptive stage that ``finetune --adapt-on`` runs before fine-tuning.
+
+Both train an objective (:mod:`warmstart.objectives`) with :func:`train_objective`, which hands it to the one
+training loop through :func:`warmstart.engine.trainer.train`, as every strategy is: progress, resume (pretraining),
+DDP, precision and the trackers come with it. The stage is recorded in the lineage, under ``self_supervised``
+(the objective with its options, the data, the examples, epochs and optimizer steps), which the checkpoint, its
+config.json and the model card carry.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, to_dict
+from ..data import DataSplits, Dataset
+from ..data.fit import Preprocessing, fit_splits, model_kind
+from ..data.preprocess import Normalization
+from ..data.unlabelled import load_unlabelled, without_labels
+from ..engine import Callback, ProgressBar, distributed, resolve_device, trainer as engine_trainer
+from ..engine.loop import History, with_default_lr
+from ..errors import WarmstartError
+from ..models import CheckpointInfo, TransferModel
+from ..objectives import Objective, create_objective
+from .folder import check_resumable
+from .starting_point import StartingPoint, note, resolve_starting_point
+from .trainer import RunResult, _callbacks, normalizer, open_run_folder, run_config
+
+SELF = "self"  # --adapt-on self: the run's own training inputs
+
+
+def check_objective_fits(objective: Objective, dataset: Dataset, source: str) -> None:
+    if dataset.kind not in objective.kinds:
+        others = {"image": "simclr", "text": "simcse"}
+        raise WarmstartError(f"--objective {objective.name} trains on {' or '.join(objective.kinds)} data, and "
+                             f"{source} holds {dataset.kind} data",
+                             hint=f"use --objective {others.get(dataset.kind, 'supervised')} for {dataset.kind} data")
+    if len(dataset) < 2:
+        raise WarmstartError(f"{source}: {len(dataset)} example(s); a contrastive objective needs at least two",
+                             hint="use more data")
+
+
+def train_objective(model: TransferModel, objective: Objective, dataset: Dataset, norm: Preprocessing,
+                    train: TrainConfig, *, device: torch.device, callbacks: list[Callback],
+                    state_dir: Path | None = None, resume: bool = False, notes: list[str] | None = None) -> History:
+    """Train ``model``'s backbone with ``objective`` on ``dataset``'s inputs (fitted to the model already) in the one
+    training loop; the objective's projection head is dropped at the end (``finalize``)."""
+    generator = torch.Generator().manual_seed(train.seed)
+    inputs = (norm.apply(dataset.x), torch.from_numpy(dataset.y))
+    views = objective.views_transform(normalizer(norm), generator) if isinstance(norm, Normalization) else None
+    raw = None if views is None else torch.from_numpy(dataset.x)  # augmented un-normalised, then normalised
+    history = engine_trainer.train(model, objective, inputs, None, train, device=device, generator=generator,
+                                   callbacks=callbacks, state_dir=state_dir, resume=resume, batch_transform=views,
+                                   transform_inputs=raw, notes=notes)
+    objective.finalize(model)
+    return history
+
+
+def stage_lineage(objective: Objective, data: DataConfig | str, dataset: Dataset, train: TrainConfig,
+                  history: History) -> dict[str, Any]:
+    """What the lineage records of a self-supervised stage."""
+    last = history.epochs[-1] if history.epochs else {}
+    return {"objective": objective.describe(), "data": data if isinstance(data, str) else to_dict(data),
+            "examples": len(dataset), "epochs": len(history.epochs), "steps": history.summary.get("steps"),
+            "batch_size": train.batch_size, "lr": train.lr, "final_loss": last.get(objective.loss_name)}
+
+
+# --- pretrain --objective --------------------------------------------------------------------------------------------
+
+def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoint: str | Path | None,
+                             model: ModelConfig | str | None, train: TrainConfig | None, out: str | Path | None,
+                             callbacks: tuple[Callback, ...] = (), resume: bool = False, overwrite: bool = False,
+                             ignore_labels: bool = False) -> RunResult:
+    """``pretrain`` with a self-supervised objective: the unlabelled inputs of ``data``, the model from
+    ``checkpoint`` (a pretrained model such as ``minilm``, or a checkpoint) or ``model`` from scratch, trained by
+    ``objective``; saved as an ordinary checkpoint (``finetune --from`` it). There is no test split to score: the
+    result's ``metrics`` is None and the run folder holds ``pretext.json`` instead."""
+    started = time.perf_counter()
+    train = train or TrainConfig.for_command("pretrain")
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite)
+    dataset = load_unlabelled(data, ignore_labels=ignore_labels)
+    check_objective_fits(objective, dataset, data.source)
+    if checkpoint is None and dataset.kind == "text" and (model is None or str(getattr(model, "name", model)) != "hf"):
+        raise WarmstartError(f"--objective {objective.name} trains a text encoder, and --model "
+                             f"{getattr(model, 'name', model)} is not one",
+                             hint="start from a pretrained encoder (--from minilm, --from hf:SOURCE), or from "
+                                  "scratch with --model hf --model-option pretrained=false")
+    empty = dataset.subset(np.arange(0))
+    start = resolve_starting_point(checkpoint, data, model, train, splits=DataSplits(dataset, None, empty))
+    if train.epochs is None:
+        train = replace(train, epochs=DEFAULT_EPOCHS)
+    ranks, device = distributed.setup(resolve_device(train.device))
+    if train.lr is None:
+        train = with_default_lr(train, start.model, objective)
+        note(start.notes, f"learning rate {train.lr:g}: {objective.name}'s default for the {start.model.arch} model "
+                          "(set --lr to choose another)")
+    inputs = (torch.empty(0), torch.from_numpy(dataset.y))
+    objective.check(train, train=inputs, distributed=ranks.enabled, resume=resume, aligned=False, augmented=False)
+    config = run_config("pretrain", start, objective, data, train, device, ranks.world_size)
+    config["objective"] = objective.describe()
+    if resume:
+        check_resumable(folder.state_dir, config)
+    try:
+        if folder is not None:
+            folder.start(config, resume=resume)
+        extra, trackers = _callbacks("pretrain", folder, config, start.model, start.splits, train, callbacks,
+                                     ranks.is_main)
+        history = train_objective(start.model, objective, start.splits.train, start.preprocessing, train,
+                                  device=device, callbacks=extra,
+                                  state_dir=None if folder is None else folder.state_dir, resume=resume,
+                                  notes=start.notes)
+        lineage = {**start.lineage, "self_supervised": stage_lineage(objective, data, dataset, train, history)}
+        info = _checkpoint_info(start, data, train, objective, lineage)
+        wall = time.perf_counter() - started
+        checkpoint_path = None
+        if folder is not None:
+            summary = {"objective": objective.describe(), objective.loss_name: lineage["self_supervised"]["final_loss"],
+                       "examples": len(dataset), "train_time_s": history.summary["train_time_s"], "wall_time_s": wall}
+            checkpoint_path, reports = folder.finish_unlabelled(
+                start.model, info, {**config, "self_supervised": lineage["self_supervised"], "notes": start.notes},
+                summary=summary)
+            for tracker in trackers:
+                tracker.finish({objective.loss_name: float(summary[objective.loss_name] or 0.0)}, reports)
+            folder.commit()
+            checkpoint_path = None if checkpoint_path is None else \
+                folder.path / checkpoint_path.relative_to(folder.work)
+    except BaseException:
+        if folder is not None:
+            folder.abandon()
+        raise
+    return RunResult(metrics=None, history=history.epochs, train_time_s=history.summary["train_time_s"],
+                     wall_time_s=wall, run_dir=None if folder is None else folder.path, checkpoint=checkpoint_path,
+                     info=info, notes=tuple(start.notes), model=start.model)
+
+
+def _checkpoint_info(start: StartingPoint, data: DataConfig, train: TrainConfig, objective: Objective,
+                     lineage: dict[str, Any]) -> CheckpointInfo:
+    model, dataset = start.model, start.splits.train
+    return CheckpointInfo(arch=model.arch, arch_args=model.arch_args, input_shape=model.input_shape,
+                          class_names=dataset.class_names, preprocessing=start.preprocessing.to_dict(),
+                          kind=dataset.kind,
+                          extra={"data": to_dict(data), "training": {**to_dict(train),
+                                                                     "strategy": objective.describe()},
+                                 **lineage})
+
+
+# --- finetune --adapt-on ---------------------------------------------------------------------------------------------
+
+def adaptation_objective(adapt: AdaptConfig, model: TransferModel) -> Objective:
+    """The objective of ``--adapt-on``: the one named, or (``auto``) SimCLR for images, and for text masked-language
+    modelling where the encoder has an MLM head, SimCSE otherwise."""
+    options = {} if adapt.temperature is None else {"temperature": adapt.temperature}
+    name = adapt.objective
+    if name == "auto":
+        kind = model_kind(model.arch, model.input_shape)
+        name = {"image": "simclr", "text": "simcse"}.get(kind)
+        if name is None:
+            raise WarmstartError(f"--adapt-on: no self-supervised objective for a {model.arch} model of {kind} "
+                                 "inputs", hint="drop --adapt-on (it applies to image and text models)")
+        if kind == "text" and _has_mlm_head(model):
+            name, options = "mlm", {}
+    return create_objective(name, **options)
+
+
+def _has_mlm_head(model: TransferModel) -> bool:
+    from ..objectives.mlm import has_mlm_head
+
+    return has_mlm_head(model)
+
+
+def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig) -> None:
+    """``finetune --adapt-on``: train ``start.model``'s backbone on the unlabelled inputs ``adapt`` names, in place,
+    before the supervised run; records the stage in ``start.lineage``."""
+    objective = adaptation_objective(adapt, start.model)
+    if adapt.data == SELF:  # the training split's inputs: never the validation or test split
+        dataset, source = without_labels(start.splits.train), SELF
+    else:
+        source = DataConfig(adapt.data, text_column=data.text_column, label_column=data.label_column,
+                            max_length=data.max_length,
+                            image_size=data.image_size, resize=True)
+        dataset = load_unlabelled(source, ignore_labels=True)
+        if dataset.kind == "image":  # to the model's input, as the target's images were
+            fitted = fit_splits(DataSplits(dataset, None, dataset.subset(np.arange(0))), start.model.input_shape,
+                                start.preprocessing, model_name="the model", resize=True)
+            dataset = fitted.train
+    check_objective_fits(objective, dataset, adapt.data)
+    stage = replace(train, epochs=adapt.epochs, batch_size=adapt.batch_size, lr=adapt.lr, schedule="linear",
+                    warmup_epochs=0, early_stopping=None, augment="none", mix="none", class_balance="none",
+                    label_smoothing=0.0, grad_accumulation=1, step_size=None)
+    stage = with_default_lr(stage, start.model, objective)
+    ranks, device = distributed.setup(resolve_device(train.device))
+    callbacks: list[Callback] = [ProgressBar("adapt")] if train.progress and ranks.is_main else []
+    history = train_objective(start.model, objective, dataset, start.preprocessing, stage, device=device,
+                              callbacks=callbacks, notes=start.notes)
+    lineage = stage_lineage(objective, source if isinstance(source, str) else source.source, dataset, stage, history)
+    start.lineage = {**start.lineage, "self_supervised": lineage}
+    note(start.notes, f"task-adaptive pretraining: {objective.name} on {len(dataset)} unlabelled "
+                      f"{dataset.kind} inputs of {lineage['data']}, {lineage['epochs']} epoch(s), {lineage['steps']} "
+                      f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}); then "
+                      "fine-tuning")
+
+
+def resumed_adaptation(state_dir: Path) -> dict[str, Any] | None:
+    """A resumed ``--adapt-on`` run: its saved weights already hold the adapted backbone, so the stage is not run
+    again; its lineage comes from the interrupted run's saved settings."""
+    try:
+        return json.loads((state_dir / "config.json").read_text()).get("self_supervised")
+    except (OSError, ValueError, AttributeError):
+        return None
