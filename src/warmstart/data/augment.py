@@ -17,6 +17,7 @@ reproducible (and resumable: that generator's state is saved with the run).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
@@ -121,14 +122,8 @@ class BatchAugmentation:
         self._transforms: dict[tuple[int, int], v2.Transform] = {}
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_images(x, self.preset)
-        size = tuple(x.shape[-2:])
-        if size not in self._transforms:
-            self._transforms[size] = self.make_transform(size)
-        transform = self._transforms[size]
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        transform = _transform_for(x, self.preset, self.make_transform, self._transforms)
+        with _seeded_from(self.generator):
             if self.preset != "none":
                 x = torch.stack([transform(image) for image in x])
             targets = y
@@ -140,6 +135,26 @@ class BatchAugmentation:
                     # mixed row that holds an unlabelled image has no label, an all-zero row of targets
                     targets[missing | missing.roll(1, 0)] = 0.0
         return self.normalize(x), targets
+
+
+def _transform_for(x: torch.Tensor, preset: str, make_transform: Callable[[tuple[int, int]], v2.Transform],
+                   cache: dict[tuple[int, int], v2.Transform]) -> v2.Transform:
+    """``preset``'s transform for images of ``x``'s size, built once per size."""
+    _check_images(x, preset)
+    size = tuple(x.shape[-2:])
+    if size not in cache:
+        cache[size] = make_transform(size)
+    return cache[size]
+
+
+@contextlib.contextmanager
+def _seeded_from(generator: torch.Generator):
+    """The global RNG seeded from ``generator`` (one draw per batch) inside, and left as it was outside: the
+    transforms draw from the global RNG, and a run's batches must not disturb anything else's."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 class TwoViews:
@@ -155,13 +170,7 @@ class TwoViews:
         self._transforms: dict[tuple[int, int], v2.Transform] = {}
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_images(x, self.preset)
-        size = tuple(x.shape[-2:])
-        if size not in self._transforms:
-            self._transforms[size] = self.make_transform(size)
-        transform = self._transforms[size]
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        transform = _transform_for(x, self.preset, self.make_transform, self._transforms)
+        with _seeded_from(self.generator):
             views = [self.normalize(torch.stack([transform(image) for image in x])) for _ in range(2)]
         return torch.stack(views, dim=1), y
