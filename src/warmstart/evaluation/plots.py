@@ -78,7 +78,11 @@ def learning_curves(epochs: Sequence[dict[str, Any]]) -> str:
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
+        if ax.lines:
+            ax.legend(loc="best", fontsize=8)
+        else:  # e.g. a self-supervised run records no accuracy: say so instead of an empty legend's warning
+            ax.text(0.5, 0.5, f"no {metric} recorded", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="#777777")
         for start, end, name, shade in phases(epochs):
             ax.axvspan(start - 0.5, end + 0.5, color="#dde6f5" if shade else "#f3f3f3", zorder=0)
             ax.text((start + end) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
