@@ -83,12 +83,13 @@ def summarise(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 
 
-def run_arms(teacher, data_for_seed, students, arms, args, folder: Path, unlabeled) -> list[dict]:
+def run_arms(teacher_dir: Path, data_for_seed, students, arms, args, folder: Path, unlabeled) -> list[dict]:
     """Every (student, arm, seed): the distillation run and what it reported."""
     rows = []
-    for student_label, student in students:
-        for arm in arms:
-            for seed in range(args.seeds):
+    # seed-major, so that a run stopped early still holds paired (same seed, every arm) results
+    for seed in range(args.seeds):
+        for student_label, student in students:
+            for arm in arms:
                 baseline = arm == "labels only"
                 alpha = 1.0 if baseline else args.alpha
                 images = student_label.startswith("cnn")
@@ -96,7 +97,7 @@ def run_arms(teacher, data_for_seed, students, arms, args, folder: Path, unlabel
                                     batch_size=args.batch_size, augment=args.augment_for_images if images else "none",
                                     mix=(args.baseline_mix if baseline else args.mix) if images else "none", **QUIET)
                 started = time.perf_counter()
-                result = warmstart.distill(teacher.run_dir, data_for_seed(seed), student=student,
+                result = warmstart.distill(teacher_dir, data_for_seed(seed), student=student,
                                            unlabeled=unlabeled if arm.endswith("unlabelled") else None,
                                            temperature=args.temperature, alpha=alpha, train=train,
                                            out=folder / f"{student_label}-{arm}-{seed}".replace(" ", "_"),
@@ -119,6 +120,7 @@ def run_arms(teacher, data_for_seed, students, arms, args, folder: Path, unlabel
                 print(f"{student_label} {arm} seed {seed}: {row['accuracy']:.4f} (teacher "
                       f"{row['teacher_accuracy']:.4f}, agreement {row['agreement']:.4f}, {row['wall_s']:.0f} s)",
                       flush=True)
+                write_results(args.out, f"{args.name}.partial", {"rows": rows})  # survives a stopped run
     return rows
 
 
@@ -134,7 +136,7 @@ def images(args, folder: Path) -> dict:
     unlabeled = unlabelled_images(folder, args.image_unlabeled) if args.image_unlabeled else None
     arms = ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
     student = ModelConfig("cnn", {"widths": STUDENT_WIDTHS})
-    rows = run_arms(teacher, data, [("cnn 4-8-16", student)], arms, args, folder, unlabeled)
+    rows = run_arms(teacher.run_dir, data, [("cnn 4-8-16", student)], arms, args, folder, unlabeled)
     return {"teacher_accuracy": teacher.metrics.accuracy, "rows": rows,
             "setting": {"data": "fashion-mnist classes 5-9", "shots": shots, "unlabelled": args.image_unlabeled,
                         "teacher": "cnn 16-32-64", "student": "cnn 4-8-16"}}
@@ -145,17 +147,22 @@ def text(args, folder: Path) -> dict:
     shots = args.text_shots or None
     data = lambda seed: DataConfig(source, shots=shots, max_length=args.max_length)  # noqa: E731
     started = time.perf_counter()
-    teacher = warmstart.finetune("minilm", data(0), out=folder / "text-teacher",
-                                 train=TrainConfig(epochs=args.text_teacher_epochs, lr=args.text_teacher_lr,
-                                                   batch_size=16, **QUIET))
-    print(f"text teacher: {teacher.metrics.accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    if args.text_teacher is not None:  # a teacher run made earlier with this script's settings, reused
+        teacher_dir = Path(args.text_teacher)
+        teacher_accuracy = warmstart.evaluate(teacher_dir, data(0)).accuracy
+    else:
+        teacher = warmstart.finetune("minilm", data(0), out=folder / "text-teacher",
+                                     train=TrainConfig(epochs=args.text_teacher_epochs, lr=args.text_teacher_lr,
+                                                       batch_size=16, **QUIET))
+        teacher_dir, teacher_accuracy = teacher.run_dir, teacher.metrics.accuracy
+    print(f"text teacher: {teacher_accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     unlabeled = unlabelled_texts(folder, Path(source), args.text_unlabeled) if args.text_unlabeled >= 0 else None
-    arms = ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
+    arms = args.arms or ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
     students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
     text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
                                       "student_lr": args.text_student_lr, "batch_size": 16})
-    rows = run_arms(teacher, data, students, arms, text_args, folder, unlabeled)
-    return {"teacher_accuracy": teacher.metrics.accuracy, "rows": rows,
+    rows = run_arms(teacher_dir, data, students, arms, text_args, folder, unlabeled)
+    return {"teacher_accuracy": teacher_accuracy, "rows": rows,
             "setting": {"data": args.text_data, "shots": shots, "teacher": "minilm (6 layers)",
                         "unlabelled": None if unlabeled is None else f"{args.text_unlabeled or 'all'} training texts"}}
 
@@ -200,6 +207,11 @@ def main() -> None:
     text_group.add_argument("--text-unlabeled", type=int, default=200,
                             help="unlabelled training texts (0: all of them; -1: no unlabelled arm)")
     text_group.add_argument("--text-layers", type=int, nargs="+", default=[3, 2])
+    text_group.add_argument("--text-teacher", default=None,
+                            help="reuse this teacher run (made by this script with the same data settings)")
+    text_group.add_argument("--arms", nargs="+", default=None, choices=["labels only", "distilled",
+                                                                         "distilled + unlabelled"],
+                            help="the arms to run, in this order (default: every arm the data allows)")
     text_group.add_argument("--text-teacher-epochs", type=int, default=6)
     text_group.add_argument("--text-teacher-lr", type=float, default=1e-4)
     text_group.add_argument("--text-student-epochs", type=int, default=4)
