@@ -2,8 +2,9 @@
 
 A file holds either the options by name (``epochs: 5``, ``strategy_option: {head_lr_scale: 100}``; a flag's
 spelling, ``batch-size``, works too), or is a run folder's ``config.json``, whose sections (``data``, ``train``,
-``strategy``, ``model``, ``parent``, ``adaptation``) are read back into the options that made the run: that
-replays it. A key that is no option of the command is an error naming the key and the file.
+``strategy``, ``model``, ``parent``, ``adaptation``; a ``distill`` run's ``teacher``, ``student`` and
+``unlabeled``) are read back into the options that made the run: that replays it. A key that is no option of the
+command is an error naming the key and the file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .options import Opt
 # parent, which the replay starts from directly; ``averaging``: what --average chose, which the replay chooses again)
 RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging")
 RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
+# what a distill run records of its teacher, student and unlabelled data (its ``model`` and ``parent``: the student)
+DISTILLATION_SECTIONS = ("teacher", "student", "unlabeled")
 
 
 def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
@@ -124,12 +127,17 @@ def run_options(run: Mapping[str, Any], command: str, path: Path) -> dict[str, A
         values["tracker"] = list(train.pop("trackers")) or ["none"]
     values.update(train)
     strategy = dict(run.get("strategy") or {})
-    if strategy and command != "pretrain":  # pretrain always trains all layers (full, with its defaults)
-        values["strategy"] = strategy.pop("name")
-        values["strategy_option"] = strategy
-    values.update(_starting_point(run, command))
+    sections = (*RUN_SECTIONS, *RECORDED_ONLY)
+    if command == "distill":  # the strategy section is the distillation objective; the student is its SPEC
+        values.update(_distillation(run, strategy))
+        sections += DISTILLATION_SECTIONS
+    else:
+        if strategy and command != "pretrain":  # pretrain always trains all layers (full, with its defaults)
+            values["strategy"] = strategy.pop("name")
+            values["strategy_option"] = strategy
+        values.update(_starting_point(run, command))
     values.update(_adaptation(run.get("adaptation")))
-    extra = {k: v for k, v in run.items() if k not in (*RUN_SECTIONS, *RECORDED_ONLY)}
+    extra = {k: v for k, v in run.items() if k not in sections}
     return {**values, **extra}  # evaluate's checkpoint and split, or a key no command takes (an error later)
 
 
@@ -160,6 +168,17 @@ def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
         return {"from": parent["checkpoint"]}
     source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
     return {"from": source if ":" in source or source == "minilm" else f"hf:{source}"}
+
+
+def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
+    """A distill run's own options: its teacher, the student SPEC and its options, the unlabelled data, and the
+    objective's temperature and alpha (what else its strategy section holds was measured, not set)."""
+    teacher, student = run.get("teacher") or {}, run.get("student") or {}
+    values = {"teacher": teacher.get("checkpoint"), "student": student.get("spec"),
+              "model_option": student.get("model_options") or None,
+              "unlabeled": (run.get("unlabeled") or {}).get("source")}
+    values.update({k: objective[k] for k in ("temperature", "alpha") if k in objective})
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _adaptation(adaptation: Mapping[str, Any] | None) -> dict[str, Any]:
