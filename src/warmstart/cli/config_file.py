@@ -167,7 +167,22 @@ def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
     if "checkpoint" in parent:
         return {"from": parent["checkpoint"]}
     source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
-    return {"from": source if ":" in source or source == "minilm" else f"hf:{source}"}
+    source = source if ":" in source or source == "minilm" else f"hf:{source}"
+    return {"from": source, "model_option": _pretrained_options(source, parent, model)}
+
+
+def _pretrained_options(source: str, parent: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``--model-option``s of a run from a pretrained source: the architecture's recorded arguments but those
+    ``--from`` itself sets (they restate the defaults where none was given: the replay builds the same model), and a
+    weights file it loaded from disk."""
+    from ..models.sources import pretrained_spec
+
+    named = pretrained_spec(source).options
+    options = {k: v for k, v in (model.get("arch_args") or {}).items() if k not in named and k != "pretrained"}
+    weights = parent.get("weights")  # a file, or where the library found them ("timm hub (...)")
+    if isinstance(weights, str) and Path(weights).is_file():
+        options["weights"] = weights
+    return options
 
 
 def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
