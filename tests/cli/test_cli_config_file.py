@@ -82,3 +82,18 @@ def test_a_run_from_a_pretrained_source_replays_its_model_options(tmp_path):
     assert replayed["timm"]["model_option"] == ["input_size=[32, 32]", "drop_rate=0.2", "drop_path_rate=null",
                                                 f"weights={weights}"]  # a weights file it loaded from disk
     assert not any(option.startswith("weights=") for option in replayed["hub"]["model_option"])
+
+
+def test_a_run_from_a_checkpoint_replays_with_its_head_rule(tmp_path):
+    from warmstart.cli.command import COMMAND_OPTIONS
+    from warmstart.cli.config_file import option_values
+
+    replayed = {}
+    for head in ("new", "kept"):
+        path = tmp_path / f"{head}.json"
+        path.write_text(json.dumps({"command": "finetune", "data": {"source": "digits"}, "strategy": {"name": "full"},
+                                    "model": {"arch": "mlp", "arch_args": {"hidden": [8]}}, "head": head,
+                                    "parent": {"checkpoint": "runs/source", "arch": "mlp"}}))
+        replayed[head] = option_values(path, "finetune", COMMAND_OPTIONS["finetune"])
+    assert replayed["new"]["checkpoint"] == "runs/source" and "keep_head" not in replayed["new"]
+    assert replayed["kept"]["keep_head"] is True

@@ -2,7 +2,7 @@
 
 A file holds either the options by name (``epochs: 5``, ``strategy_option: {head_lr_scale: 100}``; a flag's
 spelling, ``batch-size``, works too), or is a run folder's ``config.json``, whose sections (``data``, ``train``,
-``strategy``, ``model``, ``parent``, ``adaptation``; a ``distill`` run's ``teacher``, ``student`` and
+``strategy``, ``model``, ``parent``, ``head``, ``adaptation``; a ``distill`` run's ``teacher``, ``student`` and
 ``unlabeled``) are read back into the options that made the run: that replays it. A key that is no option of the
 command is an error naming the key and the file.
 """
@@ -22,7 +22,7 @@ from .options import Opt
 # what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
 # parent, which the replay starts from directly; ``averaging``: what --average chose, which the replay chooses again)
 RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging")
-RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
+RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "head", "adaptation")
 # what a distill run records of its teacher, student and unlabelled data (its ``model`` and ``parent``: the student)
 DISTILLATION_SECTIONS = ("teacher", "student", "unlabeled")
 
@@ -164,8 +164,8 @@ def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
         return scratch
     if parent is None:
         return {"from": "none", **scratch}
-    if "checkpoint" in parent:
-        return {"from": parent["checkpoint"]}
+    if "checkpoint" in parent:  # "head": "kept" records --keep-head
+        return {"from": parent["checkpoint"], **({"keep_head": True} if run.get("head") == "kept" else {})}
     source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
     source = source if ":" in source or source == "minilm" else f"hf:{source}"
     return {"from": source, "model_option": _pretrained_options(source, parent, model)}
