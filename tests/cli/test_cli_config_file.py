@@ -69,7 +69,9 @@ def test_a_run_from_a_pretrained_source_replays_its_model_options(tmp_path):
             "timm": ("timm", {"pretrained": "timm:test_resnet", "weights": str(weights)},
                      {"name": "test_resnet", "input_size": [32, 32], "drop_rate": 0.2, "drop_path_rate": None}),
             "hub": ("timm", {"pretrained": "timm:test_resnet", "weights": "timm hub (timm/test_resnet.r160_in1k)"},
-                    {"name": "test_resnet", "input_size": [160, 160], "drop_rate": 0.0, "drop_path_rate": None})}
+                    {"name": "test_resnet", "input_size": [160, 160], "drop_rate": 0.0, "drop_path_rate": None}),
+            "torch": ("mlp", {"pretrained": "torch:/models/mlp.pt", "weights": "torch:/models/mlp.pt"},
+                      {"hidden": [16], "dropout": 0.0})}
     replayed = {}
     for name, (arch, parent, arch_args) in runs.items():
         path = tmp_path / f"{name}.json"
@@ -82,6 +84,9 @@ def test_a_run_from_a_pretrained_source_replays_its_model_options(tmp_path):
     assert replayed["timm"]["model_option"] == ["input_size=[32, 32]", "drop_rate=0.2", "drop_path_rate=null",
                                                 f"weights={weights}"]  # a weights file it loaded from disk
     assert not any(option.startswith("weights=") for option in replayed["hub"]["model_option"])
+    # imported weights: the architecture they were loaded into, which --from alone cannot say
+    assert (replayed["torch"]["checkpoint"], replayed["torch"]["model"]) == ("torch:/models/mlp.pt", "mlp")
+    assert replayed["torch"]["model_option"] == ["hidden=[16]", "dropout=0.0"]
 
 
 def test_a_run_from_a_checkpoint_replays_with_its_head_rule(tmp_path):

@@ -168,21 +168,25 @@ def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
         return {"from": parent["checkpoint"], **({"keep_head": True} if run.get("head") == "kept" else {})}
     source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
     source = source if ":" in source or source == "minilm" else f"hf:{source}"
-    return {"from": source, "model_option": _pretrained_options(source, parent, model)}
+    return {"from": source, **_pretrained_model(source, parent, model)}
 
 
-def _pretrained_options(source: str, parent: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``--model-option``s of a run from a pretrained source: the architecture's recorded arguments but those
-    ``--from`` itself sets (they restate the defaults where none was given: the replay builds the same model), and a
-    weights file it loaded from disk."""
+def _pretrained_model(source: str, parent: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
+    """``--model`` and ``--model-option`` of a run from a pretrained source. A named model (``timm:NAME``,
+    ``hf:SOURCE``): the architecture's recorded arguments but those ``--from`` itself sets (they restate the defaults
+    where none was given: the replay builds the same model), and a weights file it loaded from disk. Imported weights
+    (``keras:FILE``, ``torch:FILE``): the architecture they were loaded into, with its arguments."""
     from ..models.sources import pretrained_spec
 
-    named = pretrained_spec(source).options
-    options = {k: v for k, v in (model.get("arch_args") or {}).items() if k not in named and k != "pretrained"}
+    arch_args = dict(model.get("arch_args") or {})
+    spec = pretrained_spec(source)
+    if spec is None:
+        return {"model": model.get("arch"), "model_option": arch_args}
+    options = {k: v for k, v in arch_args.items() if k not in spec.options and k != "pretrained"}
     weights = parent.get("weights")  # a file, or where the library found them ("timm hub (...)")
     if isinstance(weights, str) and Path(weights).is_file():
         options["weights"] = weights
-    return options
+    return {"model_option": options}
 
 
 def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
