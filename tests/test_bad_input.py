@@ -82,7 +82,7 @@ def _csv(path: Path, text: str) -> str:
 DATA_CASES = {
     "unknown dataset": (lambda tmp: "imagenet-21k", {}, ["'imagenet-21k'", "digits", "fashion-mnist"]),
     "missing file": (lambda tmp: str(tmp / "nowhere" / "data.npz"), {}, ["{path}", "no such file"]),
-    "unsupported file type": (lambda tmp: _csv(tmp / "data.parquet", "x"), {}, ["{path}", ".parquet"]),
+    "unsupported file type": (lambda tmp: _csv(tmp / "data.xlsx", "x"), {}, ["{path}", ".xlsx"]),
     "csv without the label column": (
         lambda tmp: _csv(tmp / "t.csv", "height,width,kind\n1,2,a\n3,4,b\n"), {"label_column": "species"},
         ["{path}", "'species'", "height, width, kind", "--label-column"]),

@@ -200,8 +200,11 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
     (augmented and mixed alike); see :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` (the
     teacher's text encoder cut to K layers), ``hf:SOURCE`` or ``minilm``, or a registered architecture (a
     ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
-    :mod:`warmstart.run.distillation`. ``unlabeled``: a dataset whose train split's inputs (never its labels) extend
-    the transfer set. ``train`` is every option of ``finetune`` (the ``distill`` preset when None).
+    :mod:`warmstart.run.distillation`. ``unlabeled``: inputs that extend the transfer set, as a user has them
+    (:func:`warmstart.data.unlabelled.load_unlabelled`: a .txt of one text per line, a .csv/.jsonl/.parquet text
+    column, a folder of images, an .npz holding x; a path is read with ``data``'s columns, image size and resizing),
+    or a labelled dataset, whose train split's inputs are used, its labels ignored (the run's notes say so).
+    ``train`` is every option of ``finetune`` (the ``distill`` preset when None).
 
     Besides a finetune run's files, ``out/distillation.json`` (also in report.html and MODEL_CARD.md) holds the
     student against the teacher on the test split: accuracy, agreement, parameters, file size and, unless

@@ -56,3 +56,49 @@ def test_a_config_of_another_command_is_refused(tmp_path, capsys):
     config.write_text(json.dumps({"command": "evaluate", "checkpoint": "x", "data": {"source": "digits"}}))
     code, _, err = run_cli(["finetune", "--config", config, "--out", tmp_path / "r"], capsys)
     assert code == 2 and "`evaluate` run" in err and "warmstart evaluate --config" in err
+
+
+def test_a_run_from_a_pretrained_source_replays_its_model_options(tmp_path):
+    from warmstart.cli.command import COMMAND_OPTIONS
+    from warmstart.cli.config_file import option_values
+
+    weights = tmp_path / "test_resnet.safetensors"
+    weights.write_bytes(b"")
+    runs = {"hf": ("hf", {"pretrained": "/models/tiny-bert"},
+                   {"source": "/models/tiny-bert", "pooling": "cls", "pretrained": True, "normalize": False}),
+            "timm": ("timm", {"pretrained": "timm:test_resnet", "weights": str(weights)},
+                     {"name": "test_resnet", "input_size": [32, 32], "drop_rate": 0.2, "drop_path_rate": None}),
+            "hub": ("timm", {"pretrained": "timm:test_resnet", "weights": "timm hub (timm/test_resnet.r160_in1k)"},
+                    {"name": "test_resnet", "input_size": [160, 160], "drop_rate": 0.0, "drop_path_rate": None}),
+            "torch": ("mlp", {"pretrained": "torch:/models/mlp.pt", "weights": "torch:/models/mlp.pt"},
+                      {"hidden": [16], "dropout": 0.0})}
+    replayed = {}
+    for name, (arch, parent, arch_args) in runs.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"command": "finetune", "data": {"source": "digits"}, "strategy": {"name": "full"},
+                                    "model": {"arch": arch, "arch_args": arch_args}, "parent": parent}))
+        replayed[name] = option_values(path, "finetune", COMMAND_OPTIONS["finetune"])
+    assert replayed["hf"]["checkpoint"] == "hf:/models/tiny-bert"
+    assert replayed["hf"]["model_option"] == ["pooling=cls", "normalize=false"]  # what --from names is not repeated
+    assert replayed["timm"]["checkpoint"] == "timm:test_resnet"
+    assert replayed["timm"]["model_option"] == ["input_size=[32, 32]", "drop_rate=0.2", "drop_path_rate=null",
+                                                f"weights={weights}"]  # a weights file it loaded from disk
+    assert not any(option.startswith("weights=") for option in replayed["hub"]["model_option"])
+    # imported weights: the architecture they were loaded into, which --from alone cannot say
+    assert (replayed["torch"]["checkpoint"], replayed["torch"]["model"]) == ("torch:/models/mlp.pt", "mlp")
+    assert replayed["torch"]["model_option"] == ["hidden=[16]", "dropout=0.0"]
+
+
+def test_a_run_from_a_checkpoint_replays_with_its_head_rule(tmp_path):
+    from warmstart.cli.command import COMMAND_OPTIONS
+    from warmstart.cli.config_file import option_values
+
+    replayed = {}
+    for head in ("new", "kept"):
+        path = tmp_path / f"{head}.json"
+        path.write_text(json.dumps({"command": "finetune", "data": {"source": "digits"}, "strategy": {"name": "full"},
+                                    "model": {"arch": "mlp", "arch_args": {"hidden": [8]}}, "head": head,
+                                    "parent": {"checkpoint": "runs/source", "arch": "mlp"}}))
+        replayed[head] = option_values(path, "finetune", COMMAND_OPTIONS["finetune"])
+    assert replayed["new"]["checkpoint"] == "runs/source" and "keep_head" not in replayed["new"]
+    assert replayed["kept"]["keep_head"] is True

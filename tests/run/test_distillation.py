@@ -19,6 +19,7 @@ from warmstart.data.preprocess import Tokenization
 from warmstart.errors import WarmstartError
 from warmstart.models import create_model, load_checkpoint
 from warmstart.models.hf import spaced_layers
+from warmstart.reporting.distillation import comparison_rows, comparison_sentence
 from warmstart.strategies.distillation import NO_LABEL, Distillation, distillation_loss
 from tests.cli_runner import run_cli
 from tests.tiny_models import tiny_bert_source
@@ -116,11 +117,71 @@ def test_a_smaller_mlp_learns_from_the_teacher_and_the_run_reports_what_it_bough
             assert side["speed"][runtime]["latency_ms"] > 0 and side["speed"][runtime]["throughput_per_s"] > 0
     metadata = json.loads((out / "model" / "metadata.json").read_text())
     assert metadata["teacher"]["checkpoint"] == str(digits_teacher) and metadata["teacher"]["arch"] == "mlp"
-    assert "Student against teacher" in (out / "report.html").read_text()
-    assert "Distilled from the teacher" in (out / "MODEL_CARD.md").read_text()
+    assert summary["pytorch_latency_speedup"] > 0 and summary["onnx_throughput_speedup"] > 0
+    page, card = (out / "report.html").read_text(), (out / "MODEL_CARD.md").read_text()
+    assert "Student against teacher" in page and "Distilled from the teacher" in card
+    for text in (page, card):  # the speed-ups themselves, not only the two sides' figures
+        assert f"{summary['onnx_latency_speedup']:.1f}x as fast" in text
+        assert f"{summary['pytorch_throughput_speedup']:.1f}x the throughput" in text
     # the ONNX figures come from warmstart.export_model on the student's checkpoint, parity-checked there
     config = json.loads((out / "config.json").read_text())
     assert config["command"] == "distill" and config["strategy"]["name"] == "distill"
+
+
+def test_the_report_states_the_speed_ups_at_batch_1_and_batch_64_in_pytorch_and_onnx():
+    side = {"accuracy": 0.9, "parameters": 100, "file_bytes": 1000}
+    comparison = {"student": side, "teacher": {**side, "checkpoint": "runs/t"},
+                  "summary": {"test_examples": 10, "agreement": 0.95, "accuracy_gap_points": 1.5,
+                              "parameter_ratio": 4.0, "file_size_ratio": 3.9, "pytorch_latency_speedup": 2.46,
+                              "pytorch_throughput_speedup": 3.14, "onnx_latency_speedup": 1.96,
+                              "onnx_throughput_speedup": 2.71}}
+    sentence = comparison_sentence(comparison)
+    assert "one example 2.5x as fast as its teacher in PyTorch and 2.0x through ONNX Runtime" in sentence
+    assert "batches of 64 at 3.1x and 2.7x its throughput" in sentence
+    header, rows = comparison_rows(comparison)
+    gains = {row[0]: row[3] for row in rows}
+    assert header[3] == "student against teacher" and gains["parameters"] == "4.0x fewer"
+    assert gains["CPU latency, batch 1, ONNX Runtime (ms)"] == "2.0x as fast"
+    assert gains["CPU throughput, batch 64, PyTorch (examples/s)"] == "3.1x the throughput"
+    unmeasured = {**comparison, "summary": {k: v for k, v in comparison["summary"].items() if "speedup" not in k}}
+    assert "not measured" in comparison_sentence(unmeasured) and comparison_rows(unmeasured)[1][3][3] == \
+        "not measured"
+
+
+def test_unlabelled_images_without_class_folders_and_a_replay_of_the_run_from_its_config_json(digits_teacher,
+                                                                                               tmp_path, capsys):
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    folder = tmp_path / "unlabelled"  # what a user has: images, no class sub-folders
+    folder.mkdir()
+    for i, image in enumerate(load_digits().images[-30:]):
+        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).save(folder / f"{i}.png")
+    common = ["--speed-rounds", "0", "--quiet"]
+    code, _, stderr = run_cli(["distill", "--teacher", digits_teacher, "--student", "mlp", "--model-option",
+                               "hidden=[16]", "--data", "digits", "--unlabeled", folder, "--epochs", "1",
+                               "--temperature", "3", "--tracker", "none", *common, "--out", tmp_path / "a"], capsys)
+    assert code == 0, stderr
+    first = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert first["strategy"]["unlabeled_examples"] == 30 and first["unlabeled"]["source"] == str(folder)
+    # the replay: teacher, student SPEC and options, unlabelled data, temperature, training; a flag given wins
+    code, _, stderr = run_cli(["distill", "--config", tmp_path / "a" / "config.json", "--alpha", "0.8", *common,
+                               "--out", tmp_path / "b"], capsys)
+    assert code == 0, stderr
+    again = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert again["strategy"] == {**first["strategy"], "alpha": 0.8}
+    for config in (first, again):
+        for key in ("notes", "strategy"):
+            config.pop(key)
+    assert again == first
+    code, _, stderr = run_cli(["finetune", "--config", tmp_path / "a" / "config.json", "--out", tmp_path / "c"],
+                              capsys)
+    assert code == 2 and "`distill` run" in stderr and "warmstart distill --config" in stderr
+    (tmp_path / "texts.txt").write_text("a fish swims\n")
+    code, _, stderr = run_cli(["distill", "--teacher", digits_teacher, "--student", "mlp", "--data", "digits",
+                               "--unlabeled", tmp_path / "texts.txt", "--out", tmp_path / "d"], capsys)
+    assert code == 2 and f"--unlabeled '{tmp_path / 'texts.txt'}' holds text data" in stderr
+    assert "reads image" in stderr and "fix: pass unlabelled image examples: a folder of images" in stderr
 
 
 def test_a_distillation_run_refuses_a_teacher_of_other_classes_and_a_cut_of_a_non_text_teacher(digits_teacher,
@@ -145,8 +206,9 @@ def test_a_text_teacher_cut_to_one_layer_distils_with_unlabelled_texts(tmp_path)
     data = DataConfig(_texts(tmp_path / "train.csv", rows), max_length=16, val_fraction=0.0)
     teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
                                  out=tmp_path / "teacher")
-    unlabeled = _texts(tmp_path / "more.csv", [(t, "?") for t in ["a fish swims", "three and four", "the goat"]])
-    result = warmstart.distill(teacher.run_dir, data, student="layers=1", unlabeled=DataConfig(unlabeled),
+    unlabeled = tmp_path / "more.txt"  # what a user has: one text per line, no label column
+    unlabeled.write_text("a fish swims\nthree and four\n\nthe goat\n")
+    result = warmstart.distill(teacher.run_dir, data, student="layers=1", unlabeled=str(unlabeled),
                                train=TrainConfig(epochs=2, lr=1e-3, **QUIET), out=tmp_path / "student",
                                speed_rounds=0)
     assert result.run.history[-1]["distill_loss"] < result.run.history[0]["distill_loss"]
@@ -159,5 +221,5 @@ def test_a_text_teacher_cut_to_one_layer_distils_with_unlabelled_texts(tmp_path)
                                   tmp_path / "predicted.csv")
     assert predicted.predicted == 1 and "predicted_label" in (tmp_path / "predicted.csv").read_text()
     config = json.loads((tmp_path / "student" / "config.json").read_text())
-    # 3 rows, of which the fixed hold-out of a file without a test split keeps 1 out of the train split
-    assert config["strategy"]["unlabeled_examples"] == 2 and config["unlabeled"]["source"] == unlabeled
+    assert config["strategy"]["unlabeled_examples"] == 3 and config["unlabeled"]["source"] == str(unlabeled)
+    assert config["unlabeled"]["max_length"] == 16  # a path alone is read as --data is

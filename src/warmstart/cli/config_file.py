@@ -2,8 +2,9 @@
 
 A file holds either the options by name (``epochs: 5``, ``strategy_option: {head_lr_scale: 100}``; a flag's
 spelling, ``batch-size``, works too), or is a run folder's ``config.json``, whose sections (``data``, ``train``,
-``strategy``, ``model``, ``parent``, ``adaptation``) are read back into the options that made the run: that
-replays it. A key that is no option of the command is an error naming the key and the file.
+``strategy``, ``model``, ``parent``, ``head``, ``adaptation``; a ``distill`` run's ``teacher``, ``student`` and
+``unlabeled``) are read back into the options that made the run: that replays it. A key that is no option of the
+command is an error naming the key and the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .options import Opt
 # what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
 # parent, which the replay starts from directly; ``averaging``: what --average chose, which the replay chooses again)
 RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging")
-RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "adaptation")
+RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "head", "adaptation")
+# what a distill run records of its teacher, student and unlabelled data (its ``model`` and ``parent``: the student)
+DISTILLATION_SECTIONS = ("teacher", "student", "unlabeled")
 
 
 def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
@@ -124,12 +127,17 @@ def run_options(run: Mapping[str, Any], command: str, path: Path) -> dict[str, A
         values["tracker"] = list(train.pop("trackers")) or ["none"]
     values.update(train)
     strategy = dict(run.get("strategy") or {})
-    if strategy and command != "pretrain":  # pretrain always trains all layers (full, with its defaults)
-        values["strategy"] = strategy.pop("name")
-        values["strategy_option"] = strategy
-    values.update(_starting_point(run, command))
+    sections = (*RUN_SECTIONS, *RECORDED_ONLY)
+    if command == "distill":  # the strategy section is the distillation objective; the student is its SPEC
+        values.update(_distillation(run, strategy))
+        sections += DISTILLATION_SECTIONS
+    else:
+        if strategy and command != "pretrain":  # pretrain always trains all layers (full, with its defaults)
+            values["strategy"] = strategy.pop("name")
+            values["strategy_option"] = strategy
+        values.update(_starting_point(run, command))
     values.update(_adaptation(run.get("adaptation")))
-    extra = {k: v for k, v in run.items() if k not in (*RUN_SECTIONS, *RECORDED_ONLY)}
+    extra = {k: v for k, v in run.items() if k not in sections}
     return {**values, **extra}  # evaluate's checkpoint and split, or a key no command takes (an error later)
 
 
@@ -156,10 +164,40 @@ def _starting_point(run: Mapping[str, Any], command: str) -> dict[str, Any]:
         return scratch
     if parent is None:
         return {"from": "none", **scratch}
-    if "checkpoint" in parent:
-        return {"from": parent["checkpoint"]}
+    if "checkpoint" in parent:  # "head": "kept" records --keep-head
+        return {"from": parent["checkpoint"], **({"keep_head": True} if run.get("head") == "kept" else {})}
     source = str(parent["pretrained"])  # a text encoder is recorded by its folder or hub name
-    return {"from": source if ":" in source or source == "minilm" else f"hf:{source}"}
+    source = source if ":" in source or source == "minilm" else f"hf:{source}"
+    return {"from": source, **_pretrained_model(source, parent, model)}
+
+
+def _pretrained_model(source: str, parent: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
+    """``--model`` and ``--model-option`` of a run from a pretrained source. A named model (``timm:NAME``,
+    ``hf:SOURCE``): the architecture's recorded arguments but those ``--from`` itself sets (they restate the defaults
+    where none was given: the replay builds the same model), and a weights file it loaded from disk. Imported weights
+    (``keras:FILE``, ``torch:FILE``): the architecture they were loaded into, with its arguments."""
+    from ..models.sources import pretrained_spec
+
+    arch_args = dict(model.get("arch_args") or {})
+    spec = pretrained_spec(source)
+    if spec is None:
+        return {"model": model.get("arch"), "model_option": arch_args}
+    options = {k: v for k, v in arch_args.items() if k not in spec.options and k != "pretrained"}
+    weights = parent.get("weights")  # a file, or where the library found them ("timm hub (...)")
+    if isinstance(weights, str) and Path(weights).is_file():
+        options["weights"] = weights
+    return {"model_option": options}
+
+
+def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
+    """A distill run's own options: its teacher, the student SPEC and its options, the unlabelled data, and the
+    objective's temperature and alpha (what else its strategy section holds was measured, not set)."""
+    teacher, student = run.get("teacher") or {}, run.get("student") or {}
+    values = {"teacher": teacher.get("checkpoint"), "student": student.get("spec"),
+              "model_option": student.get("model_options") or None,
+              "unlabeled": (run.get("unlabeled") or {}).get("source")}
+    values.update({k: objective[k] for k in ("temperature", "alpha") if k in objective})
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _adaptation(adaptation: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -18,8 +18,10 @@ DISTILL_OPTIONS = Group(
     Opt("student", ("--student",), str, "layers=K (the teacher's text encoder cut to K layers, every other one), "
         "hf:SOURCE or minilm (a smaller encoder), or a registered model trained on the teacher's inputs (cnn, mlp, "
         "timm; its options with --model-option).", REQUIRED, MODEL),
-    Opt("unlabeled", ("--unlabeled",), Optional[str], "Unlabelled data extending the transfer set (its train "
-        "split's inputs; labels unused).", from_api("unlabeled"), DATA),
+    Opt("unlabeled", ("--unlabeled",), Optional[str], "Unlabelled inputs extending the transfer set: a .txt (one "
+        "text per line), a .csv/.jsonl/.parquet text column, a folder of images, an .npz with x; read with --data's "
+        "--text-column and --resize (a labelled dataset: its train split's inputs, labels ignored).",
+        from_api("unlabeled"), DATA),
     Opt("temperature", ("--temperature",), float, "Softens teacher and student outputs in the KL term.",
         from_api("temperature"), DISTILLATION),
     Opt("alpha", ("--alpha",), float, "Weight of the cross-entropy on the labels (1 - alpha: the teacher's KL).",
@@ -39,12 +41,11 @@ def distill(given: Given) -> None:
     if build.launched(given):
         return
     from .. import api
-    from ..config import DataConfig, ModelConfig
+    from ..config import ModelConfig
 
     options = build.key_values(given.model_option, "--model-option")
-    unlabeled = None if given.unlabeled is None else DataConfig(given.unlabeled, resize=given.resize)
     result = api.distill(given.teacher, build.data_config(given), student=ModelConfig(given.student, options)
-                         if options else given.student, out=given.out, unlabeled=unlabeled,
+                         if options else given.student, out=given.out, unlabeled=given.unlabeled,
                          temperature=given.temperature, alpha=given.alpha, train=build.train_config(given),
                          resume=given.resume, speed_rounds=given.speed_rounds, **given.changed("overwrite"))
     render.print_metrics(result.run.metrics, f"distill: student test ({given.data})", given.as_json,

@@ -47,8 +47,9 @@ def _csv_header(path: Path) -> list[str]:
 
 def read_source(source: str, *, label_column: str = "label", image_size: tuple[int, int] | None = None,
                 text_column: str | None = None) -> tuple[Dataset, Dataset | None]:
-    """Text classification when ``text_column`` is set, for .tsv and .jsonl files, and for a .csv (or a folder's
-    train.csv) that is not all numbers; numeric features for a .csv whose every column but the label holds numbers.
+    """Text classification when ``text_column`` is set, for .tsv, .jsonl and .parquet files, and for a .csv (or a
+    folder's train.csv) that is not all numbers; numeric features for a .csv whose every column but the label holds
+    numbers.
 
     A ``train.csv`` with a ``test.csv`` beside it (given as the file or as their folder) gives both splits, for
     vectors as for text. The column types decide, not the name or place: a folder of numeric ``train.csv`` and
@@ -72,7 +73,8 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
         return load_csv(tables[0], label_column, tables[1])
     is_table_folder = path.is_dir() and tables is not None
     csv_with_text = suffix == ".csv" and "text" in _csv_header(path)
-    if text_column is not None or suffix in (".tsv", ".jsonl") or is_table_folder or csv_with_text:
+    text_file = suffix in (".tsv", ".jsonl", ".parquet")
+    if text_column is not None or text_file or is_table_folder or csv_with_text:
         return load_text_table(path, text_column or "text", label_column)
     if path.is_dir():
         return load_image_folder(path, image_size)
@@ -82,4 +84,4 @@ def read_source(source: str, *, label_column: str = "label", image_size: tuple[i
         return load_csv(path, label_column)
     raise WarmstartError(f"--data {source!r}: unsupported file type {suffix or '(none)'}",
                          hint="use an .npz with arrays x and y, a .csv with a label column (--text-column for text), "
-                              "a .tsv or .jsonl text file, or an image folder")
+                              "a .tsv, .jsonl or .parquet text file, or an image folder")

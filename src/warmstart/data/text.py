@@ -1,4 +1,4 @@
-"""Text classification data from CSV, TSV and JSON-lines files: one text column and one label column.
+"""Text classification data from CSV, TSV, JSON-lines and Parquet files: one text column and one label column.
 
 A file named ``train.<ext>`` with a ``test.<ext>`` beside it (or a folder holding both) gives both splits; any other
 file has its test split held out by warmstart, as for every dataset without one. Labels are strings (or numbers
@@ -20,7 +20,7 @@ from ..errors import WarmstartError
 from .dataset import Dataset
 from .files import read_csv_rows
 
-TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl")
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 log = logging.getLogger("warmstart")
 
 
@@ -38,9 +38,13 @@ def split_files(path: Path) -> tuple[Path, Path | None] | None:
     return path, None
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    if path.suffix.lower() != ".jsonl":
-        records = read_csv_rows(path, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a text table (.csv, .tsv, .jsonl or .parquet) as dicts of strings; a missing value is ``""``."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_rows(path)
+    if suffix != ".jsonl":
+        records = read_csv_rows(path, delimiter="\t" if suffix == ".tsv" else ",")
         if not records:
             return []
         header = [h.strip() for h in records[0]]
@@ -67,8 +71,26 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _parquet_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise WarmstartError(f"{path}: reading Parquet needs pyarrow, which is not installed",
+                             hint="pip install 'warmstart[parquet]' (or pyarrow), or save the table as .csv or "
+                                  ".jsonl") from None
+    try:
+        table = parquet.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise WarmstartError(f"{path}: cannot be read as a Parquet file ({type(exc).__name__}: {exc})",
+                             hint="write it with pandas.DataFrame.to_parquet or pyarrow.parquet.write_table") \
+            from None
+    if table.num_rows == 0:
+        return []
+    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
 def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    rows = _read_rows(path)
+    rows = read_rows(path)
     if not rows:
         raise WarmstartError(f"{path}: no rows; expected a header (or JSON objects) with {text_column!r} and "
                              f"{label_column!r}",
@@ -79,7 +101,7 @@ def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[s
             raise WarmstartError(f"{path}: no {role} column {column!r}; the columns are {', '.join(columns)}",
                                  hint=f"name the {role} column with {flag}")
     texts, labels, dropped = [], [], []
-    for n, row in enumerate(rows, start=2 if path.suffix.lower() != ".jsonl" else 1):
+    for n, row in enumerate(rows, start=2 if path.suffix.lower() in (".csv", ".tsv") else 1):
         text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
         if not label:
             raise WarmstartError(f"{path}, row {n}: the label column {label_column!r} is empty",

@@ -147,7 +147,8 @@ def render_model_card(run_dir: str | Path) -> str:
     if distillation is not None:
         header, rows = comparison_rows(distillation)
         lines += ["", "## Distilled: the student against its teacher", "", comparison_sentence(distillation), "",
-                  "| " + " | ".join(header) + " |", "|---|---|---|", *("| " + " | ".join(row) + " |" for row in rows)]
+                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                  *("| " + " | ".join(row) + " |" for row in rows)]
     lines += ["", "## Transfer gain over training from scratch", ""]
     gain = measured_gain(run_dir)
     if gain is not None:

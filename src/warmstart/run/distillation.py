@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from ..config import DataConfig, ModelConfig, TrainConfig, to_dict
-from ..data import load_split
 from ..data.fit import Preprocessing, fit_to_model, model_kind
 from ..data.preprocess import Tokenization, preprocessing_from_dict
+from ..data.unlabelled import load_unlabelled
 from ..engine import Callback, resolve_device
 from ..engine.loop import predict_logits
 from ..errors import WarmstartError
@@ -137,20 +137,36 @@ def teacher_view(teacher_prep: Preprocessing, start: StartingPoint, teacher: str
     return None
 
 
-def unlabeled_examples(unlabeled: DataConfig, start: StartingPoint) -> np.ndarray:
-    """The inputs of ``unlabeled``'s train split (its labels are never read), fitted to the student's input."""
-    try:
-        dataset = load_split(unlabeled, "train")
-    except WarmstartError as exc:
-        raise WarmstartError(f"--unlabeled: {exc.message}", hint=exc.hint) from None
+def unlabeled_config(unlabeled: DataConfig | str, data: DataConfig) -> DataConfig:
+    """``--unlabeled`` as a DataConfig: a path alone is read with ``--data``'s text and label columns, image size and
+    resizing (the two sets feed one model)."""
+    if isinstance(unlabeled, DataConfig):
+        return unlabeled
+    return DataConfig(unlabeled, label_column=data.label_column, text_column=data.text_column,
+                      max_length=data.max_length, image_size=data.image_size, resize=data.resize)
+
+
+KIND_FILES = {"text": "a .txt (one text per line), or a .csv, .jsonl or .parquet text column",
+              "image": "a folder of images, or an .npz holding x (images)",
+              "vector": "an .npz holding x (feature vectors)"}
+
+
+def unlabeled_examples(unlabeled: DataConfig, start: StartingPoint, teacher: str | Path,
+                       data: DataConfig) -> np.ndarray:
+    """The inputs of ``unlabeled`` (:func:`~warmstart.data.unlabelled.load_unlabelled`: a file without labels, or a
+    labelled dataset's training split with its labels ignored, which the run's notes say), fitted to the student's
+    input."""
+    dataset = load_unlabelled(unlabeled, ignore_labels=True, flag="--unlabeled", notes=start.notes)
     kind = start.splits.train.kind
     if dataset.kind != kind:
-        raise WarmstartError(f"--unlabeled {unlabeled.source!r} holds {dataset.kind} data, and --data holds {kind}",
-                             hint="pass unlabelled examples of the same kind as the labelled ones")
-    if len(dataset) == 0:
-        raise WarmstartError(f"--unlabeled {unlabeled.source!r} holds no examples", hint="pass a non-empty dataset")
-    return fit_to_model(dataset, start.model.input_shape, start.preprocessing, model_name="the student",
-                        resize=unlabeled.resize).x
+        raise WarmstartError(f"--unlabeled {unlabeled.source!r} holds {dataset.kind} data, and the teacher {teacher} "
+                             f"reads {kind} (as --data {data.source} holds)",
+                             hint=f"pass unlabelled {kind} examples: {KIND_FILES[kind]}")
+    try:
+        return fit_to_model(dataset, start.model.input_shape, start.preprocessing, model_name="the student",
+                            resize=unlabeled.resize).x
+    except WarmstartError as exc:  # its size or channels: say which data it was
+        raise WarmstartError(f"--unlabeled {unlabeled.source!r}: {exc.message}", hint=exc.hint) from None
 
 
 def teacher_lineage(teacher: str | Path, info: CheckpointInfo) -> dict[str, Any]:
@@ -175,6 +191,8 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
     folder = open_run_folder(out, resume=resume, overwrite=overwrite)
     teacher_model, teacher_info = load_checkpoint(teacher)
     start = resolve_student(teacher, teacher_model, data, student, train)
+    spec, options = student_spec(student)  # as given, so that `distill --config RUN/config.json` replays it
+    start.lineage["student"] = {"spec": spec, "model_options": options, **start.lineage.get("student", {})}
     check_trainable(data, start.splits, train)
     if tuple(teacher_info.class_names) != tuple(start.splits.train.class_names):
         raise WarmstartError(f"--teacher {teacher} predicts {', '.join(teacher_info.class_names)}, and --data "
@@ -182,13 +200,13 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
                              hint="distil on the teacher's classes (check --classes)")
     teacher_prep = preprocessing_from_dict(teacher_info.preprocessing)
     view = teacher_view(teacher_prep, start, teacher, teacher_model, data)
-    extra = None if unlabeled is None else unlabeled_examples(data_config(unlabeled), start)
+    unlabeled = None if unlabeled is None else unlabeled_config(unlabeled, data)
+    extra = None if unlabeled is None else unlabeled_examples(unlabeled, start, teacher, data)
     objective = Distillation(teacher_model, temperature=temperature, alpha=alpha, teacher_preprocessing=view,
                              unlabeled=extra)
     if extra is not None:
-        note(start.notes, f"{len(extra)} unlabelled examples of {data_config(unlabeled).source} extend the transfer "
-                          "set (their labels are not read)")
-        start.lineage["unlabeled"] = to_dict(data_config(unlabeled))
+        note(start.notes, f"{len(extra)} unlabelled examples of {unlabeled.source} extend the transfer set")
+        start.lineage["unlabeled"] = to_dict(unlabeled)
     start.lineage["teacher"] = teacher_lineage(teacher, teacher_info)
     objective, train = resolve_strategy(objective, start, train)
     run = train_and_save(COMMAND, start, objective, data, train, folder=folder, callbacks=callbacks,
