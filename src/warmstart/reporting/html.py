@@ -199,6 +199,9 @@ def _tuning_section(tuning: dict[str, Any], run_dir: Path) -> str:
               f"scored once on the test split: accuracy <b>{tuning['test_accuracy']:.4f}</b> "
               '(<a href="best/report.html">the winner\'s report</a>). Replay: <code>warmstart finetune --config '
               "best_config.yaml</code>.</p>")
+    warning = (tuning.get("validation_noise") or {}).get("warning")
+    if warning:  # tuning/validation_noise.py: the search's scores are too noisy for its winner to carry to test
+        winner += f"<p class='bad'>Warning: {escape(warning)}.</p>"
     if counts.get("interrupted"):
         winner += (f"<p class='bad'>Trial(s) {', '.join(map(str, counts['interrupted']))} were left running by a "
                    "process that stopped; they were marked failed on --resume and are not counted.</p>")

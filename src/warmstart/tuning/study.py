@@ -19,6 +19,9 @@ workers (Optuna's ``MaxTrialsCallback`` counts only after a trial ends, so N wor
 The budget counts trials finished (complete or pruned) or running; a trial left running by a process that was killed
 is found on ``--resume``, marked failed and its settings queued once more. ``--time-limit`` stops starting trials
 after that many seconds. The driver alone then trains and scores the winner, averages and reports.
+
+Before the search, :mod:`warmstart.tuning.validation_noise` checks that the validation signal can carry a search (a
+few folds of a handful of examples cannot): a warning, printed once and kept in ``tuning.json`` and the report.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, for_kind, read_space_file
 from ..strategies import Strategy, create_strategy
 from .objective import Objective, apply, check_space, searchable
+from .validation_noise import ValidationNoise
 
 log = logging.getLogger("warmstart")
 
@@ -388,6 +392,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     if stale:
         log.warning("tune: trial(s) %s were left running by a process that stopped: marked failed, not counted",
                     ", ".join(map(str, stale)))
+    noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
+                            settings.trials)
+    if noise.warning is not None:
+        log.warning("tune: %s", noise.warning)
     if not study.trials:  # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
         recipe = objective.recipe(start, resolved, trial_train)
         if recipe is not None:
@@ -417,10 +425,11 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
     chosen = () if selection is None else (f"tune --from auto: {selection['why']} (the score's top choice was "
                                            f"{selection['score_top1']}, the largest model {selection['size_top1']})",)
+    warned = () if noise.warning is None else (f"tune: {noise.warning}",)
     failed = sum(r["state"] == "fail" for r in rows)
     interrupted = len(study.user_attrs.get("interrupted", {}))
     failures = "" if not failed else f", {failed} failed" + (f" ({interrupted} interrupted)" if interrupted else "")
-    notes = (*chosen, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
+    notes = (*chosen, *warned, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
              f"{sum(r['state'] == 'pruned' for r in rows)} pruned{failures}) was trial {best['number']}, validation "
              f"accuracy {best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
     run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
@@ -435,6 +444,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                "trials": {"total": len(rows), **{s: sum(r["state"] == s for r in rows)
                                                  for s in ("complete", "pruned", "fail", "running")},
                           "interrupted": sorted(int(n) for n in study.user_attrs.get("interrupted", {}))},
+               "validation_noise": noise.to_dict(),
                "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps},
                "importances": importances(study), "test_accuracy": run.metrics.accuracy,
                **({} if selection is None else {"selection": selection}),
