@@ -1,11 +1,20 @@
-"""A search's workers: --trials is exact however many share the study."""
+"""A search's workers: --trials is exact however many share the study, and --launcher spark runs them as Spark
+tasks (one small Spark run; a missing pyspark is an error naming the extra to install)."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import threading
 import time
 
 import pytest
+
+import warmstart
+from warmstart.errors import WarmstartError
+
+from test_tune import MLP, SPACE, TRAIN, digits_npz
 
 pytest.importorskip("optuna")
 
@@ -34,3 +43,41 @@ def test_two_workers_run_exactly_the_trials_asked_for(tmp_path):
     trials = optuna.load_study(study_name=STUDY_NAME, storage=_storage(tmp_path)).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     assert not (tmp_path / "study.trials.lock").exists()  # released
+
+
+def test_no_trial_starts_past_the_search_deadline(tmp_path):
+    import optuna
+
+    from warmstart.tuning.study import STUDY_NAME, _optimize, _storage
+
+    optuna.create_study(study_name=STUDY_NAME, storage=_storage(tmp_path), direction="maximize")
+    # the driver's clock: a worker (or a Spark task) that starts after the deadline starts nothing
+    _optimize(_slow_first_trials, tmp_path, 0, "none", 2, time.time() - 1)
+    assert optuna.load_study(study_name=STUDY_NAME, storage=_storage(tmp_path)).trials == []
+
+
+def test_a_missing_pyspark_is_an_error_naming_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark raises ImportError
+    with pytest.raises(WarmstartError, match="--launcher spark needs pyspark") as error:
+        warmstart.tune(None, "digits", model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, launcher="spark")
+    assert "warmstart[spark]" in error.value.hint
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.slow  # Spark's JVM and its Python workers start in ~15 s on 2 busy cores
+@pytest.mark.xdist_group("spark")
+def test_spark_tasks_share_the_study_and_the_driver_reports(tmp_path):
+    pytest.importorskip("pyspark")
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    data = warmstart.DataConfig(digits_npz(tmp_path / "digits.npz"), shots=10)
+    result = warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space,
+                            workers=2, launcher="spark")
+    assert [t["state"] for t in result.trials] == ["complete", "complete"]  # exactly the budget
+    workers = {t["worker"] for t in result.trials}
+    assert all(int(w.rsplit(":", 1)[1]) != os.getpid() for w in workers)  # run by Spark's Python workers
+    summary = json.loads((tmp_path / "run" / "tuning.json").read_text())
+    assert summary["settings"]["launcher"] == "spark" and summary["trials"]["complete"] == 2
+    assert result.run.metrics.accuracy > 0.5  # the driver trained the winner and scored it once
+    assert (tmp_path / "run" / "report.html").is_file()
+

@@ -13,7 +13,8 @@ settings trained as ``finetune`` would train them (into ``out/best``), with ``--
 
 The study lives in the run folder (``out/study.journal``, Optuna's journal storage: several processes append to one
 file safely), so ``--resume`` continues it up to ``--trials`` in all, and ``--workers N`` runs N processes that share
-it on this machine. Each worker claims trials one at a time until the budget is spent: it counts the study's trials and
+it: on this machine, or with ``--launcher spark`` as N Spark tasks on the executors (the folder on a file system
+they all see). Each worker claims trials one at a time until the budget is spent: it counts the study's trials and
 creates the next one under a lock (``out/study.trials.lock``), so ``--trials`` is exact whatever the number of
 workers (Optuna's ``MaxTrialsCallback`` counts only after a trial ends, so N workers would overrun by up to N - 1).
 The budget counts trials finished (complete or pruned) or running; a trial left running by a process that was killed
@@ -33,6 +34,7 @@ import logging
 import os
 import socket
 import time
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,6 +56,7 @@ log = logging.getLogger("warmstart")
 
 STUDY_NAME = "warmstart-tune"
 PRUNERS = ("median", "halving", "none")
+LAUNCHERS = ("local", "spark")  # where the workers run: processes on this machine, or Spark tasks
 # A lock older than this is taken to be a dead process's and broken: claiming a trial holds it for milliseconds.
 CLAIM_GRACE_S = 30
 
@@ -63,7 +66,8 @@ class TuneSettings:
     """The search's budget and methods: ``trials`` in the study in all (a resumed study runs the rest), at most
     ``time_limit`` seconds of starting new ones, ``workers`` processes, the ``pruner``, the ``folds`` of the training
     examples when there is no validation split, and the weight ``average`` of the winner (``soup``: with the next
-    ``soup_size - 1`` best trials)."""
+    ``soup_size - 1`` best trials). ``launcher``: ``local`` runs the workers as processes on this machine, ``spark``
+    as Spark tasks (on the executors of the master Spark is configured with; without one, on this machine)."""
 
     trials: int = 20
     time_limit: float | None = None
@@ -72,6 +76,7 @@ class TuneSettings:
     folds: int = 3
     average: str | None = None
     soup_size: int = 5
+    launcher: str = "local"
 
     def __post_init__(self) -> None:
         check_parameter(is_int(self.trials) and self.trials >= 1, "trials", "a positive integer", self.trials)
@@ -84,6 +89,7 @@ class TuneSettings:
                         self.average)
         check_parameter(is_int(self.soup_size) and self.soup_size >= 2, "soup_size", "an integer >= 2",
                         self.soup_size)
+        check_parameter(self.launcher in LAUNCHERS, "launcher", " or ".join(LAUNCHERS), self.launcher)
 
 
 @dataclass(frozen=True)
@@ -179,16 +185,17 @@ def _run_trial(study, trial, objective: Objective) -> None:
 
 
 def _optimize(objective: Objective, folder: Path, seed: int, pruner: str, trials: int,
-              timeout: float | None) -> None:
-    """One worker's share of the search: it claims trials until the budget is spent (or the time is up)."""
+              deadline: float | None) -> None:
+    """One worker's share of the search: it claims trials until the budget is spent or, past ``deadline`` (a
+    ``time.time()``, set by the driver: a worker that starts late, a Spark task queued behind others, keeps the
+    search's clock), none is started."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(folder), sampler=make_sampler(seed, trials),
                               pruner=make_pruner(pruner))
     lock = _claim_lock(folder)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while deadline is None or time.monotonic() < deadline:
+    while deadline is None or time.time() < deadline:
         trial = _claim_trial(study, lock, trials)
         if trial is None:
             return
@@ -207,25 +214,45 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, timeout: float | None,
-            threads: int) -> None:
-    """A ``--workers`` process (spawned: it imports warmstart afresh and shares only the study file)."""
+def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
+            log_level: int, threads: int) -> None:
+    """A worker process (spawned, or a Spark task: it imports warmstart afresh and shares only the study file). Its
+    trials' notes go to its stderr at the driver's level (a Spark task's: the executor's log)."""
     import torch
 
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(log_level)
     torch.set_num_threads(threads)
-    _optimize(objective, folder, seed, pruner, trials, timeout)
+    _optimize(objective, folder, seed, pruner, trials, deadline)
+
+
+def _spark_worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
+                  log_level: int, index: int, threads: int) -> None:
+    """A ``--launcher spark`` task: a worker whose seed is its task's."""
+    _worker(objective, folder, seed + 7919 * index, pruner, trials, deadline, log_level, threads)
 
 
 def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, seed: int) -> None:
     import multiprocessing
 
+    deadline = None if settings.time_limit is None else time.time() + settings.time_limit
+    level = log.getEffectiveLevel()
+    if settings.launcher == "spark":
+        from ..launch.spark import run_spark_tasks
+
+        run_spark_tasks(partial(_spark_worker, objective, folder, seed, settings.pruner, settings.trials,
+                                deadline, level), settings.workers, "the search's workers")
+        return
     if settings.workers == 1:
-        _optimize(objective, folder, seed, settings.pruner, settings.trials, settings.time_limit)
+        _optimize(objective, folder, seed, settings.pruner, settings.trials, deadline)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
     threads = max(1, (os.cpu_count() or 1) // settings.workers)
     processes = [context.Process(target=_worker, args=(objective, folder, seed + 7919 * w, settings.pruner,
-                                                        settings.trials, settings.time_limit, threads))
+                                                        settings.trials, deadline, level, threads))
                  for w in range(settings.workers)]
     for process in processes:
         process.start()
@@ -363,6 +390,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     except ImportError:
         raise WarmstartError("warmstart tune needs Optuna, which is not installed",
                              hint="pip install 'warmstart[tune]' (or pip install optuna)") from None
+    if settings.launcher == "spark":  # before any work
+        from ..launch.spark import require_pyspark
+
+        require_pyspark("tune --launcher spark")
     started = time.perf_counter()
     checkpoint = None if checkpoint is None else str(checkpoint)
     data, train = data_config(data), train or TrainConfig.for_command("tune")
