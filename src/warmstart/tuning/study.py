@@ -157,7 +157,8 @@ def _claim_lock(folder: Path):
 
 def _claim_trial(study, lock, trials: int):
     """The next trial (the first queued one, if any), or None once the study holds ``trials`` spent ones. One worker
-    at a time counts and creates, so no two can both see room for the last trial."""
+    at a time counts and creates, so no two can both see room for the last trial (counting without the lock, even
+    with running trials counted, races: optuna/optuna#3518)."""
     lock.acquire()
     try:
         if len(study.get_trials(deepcopy=False, states=_spent_states())) >= trials:
