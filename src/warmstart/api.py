@@ -318,20 +318,21 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
          model: ModelConfig | str | None = None, train: TrainConfig | None = None, trials: int = 20,
          time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
          folds: int = 3, average: str | None = None, candidates: tuple[str, ...] | list[str] = (),
-         rank_score: str = "logme", keep_head: bool = False, resume: bool = False,
-         overwrite: bool = False) -> "TuneResult":
+         rank_score: str = "logme", keep_head: bool = False, resume: bool = False, overwrite: bool = False,
+         launcher: str = "local") -> "TuneResult":
     """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
     ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
     folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
     that model once on the test split. The space is the strategy's declared one (``Strategy.search_space``),
-    changed by the YAML file ``space``. ``resume`` continues the study in ``out``; ``workers`` processes share it.
+    changed by the YAML file ``space``. ``resume`` continues the study in ``out``; ``workers`` processes share it,
+    on this machine (``launcher="local"``) or as Spark tasks (``launcher="spark"``), and ``trials`` is exact.
     ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
     for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``).
     ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned."""
     from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
-                            average=average)
+                            average=average, launcher=launcher)
     if (checkpoint == "auto") != bool(candidates):
         raise WarmstartError("--candidates go with --from auto (and --from auto needs them)",
                              hint="pass --from auto --candidates A B C, or one --from and no --candidates")

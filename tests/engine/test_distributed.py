@@ -194,6 +194,7 @@ def test_the_launcher_reports_a_failed_distributed_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("spark")  # one JVM at a time: Spark tests run on the same xdist worker
 def test_spark_torch_distributor_runs_a_fine_tune_on_two_processes(tmp_path):
     pytest.importorskip("pyspark")
     out = tmp_path / "spark"

@@ -4,6 +4,7 @@ with a bad space. A tiny MLP on sklearn's digits (an .npz whose test split we co
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,10 @@ def test_the_search_starts_from_the_recipe_and_trains_the_winner(study):
         assert (run / name).exists(), name
     page = (run / "report.html").read_text()
     assert "Optimisation history" in page and "Parallel coordinates" in page
+    # 140 validation examples (the tenth held out) scored per trial, 4 trials: noise lifts the best by ~0.044, under
+    # the 0.05 a search is for, so no warning (test_validation_noise.py has the small side)
+    noise = json.loads((run / "tuning.json").read_text())["validation_noise"]
+    assert noise["examples"] == 140 and noise["warning"] is None and "Warning:" not in page
 
 
 def test_best_config_replays_with_finetune_config(study):
@@ -134,6 +139,32 @@ def test_resume_continues_the_same_study_and_soups_its_trials(study, space_file)
     # kept only when validation does not drop: the soup never scores below the best single model
     assert soup["accuracy"] >= soup["validation"][0]["accuracy"]
     assert soup["fell_back"] == (len(soup["ingredients"]) == 1)
+
+
+def test_resume_fails_a_trial_left_running_by_a_killed_process(study, space_file, tmp_path):
+    import optuna
+
+    from warmstart.tuning.objective import suggest
+    from warmstart.tuning.study import STUDY_NAME, _storage
+
+    folder, data, _ = study
+    run = tmp_path / "run"
+    shutil.copytree(folder / "run", run)
+    search = optuna.load_study(study_name=STUDY_NAME, storage=_storage(run))
+    finished = len(search.trials)
+    search.enqueue_trial({"lr": 0.01, "epochs": 3})  # settings that train well: the retry completes
+    killed = search.ask()  # a worker took a trial, suggested its settings, and was killed before telling the study
+    params = suggest(killed, SPACE_PARAMS, {})
+    resumed = warmstart.tune(None, data, model=MLP, train=TRAIN, out=run, trials=finished + 1, space=space_file,
+                             resume=True)
+    rows = {r["number"]: r for r in resumed.trials}
+    assert rows[killed.number]["state"] == "fail" and "interrupted" in rows[killed.number]["note"]
+    retry = rows[killed.number + 1]  # its settings queued again, and run: the budget never counted the killed one
+    assert retry["state"] == "complete" and retry["params"] == params
+    assert retry["note"] == f"a retry of trial {killed.number}" and len(rows) == finished + 2
+    summary = json.loads((run / "tuning.json").read_text())["trials"]
+    assert summary["running"] == 0 and summary["fail"] == 1 and summary["interrupted"] == [killed.number]
+    assert f"{killed.number},fail," in (run / "trials.csv").read_text()
 
 
 def test_resume_with_other_settings_is_refused(study, space_file):

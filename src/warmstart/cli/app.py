@@ -41,10 +41,12 @@ from .command import COMMAND_OPTIONS, spread_values  # noqa: E402
 
 
 class _NotesToStderr(logging.Handler):
-    """Prints log records as ``note:`` lines on whatever ``sys.stderr`` is when they are emitted."""
+    """Prints log records as ``note:`` lines (``warning:`` from warnings) on whatever ``sys.stderr`` is when they
+    are emitted."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"note: {record.getMessage()}", file=sys.stderr)
+        kind = "warning" if record.levelno >= logging.WARNING else "note"
+        print(f"{kind}: {record.getMessage()}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,8 +19,10 @@ TUNE_OPTIONS = Group(
         from_api("trials"), SEARCH, min=1),
     Opt("time_limit", ("--time-limit",), Optional[float], "Seconds after which no new trial starts.",
         from_api("time_limit"), SEARCH),
-    Opt("workers", ("--workers",), int, "Processes on this machine sharing the study.", from_api("workers"), SEARCH,
-        min=1),
+    Opt("workers", ("--workers",), int, "Worker processes sharing the study (Spark tasks with --launcher spark).",
+        from_api("workers"), SEARCH, min=1),
+    Opt("launcher", ("--launcher",), str, "Where the workers run: local (processes on this machine) or spark (Spark "
+        "tasks; pip install 'warmstart[spark]').", from_api("launcher"), SEARCH),
     Opt("space", ("--space",), Optional[str], "YAML file changing the strategy's search space, key by key.",
         from_api("space"), SEARCH),
     Opt("pruner", ("--pruner",), str, "median, halving (successive halving) or none.", from_api("pruner"), SEARCH),
@@ -44,8 +46,8 @@ def tune(given: Given) -> None:
                       train=build.train_config(given), trials=given.trials, time_limit=given.time_limit,
                       workers=given.workers, space=given.space, pruner=given.pruner, folds=given.folds,
                       average=given.average, candidates=build.listed(given.candidates), rank_score=given.rank_score,
-                      keep_head=given.keep_head, resume=given.resume,
-                      overwrite=given.overwrite)
+                      keep_head=given.keep_head, resume=given.resume, overwrite=given.overwrite,
+                      launcher=given.launcher)
     if not given.as_json:
         print(f"best of {len(result.trials)} trials: validation accuracy {result.best_value:.4f} with "
               + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

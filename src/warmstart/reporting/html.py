@@ -199,6 +199,12 @@ def _tuning_section(tuning: dict[str, Any], run_dir: Path) -> str:
               f"scored once on the test split: accuracy <b>{tuning['test_accuracy']:.4f}</b> "
               '(<a href="best/report.html">the winner\'s report</a>). Replay: <code>warmstart finetune --config '
               "best_config.yaml</code>.</p>")
+    warning = (tuning.get("validation_noise") or {}).get("warning")
+    if warning:  # tuning/validation_noise.py: the search's scores are too noisy for its winner to carry to test
+        winner += f"<p class='bad'>Warning: {escape(warning)}.</p>"
+    if counts.get("interrupted"):
+        winner += (f"<p class='bad'>Trial(s) {', '.join(map(str, counts['interrupted']))} were left running by a "
+                   "process that stopped; they were marked failed on --resume and are not counted.</p>")
     params = _table(["parameter", "best value", "searched"],
                     [[k, v, json.dumps(tuning["space"].get(k, {}))] for k, v in best["params"].items()])
     parts = ["<h2>Search</h2>", winner, params, "<h3>Optimisation history</h3>",
@@ -212,10 +218,11 @@ def _tuning_section(tuning: dict[str, Any], run_dir: Path) -> str:
     if tuning.get("selection"):
         parts.append(_race_section(tuning["selection"]))
     rows = [[t["number"], t["state"], _number(t["value"]), t.get("epochs_run") or "", t.get("steps") or "",
-             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())]
-            for t in trials]
+             ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items()),
+             t.get("note", "")] for t in trials]
     parts.append("<details><summary>every trial</summary>"
-                 + _table(["trial", "state", "val accuracy", "epochs", "steps", "parameters"], rows, 2) + "</details>")
+                 + _table(["trial", "state", "val accuracy", "epochs", "steps", "parameters", "note"], rows, 2)
+                 + "</details>")
     return "".join(parts)
 
 

@@ -19,6 +19,7 @@ A training run (``pretrain``, ``finetune``) writes::
 ``tune`` writes a search's folder (:func:`open_study_folder`)::
 
     out/study.journal        the Optuna study (its journal file): --resume continues it, --workers share it
+    out/study.trials.lock    there only while a worker claims its next trial (the lock that keeps --trials exact)
     out/trials.csv, .json    one row per trial: state, validation accuracy, parameters, epochs and steps run
     out/best_config.yaml     the winner's settings as `warmstart finetune --config` options
     out/tuning.json          the search's settings, space, best trial, compute and parameter importances
@@ -247,6 +248,7 @@ def write_evaluation(folder: Path, config: dict[str, Any], metrics: EvaluationRe
 
 
 STUDY = "study.journal"
+TRIAL_LOCK = "study.trials.lock"
 
 
 def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path:

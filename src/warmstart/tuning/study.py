@@ -12,9 +12,17 @@ stratified folds of the training examples. The test split is read once, by the w
 settings trained as ``finetune`` would train them (into ``out/best``), with ``--average`` applied.
 
 The study lives in the run folder (``out/study.journal``, Optuna's journal storage: several processes append to one
-file safely), so ``--resume`` continues it up to ``--trials`` in all, and ``--workers N`` runs N processes on this
-machine that share it (each may finish the trial it started when the count is reached, so a parallel search can run
-up to N - 1 trials more). ``--time-limit`` stops starting trials after that many seconds.
+file safely), so ``--resume`` continues it up to ``--trials`` in all, and ``--workers N`` runs N processes that share
+it: on this machine, or with ``--launcher spark`` as N Spark tasks on the executors (the folder on a file system
+they all see). Each worker claims trials one at a time until the budget is spent: it counts the study's trials and
+creates the next one under a lock (``out/study.trials.lock``), so ``--trials`` is exact whatever the number of
+workers (Optuna's ``MaxTrialsCallback`` counts only after a trial ends, so N workers would overrun by up to N - 1).
+The budget counts trials finished (complete or pruned) or running; a trial left running by a process that was killed
+is found on ``--resume``, marked failed and its settings queued once more. ``--time-limit`` stops starting trials
+after that many seconds. The driver alone then trains and scores the winner, averages and reports.
+
+Before the search, :mod:`warmstart.tuning.validation_noise` checks that the validation signal can carry a search (a
+few folds of a handful of examples cannot): a warning, printed once and kept in ``tuning.json`` and the report.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ import csv
 import io
 import json
 import logging
+import os
+import socket
 import time
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,17 +44,21 @@ from ..config import DataConfig, ModelConfig, TrainConfig, check_parameter, is_i
 from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
-from ..run.folder import STUDY, open_study_folder
+from ..run.folder import STUDY, TRIAL_LOCK, open_study_folder
 from ..run.starting_point import data_config
 from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, for_kind, read_space_file
 from ..strategies import Strategy, create_strategy
 from .objective import Objective, apply, check_space, searchable
+from .validation_noise import ValidationNoise
 
 log = logging.getLogger("warmstart")
 
 STUDY_NAME = "warmstart-tune"
 PRUNERS = ("median", "halving", "none")
+LAUNCHERS = ("local", "spark")  # where the workers run: processes on this machine, or Spark tasks
+# A lock older than this is taken to be a dead process's and broken: claiming a trial holds it for milliseconds.
+CLAIM_GRACE_S = 30
 
 
 @dataclass(frozen=True)
@@ -51,7 +66,8 @@ class TuneSettings:
     """The search's budget and methods: ``trials`` in the study in all (a resumed study runs the rest), at most
     ``time_limit`` seconds of starting new ones, ``workers`` processes, the ``pruner``, the ``folds`` of the training
     examples when there is no validation split, and the weight ``average`` of the winner (``soup``: with the next
-    ``soup_size - 1`` best trials)."""
+    ``soup_size - 1`` best trials). ``launcher``: ``local`` runs the workers as processes on this machine, ``spark``
+    as Spark tasks (on the executors of the master Spark is configured with; without one, on this machine)."""
 
     trials: int = 20
     time_limit: float | None = None
@@ -60,6 +76,7 @@ class TuneSettings:
     folds: int = 3
     average: str | None = None
     soup_size: int = 5
+    launcher: str = "local"
 
     def __post_init__(self) -> None:
         check_parameter(is_int(self.trials) and self.trials >= 1, "trials", "a positive integer", self.trials)
@@ -72,6 +89,7 @@ class TuneSettings:
                         self.average)
         check_parameter(is_int(self.soup_size) and self.soup_size >= 2, "soup_size", "an integer >= 2",
                         self.soup_size)
+        check_parameter(self.launcher in LAUNCHERS, "launcher", " or ".join(LAUNCHERS), self.launcher)
 
 
 @dataclass(frozen=True)
@@ -121,22 +139,71 @@ def _finished_states():
     return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
+def _spent_states():
+    """The trials the budget counts: finished, or claimed by a worker. Failed ones are not spent."""
+    import optuna
+
+    return (*_finished_states(), optuna.trial.TrialState.RUNNING)
+
+
+def _claim_lock(folder: Path):
+    """The lock around counting the trials and creating the next one. Optuna's own file lock (a symbolic link made
+    atomically, which NFS honours too, as the journal's own lock does), on a file of its own: the journal's lock is
+    taken inside it, by every write."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    return JournalFileSymlinkLock(str(folder / TRIAL_LOCK).removesuffix(".lock"), grace_period=CLAIM_GRACE_S)
+
+
+def _claim_trial(study, lock, trials: int):
+    """The next trial (the first queued one, if any), or None once the study holds ``trials`` spent ones. One worker
+    at a time counts and creates, so no two can both see room for the last trial (counting without the lock, even
+    with running trials counted, races: optuna/optuna#3518)."""
+    lock.acquire()
+    try:
+        if len(study.get_trials(deepcopy=False, states=_spent_states())) >= trials:
+            return None
+        return study.ask()
+    finally:
+        lock.release()
+
+
+def _run_trial(study, trial, objective: Objective) -> None:
+    """One trial, told to the study whatever happens: complete, pruned, or failed (the error is raised again)."""
+    import optuna
+
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    else:
+        frozen = study.tell(trial, value)
+    _log_trial(frozen)
+
+
 def _optimize(objective: Objective, folder: Path, seed: int, pruner: str, trials: int,
-              timeout: float | None) -> None:
-    """One process's share of the search: trials until the study holds ``trials`` finished ones (or the time is up)."""
+              deadline: float | None) -> None:
+    """One worker's share of the search: it claims trials until the budget is spent or, past ``deadline`` (a
+    ``time.time()``, set by the driver: a worker that starts late, a Spark task queued behind others, keeps the
+    search's clock), none is started."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(folder), sampler=make_sampler(seed, trials),
                               pruner=make_pruner(pruner))
-    done = len(study.get_trials(deepcopy=False, states=_finished_states()))
-    if done >= trials:
-        return
-    study.optimize(objective, n_trials=trials - done, timeout=timeout, gc_after_trial=False,
-                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=_finished_states()), _log_trial])
+    lock = _claim_lock(folder)
+    while deadline is None or time.time() < deadline:
+        trial = _claim_trial(study, lock, trials)
+        if trial is None:
+            return
+        _run_trial(study, trial, objective)
 
 
-def _log_trial(study, trial) -> None:
+def _log_trial(trial) -> None:
     epoch = max(trial.intermediate_values, default=None)
     value = f"validation accuracy {trial.value:.4f}" if trial.state.name == "COMPLETE" else \
         f"after epoch {epoch}" if epoch is not None else "no epoch"
@@ -148,26 +215,45 @@ def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, timeout: float | None,
-            threads: int) -> None:
-    """A ``--workers`` process (spawned: it imports warmstart afresh and shares only the study file)."""
+def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
+            log_level: int, threads: int) -> None:
+    """A worker process (spawned, or a Spark task: it imports warmstart afresh and shares only the study file). Its
+    trials' notes go to its stderr at the driver's level (a Spark task's: the executor's log)."""
     import torch
 
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("note: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(log_level)
     torch.set_num_threads(threads)
-    _optimize(objective, folder, seed, pruner, trials, timeout)
+    _optimize(objective, folder, seed, pruner, trials, deadline)
+
+
+def _spark_worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
+                  log_level: int, index: int, threads: int) -> None:
+    """A ``--launcher spark`` task: a worker whose seed is its task's."""
+    _worker(objective, folder, seed + 7919 * index, pruner, trials, deadline, log_level, threads)
 
 
 def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, seed: int) -> None:
     import multiprocessing
-    import os
 
+    deadline = None if settings.time_limit is None else time.time() + settings.time_limit
+    level = log.getEffectiveLevel()
+    if settings.launcher == "spark":
+        from ..launch.spark import run_spark_tasks
+
+        run_spark_tasks(partial(_spark_worker, objective, folder, seed, settings.pruner, settings.trials,
+                                deadline, level), settings.workers, "the search's workers")
+        return
     if settings.workers == 1:
-        _optimize(objective, folder, seed, settings.pruner, settings.trials, settings.time_limit)
+        _optimize(objective, folder, seed, settings.pruner, settings.trials, deadline)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
     threads = max(1, (os.cpu_count() or 1) // settings.workers)
     processes = [context.Process(target=_worker, args=(objective, folder, seed + 7919 * w, settings.pruner,
-                                                        settings.trials, settings.time_limit, threads))
+                                                        settings.trials, deadline, level, threads))
                  for w in range(settings.workers)]
     for process in processes:
         process.start()
@@ -177,6 +263,30 @@ def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, see
     if failed:
         raise WarmstartError(f"{len(failed)} of {settings.workers} search workers failed (exit codes {failed})",
                              hint="their errors are printed above; run with --workers 1 to see one in full")
+
+
+def fail_interrupted(study) -> list[int]:
+    """Trials still running when a search resumes: the process running them was killed (out of memory, a lost
+    machine, SIGKILL) before it could tell the study, and none will finish them. Each is marked failed, so it is
+    neither counted as finished nor as spent budget, is named in the study's ``interrupted`` record (the trial table
+    says so), and its settings are queued once more, since the process rather than the settings failed; a retry that
+    is itself interrupted is not queued again (its settings may be what kills the process). Only for a study no
+    process is working on: ``--resume``, whose folder belongs to the one ``tune`` command."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:
+        return []
+    interrupted = dict(study.user_attrs.get("interrupted", {}))
+    for trial in running:
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        retried = "retry_of" not in trial.user_attrs and bool(trial.params)
+        if retried:
+            study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+        interrupted[str(trial.number)] = ("interrupted: its process stopped before it finished; marked failed on "
+                                          "--resume" + (", its settings queued again" if retried else ""))
+    study.set_user_attr("interrupted", interrupted)
+    return [t.number for t in running]
 
 
 def _settings_record(objective: Objective, settings: TuneSettings) -> dict[str, Any]:
@@ -211,17 +321,23 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
-    """One row per trial: number, state, value, parameters, epochs and steps run, duration, pruned epoch."""
+    """One row per trial: number, state, value, parameters, epochs and steps run, duration, pruned epoch, the worker
+    that ran it (host:pid), and a note (diverged, interrupted, a retry)."""
+    interrupted = study.user_attrs.get("interrupted", {})
     rows = []
     for t in study.get_trials(deepcopy=False):
-        duration = None if t.datetime_complete is None or t.datetime_start is None else \
-            (t.datetime_complete - t.datetime_start).total_seconds()
+        notes = [t.user_attrs["diverged"]] if "diverged" in t.user_attrs else []
+        notes += [interrupted[str(t.number)]] if str(t.number) in interrupted else []
+        notes += [f"a retry of trial {t.user_attrs['retry_of']}"] if "retry_of" in t.user_attrs else []
+        # an interrupted trial "completed" when the resume failed it: its time says nothing
+        duration = None if t.datetime_complete is None or t.datetime_start is None or str(t.number) in interrupted \
+            else (t.datetime_complete - t.datetime_start).total_seconds()
         rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
                      "epochs_run": t.user_attrs.get("epochs_run"), "steps": t.user_attrs.get("steps"),
                      "duration_s": duration,
                      "last_epoch_reported": max(t.intermediate_values) if t.intermediate_values else None,
                      "curve": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
-                     **({"note": t.user_attrs["diverged"]} if "diverged" in t.user_attrs else {})})
+                     "worker": t.user_attrs.get("worker"), **({"note": "; ".join(notes)} if notes else {})})
     return rows
 
 
@@ -230,11 +346,11 @@ def write_trials(folder: Path, rows: list[dict[str, Any]]) -> None:
     names = sorted({k for r in rows for k in r["params"]})
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["number", "state", "value", "epochs_run", "steps", "duration_s", *names])
+    writer.writerow(["number", "state", "value", "epochs_run", "steps", "duration_s", *names, "note"])
     for r in rows:
         writer.writerow([r["number"], r["state"], "" if r["value"] is None else f"{r['value']:.6g}", r["epochs_run"],
                          r["steps"], "" if r["duration_s"] is None else f"{r['duration_s']:.2f}",
-                         *(r["params"].get(n, "") for n in names)])
+                         *(r["params"].get(n, "") for n in names), r.get("note", "")])
     write_text(folder / "trials.csv", buffer.getvalue())
 
 
@@ -275,6 +391,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     except ImportError:
         raise WarmstartError("warmstart tune needs Optuna, which is not installed",
                              hint="pip install 'warmstart[tune]' (or pip install optuna)") from None
+    if settings.launcher == "spark":  # before any work
+        from ..launch.spark import require_pyspark
+
+        require_pyspark("tune --launcher spark")
     started = time.perf_counter()
     checkpoint = None if checkpoint is None else str(checkpoint)
     data, train = data_config(data), train or TrainConfig.for_command("tune")
@@ -300,6 +420,14 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
     study = _open_study(folder, _settings_record(objective, settings), resume)
+    stale = fail_interrupted(study) if resume else []
+    if stale:
+        log.warning("tune: trial(s) %s were left running by a process that stopped: marked failed, not counted",
+                    ", ".join(map(str, stale)))
+    noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
+                            settings.trials)
+    if noise.warning is not None:
+        log.warning("tune: %s", noise.warning)
     if not study.trials:  # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
         recipe = objective.recipe(start, resolved, trial_train)
         if recipe is not None:
@@ -329,9 +457,13 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
     chosen = () if selection is None else (f"tune --from auto: {selection['why']} (the score's top choice was "
                                            f"{selection['score_top1']}, the largest model {selection['size_top1']})",)
-    notes = (*chosen, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
-             f"{sum(r['state'] == 'pruned' for r in rows)} pruned) was trial {best['number']}, validation accuracy "
-             f"{best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
+    warned = () if noise.warning is None else (f"tune: {noise.warning}",)
+    failed = sum(r["state"] == "fail" for r in rows)
+    interrupted = len(study.user_attrs.get("interrupted", {}))
+    failures = "" if not failed else f", {failed} failed" + (f" ({interrupted} interrupted)" if interrupted else "")
+    notes = (*chosen, *warned, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
+             f"{sum(r['state'] == 'pruned' for r in rows)} pruned{failures}) was trial {best['number']}, validation "
+             f"accuracy {best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
     run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
                     out=folder / "best", overwrite=True, keep_head=keep_head, notes=notes,
                     averaging=create_averaging(settings.average, soup))
@@ -342,7 +474,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                "own_values": objective.own_values(start, resolved, trial_train),
                "best": {"number": best["number"], "value": best["value"], "params": best["params"]},
                "trials": {"total": len(rows), **{s: sum(r["state"] == s for r in rows)
-                                                 for s in ("complete", "pruned", "fail", "running")}},
+                                                 for s in ("complete", "pruned", "fail", "running")},
+                          "interrupted": sorted(int(n) for n in study.user_attrs.get("interrupted", {}))},
+               "validation_noise": noise.to_dict(),
                "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps},
                "importances": importances(study), "test_accuracy": run.metrics.accuracy,
                **({} if selection is None else {"selection": selection}),
