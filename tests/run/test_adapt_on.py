@@ -159,8 +159,8 @@ def test_compare_gives_the_stage_to_the_transfer_arms_and_says_so(sources, fashi
     assert code == 2 and "--adapt-scratch gives scratch the --adapt-on stage, and there is none" in err
 
     asked = warmstart.compare(sources[0], DataConfig(fashion_subset_npz, classes="5-9"), shots=(8,), seeds=1,
-                              plateau=False, train=replace(TRAIN, epochs=1), adapt_on=replace(STAGE, epochs=1, batch_size=16),
-                              adapt_scratch=True)
+                              plateau=False, train=replace(TRAIN, epochs=1), adapt_scratch=True,
+                              adapt_on=replace(STAGE, epochs=1, batch_size=16))
     assert {run.strategy: run.adapt_steps for run in asked.runs} == {"scratch": 3, "full": 3}
 
 
