@@ -226,4 +226,3 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
                       f"{dataset.kind} inputs of {lineage['data']}, {lineage['epochs']} epoch(s), {lineage['steps']} "
                       f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}"
                       + (", resumed from its saved state" if resumed else "") + "); then fine-tuning")
-
