@@ -78,6 +78,13 @@ def test_a_run_killed_in_the_stage_resumes_the_stage_from_its_last_epoch(target,
     assert any("resumed from its saved state" in n for n in resumed.notes)
     assert not (out / "adapt").exists() and not (out / "state").exists()  # a finished run leaves nothing
 
+    saves = record_saves(monkeypatch, kill_at=("adapt", 1))  # killed before the stage saved any epoch
+    with pytest.raises(KeyboardInterrupt):
+        run(target, tmp_path / "early")
+    again = run(target, tmp_path / "early", resume=True)  # nothing to continue: the stage starts over
+    assert saves == [("adapt", 1), ("adapt", 2), ("supervised", 1), ("supervised", 2)]
+    assert same_weights(again, whole)
+
 
 def test_a_run_killed_after_the_stage_never_trains_it_again(target, whole, tmp_path, monkeypatch):
     class Interrupt(Callback):
