@@ -153,8 +153,9 @@ def test_compare_gives_the_stage_to_the_transfer_arms_and_says_so(sources, fashi
     out = tmp_path / "compare"
     common = ["compare", "--from", sources[0], "--data", fashion_subset_npz, "--classes", "5-9", "--shots", "8",
               "--seeds", "1", "--no-plateau", "--epochs", "1", "--quiet", "--out", out]
-    code, _, err = run_cli([*common, "--adapt-on", "self", "--adapt-batch-size", "16"], capsys)
+    code, printed, err = run_cli([*common, "--adapt-on", "self", "--adapt-batch-size", "16"], capsys)
     assert code == 0, err
+    assert "ran for the transfer arms only" in " ".join(printed.split())
     report = json.loads((out / "compare.json").read_text())
     steps = {run["strategy"]: run["adapt_steps"] for run in report["runs"]}
     assert steps == {"scratch": 0, "full": 3}  # 40 images at batch 16: 3 steps, for the transfer arm only

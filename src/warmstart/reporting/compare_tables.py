@@ -64,10 +64,11 @@ def _table(cells: tuple[CompareCell, ...], *, steps: bool) -> list[str]:
     return lines
 
 
-def adapt_text(result: CompareResult) -> list[str]:
-    """The ``--adapt-on`` stage: who ran it, and the steps it cost each arm on top of the equal budget."""
+def adapt_statement(result: CompareResult) -> str | None:
+    """The ``--adapt-on`` stage: who ran it, and the steps it cost each arm on top of the equal budget (None: no
+    stage)."""
     if result.adapt_on is None:
-        return []
+        return None
     a = result.adapt_on
     data = "each run's own training inputs (its K examples per class, labels ignored)" if a["data"] == "self" \
         else f"the unlabelled inputs of {a['data']}"
@@ -76,11 +77,9 @@ def adapt_text(result: CompareResult) -> list[str]:
            "the transfer arms only: the stage is part of the transfer recipe compared here, and scratch trains "
            "without it (--adapt-scratch gives scratch the same stage)")
     steps = "; ".join(f"{c.strategy} at {c.shots} shots {c.adapt_steps_mean:.0f}" for c in result.cells)
-    return ["## Task-adaptive pretraining (--adapt-on)", "",
-            f"Before its supervised training, a self-supervised stage ({a['objective']} objective, {a['epochs']} "
+    return (f"Before its supervised training, a self-supervised stage ({a['objective']} objective, {a['epochs']} "
             f"epoch(s) at batch size {a['batch_size']}) on {data} ran for {who}. The equal budget is the supervised "
-            "stage's: the stage's optimizer steps come on top of it, per run (mean over the seeds): "
-            f"{steps}.", ""]
+            f"stage's: the stage's optimizer steps come on top of it, per run (mean over the seeds): {steps}.")
 
 
 def to_markdown(result: CompareResult) -> str:
@@ -102,7 +101,10 @@ def to_markdown(result: CompareResult) -> str:
              f"paired by seed; p: paired t-test, significant below {result.alpha:g}.", ""]
     if n < 2:
         lines += ["With one seed there is no spread, no interval and no p-value: run --seeds 2 or more.", ""]
-    lines += [*adapt_text(result), "## Equal budget", "", *_table(result.cells, steps=False)]
+    statement = adapt_statement(result)
+    if statement is not None:
+        lines += ["## Task-adaptive pretraining (--adapt-on)", "", statement, ""]
+    lines += ["## Equal budget", "", *_table(result.cells, steps=False)]
     if result.plateau is not None:
         lines += ["", "## Each arm to its plateau", "", result.plateau["rule"], "", *_table(result.plateau_cells,
                                                                                            steps=True)]
