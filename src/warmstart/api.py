@@ -178,7 +178,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     if adapt_on is not None:
         from .run.self_supervised import adapt_before_finetuning
 
-        adapt_before_finetuning(start, adapt_on, data, train)
+        adapt_before_finetuning(start, adapt_on, data, train, then="the range test")
     strategy, train = resolve_strategy(strategy, start, train)
     device = resolve_device(train.device)
     result = lr_range(start.model, strategy, training_tensors(start), train, device, start_lr, end_lr, steps)

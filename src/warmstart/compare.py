@@ -127,7 +127,8 @@ class CompareResult:
     plateau_runs: tuple[CompareRun, ...] = ()
     confidence: float = CONFIDENCE
     alpha: float = ALPHA
-    adapt_on: Mapping[str, Any] | None = None  # the --adapt-on stage's settings (AdaptConfig); None: no stage
+    # the --adapt-on stage's settings (AdaptConfig) and the objectives it ran (``auto``'s choice); None: no stage
+    adapt_on: Mapping[str, Any] | None = None
     adapt_scratch: bool = False  # whether scratch ran the stage too
 
     @property
@@ -247,6 +248,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     runs: dict[str, list[CompareRun]] = {folder: [] for folder, _, _ in budgets}
     notes: list[str] = []
     input_shapes: set[tuple[int, ...]] = set()
+    stage_objectives: set[str] = set()
     total = len(shots) * seeds * len(arms) * len(budgets)
     with _each_note_once(), _Progress(total, enabled=train.progress) as progress:
         for k in shots:
@@ -262,6 +264,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                                             run_dir, source_model, adapt)
                         notes.extend(n for n in result.notes if n not in notes)
                         input_shapes.add(tuple(result.info.input_shape))
+                        if "self_supervised" in result.info.extra:  # the objective auto chose, for the report
+                            stage_objectives.add(result.info.extra["self_supervised"]["objective"]["name"])
                         runs[folder].append(_run(name, k, seed, result, run_dir))
                         progress.advance()
     if len(input_shapes) != 1:  # "only the starting point differs" would not hold: never report such a comparison
@@ -280,7 +284,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
         wall_time_s=time.perf_counter() - started, out=None if out is None else Path(out),
         input_shape=input_shapes.pop(), strategy_options={name: options[name] for name in strategies},
         plateau=rule, plateau_cells=plateau_cells, plateau_runs=tuple(runs.get("plateau-runs", ())),
-        adapt_on=None if adapt_on is None else to_dict(adapt_on), adapt_scratch=adapt_scratch)
+        adapt_on=None if adapt_on is None else {**to_dict(adapt_on), "objectives_run": sorted(stage_objectives)},
+        adapt_scratch=adapt_scratch)
     if out is not None:
         from .reporting.compare_tables import write_compare_report
 

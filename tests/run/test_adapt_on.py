@@ -162,7 +162,9 @@ def test_compare_gives_the_stage_to_the_transfer_arms_and_says_so(sources, fashi
     assert report["adapt_on"]["data"] == "self" and report["adapt_scratch"] is False
     assert "self_supervised" not in json.loads((out / "runs/scratch/shots8/seed0/config.json").read_text())
     markdown = (out / "compare.md").read_text()
-    assert "ran for the transfer arms only" in markdown and "full at 8 shots 3" in markdown
+    assert "(simclr objective, 1 epoch(s) at batch size 16)" in markdown  # auto's choice, named
+    assert "ran for the transfer arms only" in markdown
+    assert "full at 8 shots 3" in markdown
     code, _, err = run_cli([*common, "--adapt-scratch"], capsys)
     assert code == 2 and "--adapt-scratch gives scratch the --adapt-on stage, and there is none" in err
 
@@ -178,6 +180,6 @@ def test_lr_find_starts_from_the_adapted_model(fashion_subset_npz, tmp_path):
                          adapt_on=replace(STAGE, epochs=1))
     stage = json.loads((tmp_path / "lr_find.json").read_text())["self_supervised"]
     assert (stage["objective"]["name"], stage["data"], stage["steps"]) == ("simclr", "self", 3)
-    assert any("task-adaptive pretraining" in n for n in result.notes)
+    assert any("task-adaptive pretraining" in n and n.endswith("then the range test") for n in result.notes)
     plain = api.lr_find(None, data, model=CNN, train=TRAIN, steps=5)
     assert plain.losses[0] != result.losses[0]  # the same model and seed, but the stage changed its weights

@@ -77,7 +77,8 @@ def adapt_statement(result: CompareResult) -> str | None:
            "the transfer arms only: the stage is part of the transfer recipe compared here, and scratch trains "
            "without it (--adapt-scratch gives scratch the same stage)")
     steps = "; ".join(f"{c.strategy} at {c.shots} shots {c.adapt_steps_mean:.0f}" for c in result.cells)
-    return (f"Before its supervised training, a self-supervised stage ({a['objective']} objective, {a['epochs']} "
+    objective = ", ".join(a.get("objectives_run") or [a["objective"]])
+    return (f"Before its supervised training, a self-supervised stage ({objective} objective, {a['epochs']} "
             f"epoch(s) at batch size {a['batch_size']}) on {data} ran for {who}. The equal budget is the supervised "
             f"stage's: the stage's optimizer steps come on top of it, per run (mean over the seeds): {steps}.")
 

@@ -178,14 +178,16 @@ def _has_mlm_head(model: TransferModel) -> bool:
 
 
 def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, *,
-                            folder: RunFolder | None = None, resume: bool = False) -> None:
+                            folder: RunFolder | None = None, resume: bool = False,
+                            then: str = "fine-tuning") -> None:
     """``finetune --adapt-on``: train ``start.model``'s backbone on the unlabelled inputs ``adapt`` names, in place,
     before the supervised run; records the stage in ``start.lineage``.
 
     With a run ``folder``, the stage saves its own training state after every epoch (``adapt/state/``,
     :attr:`RunFolder.adapt_state_dir`), as every run of the loop does. ``resume`` carries on from it: a run
     killed in the stage continues it from its last saved epoch, and one killed after it reloads the finished stage
-    (no epoch left to train) for the adapted weights. The state goes when the whole run finishes."""
+    (no epoch left to train) for the adapted weights. The state goes when the whole run finishes. ``then``: what
+    follows the stage, for its note (lr-find's range test)."""
     objective = adaptation_objective(adapt, start.model)
     if adapt.data == SELF:  # the training split's inputs: never the validation or test split
         dataset, source = without_labels(start.splits.train), SELF
@@ -225,4 +227,4 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
     note(start.notes, f"task-adaptive pretraining: {objective.name} on {len(dataset)} unlabelled "
                       f"{dataset.kind} inputs of {lineage['data']}, {lineage['epochs']} epoch(s), {lineage['steps']} "
                       f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}"
-                      + (", resumed from its saved state" if resumed else "") + "); then fine-tuning")
+                      + (", resumed from its saved state" if resumed else "") + f"); then {then}")
