@@ -113,7 +113,10 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
     ``adapt_on``: task-adaptive pretraining (Gururangan et al. 2020) first, a short self-supervised stage on
     unlabelled inputs (a dataset, or ``"self"``: the training split's own inputs, labels ignored; an
-    :class:`~warmstart.config.AdaptConfig` sets the objective and budget), recorded in the lineage.
+    :class:`~warmstart.config.AdaptConfig` sets the objective and budget), recorded in the lineage. With
+    ``checkpoint="auto"`` the candidates are ranked (or raced) as they are, and the stage runs once, on the chosen
+    one. With ``out``, the stage saves its own state (``out/adapt/state/``): ``resume`` continues a run killed in
+    the stage from its last epoch, and never trains a finished stage again.
     """
     averaging = create_averaging(average)
     if isinstance(averaging, GreedySoup):
@@ -121,18 +124,15 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                              "soup`, or --average wise-ft here")
     if race and checkpoint != "auto":
         raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
-    if checkpoint == "auto":
-        if adapt_on is not None:
-            raise WarmstartError("--adapt-on does not combine with --from auto yet",
-                                 hint="run `warmstart rank` first, then finetune --from the chosen model --adapt-on")
+    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+    if checkpoint == "auto":  # the candidates are ranked as they are; the --adapt-on stage runs on the chosen one
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
                               race=race, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
                               keep_head=keep_head, adaptation=adaptation, target_unlabeled=target_unlabeled,
-                              averaging=averaging)
+                              averaging=averaging, adapt_on=adapt_on)
     if candidates:
         raise WarmstartError("--candidates only applies with --from auto", hint="drop --candidates, or use --from auto")
     method = check_adaptation(target_unlabeled, adaptation, resume)
-    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
     return train_run(_command, checkpoint, data_config(data), strategy=strategy, model=model, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
                      adaptation=method, target_unlabeled=target_unlabeled, input_pipeline=input_pipeline,
@@ -155,7 +155,8 @@ def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, rac
 
 def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
             model: ModelConfig | str | None = None, train: TrainConfig | None = None, start_lr: float = 1e-7,
-            end_lr: float = 10.0, steps: int = 100, out: str | Path | None = None) -> LrFindResult:
+            end_lr: float = 10.0, steps: int = 100, out: str | Path | None = None,
+            adapt_on: AdaptConfig | str | None = None) -> LrFindResult:
     """A learning-rate range test (Smith, WACV 2017; fastai's ``lr_find``) from where ``finetune`` would start.
 
     The same starting point as ``finetune`` with these arguments (the checkpoint with a new head for the target's
@@ -164,11 +165,20 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     ``end_lr`` over ``steps`` mini-batches of ``train.batch_size``; see :mod:`warmstart.engine.lr_find` for the
     smoothing, the stopping rule and the suggestion. The trained model is thrown away: no checkpoint changes. With
     ``out``, writes ``lr_find.json`` (the curve, the suggestion and the settings) and ``lr_find.png``.
+
+    ``adapt_on``: as ``finetune``'s, the task-adaptive stage first (run here in full, every time: nothing of it is
+    kept), so that the test starts from the adapted model the supervised stage would start from; ``lr_find.json``
+    records the stage.
     """
     data, train = data_config(data), train or TrainConfig.for_command("lr-find")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
+    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
     check_range(start_lr, end_lr, steps)
     start = resolve_starting_point(checkpoint, data, model, train)
+    if adapt_on is not None:
+        from .run.self_supervised import adapt_before_finetuning
+
+        adapt_before_finetuning(start, adapt_on, data, train, then="the range test")
     strategy, train = resolve_strategy(strategy, start, train)
     device = resolve_device(train.device)
     result = lr_range(start.model, strategy, training_tensors(start), train, device, start_lr, end_lr, steps)

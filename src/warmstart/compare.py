@@ -13,6 +13,12 @@ budget). Each cell (strategy x shots) then reports:
   called significant when p < 0.05;
 - train and wall time, means over the seeds.
 
+Task-adaptive pretraining (``adapt_on``, ``compare --adapt-on``): the self-supervised stage belongs to the transfer
+recipe, so it runs before every transfer arm's supervised training (each run its own stage, on its own K-shot
+training inputs with ``self``), and the equal budget is the supervised one: the transfer arms spend the stage's
+steps on top, and the report says how many. Scratch trains without it unless ``adapt_scratch`` gives it the same
+stage from its random initialisation (the gain then measures what the source adds beyond the stage).
+
 Each arm to its plateau (``plateau=True``, the default): the equal-budget gain answers "which is better at the same
 compute?", not "does transfer pay once each arm has learned what it can?" (scratch often needs longer). So every
 arm also trains once more per seed until its own loss plateaus: validation loss when the cell holds a validation
@@ -35,7 +41,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_EPOCHS, DataConfig, ModelConfig, TrainConfig, is_int, to_dict
+from .config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, is_int, to_dict
 from .errors import WarmstartError
 from .evaluation.stats import (ALPHA, CONFIDENCE, gain_flag, is_negative_transfer, is_significant, paired_gain,
                                summarize)
@@ -68,6 +74,7 @@ class CompareRun:
     run_dir: str | None
     epochs: int = 0  # the epochs it trained (fewer than the budget when it stopped on a plateau)
     steps: int = 0  # the batches it trained on, over those epochs
+    adapt_steps: int = 0  # the --adapt-on stage's optimizer steps before them (0: no stage)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,7 @@ class CompareCell:
     steps_mean: float  # batches trained on, mean over the seeds
     train_time_s: float  # mean over the seeds
     wall_time_s: float  # mean over the seeds: data loading, training and evaluation
+    adapt_steps_mean: float = 0.0  # the --adapt-on stage's steps, mean over the seeds (0: no stage)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ class CompareResult:
     plateau_runs: tuple[CompareRun, ...] = ()
     confidence: float = CONFIDENCE
     alpha: float = ALPHA
+    # the --adapt-on stage's settings (AdaptConfig) and the objectives it ran (``auto``'s choice); None: no stage
+    adapt_on: Mapping[str, Any] | None = None
+    adapt_scratch: bool = False  # whether scratch ran the stage too
 
     @property
     def baseline(self) -> str:
@@ -164,7 +175,8 @@ def summarize_cells(runs: Sequence[CompareRun], strategies: Sequence[str], shots
                 **gain, negative_transfer=negative, flag=flag,
                 epochs_mean=float(np.mean([r.epochs for r in arm])), steps_mean=float(np.mean([r.steps for r in arm])),
                 train_time_s=float(np.mean([r.train_time_s for r in arm])),
-                wall_time_s=float(np.mean([r.wall_time_s for r in arm]))))
+                wall_time_s=float(np.mean([r.wall_time_s for r in arm])),
+                adapt_steps_mean=float(np.mean([r.adapt_steps for r in arm]))))
     return tuple(cells)
 
 
@@ -187,7 +199,8 @@ def negative_transfer_warning(cell: CompareCell) -> str | None:
 def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Sequence[str] = ("full",),
             shots: Sequence[int] = (5, 10), seeds: int = 3, train: TrainConfig | None = None,
             model: ModelConfig | str | None = None, out: str | Path | None = None,
-            strategy_options: Mapping[str, Mapping[str, Any]] | None = None, plateau: bool = True) -> CompareResult:
+            strategy_options: Mapping[str, Mapping[str, Any]] | None = None, plateau: bool = True,
+            adapt_on: AdaptConfig | str | None = None, adapt_scratch: bool = False) -> CompareResult:
     """Fine-tune ``checkpoint`` with each strategy and train from scratch, for every shot count and seed.
 
     Only the starting point differs between the arms: each trains with every setting of ``train`` (budget,
@@ -202,6 +215,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     each arm took). With ``out``, each run gets a folder ``out/runs/<arm>/shots<K>/seed<s>/`` (plateau runs under
     ``out/plateau-runs/``) and the report is written as ``compare.csv`` (one row per cell), ``compare.json``
     (everything, per-run results too), ``compare.md``, ``compare.png`` and ``report.html``.
+
+    ``adapt_on`` (as ``finetune``'s): the task-adaptive stage before each transfer arm's run; scratch gets it only
+    with ``adapt_scratch`` (see the module's docstring). The report states who ran it and its steps.
     """
     from .data import load_splits
     from .models.imported import imported_weights
@@ -211,6 +227,10 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     data = DataConfig(data) if isinstance(data, str) else data
     train = train or TrainConfig.for_command("compare")
     strategies, shots = _check_arguments(strategies, shots, seeds)
+    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+    if adapt_scratch and adapt_on is None:
+        raise WarmstartError("parameter adapt_scratch: it gives scratch the --adapt-on stage, and there is none",
+                             hint="add --adapt-on DATA (or --adapt-on self), or drop --adapt-scratch")
     options = _check_strategy_options(strategy_options, strategies)
     for name in strategies:  # a typo in a name or an option fails before any training
         create_strategy(name, **options[name])
@@ -228,6 +248,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     runs: dict[str, list[CompareRun]] = {folder: [] for folder, _, _ in budgets}
     notes: list[str] = []
     input_shapes: set[tuple[int, ...]] = set()
+    stage_objectives: set[str] = set()
     total = len(shots) * seeds * len(arms) * len(budgets)
     with _each_note_once(), _Progress(total, enabled=train.progress) as progress:
         for k in shots:
@@ -238,10 +259,13 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
                     for name, start in arms:
                         progress.describe(f"{name}, {k} shots, seed {seed}" + (", to its plateau" if stop else ""))
                         run_dir = None if out is None else Path(out) / folder / name / f"shots{k}" / f"seed{seed}"
+                        adapt = adapt_on if start is not None or adapt_scratch else None
                         result = _train_arm(name, start, target, run_train, scratch_model, pipeline, options,
-                                            run_dir, source_model)
+                                            run_dir, source_model, adapt)
                         notes.extend(n for n in result.notes if n not in notes)
                         input_shapes.add(tuple(result.info.input_shape))
+                        if "self_supervised" in result.info.extra:  # the objective auto chose, for the report
+                            stage_objectives.add(result.info.extra["self_supervised"]["objective"]["name"])
                         runs[folder].append(_run(name, k, seed, result, run_dir))
                         progress.advance()
     if len(input_shapes) != 1:  # "only the starting point differs" would not hold: never report such a comparison
@@ -259,7 +283,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
         cells=cells, runs=tuple(runs["runs"]), warnings=warnings, notes=tuple(notes),
         wall_time_s=time.perf_counter() - started, out=None if out is None else Path(out),
         input_shape=input_shapes.pop(), strategy_options={name: options[name] for name in strategies},
-        plateau=rule, plateau_cells=plateau_cells, plateau_runs=tuple(runs.get("plateau-runs", ())))
+        plateau=rule, plateau_cells=plateau_cells, plateau_runs=tuple(runs.get("plateau-runs", ())),
+        adapt_on=None if adapt_on is None else {**to_dict(adapt_on), "objectives_run": sorted(stage_objectives)},
+        adapt_scratch=adapt_scratch)
     if out is not None:
         from .reporting.compare_tables import write_compare_report
 
@@ -269,25 +295,26 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
 def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: TrainConfig, scratch_model: ModelConfig,
                pipeline: str | Path | None, options: Mapping[str, Mapping[str, Any]], run_dir: Path | None,
-               source_model: ModelConfig | None = None):
+               source_model: ModelConfig | None = None, adapt_on: AdaptConfig | None = None):
     """One run: scratch (``start`` None) trains ``scratch_model`` with full fine-tuning's defaults and the
-    checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options. compare owns its run folders:
-    a rerun replaces them (overwrite)."""
+    checkpoint's input pipeline; a strategy fine-tunes ``start`` with its options; ``adapt_on``: the stage first.
+    compare owns its run folders: a rerun replaces them (overwrite)."""
     from .api import finetune
     from .strategies import create_strategy
 
     if start is None:
         return finetune(None, target, strategy="full", model=scratch_model, train=train, out=run_dir,
-                        input_pipeline=pipeline, overwrite=True)
+                        input_pipeline=pipeline, overwrite=True, adapt_on=adapt_on)
     return finetune(start, target, strategy=create_strategy(name, **options[name]), model=source_model, train=train,
-                    out=run_dir, overwrite=True)
+                    out=run_dir, overwrite=True, adapt_on=adapt_on)
 
 
 def _run(name: str, shots: int, seed: int, result, run_dir: Path | None) -> CompareRun:
     return CompareRun(strategy=name, shots=shots, seed=seed, accuracy=result.metrics.accuracy,
                       macro_f1=result.metrics.macro_f1, train_time_s=result.train_time_s,
                       wall_time_s=result.wall_time_s, run_dir=None if run_dir is None else str(run_dir),
-                      epochs=len(result.history), steps=sum(e.get("steps_per_epoch", 0) for e in result.history))
+                      epochs=len(result.history), steps=sum(e.get("steps_per_epoch", 0) for e in result.history),
+                      adapt_steps=(result.info.extra.get("self_supervised") or {}).get("steps") or 0)
 
 
 def plateau_rule(train: TrainConfig, *, validation: bool, epochs_factor: int = PLATEAU_EPOCHS_FACTOR

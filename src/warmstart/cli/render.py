@@ -92,6 +92,10 @@ def print_compare(result) -> None:
         out.print(_compare_table(result.plateau_cells, f"each arm trained to its plateau, over {seeds}: test "
                                  "accuracy, with the mean epochs and steps each took", budgets=True))
         out.print(result.plateau["rule"], highlight=False)
+    if result.adapt_on is not None:
+        from ..reporting.compare_tables import adapt_statement
+
+        out.print(adapt_statement(result), highlight=False)
     if len(result.seeds) < 2:
         out.print("no p-values: one seed has no spread; run --seeds 2 or more")
     for warning in result.warnings:

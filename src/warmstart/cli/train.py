@@ -44,6 +44,9 @@ ADAPT_OPTIONS = Group(
         "objective's).", from_adapt("temperature"), SELF_SUPERVISED),
 )
 
+ADAPT_SCRATCH = Opt("adapt_scratch", ("--adapt-scratch",), bool, "compare: give scratch the --adapt-on stage too "
+                    "(by default only the transfer arms run it).", from_api("adapt_scratch"), SELF_SUPERVISED)
+
 KEEP_HEAD = Opt("keep_head", ("--keep-head",), bool, "Keep the checkpoint's classifier when the target has its "
                 "classes.", False, MODEL, when_set=True)
 STRICT = Opt("strict", ("--strict/--no-strict",), bool, "With --from keras:FILE or torch:FILE: every weight must fit "
@@ -133,16 +136,17 @@ LR_FIND_OPTIONS = Group(
 
 @command(app, "lr-find", Group(START.with_(help="Checkpoint (run folder), or `none` for scratch.")), DATA_OPTIONS,
          MODEL_OPTIONS, STRATEGY_OPTIONS, TRAINING_OPTIONS.without("lr"), SCALING_OPTIONS, LR_FIND_OPTIONS,
-         OUTPUT_OPTIONS.pick("out", "as_json").with_help(out="Folder for lr_find.json and lr_find.png."))
+         ADAPT_OPTIONS, OUTPUT_OPTIONS.pick("out", "as_json").with_help(out="Folder for lr_find.json and lr_find.png."))
 def lr_find(given: Given) -> None:
     """Learning-rate range test: train briefly at exponentially growing rates and suggest one (no checkpoint
-    changes). The test runs in the strategy's first phase; --epochs places the strategy's phases."""
+    changes). The test runs in the strategy's first phase; --epochs places the strategy's phases; --adapt-on runs
+    the task-adaptive stage first, as finetune would."""
     from .. import api
 
     starting_model = build.starting_model(given)
     result = api.lr_find(build.starting_checkpoint(given), build.data_config(given), strategy=build.strategy(given),
                          model=starting_model, train=build.train_config(given), start_lr=given.start_lr,
-                         end_lr=given.end_lr, steps=given.steps, out=given.out)
+                         end_lr=given.end_lr, steps=given.steps, out=given.out, adapt_on=adapt_config(given))
     if given.as_json:
         render.print_json(result)
     else:
@@ -168,15 +172,22 @@ COMPARE_OPTIONS = Group(
          DATA_OPTIONS.without("shots"), COMPARE_OPTIONS, STRATEGY_OPTIONS.pick("frozen_batchnorm"),
          Group(*(o.with_(help=o.help.replace("with --from none", "the scratch arm's (default: the checkpoint's)"))
                  for o in MODEL_OPTIONS)),
-         TRAINING_OPTIONS.without("seed"), SCALING_OPTIONS, TRACKING_OPTIONS,
+         TRAINING_OPTIONS.without("seed"), SCALING_OPTIONS, Group(*ADAPT_OPTIONS, ADAPT_SCRATCH), TRACKING_OPTIONS,
          OUTPUT_OPTIONS.without("resume", "overwrite"))
 def compare(given: Given) -> None:
-    """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value."""
+    """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value.
+    --adapt-on runs the task-adaptive stage before each transfer arm (scratch too with --adapt-scratch)."""
     from ..compare import compare as run_compare
 
     strategies = build.listed(given.strategies)
     options = strategy_options(given.strategy_option, strategies)
     newer = {"strategy_options": options} if options else {}
+    adapt = adapt_config(given)
+    if adapt is not None:
+        newer.update(adapt_on=adapt, adapt_scratch=given.adapt_scratch)
+    elif given.adapt_scratch:
+        raise WarmstartError("--adapt-scratch gives scratch the --adapt-on stage, and there is none",
+                             hint="add --adapt-on DATA (or --adapt-on self), or drop --adapt-scratch")
     result = run_compare(given.checkpoint, build.data_config(given, shots=None), strategies=strategies,
                          shots=build.whole_numbers("--shots", build.listed(given.shots)), seeds=given.seeds,
                          model=build.model_config(given), train=build.train_config(given), out=given.out,

@@ -64,6 +64,25 @@ def _table(cells: tuple[CompareCell, ...], *, steps: bool) -> list[str]:
     return lines
 
 
+def adapt_statement(result: CompareResult) -> str | None:
+    """The ``--adapt-on`` stage: who ran it, and the steps it cost each arm on top of the equal budget (None: no
+    stage)."""
+    if result.adapt_on is None:
+        return None
+    a = result.adapt_on
+    data = "each run's own training inputs (its K examples per class, labels ignored)" if a["data"] == "self" \
+        else f"the unlabelled inputs of {a['data']}"
+    who = ("every arm, scratch included (--adapt-scratch: from its random initialisation, so the gain measures "
+           "what the source adds beyond the stage)" if result.adapt_scratch else
+           "the transfer arms only: the stage is part of the transfer recipe compared here, and scratch trains "
+           "without it (--adapt-scratch gives scratch the same stage)")
+    steps = "; ".join(f"{c.strategy} at {c.shots} shots {c.adapt_steps_mean:.0f}" for c in result.cells)
+    objective = ", ".join(a.get("objectives_run") or [a["objective"]])
+    return (f"Before its supervised training, a self-supervised stage ({objective} objective, {a['epochs']} "
+            f"epoch(s) at batch size {a['batch_size']}) on {data} ran for {who}. The equal budget is the supervised "
+            f"stage's: the stage's optimizer steps come on top of it, per run (mean over the seeds): {steps}.")
+
+
 def to_markdown(result: CompareResult) -> str:
     n = len(result.seeds)
     data = result.data
@@ -83,6 +102,9 @@ def to_markdown(result: CompareResult) -> str:
              f"paired by seed; p: paired t-test, significant below {result.alpha:g}.", ""]
     if n < 2:
         lines += ["With one seed there is no spread, no interval and no p-value: run --seeds 2 or more.", ""]
+    statement = adapt_statement(result)
+    if statement is not None:
+        lines += ["## Task-adaptive pretraining (--adapt-on)", "", statement, ""]
     lines += ["## Equal budget", "", *_table(result.cells, steps=False)]
     if result.plateau is not None:
         lines += ["", "## Each arm to its plateau", "", result.plateau["rule"], "", *_table(result.plateau_cells,

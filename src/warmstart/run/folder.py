@@ -5,6 +5,9 @@ A training run (``pretrain``, ``finetune``) writes::
     out/train_log.jsonl      one JSON object per epoch, written as the run goes
     out/state/               the resumable training state (state/config.json: what must match to resume); removed
                              when the run finishes
+    out/adapt/state/         with ``finetune --adapt-on``: the self-supervised stage's own resumable state (the
+                             same layout), kept until the run finishes: a run killed in the stage resumes it, and
+                             one killed after it takes the adapted weights from it without training the stage again
     out/tensorboard/         TensorBoard events (by default; ``TrainConfig.trackers``), out/mlflow/ with mlflow
     out/model/               model.safetensors (weights + metadata header) and metadata.json
     out/config.json          the resolved configuration and the run's notes, written once, at the end
@@ -60,7 +63,8 @@ from ..models import CheckpointInfo, TransferModel, save_checkpoint
 from ..reporting import DISTILLATION, finish_run_folder, write_run_reports
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
-RUN_FILES = ("config.json", "metrics.json", "model", "state", "train_log.jsonl")
+RUN_FILES = ("config.json", "metrics.json", "model", "state", "adapt", "train_log.jsonl")
+ADAPT_FOLDER = "adapt"  # --adapt-on's stage before the supervised run: adapt/state/
 PRETEXT_FILE = "pretext.json"  # a self-supervised run's summary: it has no test metrics
 EVALUATION_FOLDER = "evaluation"  # where evaluate(..., overwrite=True) writes inside a training run's folder
 # What must match for a run to be resumed: everything that shapes training, not where or how loudly it runs.
@@ -73,7 +77,7 @@ def holds_run(folder: Path) -> bool:
 
 def is_training_run(folder: Path) -> bool:
     """A folder a training run wrote (finished or not), as opposed to an evaluation's."""
-    if any((folder / name).exists() for name in ("model", "state", "train_log.jsonl")):
+    if any((folder / name).exists() for name in ("model", "state", ADAPT_FOLDER, "train_log.jsonl")):
         return True
     try:
         return json.loads((folder / "config.json").read_text()).get("command") not in (None, "evaluate")
@@ -97,11 +101,11 @@ class RunFolder:
             raise WarmstartError(f"--out {str(path)!r}: a file is in the way; the run folder must be a folder",
                                  hint="pass another --out")
         if resume:
-            state = path / "state" / "config.json"
-            if not state.is_file():
+            folder = cls(path, path, writes)
+            if not (began(folder.state_dir) or began(folder.adapt_state_dir)):
                 raise WarmstartError(f"{path}: nothing to resume (no state/config.json)",
                                      hint="the run finished, or never started; run without --resume")
-            return cls(path, path, writes)
+            return folder
         if not writes or not holds_run(path):
             # under torchrun, only the main process checks and writes: the others may look after it started
             return cls(path, path, writes)
@@ -120,6 +124,11 @@ class RunFolder:
         return self.work / "state"
 
     @property
+    def adapt_state_dir(self) -> Path:
+        """The ``--adapt-on`` stage's training state, beside the supervised run's."""
+        return self.work / ADAPT_FOLDER / "state"
+
+    @property
     def train_log(self) -> Path:
         return self.work / "train_log.jsonl"
 
@@ -130,6 +139,21 @@ class RunFolder:
         make_folder(self.work)  # an unwritable --out is a clear error here, before the first epoch
         if not resume:
             write_json(self.state_dir / "config.json", json_ready(config))
+
+    def check_resumed_stage(self, adapt_on: str | None) -> None:
+        """A resumed run has an ``--adapt-on`` stage (``adapt_on``: its data) exactly when the interrupted run had
+        one: its settings are in ``adapt/state/`` until the run finishes."""
+        if adapt_on is None and began(self.adapt_state_dir):
+            raise WarmstartError(f"cannot resume {self.path}: the interrupted run began with an --adapt-on stage, "
+                                 "and this one has none", hint="resume with the same --adapt-on settings")
+        if adapt_on is not None and not began(self.adapt_state_dir):
+            raise WarmstartError(f"cannot resume {self.path}: --adapt-on {adapt_on}, and the interrupted run had no "
+                                 "--adapt-on stage", hint="resume without --adapt-on, or start a new run")
+
+    def start_stage(self, config: dict[str, Any]) -> None:
+        """Before the ``--adapt-on`` stage's first epoch: what a resume of the stage must match."""
+        if self.writes:
+            write_json(self.adapt_state_dir / "config.json", json_ready(config))
 
     def abandon(self) -> None:
         """After a failure: an overwriting run's partial folder goes; the previous run stays as it was."""
@@ -146,6 +170,7 @@ class RunFolder:
         checkpoint = save_checkpoint(model, self.work / "model", info)
         write_json(self.work / "config.json", json_ready(config))
         shutil.rmtree(self.state_dir, ignore_errors=True)  # the run is complete: nothing left to resume
+        shutil.rmtree(self.work / ADAPT_FOLDER, ignore_errors=True)
         write_metrics(self.work, metrics, split="test", data=data, extra=timing)
         reports = finish_run_folder(self.work, test_set, test_logits)  # predictions, model card, report.html
         if selection is not None:
@@ -176,6 +201,11 @@ def _swap_in(new: Path, old: Path) -> None:
     old.rename(replaced)
     new.rename(old)
     shutil.rmtree(replaced, ignore_errors=True)
+
+
+def began(state_dir: Path) -> bool:
+    """Whether a run (or its ``--adapt-on`` stage) saved the settings a resume must match in ``state_dir``."""
+    return (state_dir / "config.json").is_file()
 
 
 def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:

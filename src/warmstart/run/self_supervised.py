@@ -2,15 +2,15 @@
 task-adaptive stage that ``finetune --adapt-on`` runs before fine-tuning.
 
 Both train an objective (:mod:`warmstart.objectives`) with :func:`train_objective`, which hands it to the one
-training loop through :func:`warmstart.engine.trainer.train`, as every strategy is: progress, resume (pretraining),
-DDP, precision and the trackers come with it. The stage is recorded in the lineage, under ``self_supervised``
+training loop through :func:`warmstart.engine.trainer.train`, as every strategy is: progress, resume (the
+pretraining run's, and the ``--adapt-on`` stage's own, in the run's ``adapt/state/``), DDP, precision and the
+trackers come with it. The stage is recorded in the lineage, under ``self_supervised``
 (the objective with its options, the data, the examples, epochs and optimizer steps), which the checkpoint, its
 config.json and the model card carry.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,10 +26,12 @@ from ..data.preprocess import Normalization
 from ..data.unlabelled import load_unlabelled, without_labels
 from ..engine import Callback, ProgressBar, distributed, resolve_device, trainer as engine_trainer
 from ..engine.loop import History, with_default_lr
+from ..engine.state import has_training_state
 from ..errors import WarmstartError
 from ..models import CheckpointInfo, TransferModel
 from ..objectives import Objective, create_objective
-from .folder import check_resumable
+from .fingerprint import data_fingerprint
+from .folder import RunFolder, check_resumable
 from .starting_point import StartingPoint, note, resolve_starting_point
 from .trainer import RunResult, _callbacks, normalizer, open_run_folder, run_config
 
@@ -175,9 +177,17 @@ def _has_mlm_head(model: TransferModel) -> bool:
     return has_mlm_head(model)
 
 
-def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig) -> None:
+def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, *,
+                            folder: RunFolder | None = None, resume: bool = False,
+                            then: str = "fine-tuning") -> None:
     """``finetune --adapt-on``: train ``start.model``'s backbone on the unlabelled inputs ``adapt`` names, in place,
-    before the supervised run; records the stage in ``start.lineage``."""
+    before the supervised run; records the stage in ``start.lineage``.
+
+    With a run ``folder``, the stage saves its own training state after every epoch (``adapt/state/``,
+    :attr:`RunFolder.adapt_state_dir`), as every run of the loop does. ``resume`` carries on from it: a run
+    killed in the stage continues it from its last saved epoch, and one killed after it reloads the finished stage
+    (no epoch left to train) for the adapted weights. The state goes when the whole run finishes. ``then``: what
+    follows the stage, for its note (lr-find's range test)."""
     objective = adaptation_objective(adapt, start.model)
     if adapt.data == SELF:  # the training split's inputs: never the validation or test split
         dataset, source = without_labels(start.splits.train), SELF
@@ -196,21 +206,25 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
                     label_smoothing=0.0, grad_accumulation=1, step_size=None)
     stage = with_default_lr(stage, start.model, objective)
     ranks, device = distributed.setup(resolve_device(train.device))
+    state_dir, resumed = None, False
+    if folder is not None:
+        state_dir = folder.adapt_state_dir
+        config = {"command": "adapt", "data": to_dict(adapt), "train": to_dict(stage),
+                  "strategy": objective.describe(),
+                  "model": {"arch": start.model.arch, "arch_args": start.model.arch_args}, **start.lineage,
+                  "data_fingerprint": data_fingerprint(DataSplits(dataset, None, dataset.subset(np.arange(0))))}
+        # a stage killed before its first epoch was saved has nothing to resume: it starts again
+        resumed = resume and has_training_state(state_dir)
+        if resumed:
+            check_resumable(state_dir, config)
+        else:
+            folder.start_stage(config)
     callbacks: list[Callback] = [ProgressBar("adapt")] if train.progress and ranks.is_main else []
     history = train_objective(start.model, objective, dataset, start.preprocessing, stage, device=device,
-                              callbacks=callbacks, notes=start.notes)
+                              callbacks=callbacks, state_dir=state_dir, resume=resumed, notes=start.notes)
     lineage = stage_lineage(objective, source if isinstance(source, str) else source.source, dataset, stage, history)
     start.lineage = {**start.lineage, "self_supervised": lineage}
     note(start.notes, f"task-adaptive pretraining: {objective.name} on {len(dataset)} unlabelled "
                       f"{dataset.kind} inputs of {lineage['data']}, {lineage['epochs']} epoch(s), {lineage['steps']} "
-                      f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}); then "
-                      "fine-tuning")
-
-
-def resumed_adaptation(state_dir: Path) -> dict[str, Any] | None:
-    """A resumed ``--adapt-on`` run: its saved weights already hold the adapted backbone, so the stage is not run
-    again; its lineage comes from the interrupted run's saved settings."""
-    try:
-        return json.loads((state_dir / "config.json").read_text()).get("self_supervised")
-    except (OSError, ValueError, AttributeError):
-        return None
+                      f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}"
+                      + (", resumed from its saved state" if resumed else "") + f"); then {then}")

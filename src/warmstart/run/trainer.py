@@ -35,7 +35,7 @@ from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
 from .fingerprint import data_fingerprint
 from .averaging import WeightAveraging
-from .folder import RunFolder, check_resumable
+from .folder import RunFolder, began, check_resumable
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
@@ -87,6 +87,8 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
     folder = open_run_folder(out, resume=resume, overwrite=overwrite)
+    if resume:
+        folder.check_resumed_stage(None if adapt_on is None else adapt_on.data)
     start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline,
                                    strict=strict)
     start.notes[:0] = notes
@@ -95,6 +97,8 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
         averaging.check(start.splits)
     if adapt_on is not None:
         adapt_first(start, adapt_on, data, train, folder, resume)
+        # killed in the stage: the supervised run has not begun, and starts now
+        resume = resume and began(folder.state_dir)
     strategy, train = resolve_strategy(strategy, start, train)
     target = None
     if adaptation is not None:
@@ -107,14 +111,16 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
 
 def adapt_first(start: StartingPoint, adapt_on: AdaptConfig, data: DataConfig, train: TrainConfig,
                 folder: RunFolder | None, resume: bool) -> None:
-    """``--adapt-on``: the self-supervised stage before fine-tuning; a resumed run's saved weights already hold it."""
-    from .self_supervised import adapt_before_finetuning, resumed_adaptation
+    """``--adapt-on``: the self-supervised stage before fine-tuning, resumed from its own state (``adapt/state/``)
+    when the run is; an overwriting run's partial folder goes if the stage fails."""
+    from .self_supervised import adapt_before_finetuning
 
-    if not resume:
-        adapt_before_finetuning(start, adapt_on, data, train)
-        return
-    start.lineage = {**start.lineage, "self_supervised": resumed_adaptation(folder.state_dir)}
-    note(start.notes, "task-adaptive pretraining: done before the interruption (the saved weights hold it)")
+    try:
+        adapt_before_finetuning(start, adapt_on, data, train, folder=folder, resume=resume)
+    except BaseException:
+        if folder is not None:
+            folder.abandon()
+        raise
 
 
 def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) -> None:

@@ -236,9 +236,10 @@ def explain_choice(ranking: RankingResult) -> str:
 def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_score: str = "logme",
                   scores: Sequence[str] | None = None, strategy: Any = "full", train: TrainConfig | None = None,
                   out: str | Path | None = None, callbacks: tuple = (), resume: bool = False, overwrite: bool = False,
-                  keep_head: bool = False, averaging=None):
+                  keep_head: bool = False, averaging=None, adapt_on=None):
     """Rank ``candidates`` on the target's training split, fine-tune the best by ``rank_score``, and write
-    ``out/selection.json``: the full ranking, the score used, the choice and why."""
+    ``out/selection.json``: the full ranking, the score used, the choice and why. ``adapt_on`` (an AdaptConfig):
+    the task-adaptive stage, run on the chosen candidate only, after the choice."""
     from ..run.starting_point import data_config, note
     from ..run.trainer import open_run_folder, train_run
 
@@ -260,7 +261,7 @@ def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_sco
                  "why": explain_choice(ranking), "ranking_time_s": ranking_time}
     return train_run("finetune", chosen.candidate, data, strategy=strategy, model=None, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     selection=selection, notes=tuple(notes), averaging=averaging)
+                     selection=selection, notes=tuple(notes), averaging=averaging, adapt_on=adapt_on)
 
 
 def rank_table_rows(ranking: RankingResult) -> list[list[str]]:

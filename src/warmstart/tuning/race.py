@@ -124,9 +124,10 @@ def _halvings(candidates: int, eta: int) -> int:
 
 def finetune_raced(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | Strategy = "full",
                    train: TrainConfig | None = None, rank_score: str = "logme", out=None, resume: bool = False,
-                   overwrite: bool = False, keep_head: bool = False, averaging=None, callbacks: tuple = ()):
+                   overwrite: bool = False, keep_head: bool = False, averaging=None, callbacks: tuple = (),
+                   adapt_on=None):
     """``finetune --from auto --race``: the race, then the full budget for its winner; selection.json keeps the
-    race."""
+    race. ``adapt_on``: the task-adaptive stage, on the winner only (the race runs without it)."""
     from ..run.trainer import open_run_folder, train_run
 
     data, train = data_config(data), train or TrainConfig.for_command("finetune")
@@ -137,4 +138,4 @@ def finetune_raced(candidates: Sequence[str], data: DataConfig | str, *, strateg
                 f"model {record['size_top1']})")
     return train_run("finetune", record["chosen"], data, strategy=strategy, model=None, train=train, out=out,
                      callbacks=callbacks, resume=resume, overwrite=overwrite, keep_head=keep_head,
-                     selection=record, notes=tuple(notes), averaging=averaging)
+                     selection=record, notes=tuple(notes), averaging=averaging, adapt_on=adapt_on)

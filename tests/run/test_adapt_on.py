@@ -1,0 +1,185 @@
+"""finetune --adapt-on (issue 17): the stage resumes from its own state and is never trained twice, and it combines
+with --from auto, compare and lr-find."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+import warmstart
+from warmstart import DataConfig, ModelConfig, TrainConfig, api
+from warmstart.config import AdaptConfig
+from warmstart.engine import Callback, loop
+from warmstart.errors import WarmstartError
+from warmstart.run import self_supervised
+
+from cli_runner import run_cli
+
+CNN = ModelConfig("cnn", {"widths": [4, 8]})
+STAGE = AdaptConfig("self", epochs=2, batch_size=32, lr=1e-3)
+TRAIN = TrainConfig(epochs=2, batch_size=16, progress=False, trackers=())
+
+
+@pytest.fixture(scope="module")
+def target(fashion_subset_npz) -> DataConfig:
+    return DataConfig(fashion_subset_npz, classes="5-9", shots=16, val_fraction=0.0)
+
+
+def run(target, out, **settings):
+    return api.finetune(None, target, model=CNN, strategy="full", adapt_on=STAGE, train=TRAIN, out=out, **settings)
+
+
+@pytest.fixture(scope="module")
+def whole(target, tmp_path_factory):
+    """The uninterrupted run: the reference every resumed one must equal, bit for bit."""
+    return run(target, tmp_path_factory.mktemp("whole") / "run")
+
+
+def record_saves(monkeypatch, kill_at=None):
+    """Every training state the loop saves, as (stage, epoch); ``kill_at`` (stage, epoch): the process dies just
+    before that save, so the epoch before is the last on disk (once: the list is emptied)."""
+    saved, real, kill = [], loop.save_training_state, [kill_at]
+
+    def save(state_dir, *, epoch, **state):
+        stage = state_dir.parent.name if state_dir.parent.name == "adapt" else "supervised"
+        if (stage, epoch) in kill:
+            kill.clear()
+            raise KeyboardInterrupt
+        real(state_dir, epoch=epoch, **state)
+        saved.append((stage, epoch))
+
+    monkeypatch.setattr(loop, "save_training_state", save)
+    return saved
+
+
+def same_weights(a, b) -> bool:
+    a, b = a.model.state_dict(), b.model.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_killed_in_the_stage_resumes_the_stage_from_its_last_epoch(target, whole, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    saves = record_saves(monkeypatch, kill_at=("adapt", 2))
+    with pytest.raises(KeyboardInterrupt):
+        run(target, out)
+    assert saves == [("adapt", 1)] and not (out / "state").exists()  # the supervised run never began
+    with pytest.raises(WarmstartError, match="already holds a run"):  # a folder holding only the stage is a run
+        run(target, out)
+    with pytest.raises(WarmstartError, match="began with an --adapt-on stage"):
+        api.finetune(None, target, model=CNN, strategy="full", train=TRAIN, out=out, resume=True)
+    saves.clear()
+    resumed = run(target, out, resume=True)
+    assert saves == [("adapt", 2), ("supervised", 1), ("supervised", 2)]
+    assert same_weights(resumed, whole)
+    assert resumed.info.extra["self_supervised"] == whole.info.extra["self_supervised"]
+    assert any("resumed from its saved state" in n for n in resumed.notes)
+    assert not (out / "adapt").exists() and not (out / "state").exists()  # a finished run leaves nothing
+
+    saves = record_saves(monkeypatch, kill_at=("adapt", 1))  # killed before the stage saved any epoch
+    with pytest.raises(KeyboardInterrupt):
+        run(target, tmp_path / "early")
+    again = run(target, tmp_path / "early", resume=True)  # nothing to continue: the stage starts over
+    assert saves == [("adapt", 1), ("adapt", 2), ("supervised", 1), ("supervised", 2)]
+    assert same_weights(again, whole)
+
+
+def test_a_run_killed_after_the_stage_never_trains_it_again(target, whole, tmp_path, monkeypatch):
+    class Interrupt(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:  # the supervised run's epoch 2, before its state is saved
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(target, out, callbacks=(Interrupt(),))
+    saves = record_saves(monkeypatch)
+    resumed = run(target, out, resume=True)
+    assert saves == [("supervised", 2)]  # no epoch of the stage ran again
+    assert same_weights(resumed, whole)
+    assert resumed.info.extra["self_supervised"] == whole.info.extra["self_supervised"]
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory, fashion_subset_npz) -> list[str]:
+    """Two untrained CNN checkpoints of different widths (no training: ranking needs only their features)."""
+    from warmstart.data import load_splits
+    from warmstart.data.preprocess import Normalization
+    from warmstart.models import CheckpointInfo, create_model, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("sources")
+    splits = load_splits(DataConfig(fashion_subset_npz, classes="0-4"), 0)
+    paths = []
+    for widths in ([4, 8], [8, 16]):
+        torch.manual_seed(0)
+        model = create_model("cnn", splits.train.input_shape, 5, widths=widths)
+        path = folder / f"cnn{widths[0]}"
+        save_checkpoint(model, path / "model", CheckpointInfo(
+            arch="cnn", arch_args=model.arch_args, input_shape=model.input_shape,
+            class_names=splits.train.class_names, preprocessing=Normalization.fit(splits.train).to_dict(),
+            kind="image"))
+        paths.append(str(path))
+    return paths
+
+
+def test_from_auto_runs_the_stage_once_on_the_chosen_source_and_records_it(sources, fashion_subset_npz, tmp_path,
+                                                                           capsys, monkeypatch):
+    stages, real = [], self_supervised.adapt_before_finetuning
+
+    def adapt(start, *args, **kwargs):
+        stages.append(start.lineage["parent"]["checkpoint"])
+        return real(start, *args, **kwargs)
+
+    monkeypatch.setattr(self_supervised, "adapt_before_finetuning", adapt)
+    out = tmp_path / "auto"
+    code, _, err = run_cli(["finetune", "--from", "auto", "--candidates", *sources, "--data", fashion_subset_npz,
+                            "--classes", "5-9", "--shots", "16", "--epochs", "1", "--adapt-on", "self",
+                            "--adapt-epochs", "1", "--adapt-batch-size", "32", "--quiet", "--out", out], capsys)
+    assert code == 0, err
+    chosen = json.loads((out / "selection.json").read_text())["chosen"]
+    assert stages == [chosen]  # once, after the choice, on the chosen source
+    config = json.loads((out / "config.json").read_text())
+    assert config["parent"]["checkpoint"] == chosen
+    assert config["self_supervised"]["objective"]["name"] == "simclr" and config["self_supervised"]["steps"] == 3
+    assert json.loads((out / "model" / "metadata.json").read_text())["self_supervised"]["data"] == "self"
+    notes = config["notes"]
+    assert notes[0].startswith("--from auto: ranked 2 candidates")
+    assert sum("task-adaptive pretraining: simclr on 80 unlabelled image inputs" in n for n in notes) == 1
+
+
+def test_compare_gives_the_stage_to_the_transfer_arms_and_says_so(sources, fashion_subset_npz, tmp_path, capsys):
+    out = tmp_path / "compare"
+    common = ["compare", "--from", sources[0], "--data", fashion_subset_npz, "--classes", "5-9", "--shots", "8",
+              "--seeds", "1", "--no-plateau", "--epochs", "1", "--quiet", "--out", out]
+    code, printed, err = run_cli([*common, "--adapt-on", "self", "--adapt-batch-size", "16"], capsys)
+    assert code == 0, err
+    assert "ran for the transfer arms only" in " ".join(printed.split())
+    report = json.loads((out / "compare.json").read_text())
+    steps = {run["strategy"]: run["adapt_steps"] for run in report["runs"]}
+    assert steps == {"scratch": 0, "full": 3}  # 40 images at batch 16: 3 steps, for the transfer arm only
+    assert report["adapt_on"]["data"] == "self" and report["adapt_scratch"] is False
+    assert "self_supervised" not in json.loads((out / "runs/scratch/shots8/seed0/config.json").read_text())
+    markdown = (out / "compare.md").read_text()
+    assert "(simclr objective, 1 epoch(s) at batch size 16)" in markdown  # auto's choice, named
+    assert "ran for the transfer arms only" in markdown
+    assert "full at 8 shots 3" in markdown
+    code, _, err = run_cli([*common, "--adapt-scratch"], capsys)
+    assert code == 2 and "--adapt-scratch gives scratch the --adapt-on stage, and there is none" in err
+
+    asked = warmstart.compare(sources[0], DataConfig(fashion_subset_npz, classes="5-9"), shots=(8,), seeds=1,
+                              plateau=False, train=replace(TRAIN, epochs=1), adapt_scratch=True,
+                              adapt_on=replace(STAGE, epochs=1, batch_size=16))
+    assert {run.strategy: run.adapt_steps for run in asked.runs} == {"scratch": 3, "full": 3}
+
+
+def test_lr_find_starts_from_the_adapted_model(fashion_subset_npz, tmp_path):
+    data = DataConfig(fashion_subset_npz, classes="5-9", shots=16)
+    result = api.lr_find(None, data, model=CNN, train=TRAIN, steps=5, out=tmp_path,
+                         adapt_on=replace(STAGE, epochs=1))
+    stage = json.loads((tmp_path / "lr_find.json").read_text())["self_supervised"]
+    assert (stage["objective"]["name"], stage["data"], stage["steps"]) == ("simclr", "self", 3)
+    assert any("task-adaptive pretraining" in n and n.endswith("then the range test") for n in result.notes)
+    plain = api.lr_find(None, data, model=CNN, train=TRAIN, steps=5)
+    assert plain.losses[0] != result.losses[0]  # the same model and seed, but the stage changed its weights
