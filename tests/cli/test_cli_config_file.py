@@ -102,3 +102,32 @@ def test_a_run_from_a_checkpoint_replays_with_its_head_rule(tmp_path):
         replayed[head] = option_values(path, "finetune", COMMAND_OPTIONS["finetune"])
     assert replayed["new"]["checkpoint"] == "runs/source" and "keep_head" not in replayed["new"]
     assert replayed["kept"]["keep_head"] is True
+
+
+def recorded_config(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    config.pop("notes"), config["train"].pop("progress")
+    return config
+
+
+def test_self_supervised_runs_replay_their_objective_and_stage(tmp_path, capsys):
+    # pretrain --objective records its objective, finetune --adapt-on its stage: both replay bit for bit, and a
+    # self-supervised pretrain is no finetune to replay
+    tiny = ["--model", "mlp", "--model-option", "hidden=[8]", "--data", "digits", "--epochs", "1", "--quiet",
+            "--tracker", "none"]
+    code, _, err = run_cli(["pretrain", "--objective", "simclr", "--ignore-labels", "--objective-option",
+                            "projection_dim=16", *tiny, "--out", tmp_path / "p"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["finetune", "--from", "none", *tiny, "--shots", "10", "--adapt-on", "self",
+                            "--adapt-epochs", "2", "--adapt-lr", "0.002", "--out", tmp_path / "a"], capsys)
+    assert code == 0, err
+    for command, run in (("pretrain", "p"), ("finetune", "a")):
+        code, _, err = run_cli([command, "--config", tmp_path / run / "config.json", "--quiet", "--out",
+                                tmp_path / f"{run}2"], capsys)
+        assert code == 0, err
+        first, again = weights(tmp_path / run), weights(tmp_path / f"{run}2")
+        assert first.keys() == again.keys() and all((first[k] == again[k]).all() for k in first)
+        assert recorded_config(tmp_path / run) == recorded_config(tmp_path / f"{run}2")
+    assert recorded_config(tmp_path / "a")["self_supervised"]["epochs"] == 2
+    code, _, err = run_cli(["finetune", "--config", tmp_path / "p" / "config.json", "--out", tmp_path / "f"], capsys)
+    assert code == 2 and "self-supervised `pretrain`" in err and "warmstart pretrain --config" in err

@@ -25,6 +25,8 @@ RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "
 RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "head", "adaptation")
 # what a distill run records of its teacher, student and unlabelled data (its ``model`` and ``parent``: the student)
 DISTILLATION_SECTIONS = ("teacher", "student", "unlabeled")
+# what a self-supervised run records: ``pretrain --objective``'s objective, and its stage (or ``--adapt-on``'s)
+SELF_SUPERVISED_SECTIONS = ("objective", "self_supervised")
 
 
 def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
@@ -137,6 +139,8 @@ def run_options(run: Mapping[str, Any], command: str, path: Path) -> dict[str, A
             values["strategy_option"] = strategy
         values.update(_starting_point(run, command))
     values.update(_adaptation(run.get("adaptation")))
+    values.update(_self_supervised(run, command, path))
+    sections += SELF_SUPERVISED_SECTIONS
     extra = {k: v for k, v in run.items() if k not in sections}
     return {**values, **extra}  # evaluate's checkpoint and split, or a key no command takes (an error later)
 
@@ -198,6 +202,31 @@ def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[
               "unlabeled": (run.get("unlabeled") or {}).get("source")}
     values.update({k: objective[k] for k in ("temperature", "alpha") if k in objective})
     return {k: v for k, v in values.items() if v is not None}
+
+
+def _self_supervised(run: Mapping[str, Any], command: str, path: Path) -> dict[str, Any]:
+    """``pretrain --objective``'s options, or ``finetune --adapt-on``'s, from the stage the run records. A
+    self-supervised pretrain made no classifier, so it replays as a pretrain only."""
+    stage = run.get("self_supervised")
+    if not stage:
+        return {}
+    objective = dict(stage.get("objective") or {})
+    name = objective.pop("name")
+    objective.pop("kind", None)  # what the objective is, not a setting of it
+    temperature = objective.pop("temperature", None)
+    if run.get("command") == "pretrain":
+        if command != "pretrain":
+            raise WarmstartError(f"--config {path}: the file records a self-supervised `pretrain` ({name}), which "
+                                 f"`warmstart {command}` cannot replay",
+                                 hint=f"run `warmstart pretrain --config {path}`, or `warmstart {command} --from "
+                                      "RUN` to fine-tune from what it made")
+        # labels were never read: --ignore-labels says so for a labelled source and changes nothing for another
+        return {"objective": name, "objective_option": objective or None, "temperature": temperature,
+                "ignore_labels": True}
+    data = stage.get("data")
+    return {"adapt_on": data.get("source") if isinstance(data, Mapping) else data, "adapt_objective": name,
+            "adapt_epochs": stage.get("epochs"), "adapt_batch_size": stage.get("batch_size"),
+            "adapt_lr": stage.get("lr"), "adapt_temperature": temperature}
 
 
 def _adaptation(adaptation: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
         source = DataConfig(adapt.data, text_column=data.text_column, label_column=data.label_column,
                             max_length=data.max_length,
                             image_size=data.image_size, resize=True)
-        dataset = load_unlabelled(source, ignore_labels=True)
+        dataset = load_unlabelled(source, ignore_labels=True, flag="--adapt-on")
         if dataset.kind == "image":  # to the model's input, as the target's images were
             fitted = fit_splits(DataSplits(dataset, None, dataset.subset(np.arange(0))), start.model.input_shape,
                                 start.preprocessing, model_name="the model", resize=True)
