@@ -174,6 +174,17 @@ def test_cli_compare_table_with_one_seed(source, fashion_subset_npz, tmp_path, c
     assert cell["p_value"] is None and ("warning:" in stdout) == cell["negative_transfer"]
 
 
+
+def test_compare_without_epochs_says_what_each_cell_trained(source, fashion_subset_npz, tmp_path, capsys):
+    # without --epochs the budget follows the training set's size: compare.md says so and gives each cell's epochs
+    # and steps (it used to print "None epochs")
+    code, _, err = run_cli(["compare", "--from", str(source.run_dir), "--data", fashion_subset_npz, "--classes",
+                            "5-9", "--strategies", "freeze", "--shots", "2", "--seeds", "1", "--no-plateau",
+                            "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0, err
+    text = (tmp_path / "compare.md").read_text()
+    assert "None epochs" not in text and "epochs set by the training set's size" in text
+    assert "| epochs | steps |" in text.split("## Equal budget")[1]
 @pytest.mark.parametrize("extra, message", [
     (["--strategies", "full", "nope"], "unknown strategy 'nope'"),
     (["--seeds", "0"], "parameter seeds"),

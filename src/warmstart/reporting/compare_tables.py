@@ -38,6 +38,11 @@ def _arch_args(args: Mapping[str, Any]) -> str:
     return f" ({', '.join(f'{k}={v}' for k, v in args.items())})" if args else ""
 
 
+def _epochs_text(epochs: int | None) -> str:
+    return ("epochs set by the training set's size, the same for every arm at a given K (the table gives them)"
+            if epochs is None else f"{epochs} epochs")
+
+
 def _lr_text(lr: float | None) -> str:
     return "each strategy's default lr for the model" if lr is None else f"lr {lr:g}"
 
@@ -93,7 +98,7 @@ def to_markdown(result: CompareResult) -> str:
              f"Strategies: {', '.join(result.strategies)}.{_options_text(result)} Scratch: the "
              f"{result.scratch_model['arch']} architecture{_arch_args(result.scratch_model['arch_args'])} from "
              f"random initialisation, with the checkpoint's input pipeline. Every arm sees inputs of shape {size}.",
-             f"Equal budget: every arm trains with the same settings ({train['epochs']} epochs, batch size "
+             f"Equal budget: every arm trains with the same settings ({_epochs_text(train['epochs'])}, batch size "
              f"{train['batch_size']}, {train['optimizer']} {_lr_text(train['lr'])}, {train['schedule']} schedule, "
              f"augment {train['augment']}, precision {train['precision']}); seed s draws the same K examples per class "
              "for every arm.",
@@ -105,7 +110,8 @@ def to_markdown(result: CompareResult) -> str:
     statement = adapt_statement(result)
     if statement is not None:
         lines += ["## Task-adaptive pretraining (--adapt-on)", "", statement, ""]
-    lines += ["## Equal budget", "", *_table(result.cells, steps=False)]
+    # without --epochs each run's budget follows its training-set size: the table gives what each cell trained
+    lines += ["## Equal budget", "", *_table(result.cells, steps=train["epochs"] is None)]
     if result.plateau is not None:
         lines += ["", "## Each arm to its plateau", "", result.plateau["rule"], "", *_table(result.plateau_cells,
                                                                                            steps=True)]
