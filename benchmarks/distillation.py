@@ -43,6 +43,14 @@ from _common import command_line, machine_info, RESULTS, write_results
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 QUIET = dict(progress=False, trackers=())
 STUDENT_WIDTHS = [4, 8, 16]  # a quarter of cnn's default 16-32-64
+ARMS = ("labels only", "distilled", "distilled + unlabelled")
+
+
+def chosen_arms(args, unlabeled) -> list[str]:
+    """``--arms`` in its order, or every arm the data allows (the unlabelled one only with unlabelled data)."""
+    if args.arms and ARMS[2] in args.arms and unlabeled is None:
+        raise SystemExit(f"--arms '{ARMS[2]}' needs unlabelled data: set --image-unlabeled / --text-unlabeled")
+    return list(args.arms or ARMS[:2] + ((ARMS[2],) if unlabeled is not None else ()))
 
 
 def unlabelled_images(folder: Path, count: int, seed: int = 1234) -> DataConfig:
@@ -134,7 +142,7 @@ def images(args, folder: Path) -> dict:
                                                    **QUIET))
     print(f"images teacher: {teacher.metrics.accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     unlabeled = unlabelled_images(folder, args.image_unlabeled) if args.image_unlabeled else None
-    arms = ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
+    arms = chosen_arms(args, unlabeled)
     student = ModelConfig("cnn", {"widths": STUDENT_WIDTHS})
     rows = run_arms(teacher.run_dir, data, [("cnn 4-8-16", student)], arms, args, folder, unlabeled)
     return {"teacher_accuracy": teacher.metrics.accuracy, "rows": rows,
@@ -157,7 +165,7 @@ def text(args, folder: Path) -> dict:
         teacher_dir, teacher_accuracy = teacher.run_dir, teacher.metrics.accuracy
     print(f"text teacher: {teacher_accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     unlabeled = unlabelled_texts(folder, Path(source), args.text_unlabeled) if args.text_unlabeled >= 0 else None
-    arms = args.arms or ["labels only", "distilled"] + (["distilled + unlabelled"] if unlabeled is not None else [])
+    arms = chosen_arms(args, unlabeled)
     students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
     text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
                                       "student_lr": args.text_student_lr, "batch_size": 16})
@@ -189,6 +197,8 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="distilled arms; labels only uses 1")
     parser.add_argument("--speed-rounds", type=int, default=0, help="> 0: also CPU speed (quiet machine only)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--arms", nargs="+", default=None, choices=ARMS,
+                        help="the arms to run, in this order (default: every arm the data allows)")
     images_group = parser.add_argument_group("images")
     images_group.add_argument("--image-shots", type=int, default=300, help="labelled images per class (0: all)")
     images_group.add_argument("--image-unlabeled", type=int, default=1500, help="unlabelled images (0: none)")
@@ -209,9 +219,6 @@ def main() -> None:
     text_group.add_argument("--text-layers", type=int, nargs="+", default=[3, 2])
     text_group.add_argument("--text-teacher", default=None,
                             help="reuse this teacher run (made by this script with the same data settings)")
-    text_group.add_argument("--arms", nargs="+", default=None, choices=["labels only", "distilled",
-                                                                         "distilled + unlabelled"],
-                            help="the arms to run, in this order (default: every arm the data allows)")
     text_group.add_argument("--text-teacher-epochs", type=int, default=6)
     text_group.add_argument("--text-teacher-lr", type=float, default=1e-4)
     text_group.add_argument("--text-student-epochs", type=int, default=4)
