@@ -42,3 +42,21 @@ def test_clone_and_cross_val_score(digits):
     assert twin.get_params() == clf.get_params() and twin is not clf
     scores = cross_val_score(clf, x[:200], y[:200], cv=2)
     assert scores.shape == (2,) and (scores > 0.2).all()
+
+
+def test_adapt_on_self_runs_the_stage_on_the_fitted_inputs(digits):
+    from warmstart.config import AdaptConfig
+
+    x, y = digits
+    images = (x[:160].reshape(-1, 8, 8) * 255).astype(np.uint8)  # digits as 8x8 images: SimCLR's kind of input
+    stage = AdaptConfig("self", epochs=1, batch_size=32, lr=1e-3)
+    clf = Transfer(None, "full", model=ModelConfig("cnn", {"widths": [4, 8]}), epochs=1, adapt_on=stage)
+    assert clone(clf).get_params()["adapt_on"] == stage
+    clf.fit(images, y[:160])
+    recorded = clf.result_.info.extra["self_supervised"]
+    assert (recorded["objective"]["name"], recorded["data"]) == ("simclr", "self")
+    # the training split only: the validation share finetune holds out (18 of 160) is never the stage's
+    assert recorded["examples"] == 142 and recorded["steps"] == 5  # at batch 32
+    plain = Transfer(None, "full", model=ModelConfig("cnn", {"widths": [4, 8]}), epochs=1).fit(images, y[:160])
+    assert "self_supervised" not in plain.result_.info.extra
+    assert not np.allclose(clf.predict_proba(images[:20]), plain.predict_proba(images[:20]))

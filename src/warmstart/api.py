@@ -329,7 +329,7 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
          time_limit: float | None = None, workers: int = 1, space: str | Path | None = None, pruner: str = "median",
          folds: int = 3, average: str | None = None, candidates: tuple[str, ...] | list[str] = (),
          rank_score: str = "logme", keep_head: bool = False, resume: bool = False, overwrite: bool = False,
-         launcher: str = "local") -> "TuneResult":
+         launcher: str = "local", adapt_on: AdaptConfig | str | None = None) -> "TuneResult":
     """Search ``strategy``'s settings on the validation split (an Optuna study of ``trials`` trials, TPE with the
     ``pruner`` on each epoch's validation accuracy; with few shots and no validation split, ``folds`` stratified
     folds of the training examples), then train the best settings as ``finetune`` would into ``out/best`` and score
@@ -338,7 +338,9 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     on this machine (``launcher="local"``) or as Spark tasks (``launcher="spark"``), and ``trials`` is exact.
     ``average``: ``wise-ft`` or ``soup`` (the winner with the next-best trials). See :mod:`warmstart.tuning.study`
     for the files it writes (``best_config.yaml`` replays the winner with ``finetune --config``).
-    ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned."""
+    ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned.
+    ``adapt_on``: as ``finetune``'s, the task-adaptive stage, run once before the search (on the race's winner):
+    every trial and the winner start from the adapted weights, and tuning.json counts its steps."""
     from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
@@ -348,4 +350,5 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
                              hint="pass --from auto --candidates A B C, or one --from and no --candidates")
     return run_tune(checkpoint, data, strategy=strategy, model=None if model is None else model_config(model),
                     train=train, out=out, settings=settings, space=space, keep_head=keep_head, resume=resume,
-                    overwrite=overwrite, candidates=tuple(candidates), rank_score=rank_score)
+                    overwrite=overwrite, candidates=tuple(candidates), rank_score=rank_score,
+                    adapt_on=AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on)

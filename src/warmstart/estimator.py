@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import AdaptConfig, DataConfig, ModelConfig, TrainConfig
 from .errors import WarmstartError
 
 
@@ -33,12 +33,16 @@ class Transfer(ClassifierMixin, BaseEstimator):
     """Fine-tune ``source`` on ``(x, y)``: a warmstart checkpoint (run folder), a pretrained model (``timm:NAME``,
     ``minilm``, ...), outside weights (``keras:FILE``, ``torch:FILE`` with ``model``), or None for ``model`` from
     scratch. ``strategy`` and the training settings are :func:`warmstart.finetune`'s; ``epochs``, ``lr``,
-    ``batch_size``, ``seed`` and ``device`` override the ``finetune`` preset, ``train`` replaces it whole."""
+    ``batch_size``, ``seed`` and ``device`` override the ``finetune`` preset, ``train`` replaces it whole.
+    ``adapt_on``: task-adaptive pretraining first, as ``finetune``'s (``"self"``: a self-supervised stage on the
+    inputs ``fit`` trains on, labels ignored; a path: unlabelled inputs in a file or folder; an
+    :class:`~warmstart.config.AdaptConfig` for the stage's objective and budget)."""
 
     def __init__(self, source: str | None = None, strategy: str = "auto", *, model: ModelConfig | str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None, seed: int = 0,
                  val_fraction: float | None = None, device: str = "auto", strict: bool = True,
-                 train: TrainConfig | None = None, progress: bool = False):
+                 train: TrainConfig | None = None, progress: bool = False,
+                 adapt_on: AdaptConfig | str | None = None):
         self.source = source
         self.strategy = strategy
         self.model = model
@@ -51,6 +55,7 @@ class Transfer(ClassifierMixin, BaseEstimator):
         self.strict = strict
         self.train = train
         self.progress = progress
+        self.adapt_on = adapt_on
 
     def _train_config(self) -> TrainConfig:
         if self.train is not None:
@@ -67,7 +72,7 @@ class Transfer(ClassifierMixin, BaseEstimator):
         labels = as_array(y)
         data = DataConfig((x, labels, x, labels), val_fraction=self.val_fraction)
         self.result_ = finetune(self.source, data, strategy=self.strategy, model=self.model,
-                                train=self._train_config(), strict=self.strict)
+                                train=self._train_config(), strict=self.strict, adapt_on=self.adapt_on)
         by_name = {str(v): v for v in np.unique(labels).tolist()}
         self.classes_ = np.asarray([by_name[name] for name in self.result_.info.class_names])
         return self

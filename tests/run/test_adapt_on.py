@@ -14,6 +14,7 @@ from warmstart import DataConfig, ModelConfig, TrainConfig, api
 from warmstart.config import AdaptConfig
 from warmstart.engine import Callback, loop
 from warmstart.errors import WarmstartError
+from warmstart.models import load_checkpoint
 from warmstart.run import self_supervised
 
 from cli_runner import run_cli
@@ -183,3 +184,60 @@ def test_lr_find_starts_from_the_adapted_model(fashion_subset_npz, tmp_path):
     assert any("task-adaptive pretraining" in n and n.endswith("then the range test") for n in result.notes)
     plain = api.lr_find(None, data, model=CNN, train=TRAIN, steps=5)
     assert plain.losses[0] != result.losses[0]  # the same model and seed, but the stage changed its weights
+
+
+# Everything fixed at the run's values but the rate, one choice: every trial is the run's own recipe, so the winner
+# must be exactly what finetune --adapt-on trains.
+FIXED_SPACE = """\
+lr: {choices: [0.002]}
+weight_decay: null
+epochs: null
+warmup_epochs: null
+label_smoothing: null
+augment: null
+"""
+
+
+def test_tune_runs_the_stage_once_and_its_winner_is_finetune_with_the_stage(target, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("optuna")
+    stages, real = [], self_supervised.adapt_before_finetuning
+
+    def adapt(start, *args, **kwargs):
+        stages.append(1)
+        return real(start, *args, **kwargs)
+
+    monkeypatch.setattr(self_supervised, "adapt_before_finetuning", adapt)
+    space = tmp_path / "space.yaml"
+    space.write_text(FIXED_SPACE)
+    train = replace(TRAIN, lr=0.002)
+    out = tmp_path / "tune"
+    tuned = api.tune(None, target, model=CNN, strategy="full", train=train, out=out, trials=2, space=space,
+                     adapt_on=STAGE)
+    assert stages == [1]  # once, before the search: not per trial (2 trials of 3 folds), not for the winner
+    summary = json.loads((out / "tuning.json").read_text())
+    assert summary["compute"]["adapt_steps"] == 6 and summary["adapt_on"]["stage"]["steps"] == 6  # 80 images / 32
+    assert tuned.run.info.extra["self_supervised"]["objective"]["name"] == "simclr"
+    assert any("run once before the search" in n for n in tuned.run.notes)
+
+    reference = api.finetune(None, target, model=CNN, strategy="full", adapt_on=STAGE, train=train,
+                             out=tmp_path / "finetune")
+    assert same_weights(tuned.run, reference)  # the trials' and the winner's starting point is the stage's
+    plain = api.finetune(None, target, model=CNN, strategy="full", train=train, out=tmp_path / "plain")
+    assert not same_weights(tuned.run, plain)
+
+    stages.clear()  # --resume reuses the finished stage
+    more = api.tune(None, target, model=CNN, strategy="full", train=train, out=out, trials=3, space=space,
+                    adapt_on=STAGE, resume=True)
+    assert stages == [] and len(more.trials) == 3 and same_weights(more.run, reference)
+    with pytest.raises(WarmstartError, match="adapt_on"):  # the study remembers the stage it started from
+        api.tune(None, target, model=CNN, strategy="full", train=train, out=out, trials=4, space=space,
+                 adapt_on=replace(STAGE, epochs=1), resume=True)
+
+    # best_config.yaml replays the stage and the winner: the same weights from finetune --config
+    assert "adapt_on: self" in (out / "best_config.yaml").read_text()
+    code, _, err = run_cli(["finetune", "--config", out / "best_config.yaml", "--quiet", "--out", tmp_path / "replay"],
+                           capsys)
+    assert code == 0, err
+    replayed_model, _ = load_checkpoint(tmp_path / "replay")
+    assert all(torch.equal(a, b) for a, b in zip(replayed_model.state_dict().values(),
+                                                 reference.model.state_dict().values()))

@@ -10,7 +10,7 @@ from .command import Given, command
 from .defaults import from_api
 from .options import (DATA_OPTIONS, MODEL_OPTIONS, OUTPUT_OPTIONS, SCALING_OPTIONS, SELECTION_OPTIONS, START,
                       STRATEGY_OPTIONS, TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
-from .train import KEEP_HEAD
+from .train import ADAPT_OPTIONS, KEEP_HEAD, adapt_config
 
 SEARCH = "Search"
 
@@ -35,7 +35,7 @@ TUNE_OPTIONS = Group(
 
 @command(app, "tune", Group(START.with_(help=START.help + " `auto` races --candidates first.")), DATA_OPTIONS,
          MODEL_OPTIONS, Group(KEEP_HEAD), STRATEGY_OPTIONS, TRAINING_OPTIONS, SCALING_OPTIONS, TUNE_OPTIONS,
-         SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+         ADAPT_OPTIONS, SELECTION_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def tune(given: Given) -> None:
     """Search the strategy's settings on validation (Optuna), then train the best and score it once on the test
     split: trials.csv, best_config.yaml (replay with finetune --config), best/ and report.html in --out."""
@@ -47,7 +47,7 @@ def tune(given: Given) -> None:
                       workers=given.workers, space=given.space, pruner=given.pruner, folds=given.folds,
                       average=given.average, candidates=build.listed(given.candidates), rank_score=given.rank_score,
                       keep_head=given.keep_head, resume=given.resume, overwrite=given.overwrite,
-                      launcher=given.launcher)
+                      launcher=given.launcher, adapt_on=adapt_config(given))
     if not given.as_json:
         print(f"best of {len(result.trials)} trials: validation accuracy {result.best_value:.4f} with "
               + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -11,15 +11,16 @@ config.json and the model card carry.
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, to_dict
+from ..config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
 from ..data import DataSplits, Dataset
 from ..data.fit import Preprocessing, fit_splits, model_kind
 from ..data.preprocess import Normalization
@@ -28,6 +29,7 @@ from ..engine import Callback, ProgressBar, distributed, resolve_device, trainer
 from ..engine.loop import History, with_default_lr
 from ..engine.state import has_training_state
 from ..errors import WarmstartError
+from ..io import atomic_write, write_json
 from ..models import CheckpointInfo, TransferModel
 from ..objectives import Objective, create_objective
 from .fingerprint import data_fingerprint
@@ -228,3 +230,60 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
                       f"{dataset.kind} inputs of {lineage['data']}, {lineage['epochs']} epoch(s), {lineage['steps']} "
                       f"steps at lr {stage.lr:g} (final {objective.loss_name} {lineage['final_loss']:.4f}"
                       + (", resumed from its saved state" if resumed else "") + f"); then {then}")
+
+
+# --- tune --adapt-on: the stage once, for every trial ----------------------------------------------------------------
+
+STAGE_WEIGHTS, STAGE_RECORD = "weights.safetensors", "stage.json"
+
+
+@dataclass(frozen=True)
+class FinishedStage:
+    """An ``--adapt-on`` stage already trained: ``tune`` runs it once, on the starting point every trial resolves,
+    and each trial and the winner start from its weights instead of training it again (picklable, for the search's
+    worker processes). ``data``: the stage's inputs, as :class:`AdaptConfig` names them; ``lineage``: what
+    :func:`stage_lineage` recorded of it."""
+
+    data: str
+    weights: Path
+    lineage: dict[str, Any]
+
+    def load(self, start: StartingPoint) -> None:
+        """Put the adapted weights in ``start.model`` (the same model the stage trained: same starting point, same
+        seed, so the same new head) and record the stage in its lineage; silently (each of tune's trials does)."""
+        from safetensors.torch import load_file
+
+        start.model.load_state_dict(load_file(str(self.weights)))
+        start.lineage = {**start.lineage, "self_supervised": self.lineage}
+
+    def apply(self, start: StartingPoint) -> None:
+        """:meth:`load`, and the note a run that trained the stage would have made (the winner's run)."""
+        self.load(start)
+        note(start.notes, f"task-adaptive pretraining: {self.lineage['objective']['name']} on "
+                          f"{self.lineage['examples']} unlabelled inputs of {self.lineage['data']}, "
+                          f"{self.lineage['steps']} steps, run once before the search ({self.weights.parent})")
+
+
+def adapt_once(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, folder: Path, *,
+               resume: bool) -> FinishedStage:
+    """``tune --adapt-on``: the stage on ``start`` (trained in place), its weights and record saved in ``folder``
+    (``weights.safetensors``, then ``stage.json``, each written atomically: the record's presence means the stage
+    finished). ``resume`` reloads a finished stage with the same settings; a search killed inside the stage trains it
+    again from its start (the stage is short: one or a few epochs)."""
+    from safetensors.torch import save_file
+
+    record_path, weights = folder / STAGE_RECORD, folder / STAGE_WEIGHTS
+    settings = json_ready({"adapt_on": to_dict(adapt), "seed": train.seed})
+    if resume and record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        if record.get("settings") != settings:
+            raise WarmstartError(f"cannot resume the search's --adapt-on stage in {folder}: it ran with "
+                                 f"{record.get('settings')}, and this search asks for {settings}",
+                                 hint="resume with the same --adapt-on settings and --seed, or start a new search")
+        return FinishedStage(adapt.data, weights, record["lineage"])
+    adapt_before_finetuning(start, adapt, data, train, then="the search's trials")
+    state = {k: v.detach().cpu().contiguous() for k, v in start.model.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, tmp))
+    lineage = json_ready(start.lineage["self_supervised"])
+    write_json(record_path, {"settings": settings, "lineage": lineage})
+    return FinishedStage(adapt.data, weights, lineage)

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -39,6 +39,9 @@ from .folder import RunFolder, began, check_resumable
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
+
+if TYPE_CHECKING:  # it imports this module
+    from .self_supervised import FinishedStage
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,13 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
               keep_head: bool = False, adaptation: Adaptation | None = None, target_unlabeled=None,
               selection: dict[str, Any] | None = None, notes: tuple[str, ...] = (),
               input_pipeline: str | Path | None = None, strict: bool = True,
-              averaging: WeightAveraging | None = None, adapt_on: AdaptConfig | None = None) -> RunResult:
+              averaging: WeightAveraging | None = None, adapt_on: AdaptConfig | FinishedStage | None = None
+              ) -> RunResult:
     """A whole training run, ``finetune``'s (and ``pretrain``'s) work: checks first, then the starting point, the
     strategy, and :func:`train_and_save`. ``selection`` and ``notes`` come from ``--from auto``'s ranking;
     ``averaging`` (``--average``, run/averaging.py) replaces the trained weights before they are scored.
-    ``adapt_on``: a self-supervised stage on unlabelled inputs first (:mod:`warmstart.run.self_supervised`)."""
+    ``adapt_on``: a self-supervised stage on unlabelled inputs first (:mod:`warmstart.run.self_supervised`), or
+    a stage already trained (``FinishedStage``: tune's, run once for all its trials), whose weights are loaded."""
     started = time.perf_counter()
     train = train or TrainConfig.for_command(kind)  # the command's preset, as the CLI uses it
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
@@ -88,7 +93,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
     folder = open_run_folder(out, resume=resume, overwrite=overwrite)
     if resume:
-        folder.check_resumed_stage(None if adapt_on is None else adapt_on.data)
+        folder.check_resumed_stage(adapt_on.data if isinstance(adapt_on, AdaptConfig) else None)
     start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline,
                                    strict=strict)
     start.notes[:0] = notes
@@ -109,13 +114,16 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
                           resume=resume, adaptation=target, selection=selection, averaging=averaging)
 
 
-def adapt_first(start: StartingPoint, adapt_on: AdaptConfig, data: DataConfig, train: TrainConfig,
-                folder: RunFolder | None, resume: bool) -> None:
+def adapt_first(start: StartingPoint, adapt_on: AdaptConfig | FinishedStage, data: DataConfig,
+                train: TrainConfig, folder: RunFolder | None, resume: bool) -> None:
     """``--adapt-on``: the self-supervised stage before fine-tuning, resumed from its own state (``adapt/state/``)
-    when the run is; an overwriting run's partial folder goes if the stage fails."""
-    from .self_supervised import adapt_before_finetuning
+    when the run is (a finished one's weights loaded); an overwriting run's partial folder goes if the stage fails."""
+    from .self_supervised import FinishedStage, adapt_before_finetuning
 
     try:
+        if isinstance(adapt_on, FinishedStage):
+            adapt_on.apply(start)
+            return
         adapt_before_finetuning(start, adapt_on, data, train, folder=folder, resume=resume)
     except BaseException:
         if folder is not None:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..engine import Callback
 from ..errors import TrainingDiverged, WarmstartError
 from ..registry import option_names
+from ..run.self_supervised import FinishedStage
 from ..run.starting_point import StartingPoint, resolve_starting_point
 from ..run.trainer import resolve_strategy
 from ..run.trial import on_folds, train_trial
@@ -95,7 +97,8 @@ class PruneOnValidation(Callback):
 @dataclass(frozen=True)
 class Objective:
     """One search's trials, as data (see the module's docstring). ``weights_dir``: where finished trials save their
-    weights (``--average soup``)."""
+    weights (``--average soup``); ``adapted``: the ``--adapt-on`` stage, run once before the search, whose weights
+    every trial starts from."""
 
     checkpoint: str | None
     data: DataConfig
@@ -106,9 +109,13 @@ class Objective:
     folds: int
     keep_head: bool = False
     weights_dir: Path | None = None
+    adapted: FinishedStage | None = None
 
     def start(self) -> StartingPoint:
-        return resolve_starting_point(self.checkpoint, self.data, self.model, self.train, keep_head=self.keep_head)
+        start = resolve_starting_point(self.checkpoint, self.data, self.model, self.train, keep_head=self.keep_head)
+        if self.adapted is not None:
+            self.adapted.load(start)
+        return start
 
     def resolved(self, start: StartingPoint) -> tuple[Strategy, TrainConfig]:
         """The strategy (``auto`` resolved) and the training settings with the budget set, as finetune would."""

@@ -21,6 +21,11 @@ The budget counts trials finished (complete or pruned) or running; a trial left 
 is found on ``--resume``, marked failed and its settings queued once more. ``--time-limit`` stops starting trials
 after that many seconds. The driver alone then trains and scores the winner, averages and reports.
 
+With ``--adapt-on``, the task-adaptive stage (:mod:`warmstart.run.self_supervised`) runs once, after the study
+exists and before its first trial, on the starting point every trial resolves; its weights and record are kept in
+``out/adapt/``, every trial and the winner start from them, ``--resume`` reloads them, and ``tuning.json`` counts
+the stage's steps beside the trials'. ``best_config.yaml`` replays it by running the stage again (same seed).
+
 Before the search, :mod:`warmstart.tuning.validation_noise` checks that the validation signal can carry a search (a
 few folds of a handful of examples cannot): a warning, printed once and kept in ``tuning.json`` and the report.
 """
@@ -40,11 +45,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._version import __version__
-from ..config import DataConfig, ModelConfig, TrainConfig, check_parameter, is_int, is_number, json_ready, to_dict
+from ..config import (AdaptConfig, DataConfig, ModelConfig, TrainConfig, check_parameter, is_int, is_number, json_ready,
+                      to_dict)
 from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
-from ..run.folder import STUDY, TRIAL_LOCK, open_study_folder
+from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, open_study_folder
+from ..run.self_supervised import adapt_once
 from ..run.starting_point import data_config
 from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, for_kind, read_space_file
@@ -355,9 +362,11 @@ def write_trials(folder: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | None, strategy: Strategy,
-                train: TrainConfig, searched: Sequence[str], keep_head: bool, average: str | None) -> dict[str, Any]:
+                train: TrainConfig, searched: Sequence[str], keep_head: bool, average: str | None,
+                adapt_on: AdaptConfig | None = None) -> dict[str, Any]:
     """The winner's settings as ``warmstart finetune`` options (``--config best_config.yaml`` replays them): the
-    searched ones, and every other setting where it differs from finetune's default."""
+    searched ones, and every other setting where it differs from finetune's default. An ``--adapt-on`` stage is
+    replayed by running it again (same settings and seed)."""
     from ..config import field_defaults, train_defaults
 
     data_defaults, train_default = field_defaults(DataConfig), train_defaults("finetune")
@@ -375,6 +384,11 @@ def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | N
         options["keep_head"] = True
     if average == "wise-ft":  # a soup needs the study's trials: finetune cannot replay it
         options["average"] = average
+    if adapt_on is not None:
+        stage_defaults = field_defaults(AdaptConfig)
+        options["adapt_on"] = adapt_on.data
+        options.update({f"adapt_{k}": v for k, v in to_dict(adapt_on).items()
+                        if k != "data" and v != stage_defaults.get(k)})
     return json_ready(options)
 
 
@@ -382,8 +396,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
              model: ModelConfig | None = None, train: TrainConfig | None = None, out: str | Path,
              settings: TuneSettings = TuneSettings(), space: str | Path | None = None, keep_head: bool = False,
              resume: bool = False, overwrite: bool = False, candidates: Sequence[str] = (),
-             rank_score: str = "logme") -> TuneResult:
-    """The whole search (see the module's docstring); ``api.tune`` is its public face."""
+             rank_score: str = "logme", adapt_on: AdaptConfig | None = None) -> TuneResult:
+    """The whole search (see the module's docstring); ``api.tune`` is its public face. ``adapt_on``: the
+    task-adaptive stage, run once on the starting point (the race's winner with ``--from auto``) before the first
+    trial; every trial and the winner start from its weights (``out/adapt/``)."""
     import yaml
 
     try:
@@ -419,11 +435,16 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         averaging_check.check(start.splits)
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
-    study = _open_study(folder, _settings_record(objective, settings), resume)
+    record = {**_settings_record(objective, settings), **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
+    study = _open_study(folder, json_ready(record), resume)
     stale = fail_interrupted(study) if resume else []
     if stale:
         log.warning("tune: trial(s) %s were left running by a process that stopped: marked failed, not counted",
                     ", ".join(map(str, stale)))
+    stage = None
+    if adapt_on is not None:  # after the study exists, so that a search killed in the stage resumes
+        stage = adapt_once(base.start(), adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume)
+        objective = replace(objective, adapted=stage)
     noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
                             settings.trials)
     if noise.warning is not None:
@@ -448,7 +469,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     best_train, best_strategy = apply(best["params"], replace(trial_train, progress=train.progress,
                                                               trackers=train.trackers), resolved)
     options = best_config(checkpoint, data, model, best_strategy, best_train, list(best["params"]), keep_head,
-                          settings.average)
+                          settings.average, adapt_on)
     header = (f"# the best of {len(rows)} trials of `warmstart tune` (validation accuracy {best['value']:.4f}, trial "
               f"{best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n")
     write_text(folder / "best_config.yaml", header + yaml.safe_dump(options, sort_keys=False))
@@ -466,7 +487,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
              f"accuracy {best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
     run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
                     out=folder / "best", overwrite=True, keep_head=keep_head, notes=notes,
-                    averaging=create_averaging(settings.average, soup))
+                    averaging=create_averaging(settings.average, soup), adapt_on=stage)
     winner_steps = sum(e.get("steps_per_epoch", 0) for e in run.history)
     summary = {"command": "tune", "from": checkpoint, "data": to_dict(data), "strategy": resolved.describe(),
                "settings": {**to_dict(settings), "space_file": None if space is None else str(space)},
@@ -477,7 +498,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                                                  for s in ("complete", "pruned", "fail", "running")},
                           "interrupted": sorted(int(n) for n in study.user_attrs.get("interrupted", {}))},
                "validation_noise": noise.to_dict(),
-               "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps},
+               "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps,
+                           "adapt_steps": 0 if stage is None else stage.lineage["steps"]},
+               **({} if stage is None else {"adapt_on": {**to_dict(adapt_on), "stage": stage.lineage}}),
                "importances": importances(study), "test_accuracy": run.metrics.accuracy,
                **({} if selection is None else {"selection": selection}),
                "notes": list(run.notes), "wall_time_s": time.perf_counter() - started,
