@@ -223,3 +223,59 @@ def test_a_text_teacher_cut_to_one_layer_distils_with_unlabelled_texts(tmp_path)
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["strategy"]["unlabeled_examples"] == 3 and config["unlabeled"]["source"] == str(unlabeled)
     assert config["unlabeled"]["max_length"] == 16  # a path alone is read as --data is
+
+
+def test_feature_matching_adds_distilberts_cosine_loss_through_one_forward_pass():
+    from warmstart.strategies.distillation import FeaturesAndLogits, feature_matching_loss
+
+    f = torch.randn(4, 8)
+    assert float(feature_matching_loss(f, 3 * f)) == pytest.approx(0.0, abs=1e-6)  # direction, not scale
+    assert float(feature_matching_loss(f, -f)) == pytest.approx(2.0, abs=1e-6)
+    torch.manual_seed(0)
+    teacher, student = create_model("mlp", (8,), 3, hidden=[16]), create_model("mlp", (8,), 3, hidden=[16])
+    x, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    plain = Distillation(teacher, alpha=0.5)
+    matched = Distillation(teacher, alpha=0.5, feature_weight=2.0)
+    assert matched.describe()["feature_weight"] == 2.0
+    module = matched.training_module(student)
+    assert isinstance(module, FeaturesAndLogits) and plain.training_module(student) is student
+    loss, logits = matched.compute_loss(module, x, y, nn.CrossEntropyLoss())
+    base, _ = plain.compute_loss(student, x, y, nn.CrossEntropyLoss())
+    expected = base + 2.0 * feature_matching_loss(student.forward_features(x), teacher.forward_features(x))
+    assert torch.isclose(loss, expected, atol=1e-6) and torch.equal(logits, student(x))
+    with pytest.raises(WarmstartError, match="feature_weight"):
+        Distillation(teacher, feature_weight=-1)
+    with pytest.raises(WarmstartError, match="--student mlp has 4 features where the teacher has 16"):
+        matched.check_student(create_model("mlp", (8,), 3, hidden=[4]), "mlp")
+
+
+def test_a_cut_student_with_feature_matching_comes_closer_to_its_teachers_features(tmp_path, capsys):
+    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall",
+             "why is the sky blue", "where is mount everest", "which river is longest", "who painted the mona lisa"]
+    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
+    data = DataConfig(_texts(tmp_path / "train.csv", rows * 2), max_length=16, val_fraction=0.0)
+    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
+                                 out=tmp_path / "teacher")
+    teacher_model, _ = load_checkpoint(teacher.run_dir)
+
+    def distance(out: Path, weight: float) -> float:
+        """Mean cosine distance between the student's and the teacher's feature vectors on the training texts."""
+        result = warmstart.distill(teacher.run_dir, data, student="layers=1", feature_weight=weight,
+                                   train=TrainConfig(epochs=10, lr=3e-3, **QUIET), out=out, speed_rounds=0)
+        student, _ = load_checkpoint(result.run.checkpoint)
+        from warmstart.data.preprocess import preprocessing_from_dict
+
+        prep = preprocessing_from_dict(json.loads((out / "model" / "metadata.json").read_text())["preprocessing"])
+        x = prep.apply(np.array(texts, dtype=object))
+        with torch.no_grad():
+            return float(1 - F.cosine_similarity(student.eval().forward_features(x),
+                                                 teacher_model.eval().forward_features(x)).mean())
+
+    matched, plain = distance(tmp_path / "matched", 100.0), distance(tmp_path / "plain", 0.0)
+    assert matched < 0.5 * plain
+    config = json.loads((tmp_path / "matched" / "config.json").read_text())
+    assert config["strategy"]["feature_weight"] == 100.0
+    code, _, err = run_cli(["distill", "--config", tmp_path / "matched" / "config.json", "--speed-rounds", "0",
+                            "--quiet", "--out", tmp_path / "replayed"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "replayed" / "config.json").read_text())["strategy"]["feature_weight"] == 100.0

@@ -26,6 +26,9 @@ DISTILL_OPTIONS = Group(
         from_api("temperature"), DISTILLATION),
     Opt("alpha", ("--alpha",), float, "Weight of the cross-entropy on the labels (1 - alpha: the teacher's KL).",
         from_api("alpha"), DISTILLATION),
+    Opt("feature_weight", ("--feature-weight",), float, "Weight of the cosine loss pulling the student's feature "
+        "vectors towards the teacher's (DistilBERT's; 0: none). Needs features of one width: a layers=K student.",
+        from_api("feature_weight"), DISTILLATION),
     Opt("speed_rounds", ("--speed-rounds",), int, "Timed rounds of the CPU speed comparison (0: skip it).",
         from_api("speed_rounds"), DISTILLATION),
 )
@@ -46,7 +49,8 @@ def distill(given: Given) -> None:
     options = build.key_values(given.model_option, "--model-option")
     result = api.distill(given.teacher, build.data_config(given), student=ModelConfig(given.student, options)
                          if options else given.student, out=given.out, unlabeled=given.unlabeled,
-                         temperature=given.temperature, alpha=given.alpha, train=build.train_config(given),
+                         temperature=given.temperature, alpha=given.alpha, feature_weight=given.feature_weight,
+                         train=build.train_config(given),
                          resume=given.resume, speed_rounds=given.speed_rounds, **given.changed("overwrite"))
     render.print_metrics(result.run.metrics, f"distill: student test ({given.data})", given.as_json,
                          result.run.run_dir)

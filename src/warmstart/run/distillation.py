@@ -178,7 +178,8 @@ def teacher_lineage(teacher: str | Path, info: CheckpointInfo) -> dict[str, Any]
 
 
 def distill_run(teacher: str | Path, data: DataConfig | str, student: str | ModelConfig, *,
-                unlabeled: DataConfig | str | None, temperature: float, alpha: float, train: TrainConfig | None,
+                unlabeled: DataConfig | str | None, temperature: float, alpha: float, feature_weight: float,
+                train: TrainConfig | None,
                 out: str | Path, callbacks: tuple[Callback, ...], resume: bool, overwrite: bool,
                 speed_rounds: int) -> DistillationResult:
     """The whole run: checks, the teacher and the student, training, the saved run, and distillation.json."""
@@ -203,7 +204,8 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
     unlabeled = None if unlabeled is None else unlabeled_config(unlabeled, data)
     extra = None if unlabeled is None else unlabeled_examples(unlabeled, start, teacher, data)
     objective = Distillation(teacher_model, temperature=temperature, alpha=alpha, teacher_preprocessing=view,
-                             unlabeled=extra)
+                             unlabeled=extra, feature_weight=feature_weight)
+    objective.check_student(start.model, spec)
     if extra is not None:
         note(start.notes, f"{len(extra)} unlabelled examples of {unlabeled.source} extend the transfer set")
         start.lineage["unlabeled"] = to_dict(unlabeled)

@@ -9,6 +9,18 @@ T^2 keeps the soft term's gradients on the hard term's scale whatever T is. ``al
 cross-entropy (label smoothing, class weights) over the examples that have a label; an unlabelled example (label
 :data:`NO_LABEL`, or an all-zero row of soft targets) contributes only the KL term.
 
+Feature matching (``feature_weight`` beta > 0): the student's feature vector f_s (``forward_features``: the pooled
+sentence embedding of a text encoder, the pooled map of a CNN) is also pulled towards the teacher's f_t by the cosine
+embedding loss of DistilBERT (Sanh, Debut, Chaumond & Wolf, 2019, arXiv:1910.01108), which aligned the directions of
+student and teacher hidden states::
+
+    L + beta * mean(1 - cos(f_s, f_t))
+
+Hints on intermediate representations (FitNets, Romero et al. ICLR 2015; TinyBERT, Jiao et al. 2020) carry more
+of the teacher per example than its few logits; the pooled vector is the one the head reads. It needs feature
+vectors of one width (a student cut from its teacher, an encoder of the same hidden size), and covers every example,
+labelled or not.
+
 Beyer, Zhai, Royer, Markeeva, Anil & Kolesnikov, "Knowledge distillation: A good teacher is patient and
 consistent", CVPR 2022: *function matching*. The teacher runs on the fly, in eval mode and without gradients, on the
 very inputs the student sees in the same step: the same augmented, mixed images (``--augment``, ``--mix mixup``),
@@ -48,6 +60,24 @@ def labelled_rows(targets: torch.Tensor) -> torch.Tensor:
     return targets >= 0 if targets.ndim == 1 else targets.sum(1) > 0
 
 
+def feature_matching_loss(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """DistilBERT's cosine embedding loss with every pair a positive one: the batch mean of ``1 - cos(f_s, f_t)``."""
+    return (1.0 - F.cosine_similarity(student_features, teacher_features, dim=1)).mean()
+
+
+class FeaturesAndLogits(nn.Module):
+    """The student as the loop runs it under feature matching: one forward pass returning its feature vectors and
+    its logits (a module of its own, so that DistributedDataParallel sees the call)."""
+
+    def __init__(self, model: TransferModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(x)
+        return features, self.model.forward_head(features)
+
+
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
                       loss_fn: nn.Module, *, temperature: float, alpha: float) -> torch.Tensor:
     """The mean loss of a batch (the formula in the module's docstring): the KL term over every row, the hard term
@@ -70,20 +100,25 @@ class Distillation(Strategy):
 
     ``teacher_preprocessing``: the teacher's own, when it reads other inputs than the student (a text student
     with another tokenizer); None when both read the same tensor. ``unlabeled``: examples without labels, as read
-    and fitted to the student's input (images, texts), that extend the transfer set.
+    and fitted to the student's input (images, texts), that extend the transfer set. ``feature_weight``: beta of
+    the feature-matching term (0: none).
     """
 
     name = "distill"
     loss_name = "distill_loss"
 
     def __init__(self, teacher: TransferModel, *, temperature: float = 2.0, alpha: float = 0.5,
-                 teacher_preprocessing: Preprocessing | None = None, unlabeled: np.ndarray | None = None):
+                 teacher_preprocessing: Preprocessing | None = None, unlabeled: np.ndarray | None = None,
+                 feature_weight: float = 0.0):
         check_parameter(is_number(temperature) and temperature > 0, "temperature", "a positive number", temperature,
                         hint="pass --temperature with a positive number, e.g. 2")
         check_parameter(is_number(alpha) and 0 <= alpha <= 1, "alpha", "a number in [0, 1]", alpha,
                         hint="pass --alpha from 0 (only the teacher's soft targets) to 1 (only the labels)")
+        check_parameter(is_number(feature_weight) and feature_weight >= 0, "feature_weight", "a number >= 0",
+                        feature_weight, hint="pass --feature-weight 0 (no feature matching) or a positive weight, "
+                                             "e.g. 1")
         self.teacher = teacher.eval().requires_grad_(False)
-        self.temperature, self.alpha = float(temperature), float(alpha)
+        self.temperature, self.alpha, self.feature_weight = float(temperature), float(alpha), float(feature_weight)
         self.teacher_preprocessing = teacher_preprocessing
         self.unlabeled = unlabeled
         self.unlabeled_inputs_: torch.Tensor | None = None
@@ -125,23 +160,41 @@ class Distillation(Strategy):
                              torch.cat([train[1], torch.full((len(extra),), NO_LABEL, dtype=train[1].dtype)]),
                              config.batch_size, shuffle=True, generator=generator)
 
+    def check_student(self, student: TransferModel, spec: str) -> None:
+        """Feature matching compares vectors of one width: the student's features must be the teacher's size."""
+        if self.feature_weight > 0 and student.num_features != self.teacher.num_features:
+            raise WarmstartError(f"--feature-weight matches the student's feature vectors to the teacher's, and "
+                                 f"--student {spec} has {student.num_features} features where the teacher has "
+                                 f"{self.teacher.num_features}",
+                                 hint="use a student of the teacher's feature width (--student layers=K cuts the "
+                                      "teacher), or --feature-weight 0")
+
     def training_module(self, model: TransferModel) -> nn.Module:
         # the loop calls this once the student is on its device: the teacher follows it there
         self.teacher.to(next(model.parameters()).device)
-        return model
+        return FeaturesAndLogits(model) if self.feature_weight > 0 else model
 
     def compute_loss(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                      loss_fn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
         student_inputs, teacher_inputs = (inputs[:, 0], inputs[:, 1]) if self.paired else (inputs, inputs)
-        logits = module(student_inputs)
-        with torch.no_grad():
-            teacher_logits = self.teacher(teacher_inputs)
+        if self.feature_weight > 0:
+            features, logits = module(student_inputs)
+            with torch.no_grad():
+                teacher_features = self.teacher.forward_features(teacher_inputs)
+                teacher_logits = self.teacher.forward_head(teacher_features)
+        else:
+            logits = module(student_inputs)
+            with torch.no_grad():
+                teacher_logits = self.teacher(teacher_inputs)
         loss = distillation_loss(logits.float(), teacher_logits.float(), targets, loss_fn,
                                  temperature=self.temperature, alpha=self.alpha)
+        if self.feature_weight > 0:
+            loss = loss + self.feature_weight * feature_matching_loss(features.float(), teacher_features.float())
         # with unlabelled examples in the batch, an accuracy against their placeholder labels would mean nothing
         return loss, logits if self.unlabeled is None else None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "temperature": self.temperature, "alpha": self.alpha,
+                "feature_weight": self.feature_weight,
                 "teacher_inputs": "own" if self.paired else "shared",
                 "unlabeled_examples": 0 if self.unlabeled is None else len(self.unlabeled)}
