@@ -241,3 +241,16 @@ def test_tune_runs_the_stage_once_and_its_winner_is_finetune_with_the_stage(targ
     replayed_model, _ = load_checkpoint(tmp_path / "replay")
     assert all(torch.equal(a, b) for a, b in zip(replayed_model.state_dict().values(),
                                                  reference.model.state_dict().values()))
+
+
+def test_a_searchs_trials_keep_their_starting_notes_without_logging_them_again(caplog):
+    from warmstart.run.starting_point import note, notes_unlogged
+
+    notes: list[str] = []
+    with caplog.at_level("INFO", logger="warmstart"):
+        note(notes, "announced once")
+        with notes_unlogged():
+            note(notes, "a trial's repeat")
+        note(notes, "logged again")
+    assert notes == ["announced once", "a trial's repeat", "logged again"]
+    assert [r.getMessage() for r in caplog.records] == ["announced once", "logged again"]

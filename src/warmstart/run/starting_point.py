@@ -17,9 +17,11 @@ and decides the head:
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -48,10 +50,26 @@ def model_config(model: ModelConfig | str) -> ModelConfig:
     return ModelConfig(model) if isinstance(model, str) else model
 
 
+_UNLOGGED: ContextVar[bool] = ContextVar("warmstart_notes_unlogged", default=False)
+
+
 def note(notes: list[str], message: str) -> None:
-    """Record ``message`` in a run's notes (they go to its config.json and result) and log it."""
+    """Record ``message`` in a run's notes (they go to its config.json and result) and log it (not inside
+    :func:`notes_unlogged`)."""
     notes.append(message)
-    log.info(message)
+    if not _UNLOGGED.get():
+        log.info(message)
+
+
+@contextmanager
+def notes_unlogged() -> Iterator[None]:
+    """Notes made inside are recorded but not logged: each of a search's trials resolves the starting point that the
+    search has announced once already ("new head", the stage's weights), and would repeat it trial after trial."""
+    token = _UNLOGGED.set(True)
+    try:
+        yield
+    finally:
+        _UNLOGGED.reset(token)
 
 
 @dataclass

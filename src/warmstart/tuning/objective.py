@@ -23,7 +23,7 @@ from ..engine import Callback
 from ..errors import TrainingDiverged, WarmstartError
 from ..registry import option_names
 from ..run.self_supervised import FinishedStage
-from ..run.starting_point import StartingPoint, resolve_starting_point
+from ..run.starting_point import StartingPoint, notes_unlogged, resolve_starting_point
 from ..run.trainer import resolve_strategy
 from ..run.trial import on_folds, train_trial
 from ..search_space import SearchParam
@@ -144,7 +144,8 @@ class Objective:
     def __call__(self, trial) -> float:
         import optuna
 
-        start = self.start()
+        with notes_unlogged():  # the search announced its starting point once
+            start = self.start()
         strategy, train = self.resolved(start)
         params = suggest(trial, self.space, self.own_values(start, strategy, train))
         train, _ = apply(params, train, strategy)

@@ -52,7 +52,7 @@ from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, open_study_folder
 from ..run.self_supervised import adapt_once
-from ..run.starting_point import data_config
+from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, for_kind, read_space_file
 from ..strategies import Strategy, create_strategy
@@ -443,7 +443,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                     ", ".join(map(str, stale)))
     stage = None
     if adapt_on is not None:  # after the study exists, so that a search killed in the stage resumes
-        stage = adapt_once(base.start(), adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume)
+        with notes_unlogged():  # the starting point was announced above
+            stage_start = base.start()
+        stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume)
         objective = replace(objective, adapted=stage)
     noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
                             settings.trials)
