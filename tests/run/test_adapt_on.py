@@ -254,3 +254,18 @@ def test_a_searchs_trials_keep_their_starting_notes_without_logging_them_again(c
         note(notes, "logged again")
     assert notes == ["announced once", "a trial's repeat", "logged again"]
     assert [r.getMessage() for r in caplog.records] == ["announced once", "logged again"]
+
+
+def test_tune_refuses_a_stage_that_cannot_run_before_its_study_exists(tmp_path):
+    pytest.importorskip("optuna")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    np.savez(tmp_path / "vectors.npz", x=x, y=(x[:, 0] > 0).astype(np.int64), x_test=x[:10],
+             y_test=(x[:10, 0] > 0).astype(np.int64))
+    out = tmp_path / "tune"
+    with pytest.raises(WarmstartError, match="--adapt-on: no self-supervised objective for a mlp model of vector"):
+        api.tune(None, str(tmp_path / "vectors.npz"), model="mlp", train=TRAIN, out=out, trials=2,
+                 adapt_on=STAGE)
+    assert not (out / "study.journal").exists()  # nothing to --resume or --overwrite: the same --out runs again

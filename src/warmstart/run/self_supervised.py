@@ -179,17 +179,19 @@ def _has_mlm_head(model: TransferModel) -> bool:
     return has_mlm_head(model)
 
 
-def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, *,
-                            folder: RunFolder | None = None, resume: bool = False,
-                            then: str = "fine-tuning") -> None:
-    """``finetune --adapt-on``: train ``start.model``'s backbone on the unlabelled inputs ``adapt`` names, in place,
-    before the supervised run; records the stage in ``start.lineage``.
+@dataclass(frozen=True)
+class StageInputs:
+    """What an ``--adapt-on`` stage trains with, checked: its objective (for ``start.model``), the unlabelled
+    inputs fitted to the model, and their source as the lineage names it."""
 
-    With a run ``folder``, the stage saves its own training state after every epoch (``adapt/state/``,
-    :attr:`RunFolder.adapt_state_dir`), as every run of the loop does. ``resume`` carries on from it: a run
-    killed in the stage continues it from its last saved epoch, and one killed after it reloads the finished stage
-    (no epoch left to train) for the adapted weights. The state goes when the whole run finishes. ``then``: what
-    follows the stage, for its note (lr-find's range test)."""
+    objective: Objective
+    dataset: Dataset
+    source: str | DataConfig
+
+
+def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> StageInputs:
+    """The stage's objective and inputs, every check made (an objective for the model's kind of input, readable
+    data of that kind, at least two inputs): what can go wrong before the stage trains goes wrong here."""
     objective = adaptation_objective(adapt, start.model)
     if adapt.data == SELF:  # the training split's inputs: never the validation or test split
         dataset, source = without_labels(start.splits.train), SELF
@@ -203,6 +205,23 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
                                 start.preprocessing, model_name="the model", resize=True)
             dataset = fitted.train
     check_objective_fits(objective, dataset, adapt.data)
+    return StageInputs(objective, dataset, source)
+
+
+def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, *,
+                            folder: RunFolder | None = None, resume: bool = False,
+                            then: str = "fine-tuning", inputs: StageInputs | None = None) -> None:
+    """``finetune --adapt-on``: train ``start.model``'s backbone on the unlabelled inputs ``adapt`` names, in place,
+    before the supervised run; records the stage in ``start.lineage``.
+
+    With a run ``folder``, the stage saves its own training state after every epoch (``adapt/state/``,
+    :attr:`RunFolder.adapt_state_dir`), as every run of the loop does. ``resume`` carries on from it: a run
+    killed in the stage continues it from its last saved epoch, and one killed after it reloads the finished stage
+    (no epoch left to train) for the adapted weights. The state goes when the whole run finishes. ``then``: what
+    follows the stage, for its note (lr-find's range test). ``inputs``: :func:`stage_inputs` made earlier for
+    ``start`` (tune checks them before its study exists)."""
+    inputs = inputs or stage_inputs(start, adapt, data)
+    objective, dataset, source = inputs.objective, inputs.dataset, inputs.source
     stage = replace(train, epochs=adapt.epochs, batch_size=adapt.batch_size, lr=adapt.lr, schedule="linear",
                     warmup_epochs=0, early_stopping=None, augment="none", mix="none", class_balance="none",
                     label_smoothing=0.0, grad_accumulation=1, step_size=None)
@@ -265,11 +284,12 @@ class FinishedStage:
 
 
 def adapt_once(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, folder: Path, *,
-               resume: bool) -> FinishedStage:
+               resume: bool, inputs: StageInputs | None = None) -> FinishedStage:
     """``tune --adapt-on``: the stage on ``start`` (trained in place), its weights and record saved in ``folder``
     (``weights.safetensors``, then ``stage.json``, each written atomically: the record's presence means the stage
     finished). ``resume`` reloads a finished stage with the same settings; a search killed inside the stage trains it
-    again from its start (the stage is short: one or a few epochs)."""
+    again from its start (the stage is short: one or a few epochs). ``inputs``: :func:`stage_inputs` for ``start``,
+    checked already."""
     from safetensors.torch import save_file
 
     record_path, weights = folder / STAGE_RECORD, folder / STAGE_WEIGHTS
@@ -281,7 +301,7 @@ def adapt_once(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train
                                  f"{record.get('settings')}, and this search asks for {settings}",
                                  hint="resume with the same --adapt-on settings and --seed, or start a new search")
         return FinishedStage(adapt.data, weights, record["lineage"])
-    adapt_before_finetuning(start, adapt, data, train, then="the search's trials")
+    adapt_before_finetuning(start, adapt, data, train, then="the search's trials", inputs=inputs)
     state = {k: v.detach().cpu().contiguous() for k, v in start.model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, tmp))
     lineage = json_ready(start.lineage["self_supervised"])

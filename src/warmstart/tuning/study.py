@@ -51,7 +51,7 @@ from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, open_study_folder
-from ..run.self_supervised import adapt_once
+from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, for_kind, read_space_file
@@ -435,6 +435,11 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         averaging_check.check(start.splits)
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
+    stage_start = stage_checked = None
+    if adapt_on is not None:  # every check of the stage before the study exists: a refused stage leaves no study
+        with notes_unlogged():  # the starting point was announced above
+            stage_start = base.start()
+        stage_checked = stage_inputs(stage_start, adapt_on, data)
     record = {**_settings_record(objective, settings), **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
     study = _open_study(folder, json_ready(record), resume)
     stale = fail_interrupted(study) if resume else []
@@ -443,9 +448,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                     ", ".join(map(str, stale)))
     stage = None
     if adapt_on is not None:  # after the study exists, so that a search killed in the stage resumes
-        with notes_unlogged():  # the starting point was announced above
-            stage_start = base.start()
-        stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume)
+        stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume,
+                           inputs=stage_checked)
         objective = replace(objective, adapted=stage)
     noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
                             settings.trials)
