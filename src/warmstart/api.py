@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .adaptation import Adaptation
 from .adaptation.target import check_adaptation
-from .config import AdaptConfig, DataConfig, ModelConfig, TrainConfig, json_ready, to_dict
+from .config import AdaptConfig, DataConfig, ModelConfig, TrainConfig, adapt_config, json_ready, to_dict
 from .engine import Callback, resolve_device
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range
 from .evaluation.plots import plot_lr_find
@@ -124,7 +124,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
                              "soup`, or --average wise-ft here")
     if race and checkpoint != "auto":
         raise WarmstartError("--race races the --candidates of --from auto", hint="add --from auto --candidates ...")
-    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+    adapt_on = adapt_config(adapt_on)
     if checkpoint == "auto":  # the candidates are ranked as they are; the --adapt-on stage runs on the chosen one
         return _finetune_best(candidates, data, rank_score=rank_score, strategy=strategy, model=model, train=train,
                               race=race, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
@@ -172,7 +172,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     """
     data, train = data_config(data), train or TrainConfig.for_command("lr-find")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
-    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+    adapt_on = adapt_config(adapt_on)
     check_range(start_lr, end_lr, steps)
     start = resolve_starting_point(checkpoint, data, model, train)
     if adapt_on is not None:
@@ -354,4 +354,4 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     return run_tune(checkpoint, data, strategy=strategy, model=None if model is None else model_config(model),
                     train=train, out=out, settings=settings, space=space, keep_head=keep_head, resume=resume,
                     overwrite=overwrite, candidates=tuple(candidates), rank_score=rank_score,
-                    adapt_on=AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on)
+                    adapt_on=adapt_config(adapt_on))

@@ -41,7 +41,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, is_int, to_dict
+from .config import (DEFAULT_EPOCHS, AdaptConfig, DataConfig, ModelConfig, TrainConfig, adapt_config, is_int,
+                     to_dict)
 from .errors import WarmstartError
 from .evaluation.stats import (ALPHA, CONFIDENCE, gain_flag, is_negative_transfer, is_significant, paired_gain,
                                summarize)
@@ -227,7 +228,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     data = DataConfig(data) if isinstance(data, str) else data
     train = train or TrainConfig.for_command("compare")
     strategies, shots = _check_arguments(strategies, shots, seeds)
-    adapt_on = AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+    adapt_on = adapt_config(adapt_on)
     if adapt_scratch and adapt_on is None:
         raise WarmstartError("parameter adapt_scratch: it gives scratch the --adapt-on stage, and there is none",
                              hint="add --adapt-on DATA (or --adapt-on self), or drop --adapt-scratch")

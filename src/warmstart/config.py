@@ -298,6 +298,14 @@ class AdaptConfig:
                         self.temperature)
 
 
+def adapt_config(adapt_on: AdaptConfig | str | None) -> AdaptConfig | None:
+    """``adapt_on`` as every API function takes it: None (no stage), a dataset or ``self``, or an AdaptConfig."""
+    check_parameter(adapt_on is None or isinstance(adapt_on, (str, AdaptConfig)), "adapt_on",
+                    "None, a dataset of unlabelled inputs, 'self' or an AdaptConfig", adapt_on,
+                    hint="pass adapt_on='self', a path to unlabelled inputs, or AdaptConfig(DATA, epochs=...)")
+    return AdaptConfig(adapt_on) if isinstance(adapt_on, str) else adapt_on
+
+
 # Each command's training preset: the TrainConfig fields where it differs from the dataclass's defaults. The command
 # line and the API (``train=None``) both start from these, so ``warmstart finetune ...`` and ``warmstart.finetune(...)``
 # train alike. The values are the ones the README's figures and recipes were measured with: a small batch for few-shot

@@ -269,3 +269,12 @@ def test_tune_refuses_a_stage_that_cannot_run_before_its_study_exists(tmp_path):
         api.tune(None, str(tmp_path / "vectors.npz"), model="mlp", train=TRAIN, out=out, trials=2,
                  adapt_on=STAGE)
     assert not (out / "study.journal").exists()  # nothing to --resume or --overwrite: the same --out runs again
+
+
+@pytest.mark.parametrize("call", ["finetune", "lr_find", "tune", "compare"])
+def test_every_api_function_names_a_bad_adapt_on(call, tmp_path):
+    function, arguments = {"finetune": (api.finetune, {}), "lr_find": (api.lr_find, {}),
+                           "tune": (api.tune, dict(out=tmp_path / "t")),
+                           "compare": (warmstart.compare, dict(shots=(4,), seeds=1))}[call]
+    with pytest.raises(WarmstartError, match="parameter adapt_on: expected None, a dataset .* got 123"):
+        function(None, "digits", model="mlp", adapt_on=123, **arguments)
