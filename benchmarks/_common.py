@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,9 @@ SOURCE_LR = 2e-3
 
 
 def command_line(script: str, *, prefix: str = "", python: str = "python") -> str:
-    """The command that ran ``script`` (``benchmarks/NAME.py``) with this process's arguments, for the results."""
-    return " ".join([*([prefix] if prefix else []), python, script, *sys.argv[1:]]).strip()
+    """The command that ran ``script`` (``benchmarks/NAME.py``) with this process's arguments, for the results,
+    quoted as a shell needs them (``--arms distilled "labels only"``), so that it runs as written."""
+    return " ".join([*([prefix] if prefix else []), python, script, *map(shlex.quote, sys.argv[1:])]).strip()
 
 
 def uptime() -> str:
