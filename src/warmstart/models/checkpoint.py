@@ -74,6 +74,13 @@ def save_checkpoint(model: TransferModel, folder: str | Path, info: CheckpointIn
     return target
 
 
+def save_weights(model: torch.nn.Module, path: str | Path) -> Path:
+    """Only ``model``'s state dict, as safetensors, written atomically: weights to load into a model built the same
+    way (a search's trials, tune's ``--adapt-on`` stage), not a checkpoint that rebuilds its model."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(state, tmp))
+
+
 def read_info(path: str | Path) -> tuple[Path, CheckpointInfo]:
     file = resolve_path(path)
     try:

@@ -29,8 +29,8 @@ from ..engine import Callback, ProgressBar, distributed, resolve_device, trainer
 from ..engine.loop import History, with_default_lr
 from ..engine.state import has_training_state
 from ..errors import WarmstartError
-from ..io import atomic_write, write_json
-from ..models import CheckpointInfo, TransferModel
+from ..io import write_json
+from ..models import CheckpointInfo, TransferModel, save_weights
 from ..objectives import Objective, create_objective
 from .fingerprint import data_fingerprint
 from .folder import RunFolder, check_resumable
@@ -260,10 +260,8 @@ STAGE_WEIGHTS, STAGE_RECORD = "weights.safetensors", "stage.json"
 class FinishedStage:
     """An ``--adapt-on`` stage already trained: ``tune`` runs it once, on the starting point every trial resolves,
     and each trial and the winner start from its weights instead of training it again (picklable, for the search's
-    worker processes). ``data``: the stage's inputs, as :class:`AdaptConfig` names them; ``lineage``: what
-    :func:`stage_lineage` recorded of it."""
+    worker processes). ``lineage``: what :func:`stage_lineage` recorded of it."""
 
-    data: str
     weights: Path
     lineage: dict[str, Any]
 
@@ -285,25 +283,16 @@ class FinishedStage:
 
 def adapt_once(start: StartingPoint, adapt: AdaptConfig, data: DataConfig, train: TrainConfig, folder: Path, *,
                resume: bool, inputs: StageInputs | None = None) -> FinishedStage:
-    """``tune --adapt-on``: the stage on ``start`` (trained in place), its weights and record saved in ``folder``
+    """``tune --adapt-on``: the stage on ``start`` (trained in place), its weights and lineage saved in ``folder``
     (``weights.safetensors``, then ``stage.json``, each written atomically: the record's presence means the stage
-    finished). ``resume`` reloads a finished stage with the same settings; a search killed inside the stage trains it
-    again from its start (the stage is short: one or a few epochs). ``inputs``: :func:`stage_inputs` for ``start``,
-    checked already."""
-    from safetensors.torch import save_file
-
+    finished). ``resume`` reloads a finished stage (the study refuses a resume with other stage settings or seed
+    before this runs); a search killed inside the stage trains it again from its start (the stage is short: one or a
+    few epochs). ``inputs``: :func:`stage_inputs` for ``start``, checked already."""
     record_path, weights = folder / STAGE_RECORD, folder / STAGE_WEIGHTS
-    settings = json_ready({"adapt_on": to_dict(adapt), "seed": train.seed})
     if resume and record_path.is_file():
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        if record.get("settings") != settings:
-            raise WarmstartError(f"cannot resume the search's --adapt-on stage in {folder}: it ran with "
-                                 f"{record.get('settings')}, and this search asks for {settings}",
-                                 hint="resume with the same --adapt-on settings and --seed, or start a new search")
-        return FinishedStage(adapt.data, weights, record["lineage"])
+        return FinishedStage(weights, json.loads(record_path.read_text(encoding="utf-8"))["lineage"])
     adapt_before_finetuning(start, adapt, data, train, then="the search's trials", inputs=inputs)
-    state = {k: v.detach().cpu().contiguous() for k, v in start.model.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(state, tmp))
+    save_weights(start.model, weights)
     lineage = json_ready(start.lineage["self_supervised"])
-    write_json(record_path, {"settings": settings, "lineage": lineage})
-    return FinishedStage(adapt.data, weights, lineage)
+    write_json(record_path, {"lineage": lineage})
+    return FinishedStage(weights, lineage)

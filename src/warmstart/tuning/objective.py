@@ -21,6 +21,7 @@ from typing import Any
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..engine import Callback
 from ..errors import TrainingDiverged, WarmstartError
+from ..models import save_weights
 from ..registry import option_names
 from ..run.self_supervised import FinishedStage
 from ..run.starting_point import StartingPoint, notes_unlogged, resolve_starting_point
@@ -177,15 +178,6 @@ class Objective:
         if not math.isfinite(value):
             raise WarmstartError(f"trial {trial.number}: validation accuracy {value}", hint="check the data")
         return value
-
-
-def save_weights(model, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    from ..io import atomic_write
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp))
 
 
 def check_space(space: tuple[SearchParam, ...], train: TrainConfig, strategy: Strategy, own: Mapping[str, Any],
