@@ -12,8 +12,9 @@ text: TREC (or Banking77). The teacher is MiniLM-L6 fine-tuned on K labelled tex
     --text-shots 0); the students are the teacher cut to 3 and 2 of its 6 layers (every other layer: DistilBERT's
     initialisation). Arms per student: `labels only` (alpha=1), `distilled`, `distilled + unlabelled` (U of the
     training texts, without their labels), and when named in --arms `distilled + features` (also DistilBERT's
-    cosine loss between the student's and the teacher's sentence embeddings, weight --feature-weight). Test: the
-    whole test split.
+    cosine loss between the student's and the teacher's sentence embeddings, weight --feature-weight) and
+    `distilled + masked` (each step, a share --mask-tokens of the tokens read as [MASK] by both: consistent teaching
+    on the training texts' neighbourhoods). Test: the whole test split.
 
 The teacher is trained once (seed 0); every student arm runs --seeds seeds (each seed draws its own K examples when
 K is set, shared by the arms). Writes benchmarks/results/NAME.{json,md}.
@@ -46,14 +47,14 @@ from _common import command_line, machine_info, RESULTS, write_results
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 QUIET = dict(progress=False, trackers=())
 STUDENT_WIDTHS = [4, 8, 16]  # a quarter of cnn's default 16-32-64
-ARMS = ("labels only", "distilled", "distilled + unlabelled", "distilled + features")
+ARMS = ("labels only", "distilled", "distilled + unlabelled", "distilled + features", "distilled + masked")
 
 
 def chosen_arms(args, unlabeled) -> list[str]:
     """``--arms`` in its order, or every arm the data allows (the unlabelled one only with unlabelled data)."""
     if args.arms and ARMS[2] in args.arms and unlabeled is None:
         raise SystemExit(f"--arms '{ARMS[2]}' needs unlabelled data: set --image-unlabeled / --text-unlabeled")
-    # feature matching (--feature-weight) is asked for by name: it needs a student of the teacher's feature width
+    # feature matching and token masking are asked for by name: they need a student cut from the teacher
     return list(args.arms or ARMS[:2] + ((ARMS[2],) if unlabeled is not None else ()))
 
 
@@ -113,6 +114,7 @@ def run_arms(teacher_dir: Path, data_for_seed, students, arms, args, folder: Pat
                                            unlabeled=unlabeled if arm.endswith("unlabelled") else None,
                                            temperature=args.temperature, alpha=alpha, train=train,
                                            feature_weight=args.feature_weight if arm.endswith("features") else 0.0,
+                                           mask_tokens=args.mask_tokens if arm.endswith("masked") else 0.0,
                                            out=folder / f"{student_label}-{arm}-{seed}".replace(" ", "_"),
                                            speed_rounds=args.speed_rounds)
                 comparison = result.comparison
@@ -203,6 +205,8 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.5, help="distilled arms; labels only uses 1")
     parser.add_argument("--feature-weight", type=float, default=1.0,
                         help="the 'distilled + features' arm's weight of the cosine loss on the feature vectors")
+    parser.add_argument("--mask-tokens", type=float, default=0.15,
+                        help="the 'distilled + masked' arm's share of tokens read as the mask token (text)")
     parser.add_argument("--speed-rounds", type=int, default=0, help="> 0: also CPU speed (quiet machine only)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--arms", nargs="+", default=None, choices=ARMS,

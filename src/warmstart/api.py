@@ -201,14 +201,17 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
 def distill(teacher: str | Path, data: DataConfig | str, *, student: str | ModelConfig, out: str | Path,
             unlabeled: DataConfig | str | None = None, temperature: float = 2.0, alpha: float = 0.5,
             train: TrainConfig | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
-            overwrite: bool = False, speed_rounds: int = 20, feature_weight: float = 0.0):
+            overwrite: bool = False, speed_rounds: int = 20, feature_weight: float = 0.0,
+            mask_tokens: float = 0.0):
     """Distil the fine-tuned ``teacher`` (a checkpoint) into a smaller ``student`` on ``data`` and save it to
     ``out``; returns a :class:`~warmstart.run.distillation.DistillationResult`.
 
     The loss is ``(1 - alpha) * T^2 * KL(teacher || student)`` at temperature ``temperature`` plus ``alpha`` times
     the cross-entropy on the labels, computed on the fly with the teacher in eval mode on the student's very inputs
     (augmented and mixed alike), plus ``feature_weight`` times DistilBERT's cosine loss between the student's and
-    the teacher's feature vectors (0: none; it needs features of one width, as a cut student has); see
+    the teacher's feature vectors (0: none; it needs features of one width, as a cut student has). ``mask_tokens``
+    (text): the share of each training text's tokens replaced by the mask token, one copy read by both, a new draw
+    every step (0: none; it needs the teacher's tokenizer, as a cut student has); see
     :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` (the
     teacher's text encoder cut to K layers), ``hf:SOURCE`` or ``minilm``, or a registered architecture (a
     ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
@@ -224,7 +227,7 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
     from .run.distillation import distill_run
 
     return distill_run(teacher, data, student, unlabeled=unlabeled, temperature=temperature, alpha=alpha,
-                       feature_weight=feature_weight,
+                       feature_weight=feature_weight, mask_tokens=mask_tokens,
                        train=train, out=out, callbacks=callbacks, resume=resume, overwrite=overwrite,
                        speed_rounds=speed_rounds)
 

@@ -279,3 +279,70 @@ def test_a_cut_student_with_feature_matching_comes_closer_to_its_teachers_featur
                             "--quiet", "--out", tmp_path / "replayed"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "replayed" / "config.json").read_text())["strategy"]["feature_weight"] == 100.0
+
+
+def test_token_masking_replaces_a_share_of_the_ordinary_tokens_and_never_a_special_one():
+    from warmstart.strategies.distillation import mask_random_tokens
+
+    keep = torch.tensor([0, 101, 102])  # padding, [CLS], [SEP]
+    ids = torch.tensor([[101] + [2000 + i for i in range(60)] + [102, 0, 0]] * 50)
+    torch.manual_seed(0)
+    masked = mask_random_tokens(ids, 0.25, 103, keep)
+    changed = masked != ids
+    assert torch.equal(masked[changed], torch.full((int(changed.sum()),), 103))
+    assert not changed[:, [0, 61, 62, 63]].any()  # special tokens and padding stay
+    assert 0.22 < float(changed[:, 1:61].float().mean()) < 0.28
+    torch.manual_seed(0)
+    assert torch.equal(mask_random_tokens(ids, 0.25, 103, keep), masked)  # the run's generator decides: resumable
+    assert torch.equal(mask_random_tokens(ids, 0.0, 103, keep), ids)
+
+
+def test_with_token_masking_the_teacher_reads_the_students_masked_copy_and_other_students_are_refused(
+        digits_teacher):
+    class Recorder(nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.seen = model, None
+
+        def forward(self, ids):
+            self.seen = ids
+            return self.model(ids)
+
+    teacher = create_model("hf", (12,), 2, source=tiny_bert_source())
+    student = create_model("hf", (12,), 2, source=tiny_bert_source(), layers=[0])
+    objective = Distillation(Recorder(teacher), mask_tokens=0.5)
+    objective.check_student(student, "layers=1")
+    assert objective.describe()["mask_tokens"] == 0.5
+    ids = Tokenization(tiny_bert_source(), 12).apply(np.array(["what is a cat", "who wrote hamlet"], dtype=object))
+    recorded = Recorder(student)
+    torch.manual_seed(0)
+    objective.compute_loss(recorded, ids, torch.tensor([0, 1]), nn.CrossEntropyLoss())
+    assert torch.equal(recorded.seen, objective.teacher.seen)  # one masked copy for both
+    assert (recorded.seen != ids).any() and (recorded.seen[recorded.seen != ids] == objective.mask_id_).all()
+    with pytest.raises(WarmstartError, match="mask_tokens"):
+        Distillation(teacher, mask_tokens=1.0)
+    mlp_teacher, _ = load_checkpoint(digits_teacher)
+    with pytest.raises(WarmstartError, match=r"(?s)--student mlp is not a text encoder \(mlp\).*--augment"):
+        Distillation(mlp_teacher, mask_tokens=0.1).check_student(create_model("mlp", (64,), 10), "mlp")
+    paired = Distillation(teacher, teacher_preprocessing=Tokenization(tiny_bert_source(), 12), mask_tokens=0.1)
+    with pytest.raises(WarmstartError, match=r"the same token ids, and --student hf:other has a tokenizer of its own"):
+        paired.check_student(student, "hf:other")
+
+
+def test_a_cut_student_distils_on_masked_texts_and_the_run_replays_with_its_masking(tmp_path, capsys):
+    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
+    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
+    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
+    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
+                                 out=tmp_path / "teacher")
+    code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1", "--data", data.source,
+                            "--max-length", "16", "--val-fraction", "0", "--mask-tokens", "0.2", "--epochs", "2",
+                            "--speed-rounds", "0", "--quiet", "--tracker", "none", "--out", tmp_path / "masked"],
+                           capsys)
+    assert code == 0, err
+    config = json.loads((tmp_path / "masked" / "config.json").read_text())
+    assert config["strategy"]["mask_tokens"] == 0.2
+    code, _, err = run_cli(["distill", "--config", tmp_path / "masked" / "config.json", "--speed-rounds", "0",
+                            "--quiet", "--out", tmp_path / "replayed"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "replayed" / "config.json").read_text())["strategy"]["mask_tokens"] == 0.2

@@ -29,6 +29,9 @@ DISTILL_OPTIONS = Group(
     Opt("feature_weight", ("--feature-weight",), float, "Weight of the cosine loss pulling the student's feature "
         "vectors towards the teacher's (DistilBERT's; 0: none). Needs features of one width: a layers=K student.",
         from_api("feature_weight"), DISTILLATION),
+    Opt("mask_tokens", ("--mask-tokens",), float, "Text: the share of each training text's tokens replaced by the "
+        "mask token, one copy read by teacher and student, a new draw every step (0: none). Needs the teacher's "
+        "tokenizer: a layers=K student.", from_api("mask_tokens"), DISTILLATION),
     Opt("speed_rounds", ("--speed-rounds",), int, "Timed rounds of the CPU speed comparison (0: skip it).",
         from_api("speed_rounds"), DISTILLATION),
 )
@@ -50,6 +53,7 @@ def distill(given: Given) -> None:
     result = api.distill(given.teacher, build.data_config(given), student=ModelConfig(given.student, options)
                          if options else given.student, out=given.out, unlabeled=given.unlabeled,
                          temperature=given.temperature, alpha=given.alpha, feature_weight=given.feature_weight,
+                         mask_tokens=given.mask_tokens,
                          train=build.train_config(given),
                          resume=given.resume, speed_rounds=given.speed_rounds, **given.changed("overwrite"))
     render.print_metrics(result.run.metrics, f"distill: student test ({given.data})", given.as_json,

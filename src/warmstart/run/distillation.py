@@ -179,7 +179,7 @@ def teacher_lineage(teacher: str | Path, info: CheckpointInfo) -> dict[str, Any]
 
 def distill_run(teacher: str | Path, data: DataConfig | str, student: str | ModelConfig, *,
                 unlabeled: DataConfig | str | None, temperature: float, alpha: float, feature_weight: float,
-                train: TrainConfig | None,
+                mask_tokens: float, train: TrainConfig | None,
                 out: str | Path, callbacks: tuple[Callback, ...], resume: bool, overwrite: bool,
                 speed_rounds: int) -> DistillationResult:
     """The whole run: checks, the teacher and the student, training, the saved run, and distillation.json."""
@@ -204,7 +204,7 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
     unlabeled = None if unlabeled is None else unlabeled_config(unlabeled, data)
     extra = None if unlabeled is None else unlabeled_examples(unlabeled, start, teacher, data)
     objective = Distillation(teacher_model, temperature=temperature, alpha=alpha, teacher_preprocessing=view,
-                             unlabeled=extra, feature_weight=feature_weight)
+                             unlabeled=extra, feature_weight=feature_weight, mask_tokens=mask_tokens)
     objective.check_student(start.model, spec)
     if extra is not None:
         note(start.notes, f"{len(extra)} unlabelled examples of {unlabeled.source} extend the transfer set")

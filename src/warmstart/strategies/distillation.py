@@ -21,6 +21,14 @@ of the teacher per example than its few logits; the pooled vector is the one the
 vectors of one width (a student cut from its teacher, an encoder of the same hidden size), and covers every example,
 labelled or not.
 
+Token masking (``mask_tokens`` p > 0), text only: each training text is read with a share p of its tokens (every one
+but the tokenizer's special and padding tokens, each with probability p) replaced by the mask token, a new draw every
+step, and the teacher reads that very copy. It is Beyer et al.'s consistent teaching for text: the transfer set grows
+from the training texts alone to their neighbourhoods, on which the student matches the teacher's function, labelled
+examples included (token cutoff, Shen et al. 2020, arXiv:2009.13818; TinyBERT's augmentation, Jiao et al. 2020,
+made such neighbours with word replacements). It needs one tokenization for both: a student cut from its teacher, or
+an encoder with the teacher's tokenizer.
+
 Beyer, Zhai, Royer, Markeeva, Anil & Kolesnikov, "Knowledge distillation: A good teacher is patient and
 consistent", CVPR 2022: *function matching*. The teacher runs on the fly, in eval mode and without gradients, on the
 very inputs the student sees in the same step: the same augmented, mixed images (``--augment``, ``--mix mixup``),
@@ -63,6 +71,15 @@ def labelled_rows(targets: torch.Tensor) -> torch.Tensor:
 def feature_matching_loss(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
     """DistilBERT's cosine embedding loss with every pair a positive one: the batch mean of ``1 - cos(f_s, f_t)``."""
     return (1.0 - F.cosine_similarity(student_features, teacher_features, dim=1)).mean()
+
+
+def mask_random_tokens(ids: torch.Tensor, probability: float, mask_id: int, keep_ids: torch.Tensor) -> torch.Tensor:
+    """``ids`` with each token not in ``keep_ids`` (the special and padding tokens) replaced by ``mask_id`` with
+    ``probability``; the draw comes from torch's CPU generator (the one a run saves and resumes), whatever the
+    device."""
+    chosen = torch.rand(ids.shape) < probability
+    chosen &= ~torch.isin(ids.cpu(), keep_ids)
+    return ids.masked_fill(chosen.to(ids.device), mask_id)
 
 
 class FeaturesAndLogits(nn.Module):
@@ -109,7 +126,7 @@ class Distillation(Strategy):
 
     def __init__(self, teacher: TransferModel, *, temperature: float = 2.0, alpha: float = 0.5,
                  teacher_preprocessing: Preprocessing | None = None, unlabeled: np.ndarray | None = None,
-                 feature_weight: float = 0.0):
+                 feature_weight: float = 0.0, mask_tokens: float = 0.0):
         check_parameter(is_number(temperature) and temperature > 0, "temperature", "a positive number", temperature,
                         hint="pass --temperature with a positive number, e.g. 2")
         check_parameter(is_number(alpha) and 0 <= alpha <= 1, "alpha", "a number in [0, 1]", alpha,
@@ -117,8 +134,13 @@ class Distillation(Strategy):
         check_parameter(is_number(feature_weight) and feature_weight >= 0, "feature_weight", "a number >= 0",
                         feature_weight, hint="pass --feature-weight 0 (no feature matching) or a positive weight, "
                                              "e.g. 1")
+        check_parameter(is_number(mask_tokens) and 0 <= mask_tokens < 1, "mask_tokens", "a number in [0, 1)",
+                        mask_tokens, hint="pass --mask-tokens 0 (none) or the share of tokens to mask, e.g. 0.15")
         self.teacher = teacher.eval().requires_grad_(False)
         self.temperature, self.alpha, self.feature_weight = float(temperature), float(alpha), float(feature_weight)
+        self.mask_tokens = float(mask_tokens)
+        self.mask_id_: int | None = None
+        self.keep_ids_: torch.Tensor | None = None
         self.teacher_preprocessing = teacher_preprocessing
         self.unlabeled = unlabeled
         self.unlabeled_inputs_: torch.Tensor | None = None
@@ -161,21 +183,49 @@ class Distillation(Strategy):
                              config.batch_size, shuffle=True, generator=generator)
 
     def check_student(self, student: TransferModel, spec: str) -> None:
-        """Feature matching compares vectors of one width: the student's features must be the teacher's size."""
+        """Feature matching compares vectors of one width: the student's features must be the teacher's size.
+        Token masking needs a text student that reads the teacher's token ids, and its tokenizer's mask token."""
         if self.feature_weight > 0 and student.num_features != self.teacher.num_features:
             raise WarmstartError(f"--feature-weight matches the student's feature vectors to the teacher's, and "
                                  f"--student {spec} has {student.num_features} features where the teacher has "
                                  f"{self.teacher.num_features}",
                                  hint="use a student of the teacher's feature width (--student layers=K cuts the "
                                       "teacher), or --feature-weight 0")
+        if self.mask_tokens > 0:
+            self.mask_id_, self.keep_ids_ = self._mask_token(student, spec)
+
+    def _mask_token(self, student: TransferModel, spec: str) -> tuple[int, torch.Tensor]:
+        """The student's mask token id and the ids never masked (special tokens, padding)."""
+        if student.arch != "hf":
+            raise WarmstartError(f"--mask-tokens masks the tokens of texts, and --student {spec} is not a text "
+                                 f"encoder ({student.arch})",
+                                 hint="use --mask-tokens 0; for images, --augment (and --mix mixup) gives the teacher "
+                                      "the student's augmented images")
+        if self.paired:
+            raise WarmstartError(f"--mask-tokens needs the student and the teacher to read the same token ids, and "
+                                 f"--student {spec} has a tokenizer of its own",
+                                 hint="use --student layers=K (the teacher cut to K layers), or --mask-tokens 0")
+        from ..models.hf import load_tokenizer
+
+        source = str(student.arch_args["source"])
+        tokenizer = load_tokenizer(source)
+        if tokenizer.mask_token_id is None:
+            raise WarmstartError(f"--mask-tokens: the tokenizer of {source} has no mask token",
+                                 hint="use --mask-tokens 0 with this student")
+        keep = set(tokenizer.all_special_ids) | {student.backbone.pad_id}
+        return int(tokenizer.mask_token_id), torch.tensor(sorted(keep))
 
     def training_module(self, model: TransferModel) -> nn.Module:
         # the loop calls this once the student is on its device: the teacher follows it there
         self.teacher.to(next(model.parameters()).device)
+        if self.mask_tokens > 0 and self.mask_id_ is None:  # a caller that skipped check_student
+            self.mask_id_, self.keep_ids_ = self._mask_token(model, model.arch)
         return FeaturesAndLogits(model) if self.feature_weight > 0 else model
 
     def compute_loss(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                      loss_fn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.mask_tokens > 0:  # one masked copy, read by both (check_student refused paired inputs)
+            inputs = mask_random_tokens(inputs, self.mask_tokens, self.mask_id_, self.keep_ids_)
         student_inputs, teacher_inputs = (inputs[:, 0], inputs[:, 1]) if self.paired else (inputs, inputs)
         if self.feature_weight > 0:
             features, logits = module(student_inputs)
@@ -195,6 +245,6 @@ class Distillation(Strategy):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "temperature": self.temperature, "alpha": self.alpha,
-                "feature_weight": self.feature_weight,
+                "feature_weight": self.feature_weight, "mask_tokens": self.mask_tokens,
                 "teacher_inputs": "own" if self.paired else "shared",
                 "unlabeled_examples": 0 if self.unlabeled is None else len(self.unlabeled)}
