@@ -231,7 +231,8 @@ def main() -> None:
     text_group.add_argument("--text-shots", type=int, default=16, help="labelled texts per class (0: all)")
     text_group.add_argument("--text-unlabeled", type=int, default=200,
                             help="unlabelled training texts (0: all of them; -1: no unlabelled arm)")
-    text_group.add_argument("--text-layers", type=int, nargs="+", default=[3, 2])
+    text_group.add_argument("--text-layers", nargs="+", default=["3", "2"],
+                            help="the students: K (K layers, evenly spaced) or I,J (those layers)")
     text_group.add_argument("--text-teacher", default=None,
                             help="reuse this teacher run (made by this script with the same data settings)")
     text_group.add_argument("--text-teacher-epochs", type=int, default=6)

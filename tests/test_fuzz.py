@@ -18,7 +18,6 @@ import json
 import os
 import struct
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np

@@ -212,7 +212,7 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
     the teacher's feature vectors (0: none; it needs features of one width, as a cut student has). ``mask_tokens``
     (text): the share of each training text's tokens replaced by the mask token, one copy read by both, a new draw
     every step (0: none; it needs the teacher's tokenizer, as a cut student has); see
-    :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` (the
+    :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` or ``layers=0,1`` (the
     teacher's text encoder cut to K layers), ``hf:SOURCE`` or ``minilm``, or a registered architecture (a
     ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
     :mod:`warmstart.run.distillation`. ``unlabeled``: inputs that extend the transfer set, as a user has them

@@ -18,8 +18,9 @@ from warmstart.data.augment import BatchAugmentation
 from warmstart.data.preprocess import Tokenization
 from warmstart.errors import WarmstartError
 from warmstart.models import create_model, load_checkpoint
-from warmstart.models.hf import spaced_layers
+from warmstart.models.hf import chosen_layers, spaced_layers
 from warmstart.reporting.distillation import comparison_rows, comparison_sentence
+from warmstart.run.distillation import cut_layers
 from warmstart.strategies.distillation import NO_LABEL, Distillation, distillation_loss
 from tests.cli_runner import run_cli
 from tests.tiny_models import tiny_bert_source
@@ -83,6 +84,13 @@ def test_every_other_layer_and_a_cut_encoder_reloads_from_its_metadata(tmp_path)
     assert spaced_layers(6, 3) == [0, 2, 4] and spaced_layers(6, 2) == [0, 3] and spaced_layers(12, 6)[-1] == 10
     with pytest.raises(WarmstartError, match="layers=7"):
         spaced_layers(6, 7)
+    assert chosen_layers(6, [1, 0]) == [0, 1]
+    for bad in ([], [0, 0], [6], [-1]):
+        with pytest.raises(WarmstartError, match="expected distinct layer numbers from 0 to 5"):
+            chosen_layers(6, bad)
+    assert cut_layers("layers=3") == 3 and cut_layers("layers=0,1") == [0, 1] and cut_layers("cnn") is None
+    with pytest.raises(WarmstartError, match="layer numbers separated by commas"):
+        cut_layers("layers=0;1")
     model = create_model("hf", (16,), 2, source=tiny_bert_source(), layers=[1])
     assert len(model.backbone.encoder.encoder.layer) == 1 and model.backbone.encoder.config.num_hidden_layers == 1
     assert model.arch_args["layers"] == [1]
@@ -335,13 +343,14 @@ def test_a_cut_student_distils_on_masked_texts_and_the_run_replays_with_its_mask
     data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
     teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
                                  out=tmp_path / "teacher")
-    code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1", "--data", data.source,
+    # layers=I,J: those layers (here both of the tiny teacher's, named out of order)
+    code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1,0", "--data", data.source,
                             "--max-length", "16", "--val-fraction", "0", "--mask-tokens", "0.2", "--epochs", "2",
                             "--speed-rounds", "0", "--quiet", "--tracker", "none", "--out", tmp_path / "masked"],
                            capsys)
     assert code == 0, err
     config = json.loads((tmp_path / "masked" / "config.json").read_text())
-    assert config["strategy"]["mask_tokens"] == 0.2
+    assert config["strategy"]["mask_tokens"] == 0.2 and config["student"]["layers"] == [0, 1]
     code, _, err = run_cli(["distill", "--config", tmp_path / "masked" / "config.json", "--speed-rounds", "0",
                             "--quiet", "--out", tmp_path / "replayed"], capsys)
     assert code == 0, err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import warmstart
-from warmstart import DataConfig, TrainConfig, WarmstartError
+from warmstart import TrainConfig, WarmstartError
 
 QUICK = TrainConfig(epochs=2, batch_size=16, progress=False)
 

@@ -52,5 +52,5 @@ def create_adaptation(name: str, **options: Any) -> Adaptation:
 def check_weight(name: str, weight: Any) -> float:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
         raise WarmstartError(f"adaptation {name}: option weight must be a number >= 0, got {weight!r}",
-                             hint=f"e.g. --adaptation-option weight=1.0")
+                             hint="e.g. --adaptation-option weight=1.0")
     return float(weight)

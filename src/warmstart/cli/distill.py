@@ -16,6 +16,7 @@ DISTILLATION = "Distillation"
 DISTILL_OPTIONS = Group(
     Opt("teacher", ("--teacher",), str, "The fine-tuned teacher: a run folder or checkpoint.", REQUIRED, MODEL),
     Opt("student", ("--student",), str, "layers=K (the teacher's text encoder cut to K layers, every other one), "
+        "layers=0,1 (those layers), "
         "hf:SOURCE or minilm (a smaller encoder), or a registered model trained on the teacher's inputs (cnn, mlp, "
         "timm; its options with --model-option).", REQUIRED, MODEL),
     Opt("unlabeled", ("--unlabeled",), Optional[str], "Unlabelled inputs extending the transfer set: a .txt (one "

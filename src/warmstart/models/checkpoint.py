@@ -177,9 +177,9 @@ def _check_preprocessing(preprocessing: Any, kind: str, bad) -> None:
             raise bad("preprocessing.max_length", "a positive integer", preprocessing.get("max_length"))
         return
     mean, std = preprocessing.get("mean"), preprocessing.get("std")
-    for field, values in (("mean", mean), ("std", std)):
+    for key, values in (("mean", mean), ("std", std)):
         if not isinstance(values, list) or not values or not all(_is_finite_number(v) for v in values):
-            raise bad(f"preprocessing.{field}", "a non-empty list of finite numbers", values)
+            raise bad(f"preprocessing.{key}", "a non-empty list of finite numbers", values)
     if len(mean) != len(std):
         raise bad("preprocessing.std", f"{len(mean)} numbers, one per mean", std)
     if not all(v > 0 for v in std):
@@ -187,9 +187,9 @@ def _check_preprocessing(preprocessing: Any, kind: str, bad) -> None:
     size = preprocessing.get("input_size")
     if size is not None and (not isinstance(size, list) or not all(_is_int(n) and n >= 1 for n in size)):
         raise bad("preprocessing.input_size", "a list of positive integers", size)
-    for field in ("interpolation", "source"):
-        if preprocessing.get(field) is not None and not isinstance(preprocessing[field], str):
-            raise bad(f"preprocessing.{field}", "a string", preprocessing[field])
+    for key in ("interpolation", "source"):
+        if preprocessing.get(key) is not None and not isinstance(preprocessing[key], str):
+            raise bad(f"preprocessing.{key}", "a string", preprocessing[key])
 
 
 def _is_int(value: Any) -> bool:

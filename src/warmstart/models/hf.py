@@ -142,6 +142,18 @@ def spaced_layers(total: int, keep: int) -> list[int]:
     return [int(i * total / keep) for i in range(keep)]
 
 
+def chosen_layers(total: int, chosen: Sequence[int]) -> list[int]:
+    """``chosen`` layers of ``total``, checked and in order: the bottom ones (``[0, 1]``) keep the computation the
+    encoder was trained to do, which layer dropping found best (Sajjad, Dalvi, Durrani & Nakov, "On the effect of
+    dropping layers of pre-trained transformer models", arXiv:2004.03844: top layers dropped)."""
+    if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= i < total for i in chosen):
+        raise WarmstartError(f"layers={','.join(map(str, chosen))}: expected distinct layer numbers from 0 to "
+                             f"{total - 1}, the teacher's transformer layers",
+                             hint=f"pass --student layers=0,1 (those layers) or layers=K (K of {total}, evenly "
+                                  "spaced)")
+    return sorted(chosen)
+
+
 def transformer_layers(encoder: nn.Module) -> nn.ModuleList | None:
     """The encoder's transformer layers, for the BERT layout (``encoder.layer``: BERT, MiniLM, RoBERTa); None for
     another layout."""

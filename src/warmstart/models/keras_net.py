@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
 

@@ -6,6 +6,7 @@ The student (``student``, the ``--student`` SPEC):
 
 - ``layers=K`` (text): the teacher itself, its encoder cut to K of its transformer layers, evenly spaced from the
   first (every other layer for half of them: DistilBERT's initialisation), with the teacher's head and tokenizer;
+  ``layers=0,1``: those layers (the bottom ones: layer dropping's choice);
 - ``hf:SOURCE`` or ``minilm`` (text): a smaller pretrained encoder with a new head; when its tokenizer differs
   from the teacher's, each training example carries both tokenisations;
 - a registered architecture (``cnn``, ``mlp``, ``timm``, ...) with its options (``--model-option``), trained from
@@ -35,7 +36,7 @@ from ..engine.loop import predict_logits
 from ..errors import WarmstartError
 from ..evaluation.speed import measure_speed
 from ..models import MODELS, CheckpointInfo, TransferModel, load_checkpoint, read_info
-from ..models.hf import keep_layers, spaced_layers, transformer_layers
+from ..models.hf import chosen_layers, keep_layers, spaced_layers, transformer_layers
 from ..models.sources import pretrained_spec
 from ..strategies.distillation import Distillation
 from .folder import write_distillation
@@ -65,16 +66,17 @@ def student_spec(student: str | ModelConfig) -> tuple[str, dict[str, Any]]:
     return student.strip(), {}
 
 
-def cut_layers(spec: str) -> int | None:
-    """K of ``layers=K``, or None for another SPEC."""
+def cut_layers(spec: str) -> int | list[int] | None:
+    """K of ``layers=K``, the list of ``layers=I,J,...``, or None for another SPEC."""
     key, sep, value = spec.partition("=")
     if not sep or key.strip() != "layers":
         return None
     try:
-        return int(value)
+        numbers = [int(part) for part in value.split(",")]
     except ValueError:
-        raise WarmstartError(f"--student {spec!r}: expected a whole number of layers", hint="e.g. --student layers=3") \
-            from None
+        raise WarmstartError(f"--student {spec!r}: expected a whole number of layers, or layer numbers separated "
+                             "by commas", hint="e.g. --student layers=3, or --student layers=0,1") from None
+    return numbers if "," in value else numbers[0]
 
 
 def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: DataConfig, student: str | ModelConfig,
@@ -96,11 +98,12 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
         start = resolve_starting_point(teacher, data, None, train, keep_head=True)
         encoder = start.model.backbone.encoder
         kept_before = start.model.arch_args.get("layers") or list(range(len(transformer_layers(encoder))))
-        chosen = spaced_layers(len(kept_before), layers)
+        chosen = chosen_layers(len(kept_before), layers) if isinstance(layers, list) else \
+            spaced_layers(len(kept_before), layers)
         keep_layers(encoder, chosen, str(teacher))
         start.model.arch_args["layers"] = [kept_before[i] for i in chosen]
         start.lineage["student"] = {"cut_from_teacher": True, "layers": start.model.arch_args["layers"]}
-        note(start.notes, f"student: the teacher cut to {layers} of its {len(kept_before)} transformer layers "
+        note(start.notes, f"student: the teacher cut to {len(chosen)} of its {len(kept_before)} transformer layers "
                           f"(layers {', '.join(map(str, chosen))}), with its head")
         return start
     if pretrained_spec(spec) is not None:
