@@ -195,7 +195,8 @@ def _pretrained_model(source: str, parent: Mapping[str, Any], model: Mapping[str
 
 def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
     """A distill run's own options: its teacher, the student SPEC and its options, the unlabelled data, and the
-    objective's temperature, alpha, feature weight and token masking (what else its strategy section holds was measured, not set)."""
+    objective's temperature, alpha, feature weight and token masking (what else its strategy section holds was
+    measured, not set)."""
     teacher, student = run.get("teacher") or {}, run.get("student") or {}
     values = {"teacher": teacher.get("checkpoint"), "student": student.get("spec"),
               "model_option": student.get("model_options") or None,

@@ -137,7 +137,7 @@ def spaced_layers(total: int, keep: int) -> list[int]:
     """``keep`` of ``total`` layers, evenly spaced from the first: every other layer when ``keep`` is half of
     ``total`` (DistilBERT's initialisation, Sanh et al. 2019: 6 of BERT's 12), ``[0, 3]`` for 2 of 6."""
     if not 1 <= keep <= total:
-        raise WarmstartError(f"layers={keep}: expected 1 to {total}, the teacher's transformer layers",
+        raise WarmstartError(f"--student layers={keep}: expected 1 to {total}, the teacher's transformer layers",
                              hint=f"pass --student layers=K with K from 1 to {total}")
     return [int(i * total / keep) for i in range(keep)]
 
@@ -147,8 +147,8 @@ def chosen_layers(total: int, chosen: Sequence[int]) -> list[int]:
     encoder was trained to do, which layer dropping found best (Sajjad, Dalvi, Durrani & Nakov, "On the effect of
     dropping layers of pre-trained transformer models", arXiv:2004.03844: top layers dropped)."""
     if not chosen or len(set(chosen)) != len(chosen) or not all(0 <= i < total for i in chosen):
-        raise WarmstartError(f"layers={','.join(map(str, chosen))}: expected distinct layer numbers from 0 to "
-                             f"{total - 1}, the teacher's transformer layers",
+        raise WarmstartError(f"--student layers={','.join(map(str, chosen))}: expected distinct layer numbers from "
+                             f"0 to {total - 1}, the teacher's transformer layers",
                              hint=f"pass --student layers=0,1 (those layers) or layers=K (K of {total}, evenly "
                                   "spaced)")
     return sorted(chosen)
