@@ -162,7 +162,9 @@ def images(args, folder: Path) -> dict:
 def text(args, folder: Path) -> dict:
     source = str(SHARED / args.text_data)
     shots = args.text_shots or None
-    data = lambda seed: DataConfig(source, shots=shots, max_length=args.max_length)  # noqa: E731
+    label_column = "category" if args.text_data == "banking77" else "label"  # as ../shared/data holds them
+    data = lambda seed: DataConfig(source, shots=shots, max_length=args.max_length,  # noqa: E731
+                                   label_column=label_column)
     started = time.perf_counter()
     if args.text_teacher is not None:  # a teacher run made earlier with this script's settings, reused
         teacher_dir = Path(args.text_teacher)
