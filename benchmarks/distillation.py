@@ -101,7 +101,7 @@ def run_arms(teacher_dir: Path, data_for_seed, students, arms, args, folder: Pat
     """Every (student, arm, seed): the distillation run and what it reported."""
     rows = []
     # seed-major, so that a run stopped early still holds paired (same seed, every arm) results
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for student_label, student in students:
             for arm in arms:
                 baseline = arm == "labels only"
@@ -211,6 +211,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["images", "text", "all"], default="images")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST..FIRST+SEEDS-1 (to split the "
+                        "seeds of one benchmark between processes)")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5, help="distilled arms; labels only uses 1")
     parser.add_argument("--feature-weight", type=float, default=1.0,
