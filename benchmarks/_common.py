@@ -24,9 +24,18 @@ SOURCE_BATCH_SIZE = 128
 SOURCE_LR = 2e-3
 
 
-def command_line(script: str, *, prefix: str = "", python: str = "python") -> str:
-    """The command that ran ``script`` (``benchmarks/NAME.py``) with this process's arguments, for the results,
-    quoted as a shell needs them (``--arms distilled "labels only"``), so that it runs as written."""
+def launch_prefix() -> str:
+    """How this process was launched, as a command's prefix: its OMP_NUM_THREADS and its niceness, when set."""
+    parts = [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if os.environ.get("OMP_NUM_THREADS") else []
+    niceness = os.nice(0)
+    return " ".join(parts + ([f"nice -n {niceness}"] if niceness > 0 else []))
+
+
+def command_line(script: str, *, python: str = "python") -> str:
+    """The command that ran ``script`` (``benchmarks/NAME.py``) with this process's arguments and launch prefix
+    (:func:`launch_prefix`: what this process really ran with, not what it was meant to), for the results, quoted as
+    a shell needs them (``--arms distilled "labels only"``), so that it runs as written."""
+    prefix = launch_prefix()
     return " ".join([*([prefix] if prefix else []), python, script, *map(shlex.quote, sys.argv[1:])]).strip()
 
 

@@ -72,7 +72,7 @@ def main() -> None:
                       f"({rows[-1]['train_time_s_mean']:.1f} s)", flush=True)
 
     report = {
-        "command": command_line("benchmarks/augmentation.py", prefix="OMP_NUM_THREADS=1"),
+        "command": command_line("benchmarks/augmentation.py"),
         "machine": machine_info(),
         "settings": {"shots": args.shots, "seeds": args.seeds, "pretrain_epochs": args.pretrain_epochs,
                      "finetune_epochs": args.finetune_epochs, "batch_size": 16, "optimizer": "adamw", "lr": 1e-3,

@@ -11,9 +11,10 @@ images: Fashion-MNIST classes 5-9. The teacher is a `cnn` (widths 16-32-64) trai
 text: TREC (or Banking77). The teacher is MiniLM-L6 fine-tuned on K labelled texts per class (all texts with
     --text-shots 0; `full`, or with --text-teacher-strategy lp-ft the whole-set recipe of text_few_shot.py); the
     students are the teacher cut to 3 and 2 of its 6 layers (every other layer: DistilBERT's initialisation; or
-    named layers, --text-layers 0,1: the bottom two). Arms per student: `labels only` (alpha=1), `distilled`, `distilled + unlabelled` (U of the
-    training texts, without their labels), and when named in --arms `distilled + features` (also DistilBERT's
-    cosine loss between the student's and the teacher's sentence embeddings, weight --feature-weight) and
+    named layers, --text-layers 0,1: the bottom two). Arms per student: `labels only` (alpha=1), `distilled`,
+    `distilled + unlabelled` (U of the training texts, without their labels), and when named in --arms
+    `distilled + features` (also DistilBERT's cosine loss between the student's and the teacher's sentence
+    embeddings, weight --feature-weight) and
     `distilled + masked` (each step, a share --mask-tokens of the tokens read as [MASK] by both: consistent teaching
     on the training texts' neighbourhoods). Test: the whole test split.
 
@@ -263,7 +264,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    report = {"command": command_line("benchmarks/distillation.py", prefix="OMP_NUM_THREADS=1 nice -n 10"),
+    report = {"command": command_line("benchmarks/distillation.py"),
               "arguments": {k: v for k, v in vars(args).items() if k != "out"}}
     with tempfile.TemporaryDirectory(prefix="warmstart-bench-distill-") as tmp:
         if args.part in ("images", "all"):

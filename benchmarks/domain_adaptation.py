@@ -121,8 +121,8 @@ def main(seeds: tuple[int, ...] = SEEDS, corruptions: tuple[str, ...] = CORRUPTI
     started = time.perf_counter()
     load = os.getloadavg()
     commit = _commit()  # the code that runs: taken at the start
-    results: dict = {"command": command_line("benchmarks/domain_adaptation.py",
-                                             prefix="OMP_NUM_THREADS=1 PYTHONPATH=src"), "seeds": list(seeds), "severity": SEVERITY, "targets": {},
+    results: dict = {"command": command_line("benchmarks/domain_adaptation.py"), "seeds": list(seeds),
+                     "severity": SEVERITY, "targets": {},
                      "settings": {"source_train": 6000, "target_unlabeled": 2000, "target_test": 2000,
                                   "pretrain": "cnn, 3 epochs, batch 128, lr 2e-3, adamw, cosine",
                                   "adaptation_epoch": f"1 epoch on {ADAPTATION_SHOTS} source images per class, "

@@ -47,7 +47,7 @@ def main(rounds: int = 5) -> dict:
               "ratio_tensorboard_over_none": medians["tensorboard"] / medians["no tracker"],
               "report_and_card_rebuild_s": reports, "median_report_and_card_s": statistics.median(reports),
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpu_count": os.cpu_count(),
-              "command": command_line("benchmarks/run_extras_overhead.py", prefix="OMP_NUM_THREADS=1"),
+              "command": command_line("benchmarks/run_extras_overhead.py"),
               "machine": machine_info()}
     write_results(RESULTS, "run_extras_overhead", result)
     return result

@@ -270,8 +270,7 @@ def summarise(cell: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any
 
 
 def write_report(args: argparse.Namespace, body: dict[str, Any]) -> dict[str, Any]:
-    report = {"command": command_line("benchmarks/self_supervised.py",
-                                      prefix="OMP_NUM_THREADS=1 nice -n 10"),
+    report = {"command": command_line("benchmarks/self_supervised.py"),
               "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": machine_info(), **body, "total_time_s": time.perf_counter() - STARTED}
     write_results(args.out, args.name, report, to_markdown(args, report))

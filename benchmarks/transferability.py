@@ -316,7 +316,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data and 1-epoch sources: a smoke test")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    command = command_line("benchmarks/transferability.py", prefix="OMP_NUM_THREADS=1", python=".venv/bin/python")
+    command = command_line("benchmarks/transferability.py", python=".venv/bin/python")
     raw = run(args.seeds, args.shots, args.epochs, args.probe_epochs, args.quick)
     analysis = analyse(raw)
     write_results(args.out, NAME, {"command": command, **raw, **analysis}, to_markdown(raw, analysis, command))

@@ -97,8 +97,7 @@ def main() -> None:
     parser.add_argument("--probe-epochs", type=int, default=100)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    command = command_line("benchmarks/transferability_text.py", prefix="OMP_NUM_THREADS=1",
-                           python=".venv/bin/python")
+    command = command_line("benchmarks/transferability_text.py", python=".venv/bin/python")
     torch.set_num_threads(1)
     load_before, started_all = uptime(), time.perf_counter()
     cells = []

@@ -241,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    command = command_line("benchmarks/tuning.py", prefix="OMP_NUM_THREADS=1 nice -n 10")
+    command = command_line("benchmarks/tuning.py")
     report: dict[str, Any] = {"command": command, "settings": {k: v for k, v in vars(args).items() if k != "out"}}
     previous = args.out / "tuning.json"
     if previous.is_file():  # a run of some parts keeps the others' results, each with the command that made it

@@ -122,7 +122,7 @@ def main() -> None:
                       f"equal compute {row['default_equal_compute']:.4f} ({row['wall_s']['tuned']:.0f} s to tune)",
                       flush=True)
                 write_results(args.out, f"{args.name}.partial", {"rows": rows})
-    report = {"command": command_line("benchmarks/tuning_text.py", prefix="OMP_NUM_THREADS=1 nice -n 10"),
+    report = {"command": command_line("benchmarks/tuning_text.py"),
               "arguments": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows,
               "total_s": time.perf_counter() - started, "machine": machine_info()}
     lines = [f"# Tuned against the default recipe (text, {args.shots} per class, {args.trials} trials)", "",
