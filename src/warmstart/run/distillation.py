@@ -34,7 +34,7 @@ from ..data.unlabelled import load_unlabelled
 from ..engine import Callback, resolve_device
 from ..engine.loop import predict_logits
 from ..errors import WarmstartError
-from ..evaluation.speed import measure_speed
+from ..evaluation.speed import measure_speeds
 from ..models import MODELS, CheckpointInfo, TransferModel, load_checkpoint, read_info
 from ..models.hf import chosen_layers, keep_layers, spaced_layers, transformer_layers
 from ..models.sources import pretrained_spec
@@ -238,8 +238,12 @@ def compare_with_teacher(run: RunResult, start: StartingPoint, teacher: str | Pa
                                              ("teacher", teacher_model, teacher_x, teacher_pred, teacher)):
         sides[name] = {"accuracy": float((pred == y).float().mean()),
                        "parameters": sum(p.numel() for p in model.parameters()),
-                       "file_bytes": read_info(checkpoint)[0].stat().st_size,
-                       **({"speed": _speed(model, checkpoint, x, rounds)} if rounds > 0 else {})}
+                       "file_bytes": read_info(checkpoint)[0].stat().st_size}
+    if rounds > 0:
+        speeds = _speeds({"student": (run.model, run.checkpoint, student_x),
+                          "teacher": (teacher_model, teacher, teacher_x)}, rounds)
+        for name, side in sides.items():
+            side["speed"] = speeds[name]
     student, teacher_side = sides["student"], sides["teacher"]
     summary = {"test_examples": len(y), "agreement": float((student_pred == teacher_pred).float().mean()),
                "accuracy_gap_points": 100.0 * (teacher_side["accuracy"] - student["accuracy"]),
@@ -252,18 +256,20 @@ def compare_with_teacher(run: RunResult, start: StartingPoint, teacher: str | Pa
             summary[f"{runtime}_throughput_speedup"] = (student["speed"][runtime]["throughput_per_s"]
                                                         / teacher_side["speed"][runtime]["throughput_per_s"])
     return {"student": student, "teacher": {**teacher_side, "checkpoint": str(teacher)}, "summary": summary,
-            "note": "speed: CPU, the median of the rounds after a warm-up; it depends on the machine and its load"}
+            "note": ("speed: CPU, the median of the rounds after a warm-up, the student and the teacher timed in "
+                     "turn within each round; it depends on the machine and its load")}
 
 
-def _speed(model: TransferModel, checkpoint: str | Path, inputs: torch.Tensor, rounds: int) -> dict[str, Any]:
-    """CPU speed of ``model`` in PyTorch and of its ONNX export (made in a temporary folder and checked against
-    PyTorch by :func:`warmstart.export.export_model`)."""
+def _speeds(models: dict[str, tuple[TransferModel, str | Path, torch.Tensor]], rounds: int) -> dict[str, Any]:
+    """CPU speed of each model in PyTorch and of its ONNX export (made in a temporary folder and checked against
+    PyTorch by :func:`warmstart.export.export_model`), the models timed interleaved in each runtime."""
     from ..export import export_model, load_onnx_export
 
-    cpu_model = copy.deepcopy(model).float().cpu().eval()
-    speed = {"pytorch": measure_speed(cpu_model, inputs, rounds=rounds)}
+    pytorch = {name: (copy.deepcopy(model).float().cpu().eval(), x) for name, (model, _, x) in models.items()}
     with tempfile.TemporaryDirectory(prefix="warmstart-distill-onnx-") as folder:
-        exported = export_model(checkpoint, "onnx", out=Path(folder) / "onnx")
-        session, _ = load_onnx_export(exported.model_file.parent)
-        speed["onnx"] = measure_speed(session, inputs, rounds=rounds)
-    return speed
+        onnx = {}
+        for name, (_, checkpoint, x) in models.items():
+            exported = export_model(checkpoint, "onnx", out=Path(folder) / name)
+            onnx[name] = (load_onnx_export(exported.model_file.parent)[0], x)
+        by_runtime = {"pytorch": measure_speeds(pytorch, rounds=rounds), "onnx": measure_speeds(onnx, rounds=rounds)}
+    return {name: {runtime: figures[name] for runtime, figures in by_runtime.items()} for name in models}
