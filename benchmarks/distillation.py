@@ -12,7 +12,8 @@ text: TREC (or Banking77). The teacher is MiniLM-L6 fine-tuned on K labelled tex
     --text-shots 0; `full`, or with --text-teacher-strategy lp-ft the whole-set recipe of text_few_shot.py); the
     students are the teacher cut to 3 and 2 of its 6 layers (every other layer: DistilBERT's initialisation; or
     named layers, --text-layers 0,1: the bottom two). Arms per student: `labels only` (alpha=1), `distilled`,
-    `distilled + unlabelled` (U of the training texts, without their labels), and when named in --arms
+    `distilled + unlabelled` (U of the training texts, without their labels; --text-unlabeled-from banking77: U
+    texts of another set, out-of-domain questions for TREC), and when named in --arms
     `distilled + features` (also DistilBERT's cosine loss between the student's and the teacher's sentence
     embeddings, weight --feature-weight) and
     `distilled + masked` (each step, a share --mask-tokens of the tokens read as [MASK] by both: consistent teaching
@@ -183,7 +184,8 @@ def text(args, folder: Path) -> dict:
                                                        **recipe, **QUIET))
         teacher_dir, teacher_accuracy = teacher.run_dir, teacher.metrics.accuracy
     print(f"text teacher: {teacher_accuracy:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
-    unlabeled = unlabelled_texts(folder, Path(source), args.text_unlabeled) if args.text_unlabeled >= 0 else None
+    unlabelled_source = SHARED / (args.text_unlabeled_from or args.text_data)
+    unlabeled = unlabelled_texts(folder, unlabelled_source, args.text_unlabeled) if args.text_unlabeled >= 0 else None
     arms = chosen_arms(args, unlabeled)
     students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
     text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
@@ -192,7 +194,8 @@ def text(args, folder: Path) -> dict:
     return {"teacher_accuracy": teacher_accuracy, "rows": rows,
             "setting": {"data": args.text_data, "shots": shots,
                         "teacher": f"minilm (6 layers, {args.text_teacher_strategy})",
-                        "unlabelled": None if unlabeled is None else f"{args.text_unlabeled or 'all'} training texts"}}
+                        "unlabelled": None if unlabeled is None else
+                        f"{args.text_unlabeled or 'all'} training texts of {unlabelled_source.name}"}}
 
 
 def table(part: dict) -> list[str]:
@@ -245,6 +248,8 @@ def main() -> None:
     text_group.add_argument("--text-shots", type=int, default=16, help="labelled texts per class (0: all)")
     text_group.add_argument("--text-unlabeled", type=int, default=200,
                             help="unlabelled training texts (0: all of them; -1: no unlabelled arm)")
+    text_group.add_argument("--text-unlabeled-from", choices=["trec", "banking77"], default=None,
+                            help="the set whose training texts are the unlabelled ones (default: --text-data's)")
     text_group.add_argument("--text-layers", nargs="+", default=["3", "2"],
                             help="the students: K (K layers, evenly spaced) or I,J (those layers)")
     text_group.add_argument("--text-teacher", default=None,

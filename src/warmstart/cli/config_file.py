@@ -196,11 +196,11 @@ def _pretrained_model(source: str, parent: Mapping[str, Any], model: Mapping[str
 def _distillation(run: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str, Any]:
     """A distill run's own options: its teacher, the student SPEC and its options, the unlabelled data, and the
     objective's temperature, alpha, feature weight and token masking (what else its strategy section holds was
-    measured, not set)."""
+    measured, not set), and the rounds of its speed comparison."""
     teacher, student = run.get("teacher") or {}, run.get("student") or {}
     values = {"teacher": teacher.get("checkpoint"), "student": student.get("spec"),
               "model_option": student.get("model_options") or None,
-              "unlabeled": (run.get("unlabeled") or {}).get("source")}
+              "unlabeled": (run.get("unlabeled") or {}).get("source"), "speed_rounds": run.get("speed_rounds")}
     values.update({k: objective[k] for k in ("temperature", "alpha", "feature_weight", "mask_tokens")
                    if k in objective})
     return {k: v for k, v in values.items() if v is not None}

@@ -213,6 +213,7 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
         note(start.notes, f"{len(extra)} unlabelled examples of {unlabeled.source} extend the transfer set")
         start.lineage["unlabeled"] = to_dict(unlabeled)
     start.lineage["teacher"] = teacher_lineage(teacher, teacher_info)
+    start.lineage["speed_rounds"] = speed_rounds  # so that `distill --config` times (or skips) the same way
     objective, train = resolve_strategy(objective, start, train)
     run = train_and_save(COMMAND, start, objective, data, train, folder=folder, callbacks=callbacks,
                          started=started, resume=resume)
