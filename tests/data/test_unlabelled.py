@@ -46,3 +46,16 @@ def test_errors_name_the_option_the_file_and_the_field_and_say_how_to_fix_it(tmp
     assert message.startswith(f"--unlabeled {tmp_path / name}") and all(word in message + caught.value.hint
                                                                          for word in words), message
     assert caught.value.hint
+
+
+def test_a_folder_of_train_and_test_tables_is_read_as_a_table_and_its_test_file_never(tmp_path):
+    texts_only, labelled = tmp_path / "texts", tmp_path / "labelled"
+    texts_only.mkdir(), labelled.mkdir()
+    (texts_only / "train.csv").write_text("text\na fish swims\nthree and four\n")
+    assert list(load_unlabelled(DataConfig(str(texts_only))).x) == ["a fish swims", "three and four"]
+    (labelled / "train.csv").write_text("text,label\n" + "".join(f"train text {i},{'ab'[i % 2]}\n" for i in range(6)))
+    (labelled / "test.csv").write_text("text,label\nthe test text,a\nanother test text,b\n")
+    with pytest.raises(WarmstartError, match="holds labels"):
+        load_unlabelled(DataConfig(str(labelled)), flag="--unlabeled")
+    inputs = load_unlabelled(DataConfig(str(labelled)), ignore_labels=True, flag="--unlabeled")
+    assert sorted(inputs.x) == [f"train text {i}" for i in range(6)]  # the train file's texts, no test text

@@ -5,7 +5,7 @@ Inputs without labels come from:
 
 - a ``.txt`` file: one text per line (blank lines skipped);
 - a ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file with a text column (``--text-column``, ``text`` by default)
-  and no label column;
+  and no label column, or a folder holding such a ``train.<ext>`` (its test file is never read);
 - an ``.npz`` holding ``x`` and no ``y``;
 - a folder of images without class sub-folders (``--image-size`` when their sizes differ).
 
@@ -31,7 +31,7 @@ from .dataset import Dataset
 from .files import IMAGE_SUFFIXES, NPZ_ERRORS, _as_examples, check_regular_file, images_to_array, read_image
 from .memory import InMemoryData
 from .sources import DATASETS
-from .text import TEXT_SUFFIXES, read_rows
+from .text import TEXT_SUFFIXES, read_rows, split_files
 
 UNLABELLED = ("unlabelled",)
 log = logging.getLogger("warmstart")
@@ -76,7 +76,8 @@ def _inputs_only(config: DataConfig, flag: str) -> Dataset | None:
         raise WarmstartError(f"{flag} {config.source!r}: no such file or folder",
                              hint="pass a .txt, .csv, .jsonl, .parquet, .npz or an image folder")
     if path.is_dir():
-        return _image_folder(path, config.image_size, flag)
+        tables = split_files(path)  # a folder of train/test tables (what --data reads) is a table, not images
+        return _image_folder(path, config.image_size, flag) if tables is None else _text_table(tables[0], config, flag)
     check_regular_file(path, "data file", f"{flag} {config.source!r}")
     suffix = path.suffix.lower()
     if suffix == ".txt":
