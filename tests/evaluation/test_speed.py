@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from warmstart.evaluation.speed import THROUGHPUT_BATCH, measure_speed, measure_speeds
+from warmstart.evaluation.speed import THROUGHPUT_BATCH, measure_speeds
 
 
 def test_models_are_timed_in_turn_within_each_round():
@@ -35,6 +35,6 @@ def test_a_slower_model_measures_slower():
 
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="rounds must be at least 1"):
-        measure_speed(lambda batch: batch, torch.zeros(2, 2), rounds=0)
+        measure_speeds({"model": (lambda batch: batch, torch.zeros(2, 2))}, rounds=0)
     with pytest.raises(ValueError, match="at least one model"):
         measure_speeds({}, rounds=3)

@@ -57,8 +57,3 @@ def measure_speeds(models: Mapping[str, tuple[Predict, torch.Tensor]], *, rounds
         {name: (predict, _throughput_batch(inputs)) for name, (predict, inputs) in models.items()}, rounds)
     return {name: {"latency_ms": single[name] * 1000.0, "throughput_per_s": THROUGHPUT_BATCH / many[name],
                    "rounds": rounds, "threads": torch.get_num_threads()} for name in models}
-
-
-def measure_speed(predict: Predict, inputs: torch.Tensor, *, rounds: int) -> dict[str, float]:
-    """:func:`measure_speeds` for one model."""
-    return measure_speeds({"model": (predict, inputs)}, rounds=rounds)["model"]

@@ -240,17 +240,15 @@ def compare_with_teacher(run: RunResult, start: StartingPoint, teacher: str | Pa
         sides[name] = {"accuracy": float((pred == y).float().mean()),
                        "parameters": sum(p.numel() for p in model.parameters()),
                        "file_bytes": read_info(checkpoint)[0].stat().st_size}
-    if rounds > 0:
-        speeds = _speeds({"student": (run.model, run.checkpoint, student_x),
-                          "teacher": (teacher_model, teacher, teacher_x)}, rounds)
-        for name, side in sides.items():
-            side["speed"] = speeds[name]
     student, teacher_side = sides["student"], sides["teacher"]
     summary = {"test_examples": len(y), "agreement": float((student_pred == teacher_pred).float().mean()),
                "accuracy_gap_points": 100.0 * (teacher_side["accuracy"] - student["accuracy"]),
                "parameter_ratio": teacher_side["parameters"] / student["parameters"],
                "file_size_ratio": teacher_side["file_bytes"] / student["file_bytes"]}
     if rounds > 0:
+        speeds = _speeds({"student": (run.model, run.checkpoint, student_x),
+                          "teacher": (teacher_model, teacher, teacher_x)}, rounds)
+        student["speed"], teacher_side["speed"] = speeds["student"], speeds["teacher"]
         for runtime in ("pytorch", "onnx"):
             summary[f"{runtime}_latency_speedup"] = (teacher_side["speed"][runtime]["latency_ms"]
                                                      / student["speed"][runtime]["latency_ms"])
