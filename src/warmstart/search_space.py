@@ -112,15 +112,15 @@ def parse_param(name: str, value: Any, path: Path) -> SearchParam | None:
 
 def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
     """The ``--space`` file's entries by name (None: take the parameter out of the search). Read with
-    ``yaml.safe_load``; which names are allowed is checked by :func:`apply_overrides`."""
-    import yaml
+    :func:`warmstart.yaml_values.load` (a safe loader); which names are allowed is checked by :func:`apply_overrides`."""
+    from . import yaml_values
 
     path = Path(path)
     if not path.is_file():
         raise WarmstartError(f"--space {path}: no such file", hint="pass a YAML file of parameter: range entries")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        document = yaml_values.load(path.read_text(encoding="utf-8"))
+    except (yaml_values.YAMLError, UnicodeDecodeError) as exc:
         raise WarmstartError(f"--space {path}: cannot be read as YAML ({exc})", hint="check the file's syntax") \
             from None
     if document is None:

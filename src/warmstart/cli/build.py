@@ -17,7 +17,7 @@ from .command import Given
 
 def key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     """``KEY=VALUE`` pairs, each value read as YAML (numbers, lists and strings as a user would write them)."""
-    import yaml
+    from .. import yaml_values
 
     options = {}
     for pair in pairs or []:
@@ -25,8 +25,8 @@ def key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
         if not sep or not key.strip():
             raise WarmstartError(f"{flag} {pair!r}: expected KEY=VALUE", hint=f"e.g. {flag} name=0.5")
         try:
-            options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
+            options[key.strip().replace("-", "_")] = yaml_values.load(value)
+        except yaml_values.YAMLError as exc:
             raise WarmstartError(f"{flag} {pair!r}: the value cannot be read ({exc})",
                                  hint="quote the value, or write it as YAML") from None
     return options

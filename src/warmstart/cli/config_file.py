@@ -66,14 +66,14 @@ def _spellings(options: tuple[Opt, ...]) -> list[str]:
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    import yaml
+    from .. import yaml_values
 
     if not path.is_file():
         raise WarmstartError(f"--config {path}: no such file", hint="pass a .yaml, .yml or .json file")
     try:
         text = path.read_text(encoding="utf-8")
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        document = json.loads(text) if path.suffix == ".json" else yaml_values.load(text)
+    except (ValueError, yaml_values.YAMLError, UnicodeDecodeError) as exc:
         raise WarmstartError(f"--config {path}: cannot be read as {path.suffix.lstrip('.') or 'YAML'} ({exc})",
                              hint="check the file's syntax") from None
     if document is None:

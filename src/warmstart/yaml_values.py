@@ -1,0 +1,34 @@
+"""YAML as a user writes it: PyYAML's safe loader, with YAML 1.2's floats.
+
+PyYAML implements YAML 1.1, whose float needs a dot: ``1e-3`` and ``1E2`` are read as the strings ``'1e-3'`` and
+``'1E2'``, so ``--strategy-option head_lr_scale=1e2`` or ``lr: {low: 1e-5, high: 1e-3}`` in a ``--space`` file was
+refused as "not a number". YAML 1.2 (2009) reads them as floats, as every other reader of numbers does. This loader
+adds that one rule to ``yaml.SafeLoader`` (no object construction: a user's file is never executed) and changes
+nothing else: ``0.001``, ``1.0e-05`` (what ``yaml.safe_dump`` writes), ``.inf`` and strings read as before.
+
+Every YAML a user hands warmstart (``--config``, ``--space``, ``KEY=VALUE`` options) is read through :func:`load`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+YAMLError = yaml.YAMLError
+
+# YAML 1.2's core-schema float without a dot: digits, then an exponent (``1e-3``, ``-2E+4``, ``1_000e3``).
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also resolves ``1e-3``-style scalars as floats (a copy of its resolver table)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
+
+
+def load(text: str) -> Any:
+    """The YAML document in ``text`` (None when empty); :class:`YAMLError` when it is not YAML."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass: no custom objects are built

@@ -1,0 +1,57 @@
+"""YAML as users write it: ``1e-3`` is a number (YAML 1.2), everything else reads as PyYAML's safe loader reads it,
+and the three places a user's YAML comes in (``--space``, ``--config``, ``KEY=VALUE`` options) use it."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from warmstart import yaml_values
+from warmstart.cli.build import key_values
+from warmstart.cli.config_file import read_document
+from warmstart.errors import WarmstartError
+from warmstart.search_space import read_space_file
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1e-3", 1e-3), ("1E2", 100.0), ("-2e+4", -2e4), ("+5e-05", 5e-5), ("1_000e3", 1e6),
+])
+def test_an_exponent_without_a_dot_is_a_float(text, value):
+    assert yaml.safe_load(text) == text  # PyYAML's YAML 1.1: a string, the cause of the refusals
+    got = yaml_values.load(text)
+    assert isinstance(got, float) and got == value
+
+
+@pytest.mark.parametrize("text", [
+    "0.001", "1.0e-05", "12", "-3", ".inf", "true", "null", "e5", "1e", "1e-3x", "resnet18", "[1, 2e1]",
+    "{low: 1.0e-4, high: 0.1}", "'1e-3'", "0x1f", "2001-12-14",
+])
+def test_everything_else_reads_as_the_safe_loader_reads_it(text):
+    expected = yaml.safe_load(text)
+    if text == "[1, 2e1]":
+        expected = [1, 20.0]
+    assert yaml_values.load(text) == expected
+
+
+def test_no_object_is_built_from_a_tag():
+    with pytest.raises(yaml_values.YAMLError):
+        yaml_values.load("!!python/object/apply:os.system ['echo owned']")
+
+
+def test_the_three_ways_in_read_exponents_as_numbers(tmp_path):
+    assert key_values(["head_lr_scale=1e2", "name=resnet18"], "--strategy-option") == {
+        "head_lr_scale": 100.0, "name": "resnet18"}
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1e-5, high: 1e-3, log: true}\n")
+    param = read_space_file(space)["lr"]
+    assert (param.low, param.high, param.log) == (1e-5, 1e-3, True)
+    config = tmp_path / "run.yaml"
+    config.write_text("lr: 3e-4\nstrategy_option: {head_lr_scale: 1e2}\n")
+    assert read_document(config) == {"lr": 3e-4, "strategy_option": {"head_lr_scale": 100.0}}
+
+
+def test_a_space_bound_that_is_still_not_a_number_is_refused_naming_the_key(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1e-5x, high: 1e-3}\n")
+    with pytest.raises(WarmstartError, match="key 'lr'"):
+        read_space_file(space)
