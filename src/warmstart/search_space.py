@@ -112,7 +112,8 @@ def parse_param(name: str, value: Any, path: Path) -> SearchParam | None:
 
 def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
     """The ``--space`` file's entries by name (None: take the parameter out of the search). Read with
-    :func:`warmstart.yaml_values.load` (a safe loader); which names are allowed is checked by :func:`apply_overrides`."""
+    :func:`warmstart.yaml_values.load` (a safe loader); which names are allowed is checked by
+    :func:`apply_overrides`."""
     from . import yaml_values
 
     path = Path(path)
