@@ -268,6 +268,17 @@ def test_vector_data_into_an_image_model(pretrained, tmp_path):
     assert "--resize" not in str(err.value)  # resizing cannot help here
 
 
+
+def test_texts_into_an_image_model_are_refused_by_every_command_that_reads_them(pretrained, tmp_path, capsys):
+    texts = tmp_path / "texts.csv"  # labels that match the checkpoint's digit classes: only the kind is wrong
+    texts.write_text("text,label\n" + "".join(f"some words {i},{i % 10}\n" for i in range(40)))
+    for argv in (["finetune", "--from", pretrained, "--data", texts, *QUIET, "--out", tmp_path / "f"],
+                 ["evaluate", "--checkpoint", pretrained, "--data", texts]):
+        err = run_cli(argv, capsys)
+        assert f"is an image model, but {texts.name} holds texts" in err, err
+    assert not (tmp_path / "f").exists() or not half_written(tmp_path / "f")
+
+
 # ---------------------------------------------------------------- parameters
 
 @pytest.mark.parametrize("make, parameter", [

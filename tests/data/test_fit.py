@@ -7,7 +7,7 @@ import pytest
 
 from warmstart.data import Dataset, DataSplits
 from warmstart.data.fit import fit_splits, fit_to_model, model_kind
-from warmstart.data.preprocess import Normalization, adapt_inputs
+from warmstart.data.preprocess import Normalization, Tokenization, adapt_inputs
 from warmstart.errors import WarmstartError
 
 
@@ -44,3 +44,17 @@ def test_model_kind_is_decided_once():
     assert model_kind("hf", (128,)) == "text"
     assert model_kind("cnn", (1, 28, 28)) == "image"
     assert model_kind("mlp", (10,)) == "vector"
+
+
+def test_texts_and_a_model_of_another_kind_are_refused_both_ways_naming_both():
+    texts = Dataset(np.array(["what is a fjord", "who wrote it"], dtype=object), np.array([0, 1]), ("a", "b"), "text",
+                    "questions.csv")
+    image_model = Normalization((0.5,), (0.25,), "image")
+    with pytest.raises(WarmstartError, match="checkpoint c is an image model, but questions.csv holds texts") as error:
+        fit_to_model(texts, (1, 8, 8), image_model, model_name="checkpoint c")
+    assert "text encoder" in error.value.hint
+    tokenizer = Tokenization("sentence-transformers/all-MiniLM-L6-v2", 32)
+    with pytest.raises(WarmstartError, match="checkpoint t is a text model, but tiny holds images") as error:
+        fit_to_model(_images(), (32,), tokenizer, model_name="checkpoint t")
+    assert "text column" in error.value.hint
+    assert fit_to_model(texts, (32,), tokenizer, model_name="checkpoint t") is texts

@@ -5,6 +5,8 @@ model's recorded resize and interpolation, so the other commands could see other
 
 The policy, in order:
 
+0. **Kind.** Texts go only to a text model and a text model takes only texts (:func:`check_kind`): the tokenizer
+   would be handed pixels, or the normalisation strings (a ValueError deep in training, before).
 1. **Features by name.** A CSV's feature columns are put in the order the model was trained on (the names travel
    with the checkpoint), so a file with the same columns in another order still fits.
 2. **Resize.** Images are resized to the model's input size when the user asked (``--resize``) or when the model's
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..errors import WarmstartError
 from .dataset import DataSplits, Dataset
 from .preprocess import Normalization, Tokenization, adapt_inputs, align_features
 
@@ -46,10 +49,27 @@ def interpolation(preprocessing: Preprocessing) -> str:
     return (preprocessing.interpolation if isinstance(preprocessing, Normalization) else None) or "bilinear"
 
 
+_KIND_NAMES = {"text": ("a text model", "texts"), "image": ("an image model", "images"),
+               "vector": ("a vector model", "feature vectors")}
+
+
+def check_kind(dataset: Dataset, preprocessing: Preprocessing, *, model_name: str) -> None:
+    """A clear error when texts meet a model of images or vectors, or a text model meets anything but texts."""
+    if (preprocessing.kind == "text") == (dataset.kind == "text"):
+        return
+    model, _ = _KIND_NAMES.get(preprocessing.kind, (f"a {preprocessing.kind} model", ""))
+    _, holds = _KIND_NAMES.get(dataset.kind, ("", f"{dataset.kind} data"))
+    hint = ("pass texts (a CSV, JSONL or Parquet file with a text column, --text-column naming it), or a model of "
+            "this data's kind" if preprocessing.kind == "text" else
+            "pass data of the model's kind, or start from a text encoder (--from minilm, or hf:NAME) for texts")
+    raise WarmstartError(f"{model_name} is {model}, but {dataset.name} holds {holds}", hint=hint)
+
+
 def fit_to_model(dataset: Dataset, input_shape: Sequence[int], preprocessing: Preprocessing, *, model_name: str,
                  resize: bool = False, feature_names: Sequence[str] | None = None) -> Dataset:
     """``dataset`` in the model's input: feature columns by name, then resized and channel-converted as the policy
     above says; a clear error (naming ``model_name`` and the way out) when it cannot fit."""
+    check_kind(dataset, preprocessing, model_name=model_name)
     dataset = align_features(dataset, None if feature_names is None else list(feature_names), model_name)
     return adapt_inputs(dataset, tuple(input_shape), resize=resizes(preprocessing, resize), model_name=model_name,
                         interpolation=interpolation(preprocessing))

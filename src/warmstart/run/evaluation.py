@@ -17,7 +17,7 @@ from ..adaptation import create_adaptation
 from ..adaptation.target import TargetAdaptation
 from ..config import DataConfig, to_dict
 from ..data import Dataset, evaluation_split, select_classes
-from ..data.fit import fit_to_model
+from ..data.fit import check_kind, fit_to_model
 from ..data.memory import unlabelled
 from ..data.preprocess import preprocessing_from_dict
 from ..engine import predict_logits, resolve_device
@@ -67,6 +67,7 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
                                        strategy=None)
         target.after_training(net, resolve_device(device), notes=[])
     dataset, split, why = evaluation_split(data, split)
+    check_kind(dataset, norm, model_name=name)  # before the classes: a kind mismatch is the clearer message
     if data.classes is None and dataset.class_names != info.class_names:
         dataset = _match_model_classes(dataset, info, name)
     if tuple(dataset.class_names) != tuple(info.class_names):
