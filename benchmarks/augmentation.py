@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig

@@ -34,7 +34,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-import warmstart
 from warmstart import DataConfig, TrainConfig
 from warmstart.data import load_split
 from warmstart.data.preprocess import Normalization

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 import warmstart
 from warmstart import DataConfig, TrainConfig

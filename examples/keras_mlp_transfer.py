@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     import warmstart
-    from warmstart import DataConfig, ModelConfig, TrainConfig
+    from warmstart import ModelConfig, TrainConfig
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
