@@ -97,6 +97,12 @@ DATA_CASES = {
         ["{path}", "line 3", "column 'b'", "'four'", "not a number"]),
     "csv with a short row": (
         lambda tmp: _csv(tmp / "t.csv", "a,b,label\n1,2,x\n3,y\n"), {}, ["{path}", "line 3", "2 fields"]),
+    "csv naming a column twice": (
+        lambda tmp: _csv(tmp / "t.csv", "a,b,a,label\n1,2,3,x\n3,4,5,y\n"), {},
+        ["{path}", "names a column twice", "'a' in columns 1, 3"]),
+    "text csv naming its text column twice": (
+        lambda tmp: _csv(tmp / "t.csv", "text,text,label\nhello,there,x\nhow are,you,y\n"), {},
+        ["{path}", "'text' in columns 1, 2"]),
     "csv with an empty label": (
         lambda tmp: _csv(tmp / "t.csv", "a,b,label\n1,2,x\n3,4,\n"), {}, ["{path}", "line 3", "'label'", "empty"]),
     "npz with nan": (

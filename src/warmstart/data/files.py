@@ -131,13 +131,14 @@ CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
-    """Every row of a UTF-8 CSV file (a byte-order mark, as Excel writes, is skipped), with clear errors."""
+    """Every row of a UTF-8 CSV file whose first row is its header (a byte-order mark, as Excel writes, is skipped),
+    with clear errors; a header that names a column twice is one (which of the two is the text, or the label?)."""
     check_regular_file(path, "file")
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return list(csv.reader(f, delimiter=delimiter))
+            rows = list(csv.reader(f, delimiter=delimiter))
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
@@ -147,6 +148,14 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
     except OSError as exc:
         raise WarmstartError(f"{path}: cannot be read ({exc.strerror or exc})",
                              hint="check the path and its permissions") from None
+    header = [name.strip() for name in rows[0]] if rows else []
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        places = "; ".join(f"{name!r} in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}"
+                           for name in twice)
+        raise WarmstartError(f"{path}: the header names a column twice ({places})",
+                             hint="give every column its own name in the first row")
+    return rows
 
 
 def check_regular_file(path: Path, what: str, where: str | None = None) -> None:
