@@ -103,6 +103,9 @@ DATA_CASES = {
     "text csv naming its text column twice": (
         lambda tmp: _csv(tmp / "t.csv", "text,text,label\nhello,there,x\nhow are,you,y\n"), {},
         ["{path}", "'text' in columns 1, 2"]),
+    "jsonl naming a field twice": (
+        lambda tmp: _csv(tmp / "t.jsonl", '{"text": "hi", "label": "x"}\n{"text": "a", "text": "b", "label": "y"}\n'),
+        {}, ["{path}", "line 2", "'text' twice"]),
     "csv with an empty label": (
         lambda tmp: _csv(tmp / "t.csv", "a,b,label\n1,2,x\n3,4,\n"), {}, ["{path}", "line 3", "'label'", "empty"]),
     "npz with nan": (

@@ -60,15 +60,30 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_naming_each_key_once)
         except json.JSONDecodeError as exc:
             raise WarmstartError(f"{path}, line {n}: not valid JSON ({exc.msg})", hint="one JSON object per line") \
                 from None
+        except _RepeatedKeys as exc:  # json keeps the last silently: which was meant, the text or the label?
+            raise WarmstartError(f"{path}, line {n}: the object names {exc} twice",
+                                 hint="give each field one value per line") from None
         if not isinstance(record, dict):
             raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}",
                                  hint='one object per line, e.g. {"text": "...", "label": "..."}')
         rows.append({k: "" if v is None else str(v) for k, v in record.items()})
     return rows
+
+
+class _RepeatedKeys(ValueError):
+    """A JSON object that names a key more than once."""
+
+
+def _object_naming_each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise _RepeatedKeys(", ".join(map(repr, repeated)))
+    return dict(pairs)
 
 
 def _parquet_rows(path: Path) -> list[dict[str, str]]:
