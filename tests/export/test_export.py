@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from tiny_models import tiny_bert_source
 
 import warmstart
@@ -123,3 +124,24 @@ def test_predict_with_an_onnx_export_of_an_image_model_matches_the_checkpoint(mo
     by_torch, by_onnx = read_csv(tmp_path / "torch.csv"), read_csv(tmp_path / "onnx.csv")
     assert [r[1] for r in by_onnx] == [r[1] for r in by_torch]
     assert np.allclose([float(r[2]) for r in by_onnx[1:]], [float(r[2]) for r in by_torch[1:]], atol=1e-5)
+
+
+def test_an_onnx_text_model_is_run_on_the_batch_cut_to_its_longest_text_as_pytorch_is(models, tmp_path):
+    from warmstart.export import load_onnx_export
+    from warmstart.models import load_checkpoint
+
+    export = warmstart.export_model(models / "text", "onnx", out=tmp_path / "onnx")
+    onnx_model, _ = load_onnx_export(export.model_file.parent)
+    net, _ = load_checkpoint(models / "text")
+    pad = onnx_model.pad_id
+    ids = torch.full((3, 16), pad, dtype=torch.long)
+    ids[:, 0], ids[0, 1:5], ids[1, 1:3] = pad + 1, pad + 2, pad + 3  # texts of 5, 3 and 1 tokens, padded to 16
+    fed = []
+    run = onnx_model.session.run
+    onnx_model.session.run = lambda names, feeds: fed.append(feeds) or run(names, feeds)
+    logits = onnx_model(ids)
+    assert fed[0]["input_ids"].shape == (3, 5) and fed[0]["attention_mask"].tolist()[2] == [1, 0, 0, 0, 0]
+    untrimmed = run(None, {"input_ids": ids.numpy(), "attention_mask": (ids != pad).long().numpy()})[0]
+    assert np.allclose(logits.numpy(), untrimmed, atol=1e-5)  # the padding columns changed nothing
+    with torch.no_grad():
+        assert np.allclose(logits.numpy(), net.eval()(ids).numpy(), atol=1e-4)

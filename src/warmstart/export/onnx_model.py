@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import WarmstartError
 from ..models import CheckpointInfo
 from ..models.checkpoint import info_from_metadata
+from ..models.hf import trim_padding
 
 ONNX_FILE = "model.onnx"
 METADATA = "export.json"
@@ -29,7 +30,8 @@ def onnx_export_path(path: str | Path) -> Path | None:
 
 
 class OnnxClassifier(nn.Module):
-    """Logits from an ONNX model; text models get the attention mask from the padding id, as in training."""
+    """Logits from an ONNX model; text models get the attention mask from the padding id and are cut to the batch's
+    longest text, as in training."""
 
     def __init__(self, path: Path, metadata: dict):
         super().__init__()
@@ -42,7 +44,8 @@ class OnnxClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().cpu()
         if self.input_names == ["input_ids", "attention_mask"]:
-            feeds = {"input_ids": x.long().numpy(), "attention_mask": (x != self.pad_id).long().numpy()}
+            ids, mask = trim_padding(x.long(), self.pad_id)  # as the PyTorch model does: the sequence axis is dynamic
+            feeds = {"input_ids": ids.numpy(), "attention_mask": mask.long().numpy()}
         else:
             feeds = {self.input_names[0]: x.float().numpy()}
         return torch.from_numpy(np.asarray(self.session.run(None, feeds)[0]))

@@ -98,6 +98,16 @@ def load_tokenizer(source: str):
     return _load(source, "tokenizer", AutoTokenizer.from_pretrained)
 
 
+def trim_padding(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded on the right to ``max_length``, and their attention mask, cut to the longest text of the
+    batch (dynamic padding): the columns that are padding in every row cost a transformer layer's work and change
+    nothing. Every runtime that runs a text model on warmstart's inputs (PyTorch here, ONNX Runtime in
+    :mod:`warmstart.export.onnx_model`) cuts them the same way."""
+    mask = ids != pad_id
+    longest = max(int(mask.sum(1).max()), 1)
+    return ids[:, :longest], mask[:, :longest]
+
+
 class TextEncoder(nn.Module):
     """A transformer encoder with mean or CLS pooling over the real (unpadded) tokens."""
 
@@ -121,9 +131,7 @@ class TextEncoder(nn.Module):
         self.num_features = config.hidden_size
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = ids != self.pad_id
-        longest = max(int(mask.sum(1).max()), 1)  # dynamic padding: drop the columns that are padding everywhere
-        ids, mask = ids[:, :longest], mask[:, :longest]
+        ids, mask = trim_padding(ids, self.pad_id)
         hidden = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
