@@ -93,9 +93,13 @@ def load_from_source(source: str, what: str, loader: Callable[[str], object]):
 
 
 def load_tokenizer(source: str):
+    """The source's tokenizer, padding on the right whatever its config says (XLNet's pads on the left): the models
+    cut each batch's padding columns from the end (:func:`trim_padding`), so left padding would cut real tokens."""
     from transformers import AutoTokenizer
 
-    return _load(source, "tokenizer", AutoTokenizer.from_pretrained)
+    tokenizer = _load(source, "tokenizer", AutoTokenizer.from_pretrained)
+    tokenizer.padding_side = "right"
+    return tokenizer
 
 
 def trim_padding(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
