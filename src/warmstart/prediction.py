@@ -71,10 +71,7 @@ class _Table:
         if name not in names:
             raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are {', '.join(names)}",
                                  hint=f"name the {role} column with {flag}")
-        if names.count(name) > 1:
-            raise WarmstartError(f"{self.path}: the column {name!r} appears {names.count(name)} times",
-                                 hint="give each column its own name")
-        return names.index(name)
+        return names.index(name)  # once: read_csv_rows refuses a header that names a column twice
 
 
 def _read_table(path: Path) -> _Table:

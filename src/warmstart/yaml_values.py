@@ -18,7 +18,8 @@ import yaml
 
 YAMLError = yaml.YAMLError
 
-# YAML 1.2's core-schema float without a dot: digits, then an exponent (``1e-3``, ``-2E+4``, ``1_000e3``).
+# YAML 1.2's core-schema float without a dot: digits, then an exponent (``1e-3``, ``-2E+4``); digit separators
+# (``1_000e3``) as PyYAML's own 1.1 numbers allow them.
 _EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
 
 

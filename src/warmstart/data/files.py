@@ -149,13 +149,18 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
         raise WarmstartError(f"{path}: cannot be read ({exc.strerror or exc})",
                              hint="check the path and its permissions") from None
     header = [name.strip() for name in rows[0]] if rows else []
-    twice = sorted({name for name in header if name and header.count(name) > 1})
+    twice = repeated([name for name in header if name])
     if twice:
         places = "; ".join(f"{name!r} in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == name)}"
                            for name in twice)
         raise WarmstartError(f"{path}: the header names a column twice ({places})",
                              hint="give every column its own name in the first row")
     return rows
+
+
+def repeated(names: list[str]) -> list[str]:
+    """The names that occur more than once in ``names``, sorted: a table's columns must be told apart by name."""
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def check_regular_file(path: Path, what: str, where: str | None = None) -> None:

@@ -49,20 +49,19 @@ def interpolation(preprocessing: Preprocessing) -> str:
     return (preprocessing.interpolation if isinstance(preprocessing, Normalization) else None) or "bilinear"
 
 
-_KIND_NAMES = {"text": ("a text model", "texts"), "image": ("an image model", "images"),
-               "vector": ("a vector model", "feature vectors")}
+_MODEL_OF_KIND = {"text": "a text model", "image": "an image model", "vector": "a vector model"}
+_DATA_OF_KIND = {"text": "texts", "image": "images", "vector": "feature vectors"}
 
 
 def check_kind(dataset: Dataset, preprocessing: Preprocessing, *, model_name: str) -> None:
     """A clear error when texts meet a model of images or vectors, or a text model meets anything but texts."""
     if (preprocessing.kind == "text") == (dataset.kind == "text"):
         return
-    model, _ = _KIND_NAMES.get(preprocessing.kind, (f"a {preprocessing.kind} model", ""))
-    _, holds = _KIND_NAMES.get(dataset.kind, ("", f"{dataset.kind} data"))
     hint = ("pass texts (a CSV, JSONL or Parquet file with a text column, --text-column naming it), or a model of "
             "this data's kind" if preprocessing.kind == "text" else
             "pass data of the model's kind, or start from a text encoder (--from minilm, or hf:NAME) for texts")
-    raise WarmstartError(f"{model_name} is {model}, but {dataset.name} holds {holds}", hint=hint)
+    raise WarmstartError(f"{model_name} is {_MODEL_OF_KIND[preprocessing.kind]}, but {dataset.name} holds "
+                         f"{_DATA_OF_KIND[dataset.kind]}", hint=hint)
 
 
 def fit_to_model(dataset: Dataset, input_shape: Sequence[int], preprocessing: Preprocessing, *, model_name: str,

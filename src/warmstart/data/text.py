@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
-from .files import read_csv_rows
+from .files import read_csv_rows, repeated
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 log = logging.getLogger("warmstart")
@@ -79,10 +79,9 @@ class _RepeatedKeys(ValueError):
 
 
 def _object_naming_each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    keys = [key for key, _ in pairs]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise _RepeatedKeys(", ".join(map(repr, repeated)))
+    twice = repeated([key for key, _ in pairs])
+    if twice:
+        raise _RepeatedKeys(", ".join(map(repr, twice)))
     return dict(pairs)
 
 
