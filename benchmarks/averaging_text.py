@@ -1,0 +1,137 @@
+"""Does weight averaging pay on text? WiSE-FT (and optionally a greedy soup) against the single fine-tuned MiniLM.
+
+For each dataset and seed (each seed draws its own K labelled texts per class, a quarter of them held out for
+validation: both averages choose on it), on the whole test split:
+
+- ``single``: the README's recipe for a few dozen texts per class (``full``, the new head at 100x the rate, weight
+  decay 0.01, linear decay, 4 epochs, batch 16; benchmarks/tuning_text.py's RECIPE).
+- ``wise-ft``: the same run with ``average="wise-ft"``: the fine-tuned encoder mixed with all-MiniLM-L6-v2's own
+  weights, the mixing weight chosen on validation over 0.0, 0.1, ..., 1.0 (1.0 is the single model: never worse
+  on validation by construction). Training is deterministic for a seed, so its alpha-1 point is ``single`` itself:
+  the script records whether both report the same validation accuracy there (``alpha_one_matches_single``).
+- ``soup`` (``--soup-trials N``, 0 skips it): ``warmstart tune`` with ``average="soup"`` over N trials of
+  ``full``'s space, scored on the same validation split; its winner retrained alone is ``tuned winner``.
+
+Accuracy only (one torch thread; the machine may be loaded):
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/averaging_text.py --data trec sst2 emotion --seeds 0 1 2
+
+Writes benchmarks/results/NAME.{json,md} (rows also to NAME.partial.json as each seed finishes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import warmstart
+from warmstart import DataConfig, TrainConfig
+from warmstart.strategies import create_strategy
+
+from _common import RESULTS, command_line, machine_info, write_results
+from tuning_text import HEAD_LR_SCALE, QUIET, RECIPE, SHARED
+
+
+def averaging_record(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "config.json").read_text())["averaging"]
+
+
+def one_seed(name: str, shots: int, seed: int, soup_trials: int, folder: Path) -> dict[str, Any]:
+    data = DataConfig(str(SHARED / name), shots=shots, val_fraction=0.25)
+    train = TrainConfig.for_command("finetune", seed=seed, **RECIPE, **QUIET)
+    row: dict[str, Any] = {"data": name, "seed": seed, "wall_s": {}}
+    for arm, average in (("single", None), ("wise-ft", "wise-ft")):
+        started = time.perf_counter()
+        run = warmstart.finetune("minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
+                                 train=train, out=folder / f"{name}-{arm}{seed}", overwrite=True,
+                                 **({} if average is None else {"average": average}))
+        row["wall_s"][arm] = time.perf_counter() - started
+        row[arm] = {"test": run.metrics.accuracy, "validation": run.history[-1].get("val_accuracy")}
+    record = averaging_record(folder / f"{name}-wise-ft{seed}")
+    row["wise-ft"]["alpha"] = record["alpha"]
+    row["wise-ft"]["validation_by_alpha"] = {r["alpha"]: r["accuracy"] for r in record["validation"]}
+    if soup_trials:
+        started = time.perf_counter()
+        soup = warmstart.tune("minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
+                              train=TrainConfig.for_command("tune", seed=seed, **RECIPE, **QUIET),
+                              out=folder / f"{name}-soup{seed}", trials=soup_trials, average="soup",
+                              overwrite=True)
+        row["wall_s"]["soup"] = time.perf_counter() - started
+        record = averaging_record(soup.run.run_dir)
+        row["soup"] = {"test": soup.metrics.accuracy, "ingredients": len(record["ingredients"]),
+                       "fell_back": record["fell_back"], "validation": record["accuracy"],
+                       "winner_validation": record["validation"][0]["accuracy"]}
+    return row
+
+
+def summarise(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+
+def table(rows: list[dict[str, Any]], name: str) -> list[str]:
+    rows = [r for r in rows if r["data"] == name]
+    soup = all("soup" in r for r in rows)
+    lines = [f"## {name}", "", "| seed | single: validation / test | wise-ft: alpha, validation / test | "
+             "wise-ft minus single (test, points) |" + (" soup: ingredients, validation / test |" if soup else ""),
+             "|---|---|---|---|" + ("---|" if soup else "")]
+    for r in rows:
+        s, w = r["single"], r["wise-ft"]
+        line = (f"| {r['seed']} | {s['validation']:.4f} / {s['test']:.4f} | {w['alpha']:g}, "
+                f"{w['validation_by_alpha'][w['alpha']]:.4f} / {w['test']:.4f} | {100 * (w['test'] - s['test']):+.1f} |")
+        if soup:
+            p = r["soup"]
+            line += (f" {p['ingredients']}{' (fell back)' if p['fell_back'] else ''}, {p['validation']:.4f} / "
+                     f"{p['test']:.4f} |")
+        lines.append(line)
+    lines.append(f"| mean ± std | {summarise([r['single']['test'] for r in rows])} | "
+                 f"{summarise([r['wise-ft']['test'] for r in rows])} | "
+                 f"{statistics.mean(100 * (r['wise-ft']['test'] - r['single']['test']) for r in rows):+.2f} |"
+                 + (f" {summarise([r['soup']['test'] for r in rows])} |" if soup else ""))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", default=["trec"], choices=["trec", "sst2", "emotion"])
+    parser.add_argument("--shots", type=int, default=64)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds to run")
+    parser.add_argument("--soup-trials", type=int, default=0, help="trials of the tune behind the soup (0: no soup)")
+    parser.add_argument("--name", default="averaging_text")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="warmstart-bench-average-text-") as tmp:
+        for name in args.data:
+            for seed in args.seeds:
+                row = one_seed(name, args.shots, seed, args.soup_trials, Path(tmp))
+                at_one = row["wise-ft"]["validation_by_alpha"][1.0]
+                row["alpha_one_matches_single"] = abs(at_one - row["single"]["validation"]) < 1e-6
+                if not row["alpha_one_matches_single"]:
+                    print(f"note: {name} seed {seed}: WiSE-FT's alpha 1 scored {at_one:.4f} on validation, the single "
+                          f"run's last epoch {row['single']['validation']:.4f}", flush=True)
+                rows.append(row)
+                print(f"{name} seed {seed}: single {row['single']['test']:.4f}, wise-ft {row['wise-ft']['test']:.4f} "
+                      f"(alpha {row['wise-ft']['alpha']:g})"
+                      + (f", soup {row['soup']['test']:.4f}" if "soup" in row else ""), flush=True)
+                write_results(args.out, f"{args.name}.partial", {"rows": rows})
+    report = {"command": command_line("benchmarks/averaging_text.py"),
+              "arguments": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows,
+              "total_s": time.perf_counter() - started, "machine": machine_info()}
+    lines = [f"# Weight averaging on text (MiniLM, {args.shots} per class, a quarter held out for validation)", "",
+             f"Command: `{report['command']}` (total {report['total_s']:.0f} s; load average "
+             f"{report['machine']['load_average'][0]:.1f} at the end).", ""]
+    for name in args.data:
+        lines += [*table(rows, name), ""]
+    write_results(args.out, args.name, report, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
