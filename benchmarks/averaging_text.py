@@ -81,8 +81,9 @@ def table(rows: list[dict[str, Any]], name: str) -> list[str]:
              "|---|---|---|---|" + ("---|" if soup else "")]
     for r in rows:
         s, w = r["single"], r["wise-ft"]
+        gain = 100 * (w["test"] - s["test"])
         line = (f"| {r['seed']} | {s['validation']:.4f} / {s['test']:.4f} | {w['alpha']:g}, "
-                f"{w['validation_by_alpha'][w['alpha']]:.4f} / {w['test']:.4f} | {100 * (w['test'] - s['test']):+.1f} |")
+                f"{w['validation_by_alpha'][w['alpha']]:.4f} / {w['test']:.4f} | {gain:+.1f} |")
         if soup:
             p = r["soup"]
             line += (f" {p['ingredients']}{' (fell back)' if p['fell_back'] else ''}, {p['validation']:.4f} / "

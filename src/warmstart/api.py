@@ -287,12 +287,14 @@ def report(run_dir: str | Path) -> list[Path]:
 
 
 def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None = None, data: str | None = None,
-                 tolerance: float = 1e-4, examples: int = 32):
+                 tolerance: float = 1e-4, examples: int = 32, quantize: str | None = None,
+                 min_agreement: float = 0.95):
     """Export a checkpoint to ONNX or TorchScript and check it against PyTorch on real inputs; see
     :func:`warmstart.export.export_model` (the package ``warmstart.export`` takes the plain name)."""
     from .export import export_model as _export
 
-    return _export(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples)
+    return _export(checkpoint, format, out=out, data=data, tolerance=tolerance, examples=examples, quantize=quantize,
+                   min_agreement=min_agreement)
 
 
 def rank(data: DataConfig | str, candidates, *, scores=None, rank_score: str = "logme",

@@ -73,6 +73,10 @@ EXPORT_OPTIONS = Group(
         from_api("data"), DATA),
     Opt("tolerance", ("--tolerance",), float, "Largest allowed |exported - PyTorch| logit.", from_api("tolerance")),
     Opt("examples", ("--examples",), int, "Real inputs in the parity check.", from_api("examples"), min=2),
+    Opt("quantize", ("--quantize",), Optional[str], "int8: dynamic int8 quantization of the ONNX model.",
+        from_api("quantize")),
+    Opt("min_agreement", ("--min-agreement",), float,
+        "With --quantize: least top-1 agreement with PyTorch on the parity inputs.", from_api("min_agreement")),
 )
 
 
@@ -83,7 +87,8 @@ def export(given: Given) -> None:
     from .. import api
 
     result = api.export_model(build.checkpoint(given), given.format, out=given.out, data=given.data,
-                              tolerance=given.tolerance, examples=given.examples)
+                              tolerance=given.tolerance, examples=given.examples, quantize=given.quantize,
+                              min_agreement=given.min_agreement)
     render.print_export(result)
 
 

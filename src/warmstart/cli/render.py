@@ -121,6 +121,9 @@ def print_predictions(result) -> None:
 def print_export(result) -> None:
     print(f"parity on {result.examples} real inputs ({result.inputs_from}): max |exported - pytorch| = "
           f"{result.max_abs_difference:.3g} (tolerance {result.tolerance:g})")
+    if result.quantize is not None:
+        print(f"{result.quantize}: the quantized model predicts the same class as PyTorch on {result.agreement:.1%} of "
+              "those inputs")
     print(f"written: {result.model_file}")
     print(f"written: {result.metadata_file}")
 

@@ -8,7 +8,8 @@ sizes (and, for text, two sequence lengths) and fails when their logits differ b
 
 ONNX goes through ``torch.onnx.export`` with the ``torch.export``-based exporter (``dynamo=True``, PyTorch's
 default since 2.9; the TorchScript-based one is deprecated) and ``dynamic_shapes`` for the batch (and sequence)
-dimension; TorchScript through ``torch.jit.trace``.
+dimension; TorchScript through ``torch.jit.trace``. ``quantize="int8"`` then quantizes the checked ONNX graph
+(:mod:`warmstart.export.quantize`) and checks the int8 model's top-1 agreement with PyTorch instead of its logits.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from .._version import __version__
 from ..errors import WarmstartError
 from ..io import make_folder, write_json
 from .onnx_model import METADATA, ONNX_FILE, OnnxClassifier, load_onnx_export, onnx_export_path
+from .quantize import QUANTIZATIONS, agreement, check_agreement, check_quantize, quantize_int8
 from .wrappers import exportable, is_text_model, model_inputs
 
-__all__ = ["ExportResult", "export_model", "load_onnx_export", "onnx_export_path", "FORMATS"]
+__all__ = ["ExportResult", "export_model", "load_onnx_export", "onnx_export_path", "FORMATS", "QUANTIZATIONS"]
 
 log = logging.getLogger("warmstart")
 FORMATS = {"onnx": ONNX_FILE, "torchscript": "model.pt"}
@@ -46,6 +48,8 @@ class ExportResult:
     tolerance: float
     examples: int  # real inputs in the parity check
     inputs_from: str  # which data they came from
+    quantize: str | None = None  # "int8": the model file is the quantized graph
+    agreement: float | None = None  # the quantized model's top-1 agreement with PyTorch on the parity inputs
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -93,15 +97,19 @@ def _dynamic_shapes(names: tuple[str, ...], text: bool):
     return [{0: batch} for _ in names]
 
 
+def _onnx_runner(file: Path, names) -> Callable[..., np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    return lambda *inputs: session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
+
+
 def _export_onnx(module, args, names, text: bool, file: Path) -> Callable[..., np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's progress chatter and deprecation notes of its internals
         torch.onnx.export(module, args, str(file), input_names=list(names), output_names=["logits"], dynamo=True,
                           dynamic_shapes=_dynamic_shapes(names, text), external_data=False, verbose=False)
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
-    return lambda *inputs: session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})[0]
+    return _onnx_runner(file, names)
 
 
 def _export_torchscript(module, args, names, text: bool, file: Path) -> Callable[..., np.ndarray]:
@@ -131,9 +139,12 @@ def _parity_batches(net, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
 
 
 def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None = None, data: str | None = None,
-                 tolerance: float = 1e-4, examples: int = 32) -> ExportResult:
+                 tolerance: float = 1e-4, examples: int = 32, quantize: str | None = None,
+                 min_agreement: float = 0.95) -> ExportResult:
     """Export ``checkpoint`` as ``format`` (``onnx`` or ``torchscript``) into ``out`` and check it; see the module's
-    docstring. ``out`` defaults to ``export-FORMAT`` in the checkpoint's run folder."""
+    docstring. ``out`` defaults to ``export-FORMAT`` in the checkpoint's run folder. ``quantize="int8"`` (ONNX only)
+    writes the int8 model instead, refused when its top-1 agreement with PyTorch on the parity inputs is below
+    ``min_agreement``."""
     from ..models import load_checkpoint, resolve_path
 
     if format not in FORMATS:
@@ -145,6 +156,10 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
     if examples < 2:
         raise WarmstartError(f"--examples: expected 2 or more, got {examples}",
                              hint="set --examples to 2 or more, e.g. --examples 16")
+    check_quantize(quantize, format)
+    if not (isinstance(min_agreement, (int, float)) and 0.0 <= min_agreement <= 1.0):
+        raise WarmstartError(f"--min-agreement: expected a number in [0, 1], got {min_agreement!r}",
+                             hint="set --min-agreement to a share of the parity inputs, e.g. --min-agreement 0.95")
     net, info = load_checkpoint(checkpoint)
     net = net.float().eval()
     out = Path(out) if out is not None else resolve_path(checkpoint).parent.parent / f"export-{format}"
@@ -166,6 +181,21 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
                                  f"{worst:.3g} over the logits of {inputs_from} > tolerance {tolerance:g}",
                                  hint="nothing was written; report it, or loosen --tolerance if the difference is "
                                       "rounding")
+        quantization, agreed = None, None
+        if quantize is not None:
+            quantized_file = staging / "model.int8.onnx"
+            quantize_int8(model_file, quantized_file)
+            run = _onnx_runner(quantized_file, names)
+            logits = [np.asarray(run(*batch)) for batch in _parity_batches(net, x)]
+            agreed = min(agreement(ref, got) for ref, got in zip(references, logits))
+            check_agreement(agreed, min_agreement, inputs_from, checkpoint)
+            quantization = {"method": "onnxruntime dynamic quantization", "weights": "int8",
+                            "activations": "uint8, quantized at run time", "agreement": agreed,
+                            "min_agreement": float(min_agreement),
+                            "max_abs_difference": max(float(np.abs(got - ref).max())
+                                                      for ref, got in zip(references, logits)),
+                            "float32_bytes": model_file.stat().st_size, "bytes": quantized_file.stat().st_size}
+            quantized_file.replace(model_file)
         metadata = {
             "format": format, "model_file": model_file.name, "inputs": list(names), "outputs": ["logits"],
             "dynamic_axes": {name: ({"0": "batch", "1": "sequence"} if text else {"0": "batch"}) for name in names},
@@ -173,7 +203,9 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
             "class_names": list(info.class_names), "kind": info.kind, "input_shape": list(info.input_shape),
             "preprocessing": info.preprocessing, "checkpoint": info.to_dict(), "source_checkpoint": str(checkpoint),
             "parity": {"max_abs_difference": worst, "tolerance": tolerance, "inputs_from": inputs_from,
-                       "per_check": differences},
+                       "per_check": differences, **({"of": "the float32 graph, before quantization"}
+                                                    if quantization else {})},
+            "quantization": quantization,
             "exporter": ("torch.onnx.export(dynamo=True)" if format == "onnx" else "torch.jit.trace"),
             "torch_version": torch.__version__, "warmstart_version": __version__}
         write_json(staging / METADATA, metadata)
@@ -185,7 +217,7 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
     log.debug("%s export: max |exported - pytorch| = %.3g on %s", format, worst, inputs_from)
     return ExportResult(format=format, model_file=out / model_file.name, metadata_file=out / METADATA,
                         max_abs_difference=worst, tolerance=float(tolerance), examples=len(x),
-                        inputs_from=inputs_from)
+                        inputs_from=inputs_from, quantize=quantize, agreement=agreed)
 
 
 def load_predictor(path: str | Path):
