@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--student", type=Path, help="a student distilled from the teacher")
     parser.add_argument("--student-layers", help="distil a student of the teacher's layers, e.g. 0,1,2")
     parser.add_argument("--student-epochs", type=int, default=5)
+    parser.add_argument("--student-out", type=Path, help="keep the distilled student here")
     parser.add_argument("--speed-rounds", type=int, default=50)
     parser.add_argument("--name", default="quantization")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -94,7 +95,7 @@ def main() -> None:
         models = variants(teacher, folder, "teacher")
         student = args.student
         if student is None and args.student_layers:
-            student = folder / "student"
+            student = args.student_out or folder / "student"
             warmstart.distill(teacher, DataConfig(str(TREC), max_length=64), student=f"layers={args.student_layers}",
                               out=student, overwrite=True, speed_rounds=0,
                               train=TrainConfig.for_command("distill", epochs=args.student_epochs, **QUIET))
