@@ -4,8 +4,9 @@ The zoo and the targets are benchmarks/transferability.py's (CNNs and MLPs pretr
 within 0-4, two of them random; targets Fashion-MNIST 5-9, 5,7,9, 6,8 and digits resized to 28x28). For each target
 and seed (each seed draws its own ``--shots`` labelled images per class), every source is fine-tuned with
 ``finetune``'s default budget (``full``; the truth: which source ends best on the test split), then
-``warmstart.tuning.race.race`` chooses one: LogME ranks the sources, the top half race short fine-tunes on 3
-stratified folds of the training images, successive halving promotes the best, and the winner gets the full budget.
+``warmstart.tuning.race.race`` chooses one: LogME ranks the sources, the top half race short fine-tunes on
+stratified folds of the training images (``--folds``, 3 by default; several values race once each), successive
+halving promotes the best, and the winner gets the full budget.
 
 Reported per target and seed: the top-1 regret (the best source's test accuracy minus the chosen one's, in points)
 of LogME's first choice, of the race's winner and of the size-only baseline (the most parameters), and the race's
@@ -41,7 +42,7 @@ def steps_of(history: list[dict[str, Any]]) -> int:
     return sum(e.get("steps_per_epoch", 0) for e in history)
 
 
-def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any]) -> dict[str, Any]:
+def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], folds: list[int]) -> dict[str, Any]:
     from warmstart.tuning.race import race
 
     data = transferability.target_data(target, fashion, shots)
@@ -52,31 +53,30 @@ def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any]) -
     for name in names:
         run = warmstart.finetune(zoo[name]["path"], data, train=train)
         accuracy[name], steps[name] = run.metrics.accuracy, steps_of(run.history)
-    all_s = time.perf_counter() - started
-    record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme")
-    name_of = {zoo[n]["path"]: n for n in names}
+    row: dict[str, Any] = {"target": target, "seed": seed, "accuracy": accuracy,
+                           "best": max(accuracy, key=accuracy.get), "finetune_all_steps": sum(steps.values()),
+                           "finetune_all_s": time.perf_counter() - started, "races": {}}
     best = max(accuracy.values())
-    logme, chosen, size = (name_of[record[k]] for k in ("score_top1", "chosen", "size_top1"))
-    return {"target": target, "seed": seed, "accuracy": accuracy, "best": max(accuracy, key=accuracy.get),
-            "logme_top1": logme, "race_winner": chosen, "size_top1": size,
-            "logme_ranking": [name_of[p] for p in record["ranking"]],
+    name_of = {zoo[n]["path"]: n for n in names}
+    for k in folds:
+        record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme", folds=k)
+        logme, chosen, size = (name_of[record[key]] for key in ("score_top1", "chosen", "size_top1"))
+        row.update(logme_top1=logme, size_top1=size, logme_ranking=[name_of[p] for p in record["ranking"]],
+                   logme_regret_points=100 * (best - accuracy[logme]), size_regret_points=100 * (best - accuracy[size]))
+        row["races"][k] = {
+            "winner": chosen, "regret_points": 100 * (best - accuracy[chosen]),
+            "steps": record["race_steps"] + steps[chosen],
+            "fraction": (record["race_steps"] + steps[chosen]) / sum(steps.values()),
             "rungs": [{"epochs": r["epochs"], "validation_accuracy": {name_of[p]: v for p, v in
                                                                       r["validation_accuracy"].items()}}
                       for r in record["rungs"]],
-            "logme_regret_points": 100 * (best - accuracy[logme]),
-            "race_regret_points": 100 * (best - accuracy[chosen]),
-            "size_regret_points": 100 * (best - accuracy[size]),
-            "race_steps": record["race_steps"] + steps[chosen], "finetune_all_steps": sum(steps.values()),
-            "race_fraction": (record["race_steps"] + steps[chosen]) / sum(steps.values()),
-            "wall_s": {"finetune_all": all_s, "ranking": record["ranking_time_s"], "race": record["race_time_s"]}}
-
-
-def mean(rows: list[dict[str, Any]], key: str) -> float:
-    return statistics.mean(r[key] for r in rows)
+            "wall_s": {"ranking": record["ranking_time_s"], "race": record["race_time_s"]}}
+    return row
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     rows, s = report["rows"], report["settings"]
+    folds = s["folds"]
     lines = [f"# The starting-point race against LogME's top-1 ({len(report['zoo'])} sources, "
              f"{len(s['targets'])} targets, {s['shots']} per class)", "",
              f"Command: `{report['command']}`" + (f" (total {report['total_s']:.0f} s)" if "total_s" in report else "")
@@ -84,18 +84,25 @@ def to_markdown(report: dict[str, Any]) -> str:
              f"Zoo: benchmarks/transferability.py's sources pretrained on {s['train_per_class']} images per class "
              f"(test accuracy: " + ", ".join(f"{n} {z['source_test_accuracy']:.3f}" if z["source_test_accuracy"]
                                              else f"{n} random" for n, z in report["zoo"].items()) + ").", "",
-             "| target | seed | best source (test acc) | LogME top-1 regret | race regret | size-only regret | "
-             "race compute / fine-tune all |", "|---|---|---|---|---|---|---|"]
+             "Regret: the best source's test accuracy minus the chosen one's, in points. Compute: the race's optimizer "
+             "steps (its short fine-tunes on the folds, and the winner's full run) over those of fine-tuning every "
+             "candidate.", "",
+             "| target | seed | best source (test acc) | LogME top-1 regret | size-only regret | "
+             + " | ".join(f"race ({k} fold{'s' if k > 1 else ''}): regret, compute" for k in folds) + " |",
+             "|---|---|---|---|---|" + "---|" * len(folds)]
     for r in rows:
         lines.append(f"| {r['target']} | {r['seed']} | {r['best']} ({r['accuracy'][r['best']]:.3f}) | "
-                     f"{r['logme_regret_points']:.1f} ({r['logme_top1']}) | {r['race_regret_points']:.1f} "
-                     f"({r['race_winner']}) | {r['size_regret_points']:.1f} ({r['size_top1']}) | "
-                     f"{r['race_fraction']:.2f} |")
+                     f"{r['logme_regret_points']:.1f} ({r['logme_top1']}) | {r['size_regret_points']:.1f} "
+                     f"({r['size_top1']}) | "
+                     + " | ".join(f"{r['races'][k]['regret_points']:.1f} ({r['races'][k]['winner']}), "
+                                  f"{r['races'][k]['fraction']:.2f}" for k in folds) + " |")
     if rows:
-        lines.append(f"| **mean** | | | {mean(rows, 'logme_regret_points'):.2f} | "
-                     f"{mean(rows, 'race_regret_points'):.2f} | {mean(rows, 'size_regret_points'):.2f} | "
-                     f"{mean(rows, 'race_fraction'):.2f} |")
-        lines += ["", "Each row's rungs (validation accuracy, mean over 3 folds) and every source's fine-tuned test "
+        mean = statistics.mean
+        lines.append(f"| **mean** | | | {mean(r['logme_regret_points'] for r in rows):.2f} | "
+                     f"{mean(r['size_regret_points'] for r in rows):.2f} | "
+                     + " | ".join(f"{mean(r['races'][k]['regret_points'] for r in rows):.2f}, "
+                                  f"{mean(r['races'][k]['fraction'] for r in rows):.2f}" for k in folds) + " |")
+        lines += ["", "Each row's rungs (validation accuracy, mean over the folds) and every source's fine-tuned test "
                   "accuracy are in the JSON."]
     return "\n".join(lines) + "\n"
 
@@ -108,6 +115,8 @@ def main() -> None:
                         choices=list(transferability.TARGETS))
     parser.add_argument("--train-per-class", type=int, default=500, help="the zoo's Fashion-MNIST subset")
     parser.add_argument("--test-per-class", type=int, default=200)
+    parser.add_argument("--folds", type=int, nargs="+", default=[3],
+                        help="race once per value, with that many stratified folds per short fine-tune")
     parser.add_argument("--name", default="race")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -121,11 +130,12 @@ def main() -> None:
         report["zoo"] = transferability.build_zoo(tmp / "zoo", fashion, quick=False)
         for target in args.targets:
             for seed in range(args.seeds):
-                row = one(target, seed, args.shots, fashion, report["zoo"])
+                row = one(target, seed, args.shots, fashion, report["zoo"], args.folds)
                 report["rows"].append(row)
-                print(f"{target} seed {seed}: regret LogME {row['logme_regret_points']:.1f}, race "
-                      f"{row['race_regret_points']:.1f}, size {row['size_regret_points']:.1f}; race compute "
-                      f"{row['race_fraction']:.2f}", flush=True)
+                print(f"{target} seed {seed}: regret LogME {row['logme_regret_points']:.1f}, size "
+                      f"{row['size_regret_points']:.1f}; " + ", ".join(
+                          f"race ({k} folds) {r['regret_points']:.1f} at {r['fraction']:.2f} of the compute"
+                          for k, r in row["races"].items()), flush=True)
                 write_results(args.out, f"{args.name}.partial", report)
     report["total_s"] = time.perf_counter() - started
     report["machine"] = machine_info()
