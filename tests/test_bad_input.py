@@ -138,7 +138,8 @@ DATA_CASES = {
     "image folder without class folders": (lambda tmp: _mkdir(tmp / "imgs"), {}, ["{path}", "no class sub-folders"]),
     "image folder with a broken image": (lambda tmp: _broken_image(tmp / "imgs"), {}, ["bad.png", "cannot be read"]),
     "shots above a class size": (lambda tmp: "digits", {"shots": 500}, ["--shots 500", "'0' has", "'9' has"]),
-    "class id that does not exist": (lambda tmp: "digits", {"classes": "3,12"}, ["--classes '3,12'", "class id 12"]),
+    "class id that does not exist": (lambda tmp: "digits", {"classes": "3,12"},
+                                     ["--classes '3,12'", "no class of digits is labelled 12"]),
     "class name that does not exist": (
         lambda tmp: "digits", {"classes": "0,Sandal"}, ["--classes '0,Sandal'", "'Sandal'", "digits"]),
 }
@@ -196,7 +197,7 @@ def test_bad_data_through_evaluate(pretrained, tmp_path, capsys):
     err = run_cli(["evaluate", "--checkpoint", pretrained, "--data", tmp_path / "missing.csv"], capsys)
     assert str(tmp_path / "missing.csv") in err
     err = run_cli(["evaluate", "--checkpoint", pretrained, "--data", "digits", "--classes", "11"], capsys)
-    assert "class id 11" in err
+    assert "no class of digits is labelled 11" in err
 
 
 def test_csv_label_column_is_found_with_the_flag(tmp_path, capsys):

@@ -293,3 +293,22 @@ def test_evaluate_matches_csv_feature_columns_by_name(tmp_path):
                              out=tmp_path / "run")
     same = warmstart.evaluate(tmp_path / "run", str(reversed_), split="test")  # the run's own hold-out
     assert same.accuracy == pytest.approx(run.metrics.accuracy)
+
+
+def test_rows_of_empty_cells_are_kept_in_place_not_dropped(text_model, wine, tmp_path, capsys):
+    # a one-column CSV's empty text ("" or spaces) is a row, left unpredicted; only a blank line is no row
+    source = tmp_path / "in.csv"
+    source.write_text('text\ngood film really good\n""\nbad meal really bad\n   \n\ngood song\n')
+    code, out, err = run_cli(["predict", "--checkpoint", text_model, "--input", source, "--out", tmp_path / "p.csv"],
+                             capsys)
+    assert code == 0, err
+    written = read_csv(tmp_path / "p.csv")
+    assert [r[0] for r in written[1:]] == ["good film really good", "", "bad meal really bad", "   ", "good song"]
+    assert written[2][1:] == ["", ""] and written[4][1:] == ["", ""]
+    assert "2 row(s) with an empty text" in err and "predicted 3 of 5 rows" in out
+    # a vector row of empty cells is a row with missing values, not a blank line to skip
+    bunch, held, folder, _ = wine
+    rows = [[*bunch.feature_names], [f"{v:.4f}" for v in bunch.data[held[0]]], [""] * len(bunch.feature_names)]
+    code, _, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", write_csv(tmp_path / "v.csv", rows),
+                            "--out", tmp_path / "v_out.csv"], capsys)
+    assert code == 2 and "line 3, column 'alcohol': the value is missing" in err

@@ -89,8 +89,8 @@ def _read_table(path: Path) -> _Table:
                              hint="rename or drop them (is this an earlier prediction's output?)")
     rows, lines = [], []
     for line, row in enumerate(records[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue  # a blank line is not a row
+        if not row or (len(header) > 1 and len(row) == 1 and not row[0].strip()):
+            continue  # a blank line is not a row; a row of empty cells is (an empty text, a missing value)
         if len(row) != len(header):
             raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}",
                                  hint=f"give line {line} the header's {len(header)} fields; quote a field that holds "

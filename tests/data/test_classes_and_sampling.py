@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -238,3 +240,41 @@ def test_classes_without_training_examples_are_reported(tmp_path):
     with pytest.raises(WarmstartError, match="'b' have no training examples"):
         load_splits(DataConfig(str(path)), seed=0)
     assert load_splits(DataConfig(str(path), classes="a,c"), seed=0).train.class_names == ("a", "c")
+
+
+# ---------------------------------------------------------------- classes labelled with numbers, and by case
+
+def test_numeric_labels_are_read_as_labels_by_ranges_and_single_numbers_alike():
+    # labels 1, 2, 3 (no 0): a range used to count positions, so 1-2 picked "2" and "3" while 1,2 picked "1" and "2"
+    labels = ("1", "2", "3")
+    assert parse_class_spec("1-2", labels) == parse_class_spec("1,2", labels) == [0, 1]
+    assert parse_class_spec("2-9", labels) == [1, 2]
+    with pytest.raises(WarmstartError, match="no class of data is labelled 0; its classes are labelled with numbers"):
+        parse_class_spec("0", labels)
+    with pytest.raises(WarmstartError, match="no class of data is labelled 5 to 9"):
+        parse_class_spec("5-9", labels)
+    # names that are not all numbers keep ids as positions
+    assert parse_class_spec("1-2", ("a", "b", "c")) == [1, 2]
+
+
+def test_an_exact_class_name_wins_over_one_that_differs_in_case():
+    names = ("A", "a", "b")
+    assert parse_class_spec("A,b", names) == [0, 2]
+    assert parse_class_spec("a", names) == [1]
+    assert parse_class_spec("B", names) == [2]  # no exact match: the one name equal regardless of case
+    with pytest.raises(WarmstartError, match="'ab' matches 'Ab' and 'aB' when case is ignored"):
+        parse_class_spec("ab", ("Ab", "aB", "c"))
+
+
+def test_the_class_order_of_numeric_labels_is_numeric_for_text_and_files_alike(tmp_path):
+    from warmstart.data.files import class_order
+
+    with open(tmp_path / "t.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["text", "label"], *[[f"text number {i} of {c}", c] for c in range(11)
+                                                        for i in range(3)]])
+    names = load_splits(DataConfig(str(tmp_path / "t.csv"), classes="0-4"), 0).train.class_names
+    assert names == ("0", "1", "2", "3", "4")  # not "0", "1", "10", "2", "3"
+    # labels equal as numbers are ordered as strings, whatever the set's iteration order (PYTHONHASHSEED)
+    assert class_order(["1", "01", "2", "001"]) == ("001", "01", "1", "2")
+    # digits that int() does not read are names, not numbers (isdigit() accepted them, then int() crashed)
+    assert class_order(["m²", "²", "1", "①"]) == ("1", *sorted(["m²", "²", "①"]))

@@ -137,3 +137,62 @@ def test_read_image_names_the_file_of_a_damaged_image(tmp_path):
     with pytest.raises(WarmstartError, match="x.png: cannot be read as an image") as info:
         read_image(tmp_path / "x.png")
     assert info.value.hint
+
+
+# ---------------------------------------------------------------- files that used to be read wrongly without a word
+
+def test_a_text_row_with_an_unquoted_comma_is_refused_not_read_as_a_new_class(tmp_path):
+    rows = [["text", "label"], *[[f"where is town {i} ?", "LOC"] for i in range(4)],
+            *[[f"who wrote book {i} ?", "HUM"] for i in range(4)]]
+    with open(tmp_path / "t.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with open(tmp_path / "t.csv", "a") as f:
+        f.write("How many people live in Tokyo, Japan?,NUM\n")  # three fields: zip used to drop the label
+    with pytest.raises(WarmstartError, match=r"t\.csv, row 10: 3 fields, but the header has 2") as err:
+        read_source(str(tmp_path / "t.csv"))
+    assert "quote a field that holds a comma" in err.value.hint
+
+
+def test_integer_image_arrays_are_scaled_as_8_bit_pixels_whatever_their_dtype(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(12, 1, 6, 6))
+    y = np.arange(12) % 2
+    read = {}
+    for dtype in (np.uint8, np.int64, np.int32):
+        np.savez(tmp_path / f"{np.dtype(dtype).name}.npz", x=pixels.astype(dtype), y=y)
+        read[dtype] = read_source(str(tmp_path / f"{np.dtype(dtype).name}.npz"))[0].x
+    # int64 0-255 used to be kept as 0-255 floats, so a model trained on it read PNGs (divided by 255) as near black
+    assert np.array_equal(read[np.int64], read[np.uint8]) and np.array_equal(read[np.int32], read[np.uint8])
+    assert read[np.uint8].max() <= 1.0
+    np.savez(tmp_path / "u16.npz", x=(pixels * 257).astype(np.uint16), y=y)
+    assert np.allclose(read_source(str(tmp_path / "u16.npz"))[0].x, read[np.uint8], atol=1e-6)
+    np.savez(tmp_path / "wide.npz", x=pixels.astype(np.int32) * 1000, y=y)
+    with pytest.raises(WarmstartError, match="holds integer pixels from 0 to .* expected 8-bit values"):
+        read_source(str(tmp_path / "wide.npz"))
+
+
+def test_an_npz_naming_a_class_twice_is_refused_before_training(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((6, 4), np.float32), y=np.arange(6) % 3,
+             class_names=np.array(["cat", "dog", "cat"]))
+    with pytest.raises(WarmstartError, match="class_names must be a 1-D array of distinct names; found 'cat' more"):
+        read_source(str(tmp_path / "d.npz"))
+
+
+def test_an_unnamed_column_such_as_a_pandas_index_is_refused_not_used_as_a_feature(tmp_path):
+    with open(tmp_path / "v.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["", "f0", "f1", "label"], *[[i, 0.5 * i, -i, "ab"[i % 2]] for i in range(10)]])
+    with pytest.raises(WarmstartError, match="column.s. 1 have no name in the header") as err:
+        read_source(str(tmp_path / "v.csv"))
+    assert "index=False" in err.value.hint
+
+
+@pytest.mark.parametrize("dtype, suffix", [(np.uint16, ".png"), (np.int32, ".tif")])  # PIL modes I;16 and I
+def test_16_bit_grey_images_are_scaled_not_clipped_to_white(tmp_path, dtype, suffix):
+    for name, level in (("dark", 5000), ("bright", 60000)):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), level + 100 * i, dtype=dtype)).save(tmp_path / "img" / name / f"{i}{suffix}")
+    train, _ = read_source(str(tmp_path / "img"))
+    dark, bright = train.x[train.y == train.class_names.index("dark")], train.x[train.y == train.class_names.index(
+        "bright")]
+    assert abs(dark.mean() - 5100 / 65535) < 0.01 and abs(bright.mean() - 60100 / 65535) < 0.01

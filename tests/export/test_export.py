@@ -145,3 +145,19 @@ def test_an_onnx_text_model_is_run_on_the_batch_cut_to_its_longest_text_as_pytor
     assert np.allclose(logits.numpy(), untrimmed, atol=1e-5)  # the padding columns changed nothing
     with torch.no_grad():
         assert np.allclose(logits.numpy(), net.eval()(ids).numpy(), atol=1e-4)
+
+
+def test_an_export_folder_never_pairs_one_export_s_model_with_another_s_metadata(models, tmp_path):
+    # an ONNX export, then a TorchScript export of another model into the same folder: export.json now describes the
+    # TorchScript model, so the ONNX file beside it would be read with the wrong classes and preprocessing
+    folder = tmp_path / "e"
+    warmstart.export_model(models / "mlp", "onnx", out=folder)
+    warmstart.export_model(models / "cnn", "torchscript", out=folder)
+    assert not (folder / "model.onnx").exists() and (folder / "model.pt").is_file()
+    # and a model.onnx put back beside a TorchScript export.json (a copy, a half-finished sync) is refused
+    warmstart.export_model(models / "mlp", "onnx", out=tmp_path / "o")
+    (tmp_path / "o" / "model.onnx").replace(folder / "model.onnx")
+    from warmstart.export import load_onnx_export
+
+    with pytest.raises(WarmstartError, match="describes a 'torchscript' export .'model.pt'., not model.onnx"):
+        load_onnx_export(folder)

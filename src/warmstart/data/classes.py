@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
+from .files import is_int
 
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 
@@ -16,24 +17,37 @@ _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 def parse_class_spec(spec: str, class_names: Sequence[str], *, source: str = "data") -> list[int]:
     """Class ids named by ``spec``, in the order given.
 
-    A token is a class name (matched first, so names such as ``T-shirt/top`` work), a range ``a-b`` of ids, or one
-    id. Ids index the dataset's classes in their natural order.
+    A token is a class name (matched exactly first, then regardless of case when that is unambiguous, so names such
+    as ``T-shirt/top`` work), a range ``a-b``, or one number. Numbers index the dataset's classes in their natural
+    order, unless every class name is an integer (labels such as 1, 2, 3): then numbers and ranges are the labels
+    themselves, so ``1-2`` and ``1,2`` name the same classes.
     """
     names = list(class_names)
-    lowered = {name.lower(): i for i, name in enumerate(names)}
+    by_label = {int(name): i for i, name in enumerate(names)} if names and all(is_int(n) for n in names) else None
     chosen: list[int] = []
     for token in (t.strip() for t in spec.split(",")):
         if not token:
             continue
-        if token.lower() in lowered:
-            ids = [lowered[token.lower()]]
+        named = _by_name(token, names, spec)
+        if named is not None:
+            ids = [named]
         elif match := _RANGE.match(token):
             low, high = int(match.group(1)), int(match.group(2))
             if low > high:
                 raise WarmstartError(f"--classes {spec!r}: the range {token!r} runs backwards",
                                      hint=f"write it as {high}-{low}")
-            ids = list(range(low, high + 1))
-        elif token.isdigit():
+            if by_label is None:
+                ids = list(range(low, high + 1))
+            else:
+                ids = [i for label, i in sorted(by_label.items()) if low <= label <= high]
+                if not ids:
+                    raise WarmstartError(f"--classes {spec!r}: no class of {source} is labelled {low} to {high}",
+                                         hint=f"its labels: {', '.join(names)}")
+        elif token.isdigit() and by_label is not None:
+            raise WarmstartError(f"--classes {spec!r}: no class of {source} is labelled {token}; its classes are "
+                                 "labelled with numbers, which --classes reads as labels, not positions",
+                                 hint=f"its labels: {', '.join(names)}")
+        elif re.fullmatch(r"[0-9]+", token):
             ids = [int(token)]
         else:
             raise WarmstartError(
@@ -54,6 +68,18 @@ def parse_class_spec(spec: str, class_names: Sequence[str], *, source: str = "da
     if not chosen:
         raise WarmstartError(f"--classes {spec!r} names no class", hint="for example 0-4, 5,6,9 or Sandal,Bag")
     return chosen
+
+
+def _by_name(token: str, names: list[str], spec: str) -> int | None:
+    """The class named ``token``: exactly, else regardless of case when only one name matches so; None if none."""
+    if token in names:
+        return names.index(token)
+    folded = [i for i, name in enumerate(names) if name.lower() == token.lower()]
+    if len(folded) > 1:
+        raise WarmstartError(f"--classes {spec!r}: {token!r} matches {' and '.join(repr(names[i]) for i in folded)} "
+                             "when case is ignored, and none exactly",
+                             hint="write the class name with its exact case")
+    return folded[0] if folded else None
 
 
 def select_classes(dataset: Dataset, class_ids: Sequence[int]) -> Dataset:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import stat
 import struct
 import warnings
@@ -27,18 +28,25 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
+def class_order(labels) -> tuple[str, ...]:
+    """The distinct labels (strings) in the order their class ids follow, the same for every kind of data: integers
+    first in numeric order ("2" before "10"), the rest sorted as strings; integers that are equal as numbers ("1",
+    "01") are ordered as strings, so the order never depends on a set's iteration."""
+    return tuple(sorted(set(labels), key=lambda s: (0, int(s), s) if is_int(s) else (1, 0, s)))
+
+
 def _labels_to_ids(labels: np.ndarray, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Map raw labels to ids 0..C-1; integer labels keep their numeric order, strings their sorted order."""
-    text = np.asarray([str(v) for v in labels.tolist()])
+    """Map raw labels to ids 0..C-1 (:func:`class_order`, unless ``names`` gives the order)."""
+    text = [str(v) for v in labels.tolist()]
     if names is None:
-        unique = sorted(set(text.tolist()), key=lambda s: (0, int(s), "") if is_int(s) else (1, 0, s))
-        names = tuple(unique)
+        names = class_order(text)
     lookup = {name: i for i, name in enumerate(names)}
-    return np.asarray([lookup.get(v, -1) for v in text.tolist()], dtype=np.int64), names
+    return np.asarray([lookup.get(v, -1) for v in text], dtype=np.int64), names
 
 
 def is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+    """An optional minus and ASCII digits only: what ``int`` reads (``str.isdigit`` also accepts "²" and "①")."""
+    return re.fullmatch(r"-?[0-9]+", text) is not None
 
 
 def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
@@ -60,9 +68,26 @@ def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
                              hint="reshape the array: one row per example (flatten vectors, keep images 2-D)")
     if len(x) == 0:
         raise WarmstartError(f"{path}: array {key!r} holds no examples", hint="store at least one example")
-    scaled = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    scaled = x.astype(np.float32) / _pixel_scale(x, path, key) if kind == "image" else (
+        x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))
     _check_finite(scaled, f"{path}: array {key!r}")
     return scaled, kind
+
+
+def _pixel_scale(x: np.ndarray, path: Path, key: str) -> float:
+    """What an image array's values are divided by to lie in [0, 1], as image files' pixels are (so that a model
+    trained on the array reads PNGs the same way): 255 for 8-bit values in any integer type, 65535 for uint16; float
+    arrays are taken as they are. Other integer ranges are refused: no scale can be inferred from them."""
+    if x.dtype.kind not in "iu" or x.size == 0:
+        return 1.0
+    low, high = int(x.min()), int(x.max())
+    if low >= 0 and (high <= 255 or x.dtype == np.uint8):
+        return 255.0
+    if x.dtype == np.uint16:
+        return 65535.0
+    raise WarmstartError(f"{path}: array {key!r} holds integer pixels from {low} to {high} ({x.dtype}); expected "
+                         "8-bit values (0-255) or a uint16 array",
+                         hint="store 8-bit pixels as uint8, 16-bit ones as uint16, or scale them to floats in [0, 1]")
 
 
 def _check_finite(x: np.ndarray, where: str) -> None:
@@ -95,6 +120,11 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
         raise WarmstartError(f"{path}: has only one of x_test and y_test", hint="store both or neither")
     stored_names = "class_names" in arrays
     names = tuple(str(n) for n in arrays["class_names"].tolist()) if stored_names else None
+    if stored_names and (arrays["class_names"].ndim != 1 or repeated(list(names))):
+        raise WarmstartError(f"{path}: class_names must be a 1-D array of distinct names; found "
+                             + (f"shape {arrays['class_names'].shape}" if arrays["class_names"].ndim != 1 else
+                                f"{', '.join(map(repr, repeated(list(names))))} more than once"),
+                             hint="store one distinct name per class, in the order of the class ids")
 
     def build(xk: str, yk: str, names: tuple[str, ...] | None) -> tuple[Dataset, tuple[str, ...]]:
         x, kind = _as_examples(arrays[xk], path, xk)
@@ -202,7 +232,7 @@ def read_image(file: Path, where: str | None = None) -> PILImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(file) as img:
                 img.load()
-                return img.copy()
+                return eight_bit(img.copy(), where)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise WarmstartError(f"{where}: refused as a possible decompression bomb ({exc})",
                              hint=f"downscale the image below {Image.MAX_IMAGE_PIXELS:,} pixels, or remove it") \
@@ -210,6 +240,28 @@ def read_image(file: Path, where: str | None = None) -> PILImage:
     except _DECODE_ERRORS as exc:
         raise WarmstartError(f"{where}: cannot be read as an image ({type(exc).__name__}: {exc})",
                              hint="remove or replace the file") from None
+
+
+def eight_bit(img: PILImage, where: str) -> PILImage:
+    """``img`` with 8-bit samples. PIL's ``convert("L")`` clips 16-bit and 32-bit grey images at 255 instead of
+    scaling them (a 16-bit scan turns white), so those are scaled here: integer modes ("I;16", "I") over 0-65535,
+    float ("F") over 0-1 when that is their range, else 0-255; a range outside both is refused."""
+    from PIL import Image
+
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if img.mode == "F" and low >= 0.0 and high <= 1.0:
+        full = 1.0
+    elif img.mode == "F" and low >= 0.0 and high <= 255.0:
+        full = 255.0
+    elif img.mode != "F" and low >= 0.0 and high <= 65535.0:
+        full = 65535.0
+    else:
+        raise WarmstartError(f"{where}: a {img.mode} image with values {low:g} to {high:g}; expected 16-bit samples "
+                             "(0-65535) or float samples in 0-1", hint="re-save it as an 8-bit or 16-bit image")
+    return Image.fromarray(np.round(values / full * 255.0).astype(np.uint8), "L")
 
 
 def numeric_columns(path: Path, label_column: str, sample: int = 200) -> bool:
@@ -286,6 +338,13 @@ def _read_feature_table(path: Path, label_column: str) -> tuple[np.ndarray, list
     if label_column not in header:
         raise WarmstartError(f"{path}: no label column {label_column!r}; the columns are {', '.join(header)}",
                              hint="name the label column with --label-column")
+    unnamed = [i + 1 for i, name in enumerate(header) if not name]
+    if unnamed:  # every other column is a feature: an unnamed one is most often a row index, which leaks the order
+        raise WarmstartError(f"{path}: column(s) {', '.join(map(str, unnamed))} have no name in the header; a "
+                             "feature needs a name (an unnamed first column is usually a row index, as "
+                             "pandas.DataFrame.to_csv writes by default)",
+                             hint="drop the column, or name it; with pandas, write the file with to_csv(..., "
+                                  "index=False)")
     label_at = header.index(label_column)
     features = [i for i in range(len(header)) if i != label_at]
     if not features:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
-from .files import read_csv_rows, repeated
+from .files import class_order, read_csv_rows, repeated
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 log = logging.getLogger("warmstart")
@@ -48,7 +48,17 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if not records:
             return []
         header = [h.strip() for h in records[0]]
-        return [dict(zip(header, record + [""] * (len(header) - len(record)))) for record in records[1:] if record]
+        rows = []
+        for line, record in enumerate(records[1:], start=2):
+            if not record:
+                continue  # a blank line
+            if len(record) > len(header):  # zip would drop the extra fields, and shift none: a text cut short
+                separator = "a tab" if suffix == ".tsv" else "a comma"
+                raise WarmstartError(f"{path}, row {line}: {len(record)} fields, but the header has {len(header)}",
+                                     hint=f"quote a field that holds {separator} (\"...\"), or add the missing "
+                                          "column names to the header")
+            rows.append(dict(zip(header, record + [""] * (len(header) - len(record)))))
+        return rows
     try:
         with open(path, encoding="utf-8-sig") as f:
             lines = f.readlines()
@@ -140,7 +150,7 @@ def load_text_table(path: Path, text_column: str, label_column: str) -> tuple[Da
                              hint="point --data at a text file, or at a folder with train.csv (and test.csv)")
     train_file, test_file = files
     texts, labels = _read_table(train_file, text_column, label_column)
-    names = tuple(sorted(set(labels)))
+    names = class_order(labels)
     ids = {name: i for i, name in enumerate(names)}
     train = Dataset(np.asarray(texts, dtype=object), np.asarray([ids[l] for l in labels], dtype=np.int64), names,
                     "text", train_file.parent.name if train_file.stem == "train" else train_file.name)

@@ -210,6 +210,10 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
             "torch_version": torch.__version__, "warmstart_version": __version__}
         write_json(staging / METADATA, metadata)
         make_folder(out)  # a WarmstartError naming --out when it cannot hold the export
+        for other in set(FORMATS.values()) - {model_file.name}:
+            # an earlier export of another format in the same folder: export.json will describe this one only, so
+            # its model file would be read with this model's classes and preprocessing
+            (out / other).unlink(missing_ok=True)
         for file in (model_file, staging / METADATA):
             file.replace(out / file.name)
     finally:

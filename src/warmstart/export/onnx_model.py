@@ -66,6 +66,12 @@ def load_onnx_export(path: str | Path) -> tuple[OnnxClassifier, CheckpointInfo]:
     except (ValueError, KeyError, TypeError) as exc:
         raise WarmstartError(f"{metadata_file}: damaged export metadata ({type(exc).__name__}: {exc})",
                              hint="export the checkpoint again with `warmstart export`") from None
+    if metadata.get("format") != "onnx" or metadata.get("model_file") != model_file.name:
+        raise WarmstartError(f"{metadata_file} describes a {metadata.get('format')!r} export "
+                             f"({metadata.get('model_file')!r}), not {model_file.name}: the two files come from "
+                             "different exports, so its classes and preprocessing may not be this model's",
+                             hint="export the checkpoint again with `warmstart export --format onnx` into its own "
+                                  "folder")
     info = info_from_metadata(meta, str(metadata_file))  # the checks a checkpoint header gets
     try:
         import onnxruntime  # noqa: F401
