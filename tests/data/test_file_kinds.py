@@ -191,7 +191,8 @@ def test_16_bit_grey_images_are_scaled_not_clipped_to_white(tmp_path, dtype, suf
     for name, level in (("dark", 5000), ("bright", 60000)):
         (tmp_path / "img" / name).mkdir(parents=True)
         for i in range(3):
-            Image.fromarray(np.full((8, 8), level + 100 * i, dtype=dtype)).save(tmp_path / "img" / name / f"{i}{suffix}")
+            image = Image.fromarray(np.full((8, 8), level + 100 * i, dtype=dtype))
+            image.save(tmp_path / "img" / name / f"{i}{suffix}")
     train, _ = read_source(str(tmp_path / "img"))
     dark, bright = train.x[train.y == train.class_names.index("dark")], train.x[train.y == train.class_names.index(
         "bright")]
