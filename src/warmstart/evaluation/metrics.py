@@ -2,7 +2,8 @@
 
 Conventions follow scikit-learn (and are cross-checked against it in the tests): rows of the confusion matrix are
 true classes, columns predicted ones; a precision or recall whose denominator is zero counts as 0; macro averages
-weigh classes equally, weighted averages by their support.
+weigh equally the classes that occur in the labels or the predictions (a class of the model that a test file lacks
+and that is never predicted does not count), weighted averages by their support.
 """
 
 from __future__ import annotations
@@ -40,12 +41,15 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
     precision = _safe_divide(true_positive, predicted)
     recall = _safe_divide(true_positive, support)
     f1 = _safe_divide(2 * precision * recall, precision + recall)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64),
+            "present": (support > 0) | (predicted > 0)}
 
 
-def average(values: np.ndarray, support: np.ndarray, how: str) -> float:
-    """``macro``: mean over classes; ``weighted``: mean weighted by support."""
+def average(values: np.ndarray, support: np.ndarray, how: str, present: np.ndarray | None = None) -> float:
+    """``macro``: mean over the classes ``present`` (scikit-learn's: those in y_true or y_pred; None: all);
+    ``weighted``: mean weighted by support."""
     if how == "macro":
+        values = values if present is None else values[present]
         return float(values.mean()) if len(values) else 0.0
     if how == "weighted":
         total = support.sum()
@@ -55,7 +59,7 @@ def average(values: np.ndarray, support: np.ndarray, how: str) -> float:
 
 def f1_score(y_true: np.ndarray, y_pred: np.ndarray, *, num_classes: int, average_by: str = "macro") -> float:
     scores = per_class_scores(confusion_matrix(y_true, y_pred, num_classes=num_classes))
-    return average(scores["f1"], scores["support"], average_by)
+    return average(scores["f1"], scores["support"], average_by, scores["present"])
 
 
 def reliability_bins(y_true: np.ndarray, probabilities: np.ndarray, *, bins: int = 15) -> dict[str, np.ndarray]:

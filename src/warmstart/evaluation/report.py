@@ -50,10 +50,10 @@ def evaluate_predictions(y_true: np.ndarray, y_pred: np.ndarray, class_names: Se
                       for name, p, r, f, n in zip(class_names, s["precision"], s["recall"], s["f1"], s["support"]))
     return EvaluationResult(
         accuracy=accuracy(y_true, y_pred),
-        macro_f1=average(s["f1"], s["support"], "macro"),
+        macro_f1=average(s["f1"], s["support"], "macro", s["present"]),
         weighted_f1=average(s["f1"], s["support"], "weighted"),
-        precision_macro=average(s["precision"], s["support"], "macro"),
-        recall_macro=average(s["recall"], s["support"], "macro"),
+        precision_macro=average(s["precision"], s["support"], "macro", s["present"]),
+        recall_macro=average(s["recall"], s["support"], "macro", s["present"]),
         precision_weighted=average(s["precision"], s["support"], "weighted"),
         recall_weighted=average(s["recall"], s["support"], "weighted"),
         num_examples=int(len(y_true)),

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..adaptation import create_adaptation
 from ..adaptation.target import TargetAdaptation
 from ..config import DataConfig, to_dict
-from ..data import Dataset, evaluation_split, select_classes
+from ..data import Dataset, evaluation_split
 from ..data.fit import check_kind, fit_to_model
 from ..data.memory import unlabelled
 from ..data.preprocess import preprocessing_from_dict
@@ -68,12 +68,8 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
         target.after_training(net, resolve_device(device), notes=[])
     dataset, split, why = evaluation_split(data, split)
     check_kind(dataset, norm, model_name=name)  # before the classes: a kind mismatch is the clearer message
-    if data.classes is None and dataset.class_names != info.class_names:
-        dataset = _match_model_classes(dataset, info, name)
     if tuple(dataset.class_names) != tuple(info.class_names):
-        raise WarmstartError(f"{name} predicts the classes {', '.join(info.class_names)}, but the "
-                             f"selected data has {', '.join(dataset.class_names)}",
-                             hint="pass --classes naming the model's classes, in its order")
+        dataset = _onto_model_classes(dataset, info, name, selected=data.classes is not None)
     dataset = fit_to_model(dataset, net.input_shape, norm, model_name=name, resize=data.resize,
                            feature_names=info.extra.get("feature_names"))
     metrics, logits = predict_and_score(net, dataset, norm, resolve_device(device))
@@ -91,15 +87,35 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
     return result
 
 
-def _match_model_classes(dataset: Dataset, info: CheckpointInfo, model_name: str) -> Dataset:
-    """Without --classes, select the model's classes from the data by name, when the data has them all."""
-    missing = [name for name in info.class_names if name not in dataset.class_names]
+def _onto_model_classes(dataset: Dataset, info: CheckpointInfo, model_name: str, *, selected: bool) -> Dataset:
+    """The data relabelled with the model's classes, matched by name. A file may hold only some of them (a test
+    file of the classes at hand: each row is scored, macro averages over the classes it holds or that are
+    predicted); rows of classes the model does not know are dropped and counted in a note, unless ``--classes``
+    chose them (``selected``), which is an error."""
+    known = {n: i for i, n in enumerate(info.class_names)}
+    unknown = [n for n in dataset.class_names if n not in known]
+    if unknown and selected:
+        raise WarmstartError(f"{model_name} predicts the classes {', '.join(info.class_names)}, but --classes "
+                             f"selected {', '.join(unknown)} too", hint="pass --classes naming the model's classes")
+    if len(unknown) == len(dataset.class_names):
+        raise WarmstartError(f"{model_name} predicts the classes {', '.join(info.class_names)}, and the data holds "
+                             f"none of them (its classes: {', '.join(dataset.class_names)})",
+                             hint="evaluate on data labelled with the model's classes")
+    mapping = np.asarray([known.get(n, -1) for n in dataset.class_names], dtype=np.int64)
+    y = mapping[dataset.y]
+    keep = np.flatnonzero(y >= 0)
+    if unknown:
+        log.info("%s: dropped %d row(s) of the class(es) %s, which %s does not predict; %d row(s) scored",
+                 dataset.name, len(y) - len(keep), ", ".join(unknown), model_name, len(keep))
+    missing = [n for n in info.class_names if n not in dataset.class_names]
     if missing:
-        raise WarmstartError(f"{model_name} predicts classes the data does not have: "
-                             f"{', '.join(missing)}", hint="evaluate on data with the model's classes")
-    ids = [dataset.class_names.index(name) for name in info.class_names]
-    log.info("selected the model's classes from the data: %s", ", ".join(info.class_names))
-    return select_classes(dataset, ids)
+        log.info("%s holds %d of the %d classes of %s (none of %s): accuracy is over its rows, macro averages over "
+                 "the classes it holds or that are predicted", dataset.name, len(info.class_names) - len(missing),
+                 len(info.class_names), model_name, ", ".join(missing))
+    if not unknown and not missing:
+        log.info("matched the data's classes to the model's order: %s", ", ".join(info.class_names))
+    return Dataset(dataset.x[keep], y[keep], tuple(info.class_names), dataset.kind, dataset.name,
+                   dataset.feature_names)
 
 
 def predict_probabilities(checkpoint: "str | Path | RunResult", x: Any, *, device: str) -> np.ndarray:
