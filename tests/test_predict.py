@@ -312,3 +312,16 @@ def test_rows_of_empty_cells_are_kept_in_place_not_dropped(text_model, wine, tmp
     code, _, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", write_csv(tmp_path / "v.csv", rows),
                             "--out", tmp_path / "v_out.csv"], capsys)
     assert code == 2 and "line 3, column 'alcohol': the value is missing" in err
+
+
+def test_predict_names_what_it_cannot_read_instead_of_misreading_it(text_model, tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "good film"}\n')
+    code, _, err = run_cli(["predict", "--checkpoint", text_model, "--input", source, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2 and "a .jsonl file; predict reads CSV" in err
+    warmstart.export_model(text_model, "torchscript", out=tmp_path / "ts")
+    write_csv(tmp_path / "in.csv", [["text"], ["good film"]])
+    code, _, err = run_cli(["predict", "--checkpoint", tmp_path / "ts", "--input", tmp_path / "in.csv", "--out",
+                            tmp_path / "p.csv"], capsys)
+    assert code == 2 and "a TorchScript export; predict runs checkpoints and ONNX exports" in err

@@ -109,3 +109,19 @@ def test_minilm_embeddings_are_unit_length_as_its_sentence_transformers_config_s
     with torch.no_grad():
         assert torch.allclose(minilm.forward_features(ids).norm(dim=1), torch.ones(2), atol=1e-5)
     assert create_model("hf", (16,), 2, source=tiny_bert_source()).arch_args["normalize"] is False
+
+
+def test_max_length_of_a_run_from_a_text_checkpoint_is_the_run_s_own(tmp_path):
+    from tiny_models import tiny_bert_source
+
+    rows = "".join(f"{'good' if i % 2 else 'bad'} film number {i} " + "word " * 30 + f",{'ab'[i % 2]}\n"
+                   for i in range(16))
+    data = write(tmp_path / "t.csv", "text,label\n" + rows)
+    quiet = TrainConfig(epochs=1, batch_size=8, progress=False, trackers=())
+    warmstart.finetune("hf:" + tiny_bert_source(), DataConfig(data, max_length=16), train=quiet, out=tmp_path / "a")
+    # --max-length 24 from that checkpoint was recorded in config.json but the texts were still cut to 16
+    result = warmstart.finetune(tmp_path / "a", DataConfig(data, max_length=24), train=quiet, out=tmp_path / "b")
+    meta = json.loads((tmp_path / "b" / "model" / "metadata.json").read_text())
+    assert meta["preprocessing"]["max_length"] == 24
+    assert any("texts are cut to 24 tokens (--max-length)" in n and "cut them to 16" in n for n in result.notes)
+    assert warmstart.evaluate(tmp_path / "b", DataConfig(data)).num_examples > 0

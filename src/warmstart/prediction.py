@@ -78,6 +78,11 @@ def _read_table(path: Path) -> _Table:
     if not path.is_file():
         raise WarmstartError(f"--input {str(path)!r}: no such file" + (" (it is a folder)" if path.is_dir() else ""),
                              hint="pass the CSV file of rows to predict")
+    if path.suffix.lower() in (".tsv", ".jsonl", ".json", ".parquet", ".npz", ".txt"):
+        raise WarmstartError(f"--input {str(path)!r}: a {path.suffix} file; predict reads CSV (a header row, then one "
+                             "row per example)",
+                             hint="save the rows as CSV, e.g. pandas.read_json(path, lines=True).to_csv(out, "
+                                  "index=False)")
     records = read_csv_rows(path)
     if not records or not any(cell.strip() for cell in records[0]):
         raise WarmstartError(f"{path}: empty file; expected a header row and data rows",

@@ -197,3 +197,28 @@ def test_16_bit_grey_images_are_scaled_not_clipped_to_white(tmp_path, dtype, suf
     dark, bright = train.x[train.y == train.class_names.index("dark")], train.x[train.y == train.class_names.index(
         "bright")]
     assert abs(dark.mean() - 5100 / 65535) < 0.01 and abs(bright.mean() - 60100 / 65535) < 0.01
+
+
+def test_what_an_image_folder_read_leaves_out_is_said(tmp_path, caplog):
+    import logging
+
+    for name in ("red", "blue"):
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (6, 6), name).save(tmp_path / "img" / name / f"{i}.png")
+    (tmp_path / "img" / "red" / "more").mkdir()
+    Image.new("RGB", (6, 6), "red").save(tmp_path / "img" / "red" / "more" / "9.png")
+    (tmp_path / "img" / "blue" / "notes.txt").write_text("not an image")
+    Image.new("RGB", (6, 6), "blue").save(tmp_path / "img" / "blue" / "x.jfif", format="JPEG")  # a JPEG, read
+    with caplog.at_level(logging.INFO, logger="warmstart"):
+        train, _ = read_source(str(tmp_path / "img"))
+    assert sorted(np.bincount(train.y).tolist()) == [3, 4]
+    assert "skipped 2 entr(ies) in the class folders that are not image files" in caplog.text
+    assert "blue/notes.txt" in caplog.text and "red/more" in caplog.text and "1 of them sub-folders" in caplog.text
+
+
+def test_float_labels_that_are_whole_numbers_index_the_stored_class_names(tmp_path):
+    np.savez(tmp_path / "f.npz", x=np.zeros((6, 3), np.float32), y=np.array([0.0, 1.0, 2.0] * 2),
+             class_names=np.array(["cat", "dog", "eel"]))
+    train, _ = read_source(str(tmp_path / "f.npz"))
+    assert train.class_names == ("cat", "dog", "eel") and train.y.tolist() == [0, 1, 2, 0, 1, 2]

@@ -7,6 +7,7 @@ unpickled: ``.npz`` files are opened with ``allow_pickle=False``.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 import stat
@@ -25,7 +26,8 @@ from .dataset import Dataset
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+log = logging.getLogger("warmstart")
 
 
 def class_order(labels) -> tuple[str, ...]:
@@ -135,6 +137,8 @@ def load_npz(path: Path) -> tuple[Dataset, Dataset | None]:
             raise WarmstartError(f"{path}: {xk} has {len(x)} examples but {yk} has {len(arrays[yk])} labels",
                                  hint=f"store one label per example: len({yk}) == len({xk})")
         raw = arrays[yk]
+        if stored_names and raw.dtype.kind == "f" and np.isfinite(raw).all() and (raw == np.round(raw)).all():
+            raw = raw.astype(np.int64)  # 0.0, 1.0, ...: indices into class_names stored as floats (pandas, NaN-able)
         if stored_names and raw.dtype.kind in "iu":
             # integer labels index the stored class_names (labels without stored names are matched by value)
             y = np.where((raw >= 0) & (raw < len(names)), raw, -1).astype(np.int64)
@@ -410,15 +414,22 @@ def _read_class_folders(root: Path, image_size: tuple[int, int] | None, class_na
         raise WarmstartError(f"{root}: class folder(s) {', '.join(unknown)} are not among the training classes "
                              f"({', '.join(names)})",
                              hint="name the test class folders as the training ones, or add training images")
-    images, labels = [], []
+    images, labels, skipped = [], [], []
     for folder in folders:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+        skipped += sorted(p for p in folder.iterdir() if p not in files and not p.name.startswith("."))
         if not files:
             raise WarmstartError(f"{folder}: holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})",
                                  hint="add images to it, or remove the empty class folder")
         for file in files:
             images.append(read_image(file))
             labels.append(names.index(folder.name))
+    if skipped:  # class folders are read one level deep, image suffixes only: say what that left out
+        folders_in = [p for p in skipped if p.is_dir()]
+        log.info("%s: skipped %d entr(ies) in the class folders that are not image files (%s)%s: only the images "
+                 "directly in each class folder are read", root, len(skipped),
+                 ", ".join(str(p.relative_to(root)) for p in skipped[:3]) + (", ..." if len(skipped) > 3 else ""),
+                 f", {len(folders_in)} of them sub-folders" if folders_in else "")
     return Dataset(images_to_array(images, root, image_size, grey), np.asarray(labels, dtype=np.int64), names,
                    "image", root.name)
 

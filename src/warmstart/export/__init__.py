@@ -230,6 +230,10 @@ def load_predictor(path: str | Path):
 
     if onnx_export_path(path) is not None:
         return load_onnx_export(path)
+    folder = Path(path).expanduser()
+    if folder.is_dir() and (folder / FORMATS["torchscript"]).is_file() and (folder / METADATA).is_file():
+        raise WarmstartError(f"{path}: a TorchScript export; predict runs checkpoints and ONNX exports",
+                             hint="pass the checkpoint it was exported from, or export it with --format onnx")
     return load_checkpoint(path)
 
 

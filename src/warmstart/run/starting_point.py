@@ -28,7 +28,7 @@ import torch
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data import DataSplits, load_splits
 from ..data.fit import Preprocessing, fit_splits, model_kind
-from ..data.preprocess import Normalization, fit_preprocessing, preprocessing_from_dict
+from ..data.preprocess import Normalization, Tokenization, fit_preprocessing, preprocessing_from_dict
 from ..engine import seed_everything
 from ..errors import WarmstartError
 from ..models import TransferModel, create_model, load_checkpoint, read_info
@@ -175,6 +175,12 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
     notes: list[str] = []
     net, parent = load_checkpoint(checkpoint)
     norm = preprocessing_from_dict(parent.preprocessing)
+    if isinstance(norm, Tokenization) and norm.max_length != data.max_length:
+        # the data's --max-length is the run's, as config.json records it: the tokenizer stays the checkpoint's
+        note(notes, f"texts are cut to {data.max_length} tokens (--max-length); checkpoint {checkpoint} cut them to "
+                    f"{norm.max_length}")
+        norm = Tokenization(norm.source, data.max_length)
+        net.input_shape = (data.max_length,)
     splits = fit_splits(splits, net.input_shape, norm, model_name=f"checkpoint {checkpoint}", resize=data.resize,
                         feature_names=parent.extra.get("feature_names"))
     source, target = tuple(parent.class_names), splits.train.class_names
