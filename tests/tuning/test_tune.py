@@ -127,13 +127,19 @@ def test_the_test_split_never_reaches_the_objective(study, tmp_path):
     assert values[0] == values[1] == [t["value"] for t in result.trials[:2]]
 
 
-def test_resume_continues_the_same_study_and_soups_its_trials(study, space_file):
+def test_resume_continues_the_same_study_and_a_soup_averages_its_trials(study, space_file, tmp_path):
     folder, data, result = study
     resumed = warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=6, space=space_file,
-                             resume=True, average="soup")
+                             resume=True)
     assert len(resumed.trials) == 6
     assert [t["value"] for t in resumed.trials[:4]] == [t["value"] for t in result.trials]  # the same study, grown
-    config = json.loads((folder / "run" / "best" / "config.json").read_text())
+    # a soup needs every trial's weights, which a study made without --average soup never saved: refused on resume
+    with pytest.raises(WarmstartError, match="settings differ: average: 'none' then, 'soup' now"):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=7, space=space_file,
+                       resume=True, average="soup")
+    warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "soup", trials=4, space=space_file,
+                   average="soup")
+    config = json.loads((tmp_path / "soup" / "best" / "config.json").read_text())
     soup = config["averaging"]
     assert soup["method"] == "soup" and soup["tried"][0] == "the winner (retrained)"
     # kept only when validation does not drop: the soup never scores below the best single model
@@ -187,3 +193,31 @@ def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, messag
         warmstart.tune(None, "digits", model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space)
     assert str(space) in error.value.message and error.value.hint
     assert not (tmp_path / "run" / "study.journal").exists()
+
+
+def test_resume_on_changed_data_is_refused(space_file, tmp_path):
+    # the same path, other rows: a winner picked across trials scored on two datasets would be meaningless
+    data = digits_npz(tmp_path / "d.npz")
+    warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=1, space=space_file)
+    digits_npz(tmp_path / "d.npz", scramble_test=True)
+    with pytest.raises(WarmstartError, match="settings differ: the data changed .its fingerprint differs."):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space_file,
+                       resume=True)
+
+
+def test_a_refused_overwrite_leaves_the_old_search_as_it_was(study, tmp_path, monkeypatch):
+    folder, data, _ = study
+    shutil.copytree(folder / "run", tmp_path / "run")
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "run").rglob("*"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 0\n")
+    with pytest.raises(WarmstartError, match="key 'epochs'"):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=bad,
+                       overwrite=True)
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "run").rglob("*")) == before
+    # and --overwrite never empties the working directory (or a folder that holds it)
+    (tmp_path / "run" / "precious.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path / "run")
+    with pytest.raises(WarmstartError, match="is the working directory .or holds it."):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=".", trials=2, overwrite=True)
+    assert (tmp_path / "run" / "precious.txt").read_text() == "mine"

@@ -141,12 +141,13 @@ def teacher_view(teacher_prep: Preprocessing, start: StartingPoint, teacher: str
 
 
 def unlabeled_config(unlabeled: DataConfig | str, data: DataConfig) -> DataConfig:
-    """``--unlabeled`` as a DataConfig: a path alone is read with ``--data``'s text and label columns, image size and
-    resizing (the two sets feed one model)."""
+    """``--unlabeled`` as a DataConfig: a path alone is read with ``--data``'s text and label columns, image size,
+    resizing and hold-out (the two sets feed one model; the same file's test rows are never read)."""
     if isinstance(unlabeled, DataConfig):
         return unlabeled
     return DataConfig(unlabeled, label_column=data.label_column, text_column=data.text_column,
-                      max_length=data.max_length, image_size=data.image_size, resize=data.resize)
+                      max_length=data.max_length, image_size=data.image_size, resize=data.resize,
+                      test_fraction=data.test_fraction)  # the --data file's own test rows are never read
 
 
 KIND_FILES = {"text": "a .txt (one text per line), or a .csv, .jsonl or .parquet text column",

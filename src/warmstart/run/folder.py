@@ -283,8 +283,8 @@ TRIAL_LOCK = "study.trials.lock"
 
 def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
     """A search's folder, checked before any work: a folder holding a study (or a run) is refused unless ``resume``
-    (which continues the study) or ``overwrite`` (which empties the folder first: a search's trials are not worth
-    keeping beside a new search's)."""
+    (which continues the study) or ``overwrite``. Nothing is deleted here: :func:`clear_old_search` empties the
+    folder once every other check of the search has passed, so a refused search leaves the old one as it was."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise WarmstartError(f"--out {str(path)!r}: a file is in the way; the search's folder must be a folder",
@@ -298,6 +298,18 @@ def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path
             raise WarmstartError(f"--out {str(path)!r} already holds a search or a run",
                                  hint="pass another --out, --resume to continue its study, or --overwrite to replace "
                                       "it")
-        shutil.rmtree(path)
+        here = Path.cwd().resolve()
+        if path.resolve() == here or path.resolve() in here.parents:
+            raise WarmstartError(f"--out {str(path)!r} is the working directory (or holds it), which --overwrite "
+                                 "would empty", hint="pass a folder of its own as --out")
+        return path
     make_folder(path)
     return path
+
+
+def clear_old_search(path: Path) -> None:
+    """Empty ``path`` for a new search (``--overwrite``) when it holds a study or a run: called after every check,
+    just before the new search writes its first file. A search's trials are not worth keeping beside another's."""
+    if (path / STUDY).exists() or holds_run(path):
+        shutil.rmtree(path)
+        make_folder(path)

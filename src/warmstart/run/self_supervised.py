@@ -196,9 +196,10 @@ def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> 
     if adapt.data == SELF:  # the training split's inputs: never the validation or test split
         dataset, source = without_labels(start.splits.train), SELF
     else:
+        # the target's hold-out too: when --adapt-on names the target's own labelled file, its test rows stay unread
         source = DataConfig(adapt.data, text_column=data.text_column, label_column=data.label_column,
-                            max_length=data.max_length,
-                            image_size=data.image_size, resize=True)
+                            max_length=data.max_length, image_size=data.image_size, resize=True,
+                            test_fraction=data.test_fraction)
         dataset = load_unlabelled(source, ignore_labels=True, flag="--adapt-on")
         if dataset.kind == "image":  # to the model's input, as the target's images were
             fitted = fit_splits(DataSplits(dataset, None, dataset.subset(np.arange(0))), start.model.input_shape,

@@ -50,7 +50,8 @@ from ..config import (AdaptConfig, DataConfig, ModelConfig, TrainConfig, check_p
 from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
-from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, open_study_folder
+from ..run.fingerprint import data_fingerprint
+from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, clear_old_search, open_study_folder
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
@@ -304,6 +305,8 @@ def _settings_record(objective: Objective, settings: TuneSettings) -> dict[str, 
                                                                                                   "trackers")},
                        "model": None if objective.model is None else to_dict(objective.model),
                        "space": {p.name: p.to_dict() for p in objective.space}, "folds": settings.folds,
+                       "pruner": settings.pruner, "average": settings.average or "none",
+                       "soup_size": settings.soup_size if settings.average == "soup" else None,
                        "keep_head": objective.keep_head})
 
 
@@ -318,12 +321,16 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
         return study
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
     before = study.user_attrs.get("settings", {})
-    differences = [f"{k}: {before.get(k)!r} then, {record.get(k)!r} now" for k in sorted(set(before) | set(record))
-                   if before.get(k) != record.get(k)]
+    # a study from before a setting was recorded is compared on the settings it records
+    keys = sorted(set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
+                                                                              "average", "soup_size")})
+    differences = [("the data changed (its fingerprint differs)" if k == "data_fingerprint" else
+                    f"{k}: {before.get(k)!r} then, {record.get(k)!r} now")
+                   for k in keys if before.get(k) != record.get(k)]
     if differences:
         raise WarmstartError(f"cannot resume the study in {folder}: its settings differ: " + "; ".join(differences),
-                             hint="resume with the same settings (only --trials, --time-limit and --workers may "
-                                  "change), or start a new search in another --out")
+                             hint="resume with the same settings and data (only --trials, --time-limit and --workers "
+                                  "may change), or start a new search in another --out")
     return study
 
 
@@ -419,6 +426,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     folder = open_study_folder(out, resume=resume, overwrite=overwrite)
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
+        if not resume:
+            clear_old_search(folder)  # the race writes into it
         selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
         checkpoint = selection["chosen"]
     base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
@@ -440,7 +449,10 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         with notes_unlogged():  # the starting point was announced above
             stage_start = base.start()
         stage_checked = stage_inputs(stage_start, adapt_on, data)
-    record = {**_settings_record(objective, settings), **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
+    record = {**_settings_record(objective, settings), "data_fingerprint": data_fingerprint(start.splits),
+              **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
+    if not resume:
+        clear_old_search(folder)  # every check passed: only now is an old search replaced
     study = _open_study(folder, json_ready(record), resume)
     stale = fail_interrupted(study) if resume else []
     if stale:
