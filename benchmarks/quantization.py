@@ -5,8 +5,9 @@ student distilled from it (``--student-layers 0,1,2``: the teacher's encoder cut
 ``--student RUN``), each served three ways: the PyTorch checkpoint, its float32 ONNX export, and its int8 ONNX export
 (``warmstart export --quantize int8``: onnxruntime's dynamic quantization). For each: accuracy on TREC's 500 test
 questions through ``warmstart predict`` (the serving path), the agreement with the PyTorch model's predictions, the
-file size, and CPU latency at batch 1 and throughput at batch 64, every model timed in turn within each round
-(``warmstart.evaluation.speed.measure_speeds``; torch and onnxruntime at their default threads, one per core).
+file size, and CPU latency at batch 1 and throughput at batch 64, the models of one runtime timed in turn within each
+round (``warmstart.evaluation.speed.measure_speeds``; torch and onnxruntime at their default threads, one per core;
+PyTorch first, as onnxruntime's spinning threads would slow it).
 Speed needs a quiet machine; ``--speed-rounds 0`` skips it.
 
     python benchmarks/quantization.py [--teacher RUN] [--student-layers 0,1,2 | --student RUN] [--speed-rounds 50]
@@ -64,7 +65,12 @@ def speeds(models: dict[str, Path], rounds: int) -> dict[str, dict[str, float]]:
     for name, path in models.items():
         net, info = load_predictor(path)  # a checkpoint on the CPU, or an ONNX export run by onnxruntime
         calls[name] = (net.eval(), preprocessing_from_dict(info.preprocessing).apply(test.x[:64]))
-    return measure_speeds(calls, rounds=rounds)
+    # one runtime at a time, PyTorch first: onnxruntime's thread pool spins for a while after each run (its
+    # default), which starves a PyTorch call timed right after it (107 ms instead of 6 at batch 1 when interleaved)
+    measured = {}
+    for runtime in ("pytorch", "onnx"):
+        measured |= measure_speeds({n: c for n, c in calls.items() if runtime in n}, rounds=rounds)
+    return measured
 
 
 def main() -> None:
