@@ -434,3 +434,20 @@ def test_repeated_cli_runs_print_each_note_once(tmp_path, monkeypatch):
         stream.close()  # done with, as the runner closes its capture
     assert outputs[0].count("note: kept the weights") == 1
     assert outputs[1].count("note: kept the weights") == 1 and "Traceback" not in outputs[1], outputs[1]
+
+
+def test_config_fields_of_the_wrong_type_are_refused_by_name():
+    from pathlib import Path
+
+    from warmstart import DataConfig, TrainConfig
+    from warmstart.errors import WarmstartError
+
+    for make, field in ((lambda: TrainConfig(nesterov="no"), "nesterov"), (lambda: TrainConfig(progress="no"),
+                                                                           "progress"),
+                        (lambda: DataConfig("digits", resize="no"), "resize"),
+                        (lambda: DataConfig("digits", classes={5: 6}), "classes")):
+        with pytest.raises(WarmstartError, match=f"parameter {field}"):
+            make()
+    # what the API can take as it is: a Path as the source, classes as a list of ids or one id
+    assert DataConfig(Path("runs") / "x.npz").source == "runs/x.npz"
+    assert DataConfig("digits", classes=[5, 6]).classes == "5,6" and DataConfig("digits", classes=3).classes == "3"

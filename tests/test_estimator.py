@@ -60,3 +60,22 @@ def test_adapt_on_self_runs_the_stage_on_the_fitted_inputs(digits):
     plain = Transfer(None, "full", model=ModelConfig("cnn", {"widths": [4, 8]}), epochs=1).fit(images, y[:160])
     assert "self_supervised" not in plain.result_.info.extra
     assert not np.allclose(clf.predict_proba(images[:20]), plain.predict_proba(images[:20]))
+
+
+def test_labels_that_cannot_be_classes_are_refused_before_training_and_mixed_ones_are_kept():
+    from sklearn.exceptions import NotFittedError
+
+    from warmstart.errors import WarmstartError
+
+    digits = load_digits()
+    x = digits.data[:120].astype(np.float32)
+    with pytest.raises(NotFittedError):  # not an AttributeError on classes_
+        warmstart.Transfer(None, "full", model="mlp").predict(x[:2])
+    y = digits.target[:120].astype(float)
+    y[7] = np.nan  # a missing label used to become the class 'nan'
+    with pytest.raises(WarmstartError, match=r"y has 1 missing label\(s\) \(None or NaN; first at index 7\)"):
+        warmstart.Transfer(None, "full", model="mlp", epochs=1).fit(x, y)
+    mixed = np.asarray([1 if i % 2 else "odd" for i in range(120)], dtype=object)  # np.unique failed after training
+    clf = warmstart.Transfer(None, "full", model="mlp", epochs=1, progress=False).fit(x, mixed)
+    assert sorted(map(str, clf.classes_)) == ["1", "odd"] and clf.classes_.dtype == object
+    assert set(map(str, clf.predict(x[:10]))) <= {"1", "odd"}

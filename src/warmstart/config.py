@@ -7,6 +7,7 @@ what was allowed and what was given.
 from __future__ import annotations
 
 import dataclasses
+import os
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -84,6 +85,16 @@ class DataConfig:
     corruption: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.source, os.PathLike):
+            object.__setattr__(self, "source", os.fspath(self.source))
+        if isinstance(self.classes, (list, tuple)) and all(isinstance(c, (str, int)) and not isinstance(c, bool)
+                                                           for c in self.classes):
+            object.__setattr__(self, "classes", ",".join(map(str, self.classes)))  # [5, 6]: "5,6"
+        elif is_int(self.classes):
+            object.__setattr__(self, "classes", str(self.classes))
+        check_parameter(self.classes is None or isinstance(self.classes, str), "classes",
+                        'a class spec such as "0-4", "5,6,9" or names (or a list of ids or names)', self.classes)
+        check_parameter(isinstance(self.resize, bool), "resize", "True or False", self.resize)
         if not isinstance(self.source, str):  # arrays, DataFrames, a torch Dataset: held in memory, named by a str
             from .data.memory import in_memory
 
@@ -196,6 +207,8 @@ class TrainConfig:
             check_parameter(is_number(getattr(self, name)), name, "a number", getattr(self, name))
         for name in ("batch_size", "warmup_epochs", "seed"):
             check_parameter(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+        for name in ("nesterov", "progress", "channels_last", "compile"):  # "no" would be truthy
+            check_parameter(isinstance(getattr(self, name), bool), name, "True or False", getattr(self, name))
         check_parameter(self.epochs is None or (is_int(self.epochs) and self.epochs >= 1), "epochs",
                         "a positive integer, or None for the default budget", self.epochs)
         check_parameter(self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size)

@@ -73,8 +73,11 @@ class Transfer(ClassifierMixin, BaseEstimator):
         data = DataConfig((x, labels, x, labels), val_fraction=self.val_fraction)
         self.result_ = finetune(self.source, data, strategy=self.strategy, model=self.model,
                                 train=self._train_config(), strict=self.strict, adapt_on=self.adapt_on)
-        by_name = {str(v): v for v in np.unique(labels).tolist()}
-        self.classes_ = np.asarray([by_name[name] for name in self.result_.info.class_names])
+        by_name: dict[str, Any] = {}
+        for value in labels.tolist():  # np.unique would sort mixed types (1, "a") and fail
+            by_name.setdefault(str(value), value)
+        values = [by_name[name] for name in self.result_.info.class_names]
+        self.classes_ = np.asarray(values, dtype=None if len({type(v) for v in values}) == 1 else object)
         return self
 
     def _fitted(self):
@@ -91,7 +94,8 @@ class Transfer(ClassifierMixin, BaseEstimator):
         return predict_proba(self._fitted(), x, device=self.device)
 
     def predict(self, x: Any) -> np.ndarray:
-        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+        probabilities = self.predict_proba(x)  # NotFittedError before fit, as scikit-learn's estimators raise
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def evaluate(self, x: Any, y: Any):
         """warmstart's metrics (accuracy, macro F1, per class, confusion matrix) on ``(x, y)``, which must hold

@@ -112,6 +112,12 @@ def inputs(x: Any, key: str = "x") -> tuple[np.ndarray, str]:
     return _as_examples(array, WHERE, key)
 
 
+def _is_missing(value: Any) -> bool:
+    """None, a float NaN, or pandas' NA and NaT."""
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType",
+                                                                                                     "NaTType")
+
+
 def examples(x: Any, y: Any, x_key: str, y_key: str, class_names: tuple[str, ...] | None = None) -> Dataset:
     """A labelled dataset from arrays; with ``class_names`` (the training set's), labels must be among them."""
     values, kind = inputs(x, x_key)
@@ -123,6 +129,10 @@ def examples(x: Any, y: Any, x_key: str, y_key: str, class_names: tuple[str, ...
     if len(labels) != len(values):
         raise WarmstartError(f"in-memory data: {x_key} has {len(values)} examples but {y_key} has {len(labels)} "
                              "labels", hint=f"give one label per example: len({y_key}) == len({x_key})")
+    missing = [i for i, v in enumerate(labels.tolist()) if _is_missing(v)]
+    if missing:  # str() would make "nan" or "None" a class; the file readers refuse an empty label alike
+        raise WarmstartError(f"in-memory data: {y_key} has {len(missing)} missing label(s) (None or NaN; first at "
+                             f"index {missing[0]})", hint="drop the unlabelled examples, or label them")
     ids, names = _labels_to_ids(labels, class_names)
     if (ids < 0).any():
         unknown = labels[np.flatnonzero(ids < 0)[0]].item()

@@ -41,8 +41,9 @@ DEFAULT_MODELS = {"image": "cnn", "vector": "mlp", "text": "hf"}  # what --from 
 
 
 def data_config(data: DataConfig | str) -> DataConfig:
-    """A DataConfig from a DataConfig or a plain source name (a built-in or a path)."""
-    return DataConfig(data) if isinstance(data, str) else data
+    """A DataConfig from a DataConfig, or from what DataConfig takes as its source (a built-in's name, a path as a
+    str or a Path, data in memory)."""
+    return data if isinstance(data, DataConfig) else DataConfig(data)
 
 
 def model_config(model: ModelConfig | str) -> ModelConfig:
