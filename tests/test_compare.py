@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 from dataclasses import fields
 
@@ -286,3 +287,25 @@ def test_training_loss_early_stopping_needs_no_validation_split():
         TrainConfig(early_stopping_monitor="accuracy")
     with pytest.raises(WarmstartError, match="early_stopping_min_delta"):
         TrainConfig(early_stopping_min_delta=-1)
+
+
+def test_a_folder_holding_a_comparison_or_a_run_is_refused_unless_overwrite(source, compared, fashion_subset_npz,
+                                                                            tmp_path, capsys):
+    _, out = compared
+    data = DataConfig(fashion_subset_npz, classes="5-9")
+    small = dict(strategies=("full",), shots=(5,), seeds=1, train=TrainConfig(epochs=1, batch_size=16,
+                                                                             progress=False), plateau=False)
+    # into a training run's folder: it used to mix compare's files into the run's and keep the run's report
+    with pytest.raises(WarmstartError, match="already holds a comparison or a run"):
+        warmstart.compare(source.run_dir, data, out=source.run_dir, **small)
+    assert not (source.run_dir / "compare.json").exists()
+    # a smaller comparison over a larger one: replaced whole with --overwrite (no stale shots10/ or freeze/ left)
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    code, _, err = run_cli(["compare", "--from", str(source.run_dir), "--data", fashion_subset_npz, "--classes",
+                            "5-9", "--strategies", "full", "--shots", "5", "--seeds", "1", "--epochs", "1",
+                            "--no-plateau", "--out", str(copy), "--quiet"], capsys)
+    assert code == 2 and "already holds a comparison or a run" in err and "--overwrite" in err
+    warmstart.compare(source.run_dir, data, out=copy, overwrite=True, **small)
+    assert sorted(p.name for p in (copy / "runs").iterdir()) == ["full", "scratch"]
+    assert [p.name for p in (copy / "runs" / "full").iterdir()] == ["shots5"]

@@ -33,6 +33,7 @@ The statistics are pure functions in :mod:`warmstart.evaluation.stats`; the repo
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -201,7 +202,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
             shots: Sequence[int] = (5, 10), seeds: int = 3, train: TrainConfig | None = None,
             model: ModelConfig | str | None = None, out: str | Path | None = None,
             strategy_options: Mapping[str, Mapping[str, Any]] | None = None, plateau: bool = True,
-            adapt_on: AdaptConfig | str | None = None, adapt_scratch: bool = False) -> CompareResult:
+            adapt_on: AdaptConfig | str | None = None, adapt_scratch: bool = False,
+            overwrite: bool = False) -> CompareResult:
     """Fine-tune ``checkpoint`` with each strategy and train from scratch, for every shot count and seed.
 
     Only the starting point differs between the arms: each trains with every setting of ``train`` (budget,
@@ -219,6 +221,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
     ``adapt_on`` (as ``finetune``'s): the task-adaptive stage before each transfer arm's run; scratch gets it only
     with ``adapt_scratch`` (see the module's docstring). The report states who ran it and its steps.
+
+    An ``out`` that holds a comparison or a run is refused unless ``overwrite``, which replaces it once every check
+    has passed, just before the first run trains.
     """
     from .data import load_splits
     from .models.imported import imported_weights
@@ -241,6 +246,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     source_model = given_model if imported_weights(checkpoint) is not None else None
     pipeline = _input_pipeline(checkpoint)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
+    if out is not None:
+        _claim_folder(Path(out), overwrite)
 
     rule = _plateau_rule(data, shots, train) if plateau else None
     arms: list[tuple[str, str | Path | None]] = [(SCRATCH, None), *((name, checkpoint) for name in strategies)]
@@ -292,6 +299,26 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
         write_compare_report(result, Path(out))
     return result
+
+
+def _claim_folder(out: Path, overwrite: bool) -> None:
+    """``out`` for this comparison: refused when it holds a comparison or a run, unless ``overwrite`` (then
+    emptied; never the working directory or a folder holding it)."""
+    from .run.folder import holds_run
+
+    if out.exists() and not out.is_dir():
+        raise WarmstartError(f"--out {str(out)!r}: a file is in the way; compare writes a folder",
+                             hint="pass another --out")
+    if not (holds_run(out) or any((out / name).exists() for name in ("compare.json", "runs", "plateau-runs"))):
+        return
+    if not overwrite:
+        raise WarmstartError(f"--out {str(out)!r} already holds a comparison or a run",
+                             hint="pass another --out, or --overwrite to replace it")
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise WarmstartError(f"--out {str(out)!r} is the working directory (or holds it), which --overwrite would "
+                             "empty", hint="pass a folder of its own as --out")
+    shutil.rmtree(out)
 
 
 def _train_arm(name: str, start: str | Path | None, target: DataConfig, train: TrainConfig, scratch_model: ModelConfig,

@@ -173,7 +173,7 @@ COMPARE_OPTIONS = Group(
          Group(*(o.with_(help=o.help.replace("with --from none", "the scratch arm's (default: the checkpoint's)"))
                  for o in MODEL_OPTIONS)),
          TRAINING_OPTIONS.without("seed"), SCALING_OPTIONS, Group(*ADAPT_OPTIONS, ADAPT_SCRATCH), TRACKING_OPTIONS,
-         OUTPUT_OPTIONS.without("resume", "overwrite"))
+         OUTPUT_OPTIONS.without("resume").with_help(overwrite="Replace a comparison (or a run) in --out."))
 def compare(given: Given) -> None:
     """Scratch and each strategy over seeds and shot counts: mean ± std, 95% CI, paired gain and its p-value.
     --adapt-on runs the task-adaptive stage before each transfer arm (scratch too with --adapt-scratch)."""
@@ -191,7 +191,7 @@ def compare(given: Given) -> None:
     result = run_compare(given.checkpoint, build.data_config(given, shots=None), strategies=strategies,
                          shots=build.whole_numbers("--shots", build.listed(given.shots)), seeds=given.seeds,
                          model=build.model_config(given), train=build.train_config(given), out=given.out,
-                         plateau=given.plateau, **newer)
+                         plateau=given.plateau, **newer, **given.changed("overwrite"))
     if given.as_json:
         render.print_compare_json(result)
     else:
