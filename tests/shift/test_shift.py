@@ -115,3 +115,20 @@ def test_every_shift_measure_returns_finite_numbers(name):
     b = Sample(rng.normal(size=(25, 4)) + 1, rng.integers(0, 2, 25), ("x", "y"))
     scores = SHIFT_MEASURES.get(name)(a, b, seed=0)
     assert scores and all(np.isfinite(v) for v in scores.values())
+
+
+def test_label_shift_is_claimed_only_beyond_sampling_noise():
+    rng = np.random.default_rng(0)
+    names = tuple(str(c) for c in range(10))
+    # two samples of 100 from one uniform label distribution: total variation well above 0.05 by chance alone
+    a, b = (Sample(np.zeros((100, 2)), rng.integers(0, 10, 100), names) for _ in range(2))
+    same = SHIFT_MEASURES.get("label-shift")(a, b)
+    assert same["label_total_variation"] > 0.05 and same["label_shift_p_value"] > 0.05
+    base = {"mmd2": 0.0, "mmd_p_value": 0.6, "proxy_a_distance": 0.1, "domain_classifier_error": 0.5,
+            "shared_classes": 10}
+    assert "label distributions agree within sampling noise" in verdict({**base, **same})
+    # one class four times as frequent on one side: a real shift, found
+    skewed = Sample(np.zeros((400, 2)), np.where(rng.random(400) < 0.4, 0, rng.integers(1, 10, 400)), names)
+    shifted = SHIFT_MEASURES.get("label-shift")(Sample(np.zeros((400, 2)), rng.integers(0, 10, 400), names), skewed)
+    assert shifted["label_shift_p_value"] < 1e-6
+    assert "the label distribution shifts too" in verdict({**base, **shifted})

@@ -137,7 +137,8 @@ def print_shift(result, out: Path | None) -> None:
     print(f"proxy A-distance: {scores['proxy_a_distance']:.3f} (domain classifier error "
           f"{scores['domain_classifier_error']:.3f})")
     print(f"label shift: total variation {scores['label_total_variation']:.3f}, Jensen-Shannon distance "
-          f"{scores['label_js_distance']:.3f} ({scores['shared_classes']} shared classes)")
+          f"{scores['label_js_distance']:.3f}, chi-square p = {scores['label_shift_p_value']:.3g} "
+          f"({scores['shared_classes']} shared classes)")
     print(f"verdict: {result.verdict}")
     if out is not None:
         print(f"written: {Path(out) / 'shift.json'}")

@@ -49,10 +49,13 @@ def verdict(scores: dict[str, Any], alpha: float = ALPHA) -> str:
     if "label_total_variation" in scores:
         if scores["shared_classes"] == 0:
             line += "; the label sets are disjoint"
-        elif scores["label_total_variation"] > 0.05:
-            line += f"; the label distribution shifts too (total variation {scores['label_total_variation']:.2f})"
+        elif scores["label_total_variation"] > 0.05 and scores.get("label_shift_p_value", 0.0) < alpha:
+            line += (f"; the label distribution shifts too (total variation {scores['label_total_variation']:.2f}, "
+                     f"chi-square p = {scores['label_shift_p_value']:.3g})")
         else:
-            line += "; label distributions agree"
+            line += "; label distributions agree" + (
+                f" within sampling noise (total variation {scores['label_total_variation']:.2f}, chi-square p = "
+                f"{scores['label_shift_p_value']:.3g})" if scores["label_total_variation"] > 0.05 else "")
     return line
 
 
