@@ -61,7 +61,10 @@ class Registry(Generic[T]):
         return {name: self._descriptions[name] for name in self.names()}
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        try:
+            return name in self._entries
+        except TypeError:  # an unhashable value (a list from a YAML file) names nothing: the caller says what's wrong
+            return False
 
     def __iter__(self):
         return iter(self.names())

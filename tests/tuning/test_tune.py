@@ -185,6 +185,10 @@ def test_resume_with_other_settings_is_refused(study, space_file):
     ("learning_rate: {low: 0.001, high: 0.1}\n", "key 'learning_rate'.*not a training setting"),
     ("augment: {choices: [none, blurry]}\n", "key 'augment'.*'blurry' is refused"),
     ("epochs: [2, 4]\n", "key 'epochs'.*ambiguous"),
+    # values of the wrong type: bare TypeErrors from inside the checks before
+    ("epochs: abc\n", "key 'epochs'.*epochs"),
+    ("augment: {choices: [[none, light]]}\n", "key 'augment'"),
+    ("schedule: {choices: [cosine, {a: 1}]}\n", "key 'schedule'"),
 ])
 def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, message):
     space = tmp_path / "space.yaml"

@@ -61,7 +61,7 @@ def apply(params: Mapping[str, Any], train: TrainConfig, strategy: Strategy) -> 
     epochs = merged["epochs"]
     if merged["schedule"] == "one-cycle":
         merged["warmup_epochs"] = 0
-    elif epochs is not None:
+    elif isinstance(epochs, int) and isinstance(merged["warmup_epochs"], int):  # else TrainConfig names the bad one
         merged["warmup_epochs"] = min(merged["warmup_epochs"], epochs - 1)
     return replace(train, **{k: merged[k] for k in (*fields, "warmup_epochs")}), create_strategy(name, **options)
 
