@@ -30,6 +30,8 @@ from typing import Any, Iterable, Mapping
 from .errors import WarmstartError
 
 ALL_KINDS = ("image", "vector", "text")
+# training settings that apply to some kinds of data only, whoever declares them (a strategy or a --space file)
+SETTING_KINDS = {"augment": ("image",), "mix": ("image",)}
 
 
 @dataclass(frozen=True)
@@ -146,8 +148,19 @@ def apply_overrides(declared: Iterable[SearchParam], overrides: Mapping[str, Sea
         if param is None:
             space.pop(name, None)
         else:
-            space[name] = replace(param, kinds=space[name].kinds if name in space else ALL_KINDS)
+            space[name] = replace(param, kinds=space[name].kinds if name in space else
+                                  SETTING_KINDS.get(name, ALL_KINDS))
     return tuple(space.values())
+
+
+def check_kind(space: Iterable[SearchParam], overrides: Mapping[str, SearchParam | None], kind: str, *,
+               path: str | Path = "--space") -> None:
+    """Refuses a parameter the file asks to search that does not apply to ``kind`` data (it would be dropped
+    without a word, or fail inside the first trial)."""
+    for param in space:
+        if overrides.get(param.name) is not None and kind not in param.kinds:
+            raise _fail(Path(path), param.name, f"applies to {' and '.join(param.kinds)} data, and this data is "
+                        f"{kind}", f"remove {param.name!r} from the file (or set it to null)")
 
 
 def for_kind(space: Iterable[SearchParam], kind: str) -> tuple[SearchParam, ...]:

@@ -180,6 +180,12 @@ def test_resume_with_other_settings_is_refused(study, space_file):
                        resume=True, folds=4)
 
 
+def vectors(folder: Path) -> str:
+    digits = load_digits()
+    np.savez(folder / "v.npz", x=digits.data.astype(np.float32), y=digits.target)
+    return str(folder / "v.npz")
+
+
 @pytest.mark.parametrize("text, message", [
     ("lr: {low: 0.1, high: 0.01, log: true}\n", "key 'lr'.*low <= high"),
     ("learning_rate: {low: 0.001, high: 0.1}\n", "key 'learning_rate'.*not a training setting"),
@@ -189,12 +195,16 @@ def test_resume_with_other_settings_is_refused(study, space_file):
     ("epochs: abc\n", "key 'epochs'.*epochs"),
     ("augment: {choices: [[none, light]]}\n", "key 'augment'"),
     ("schedule: {choices: [cosine, {a: 1}]}\n", "key 'schedule'"),
+    # image-only settings asked of vector data: dropped without a word, or failing inside the first trial, before
+    ("augment: {choices: [none, light]}\n", "key 'augment'.*applies to image data, and this data is vector"),
+    ("mix: {choices: [none, mixup]}\n", "key 'mix'.*applies to image data, and this data is vector"),
 ])
 def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, message):
     space = tmp_path / "space.yaml"
     space.write_text(text)
     with pytest.raises(WarmstartError, match=message) as error:
-        warmstart.tune(None, "digits", model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space)
+        warmstart.tune(None, "digits" if "vector" not in message else vectors(tmp_path), model=MLP, train=TRAIN,
+                       out=tmp_path / "run", trials=2, space=space)
     assert str(space) in error.value.message and error.value.hint
     assert not (tmp_path / "run" / "study.journal").exists()
 

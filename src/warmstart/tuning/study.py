@@ -55,7 +55,7 @@ from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, clear_old_search, open
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
-from ..search_space import apply_overrides, for_kind, read_space_file
+from ..search_space import apply_overrides, check_kind, for_kind, read_space_file
 from ..strategies import Strategy, create_strategy
 from .objective import Objective, apply, check_space, searchable
 from .validation_noise import ValidationNoise
@@ -436,6 +436,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     resolved, trial_train = base.resolved(start)  # auto's choice and budget, fixed for every trial
     source = f"--space {space}" if space is not None else f"{resolved.name}'s search space"
     declared = apply_overrides(resolved.search_space, overrides, searchable(resolved), path=space or "--space")
+    check_kind(declared, overrides, start.splits.train.kind, path=space or "--space")
     searched = for_kind(declared, start.splits.train.kind)
     objective = replace(base, strategy=resolved, train=trial_train, space=searched)
     check_space(searched, trial_train, resolved, objective.own_values(start, resolved, trial_train), source)
