@@ -300,3 +300,12 @@ def test_a_stage_on_the_target_s_own_labelled_file_never_reads_its_test_rows(tmp
     assert "the 100 inputs of its training split are used" in caplog.text
     # distill --unlabeled reads a file with the --data file's hold-out alike
     assert unlabeled_config(str(path), target).test_fraction == 0.5
+
+
+def test_a_stage_objective_for_another_kind_of_data_names_finetune_s_flag(tmp_path, capsys):
+    code, _, err = run_cli(["finetune", "--from", "none", "--model", "mlp", "--data", "digits", "--shots", "5",
+                            "--adapt-on", "self", "--adapt-objective", "simcse", "--out", str(tmp_path / "r")],
+                           capsys)
+    assert code == 2 and "--adapt-objective simcse trains on text data" in err
+    assert "use --adapt-objective simclr for image data" in err and "--objective" not in err.replace(
+        "--adapt-objective", "")

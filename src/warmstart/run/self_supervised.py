@@ -40,12 +40,16 @@ from .trainer import RunResult, _callbacks, normalizer, open_run_folder, run_con
 SELF = "self"  # --adapt-on self: the run's own training inputs
 
 
-def check_objective_fits(objective: Objective, dataset: Dataset, source: str) -> None:
+def check_objective_fits(objective: Objective, dataset: Dataset, source: str, flag: str = "--objective") -> None:
+    """Refuses an objective for another kind of data; ``flag``: the option that chose it (``pretrain --objective``
+    or ``finetune --adapt-objective``)."""
     if dataset.kind not in objective.kinds:
         others = {"image": "simclr", "text": "simcse"}
-        raise WarmstartError(f"--objective {objective.name} trains on {' or '.join(objective.kinds)} data, and "
+        other = others.get(dataset.kind, "supervised" if flag == "--objective" else None)
+        raise WarmstartError(f"{flag} {objective.name} trains on {' or '.join(objective.kinds)} data, and "
                              f"{source} holds {dataset.kind} data",
-                             hint=f"use --objective {others.get(dataset.kind, 'supervised')} for {dataset.kind} data")
+                             hint=f"use {flag} {other} for {dataset.kind} data" if other else
+                             f"no self-supervised stage is offered for {dataset.kind} data: drop --adapt-on")
     if len(dataset) < 2:
         raise WarmstartError(f"{source}: {len(dataset)} example(s); a contrastive objective needs at least two",
                              hint="use more data")
@@ -205,7 +209,7 @@ def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> 
             fitted = fit_splits(DataSplits(dataset, None, dataset.subset(np.arange(0))), start.model.input_shape,
                                 start.preprocessing, model_name="the model", resize=True)
             dataset = fitted.train
-    check_objective_fits(objective, dataset, adapt.data)
+    check_objective_fits(objective, dataset, adapt.data, flag="--adapt-objective")
     return StageInputs(objective, dataset, source)
 
 
