@@ -451,3 +451,13 @@ def test_config_fields_of_the_wrong_type_are_refused_by_name():
     # what the API can take as it is: a Path as the source, classes as a list of ids or one id
     assert DataConfig(Path("runs") / "x.npz").source == "runs/x.npz"
     assert DataConfig("digits", classes=[5, 6]).classes == "5,6" and DataConfig("digits", classes=3).classes == "3"
+
+
+@pytest.mark.parametrize("arguments, name", [({"strategy": 3}, "strategy"), ({"model": {"name": "mlp"}}, "model"),
+                                             ({"train": {"epochs": 1}}, "train")])
+def test_api_arguments_of_the_wrong_type_are_named(arguments, name):
+    import warmstart
+    from warmstart.errors import WarmstartError
+
+    with pytest.raises(WarmstartError, match=f"parameter {name}: expected"):
+        warmstart.finetune(None, "digits", **{"model": "mlp", **arguments})

@@ -39,6 +39,21 @@ __all__ = ["RunResult", "pretrain", "finetune", "distill", "evaluate", "lr_find"
            "list_registered", "report", "export_model", "rank", "zoo", "shift", "tune"]
 
 
+
+_UNSET = object()
+
+
+def _check_types(*, strategy=_UNSET, model=_UNSET, train=_UNSET) -> None:
+    """The API's arguments of the wrong type named before any work (they failed deep inside with an AttributeError)."""
+    for name, value, types, expected in (
+            ("strategy", strategy, (str, Strategy), "a strategy name (e.g. 'full') or a Strategy instance"),
+            ("model", model, (str, ModelConfig, type(None)), "an architecture name (e.g. 'mlp') or a ModelConfig"),
+            ("train", train, (TrainConfig, type(None)), "a TrainConfig (or None for the command's defaults)")):
+        if value is not _UNSET and not isinstance(value, types):
+            raise WarmstartError(f"parameter {name}: expected {expected}, got {type(value).__name__} {value!r:.60}",
+                                 hint=f"pass {name}=" + {"strategy": "'full'", "model": "ModelConfig('mlp', {...})",
+                                                          "train": "TrainConfig(epochs=...)"}[name])
+
 def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train: TrainConfig | None = None,
              out: str | Path | None = None, callbacks: tuple[Callback, ...] = (), resume: bool = False,
              overwrite: bool = False, objective: "str | Objective" = "supervised", ignore_labels: bool = False,
@@ -54,6 +69,7 @@ def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train:
     ``hf:SOURCE``, or a checkpoint) instead of ``model`` from scratch. Its checkpoint is an ordinary source for
     ``finetune``; there are no test metrics (``RunResult.metrics`` is None). See
     :mod:`warmstart.run.self_supervised`."""
+    _check_types(model=model, train=train)
     if objective == "supervised":
         if ignore_labels or checkpoint is not None:
             raise WarmstartError("--ignore-labels and --from apply to self-supervised pretraining",
@@ -118,6 +134,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
     one. With ``out``, the stage saves its own state (``out/adapt/state/``): ``resume`` continues a run killed in
     the stage from its last epoch, and never trains a finished stage again.
     """
+    _check_types(strategy=strategy, model=model, train=train)
     averaging = create_averaging(average)
     if isinstance(averaging, GreedySoup):
         raise WarmstartError("--average soup averages the trials of a study", hint="use `warmstart tune --average "
@@ -170,6 +187,7 @@ def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: 
     kept), so that the test starts from the adapted model the supervised stage would start from; ``lr_find.json``
     records the stage.
     """
+    _check_types(strategy=strategy, model=model, train=train)
     data, train = data_config(data), train or TrainConfig.for_command("lr-find")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy  # fail before any work
     adapt_on = adapt_config(adapt_on)
@@ -224,6 +242,7 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
     Besides a finetune run's files, ``out/distillation.json`` (also in report.html and MODEL_CARD.md) holds the
     student against the teacher on the test split: accuracy, agreement, parameters, file size and, unless
     ``speed_rounds=0``, CPU latency at batch 1 and throughput at batch 64 in PyTorch and through ONNX."""
+    _check_types(train=train)
     from .run.distillation import distill_run
 
     return distill_run(teacher, data, student, unlabeled=unlabeled, temperature=temperature, alpha=alpha,
@@ -349,6 +368,7 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     ``checkpoint="auto"``: the ``candidates`` race first (as ``finetune(..., race=True)``), and the winner is tuned.
     ``adapt_on``: as ``finetune``'s, the task-adaptive stage, run once before the search (on the race's winner):
     every trial and the winner start from the adapted weights, and tuning.json counts its steps."""
+    _check_types(strategy=strategy, model=model, train=train)
     from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
