@@ -222,3 +222,12 @@ def test_float_labels_that_are_whole_numbers_index_the_stored_class_names(tmp_pa
              class_names=np.array(["cat", "dog", "eel"]))
     train, _ = read_source(str(tmp_path / "f.npz"))
     assert train.class_names == ("cat", "dog", "eel") and train.y.tolist() == [0, 1, 2, 0, 1, 2]
+
+
+def test_float_image_arrays_in_0_255_are_taken_as_they_are_with_a_note(tmp_path, caplog):
+    import logging
+
+    np.savez(tmp_path / "f.npz", x=np.random.default_rng(0).uniform(0, 255, (6, 1, 4, 4)), y=np.arange(6) % 2)
+    with caplog.at_level(logging.INFO, logger="warmstart"):
+        train, _ = read_source(str(tmp_path / "f.npz"))
+    assert train.x.max() > 200 and "holds float pixels up to" in caplog.text and "uint8" in caplog.text

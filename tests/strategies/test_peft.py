@@ -147,7 +147,9 @@ def test_finalize_merges_the_adapters_into_a_plain_model_with_the_same_predictio
 def _reviews_csv(tmp_path):
     good = ["great", "lovely", "excellent", "wonderful", "superb", "delightful"]
     bad = ["awful", "terrible", "dreadful", "horrible", "boring", "poor"]
-    rows = [f"a {words[i % 6]} film, {words[(i + 2) % 6]} acting,{label}"
+    # quoted: the texts hold a comma (unquoted, the reader took "a great film" as the text and " lovely acting" as
+    # the label, without a word, until text CSV rows with extra fields were refused)
+    rows = [f'"a {words[i % 6]} film, {words[(i + 2) % 6]} acting",{label}'
             for i in range(24) for words, label in ((good, "pos"), (bad, "neg"))]
     path = tmp_path / "reviews.csv"
     path.write_text("text,label\n" + "\n".join(rows) + "\n")

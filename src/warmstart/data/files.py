@@ -80,6 +80,10 @@ def _pixel_scale(x: np.ndarray, path: Path, key: str) -> float:
     """What an image array's values are divided by to lie in [0, 1], as image files' pixels are (so that a model
     trained on the array reads PNGs the same way): 255 for 8-bit values in any integer type, 65535 for uint16; float
     arrays are taken as they are. Other integer ranges are refused: no scale can be inferred from them."""
+    if x.dtype.kind == "f" and x.size and float(np.nanmax(x)) > 1.0 + 1e-6 and float(np.nanmin(x)) >= 0.0:
+        log.info("%s: array %r holds float pixels up to %.4g, taken as they are; image files (predict, image "
+                 "folders) are read in [0, 1], so a model trained on this array misreads them: store 8-bit pixels "
+                 "as uint8, or floats in [0, 1]", path, key, float(np.nanmax(x)))
     if x.dtype.kind not in "iu" or x.size == 0:
         return 1.0
     low, high = int(x.min()), int(x.max())
