@@ -461,3 +461,28 @@ def test_api_arguments_of_the_wrong_type_are_named(arguments, name):
 
     with pytest.raises(WarmstartError, match=f"parameter {name}: expected"):
         warmstart.finetune(None, "digits", **{"model": "mlp", **arguments})
+
+
+@pytest.mark.parametrize("name, options, words", [
+    ("mlp", {"dropout": True}, "dropout must be a number in [0, 1), got True"),  # YAML's yes: p = 1, nothing learnt
+    ("mlp", {"dropout": 1}, "dropout must be a number in [0, 1)"),
+    ("mlp", {"hidden": "abc"}, "hidden must list one or more positive integer layer widths"),
+    ("mlp", {"hidden": [32.5]}, "hidden must list one or more positive integer layer widths"),
+    ("cnn", {"widths": [4, "x"]}, "model 'cnn' cannot be built"),
+])
+def test_model_options_of_the_wrong_type_or_range_are_named(name, options, words):
+    from warmstart.errors import WarmstartError
+    from warmstart.models import create_model
+
+    with pytest.raises(WarmstartError) as error:
+        create_model(name, (1, 8, 8), 3, **options)
+    assert words in str(error.value)
+
+
+def test_gradual_unfreeze_takes_one_boundary_as_a_number_and_names_other_scalars():
+    from warmstart.errors import WarmstartError
+    from warmstart.strategies import create_strategy
+
+    assert create_strategy("gradual-unfreeze", boundaries=3).boundaries == [3]
+    with pytest.raises(WarmstartError, match="boundaries"):
+        create_strategy("gradual-unfreeze", boundaries="2,3")

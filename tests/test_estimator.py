@@ -79,3 +79,11 @@ def test_labels_that_cannot_be_classes_are_refused_before_training_and_mixed_one
     clf = warmstart.Transfer(None, "full", model="mlp", epochs=1, progress=False).fit(x, mixed)
     assert sorted(map(str, clf.classes_)) == ["1", "odd"] and clf.classes_.dtype == object
     assert set(map(str, clf.predict(x[:10]))) <= {"1", "odd"}
+
+
+def test_the_estimator_s_own_parameters_apply_over_a_train_config():
+    from warmstart import TrainConfig
+
+    clf = Transfer(None, "full", model="mlp", train=TrainConfig(epochs=2, batch_size=16), lr=0.05, seed=3)
+    config = clf._train_config()
+    assert (config.lr, config.epochs, config.batch_size, config.seed, config.progress) == (0.05, 2, 16, 3, False)

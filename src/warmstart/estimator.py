@@ -20,6 +20,7 @@ strings sorted).
 from __future__ import annotations
 
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,9 @@ class Transfer(ClassifierMixin, BaseEstimator):
     """Fine-tune ``source`` on ``(x, y)``: a warmstart checkpoint (run folder), a pretrained model (``timm:NAME``,
     ``minilm``, ...), outside weights (``keras:FILE``, ``torch:FILE`` with ``model``), or None for ``model`` from
     scratch. ``strategy`` and the training settings are :func:`warmstart.finetune`'s; ``epochs``, ``lr``,
-    ``batch_size``, ``seed`` and ``device`` override the ``finetune`` preset, ``train`` replaces it whole.
+    ``batch_size``, ``seed`` and ``device`` override the ``finetune`` preset; ``train`` replaces the preset, and
+    those parameters (when given; ``seed``, ``device`` and ``progress`` always) still apply over it, so a
+    ``GridSearchCV`` over ``lr`` varies the rate whatever ``train`` holds.
     ``adapt_on``: task-adaptive pretraining first, as ``finetune``'s (``"self"``: a self-supervised stage on the
     inputs ``fit`` trains on, labels ignored; a path: unlabelled inputs in a file or folder; an
     :class:`~warmstart.config.AdaptConfig` for the stage's objective and budget)."""
@@ -58,10 +61,10 @@ class Transfer(ClassifierMixin, BaseEstimator):
         self.adapt_on = adapt_on
 
     def _train_config(self) -> TrainConfig:
-        if self.train is not None:
-            return self.train
         changes = {name: value for name, value in (("epochs", self.epochs), ("lr", self.lr),
                                                    ("batch_size", self.batch_size)) if value is not None}
+        if self.train is not None:  # the estimator's own parameters (what GridSearchCV sets) win over train's
+            return replace(self.train, seed=self.seed, device=self.device, progress=self.progress, **changes)
         return TrainConfig.for_command("finetune", seed=self.seed, device=self.device, progress=self.progress,
                                        **changes)
 

@@ -78,7 +78,7 @@ def create_model(name: str, input_shape: tuple[int, ...], num_classes: int, /, *
     factory = MODELS.get(name, parameter="--model")
     try:
         return MODELS.create(name, tuple(input_shape), num_classes, parameter="--model", **options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an option of the wrong type or range (int("abc"), a rate of 2)
         raise WarmstartError(f"model {name!r} cannot be built for input shape {tuple(input_shape)} with options "
                              f"{options}: {exc}", hint=f"see `warmstart list models`; {name} takes "
                              f"{_signature(factory)}") from None

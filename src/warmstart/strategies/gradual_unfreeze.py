@@ -28,7 +28,11 @@ class GradualUnfreezing(Strategy):
     name = "gradual-unfreeze"
 
     def __init__(self, *, boundaries: Sequence[int] | None = None):
+        if is_int(boundaries):
+            boundaries = [boundaries]  # one boundary: --strategy-option boundaries=3
         if boundaries is not None:
+            check_option(isinstance(boundaries, (list, tuple)), "boundaries", "a list of epoch numbers, e.g. [3, 5]",
+                         boundaries)
             boundaries = list(boundaries)
             check_option(all(is_int(b) and b >= 2 for b in boundaries), "boundaries",
                          "epoch numbers of 2 or more (epoch 1 trains the head alone)", boundaries)
