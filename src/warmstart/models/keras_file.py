@@ -157,6 +157,18 @@ def storage_names(layer_classes: list[str]) -> list[str]:
     return names
 
 
+def _model_config(text: str | bytes, what: str, path: Path) -> dict[str, Any]:
+    """A stored model config: a JSON object (what is in it is checked by :mod:`warmstart.models.keras_net`)."""
+    config = json.loads(text)
+    if not isinstance(config, dict):
+        kind = "null" if config is None else f"a JSON {type(config).__name__.replace('list', 'array')}"
+        raise WarmstartError(f"Keras file {path}: {what} is {kind}, not the JSON object Keras writes "
+                             "(with 'class_name' and 'config')",
+                             hint="the file was edited or damaged: save the model again with Keras' "
+                                  "model.save('model.keras')")
+    return config
+
+
 def read_keras_file(path: str | Path) -> KerasFile:
     """The config and weights of ``path`` (``.h5``, ``.hdf5``, ``.keras``)."""
     path = Path(path).expanduser()
@@ -169,7 +181,7 @@ def read_keras_file(path: str | Path) -> KerasFile:
             return _read_zip(path, h5py)
         with h5py.File(path, "r") as file:
             if "model_config" in file.attrs:
-                config = json.loads(_text(file.attrs["model_config"]))
+                config = _model_config(_text(file.attrs["model_config"]), "its attribute model_config", path)
                 return KerasFile(path, config, _legacy_layers(file["model_weights"], path), True)
             if "layer_names" in file.attrs:
                 return KerasFile(path, None, _legacy_layers(file, path), True)
@@ -191,7 +203,7 @@ def _read_zip(path: Path, h5py: Any) -> KerasFile:
         if missing:
             raise WarmstartError(f"Keras file {path}: a zip without {', '.join(missing)}, so not a .keras model",
                                  hint="pass a file written by Keras 3's model.save('model.keras')")
-        config = json.loads(archive.read("config.json"))
+        config = _model_config(archive.read("config.json"), "its config.json", path)
         weights = archive.read("model.weights.h5")
     with h5py.File(io.BytesIO(weights), "r") as file:
         return KerasFile(path, config, _keras3_layers(file, path), False)
