@@ -54,6 +54,7 @@ PEERS = {("sst2", 8): "0.607 ± 0.023", ("sst2", 64): "0.746 ± 0.003", ("emotio
 SETFIT_PEERS = {("sst2", 8): "SetFit 1.2: 0.621 ± 0.027", ("emotion", 8): "SetFit 1.2: 0.395 ± 0.035; paper: 0.391",
                 ("sst2", 32): "model card: 0.751"}
 PROBES = {"linear-probe", "linear-probe-lbfgs"}
+DATA_EXTRAS: dict[str, Any] = {}  # DataConfig fields every cell gets (--class-name-examples)
 ARMS: dict[str, dict[str, Any]] = {
     "linear-probe": {"strategy": ("linear-probe", {}),
                      "train": dict(epochs=100, batch_size=32, lr=1e-3)},  # the head trains at 10x: 1e-2
@@ -84,7 +85,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="text_few_shot", help="the results' file name, without extension")
     parser.add_argument("--setfit-iterations", type=int, default=20, help="rounds of pairs for the setfit arm")
+    parser.add_argument("--class-name-examples", type=int, default=0,
+                        help="add N training examples per class written from its name (DataConfig."
+                             "class_name_examples); the epochs still follow the labelled examples")
     args = parser.parse_args()
+    DATA_EXTRAS["class_name_examples"] = args.class_name_examples
     ARMS["setfit"]["strategy"][1]["iterations"] = args.setfit_iterations
     started = time.perf_counter()
     load = [os.getloadavg()]
@@ -105,7 +110,7 @@ def main() -> None:
 def write_report(args: argparse.Namespace, cells: list[dict[str, Any]], load: list, started: float) -> dict:
     report = {"command": command_line("benchmarks/text_few_shot.py"),
               "machine": machine_info(load_average_1_5_15=load),
-              "arms": ARMS, "step_budget_examples": STEP_BUDGET, "max_length": 64,
+              "arms": ARMS, "step_budget_examples": STEP_BUDGET, "max_length": 64, "data_extras": DATA_EXTRAS,
               "cells": cells, "total_time_s": time.perf_counter() - started}
     args.out.mkdir(parents=True, exist_ok=True)
     write_results(args.out, args.name, report, to_markdown(report))
@@ -120,7 +125,7 @@ def run_cell(name: str, shots: int | None, arm: str, n_train: int, seeds: int) -
         if shots is None:
             train_options["batch_size"] = WHOLE_SET_BATCH
     # no validation hold-out: every labelled example trains, as in the peers' protocol
-    data_options = {**DATASETS[name], "val_fraction": 0.0}
+    data_options = {**DATASETS[name], "val_fraction": 0.0, **DATA_EXTRAS}
     runs = []
     for seed in range(seeds):
         data = DataConfig(str(SHARED / name), shots=shots, **data_options)
@@ -163,7 +168,9 @@ def to_markdown(report: dict) -> str:
              "sampling seeds (one run on the whole training set). Recipes: the docstring of "
              "benchmarks/text_few_shot.py. Peers: ../shared/BASELINES.md, frozen encoder + scikit-learn "
              "LogisticRegression (C=1) on normalised embeddings; SetFit 1.2 (num_iterations=20) and its published "
-             "figures.", "",
+             "figures." + (f" Every training set also holds {report['data_extras']['class_name_examples']} "
+                           "examples per class written from its name ('This sentence is NAME')."
+                           if report.get("data_extras", {}).get("class_name_examples") else ""), "",
              "| dataset | K per class | strategy | epochs | accuracy | macro-F1 | peers | "
              "train s (median) | wall s (median) |", "|---|---|---|---|---|---|---|---|---|"]
     for c in report["cells"]:

@@ -486,3 +486,21 @@ def test_gradual_unfreeze_takes_one_boundary_as_a_number_and_names_other_scalars
     assert create_strategy("gradual-unfreeze", boundaries=3).boundaries == [3]
     with pytest.raises(WarmstartError, match="boundaries"):
         create_strategy("gradual-unfreeze", boundaries="2,3")
+
+
+@pytest.mark.parametrize("source, message", [
+    (123, "got a value of type int"), (["runs/a"], "got a value of type list"), (b"runs/a", "of type bytes"),
+    (True, "of type bool"), ("", "empty"), ("  ", "empty"),
+])
+def test_a_source_of_the_wrong_type_is_named(source, message):
+    """finetune(123, ...) failed with an AttributeError deep inside, a list with 'unhashable', and '' meant the
+    current folder."""
+    import warmstart
+
+    with pytest.raises(WarmstartError, match=message) as error:
+        api.finetune(source, "digits", train=TrainConfig(epochs=1, progress=False))
+    assert "run folder" in error.value.hint
+    with pytest.raises(WarmstartError, match=message):
+        warmstart.predict_proba(source, np.zeros((2, 64), np.float32))
+    with pytest.raises(WarmstartError, match=message):
+        warmstart.Transfer(source).fit(np.zeros((10, 4), np.float32), [0, 1] * 5)

@@ -70,6 +70,9 @@ class DataConfig:
     resize: resize images (and convert grey <-> colour) to the checkpoint's input shape when they differ.
     corruption: ``NAME:SEVERITY`` (``rotate:3``), a known shift applied to every image of every split, seeded so the
         corrupted set is always the same (see :mod:`warmstart.data.corruptions`; ``warmstart list corruptions``).
+    class_name_examples: text only: this many training examples per class written from its name into
+        ``class_name_template`` (SetFit's templated examples; see :mod:`warmstart.data.class_names`); 0: none.
+    class_name_template: the sentence a class name is written into, at its ``{}``.
     """
 
     source: str
@@ -83,6 +86,8 @@ class DataConfig:
     image_size: tuple[int, int] | None = None
     resize: bool = False
     corruption: str | None = None
+    class_name_examples: int = 0
+    class_name_template: str = "This sentence is {}"
 
     def __post_init__(self) -> None:
         if isinstance(self.source, os.PathLike):
@@ -114,6 +119,11 @@ class DataConfig:
                         self.max_length)
         check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction",
                         "a number in (0, 1)", self.test_fraction)
+        check_parameter(is_int(self.class_name_examples) and self.class_name_examples >= 0, "class_name_examples",
+                        "an integer >= 0", self.class_name_examples)
+        from .data.class_names import check_template
+
+        check_template(self.class_name_template)
         if self.image_size is not None:
             size = tuple(self.image_size)
             check_parameter(len(size) == 2 and all(is_int(s) and s > 0 for s in size), "image_size",

@@ -39,3 +39,10 @@ class TrainingDiverged(WarmstartError):
 
 def _rebuild(cls: type[WarmstartError], message: str, hint: str) -> WarmstartError:
     return cls(message, hint=hint)
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of ``exc``'s message, cut to ``limit`` characters, for an error that quotes its cause; the
+    exception's type when the message is empty (``str(exc).splitlines()[0]`` raised IndexError on those)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__

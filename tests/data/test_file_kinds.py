@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -153,6 +154,19 @@ def test_a_text_row_with_an_unquoted_comma_is_refused_not_read_as_a_new_class(tm
     assert "quote a field that holds a comma" in err.value.hint
 
 
+def test_feature_vectors_are_read_as_they_are_whatever_their_dtype(tmp_path):
+    """A uint8 (N, D) array was divided by 255 as if it held pixels, while predict read the same values from a CSV
+    or a float array unscaled: the model saw other numbers at prediction than in training."""
+    values = np.random.default_rng(0).integers(0, 256, size=(20, 5))
+    y = np.arange(20) % 2
+    np.savez(tmp_path / "u8.npz", x=values.astype(np.uint8), y=y)
+    pd.DataFrame(values.astype(float), columns=[f"f{i}" for i in range(5)]).assign(label=y).to_csv(
+        tmp_path / "v.csv", index=False)
+    from_array, from_csv = read_source(str(tmp_path / "u8.npz"))[0].x, read_source(str(tmp_path / "v.csv"))[0].x
+    assert from_array.max() > 200 and np.array_equal(from_array, values.astype(np.float32))
+    assert np.array_equal(np.sort(from_array, axis=0), np.sort(from_csv, axis=0))
+
+
 def test_integer_image_arrays_are_scaled_as_8_bit_pixels_whatever_their_dtype(tmp_path):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(12, 1, 6, 6))
@@ -231,3 +245,14 @@ def test_float_image_arrays_in_0_255_are_taken_as_they_are_with_a_note(tmp_path,
     with caplog.at_level(logging.INFO, logger="warmstart"):
         train, _ = read_source(str(tmp_path / "f.npz"))
     assert train.x.max() > 200 and "holds float pixels up to" in caplog.text and "uint8" in caplog.text
+
+
+def test_a_stray_quote_in_a_csv_is_an_error_not_one_text_running_to_the_end(tmp_path):
+    """csv.reader without strict read an unclosed quote as one field to the end of the file: 40 questions became 5
+    examples, the last holding 36 lines, and training went on without a word."""
+    lines = [f"question {i} ?,{'ab'[i % 2]}" for i in range(40)]
+    lines[4] = '"' + lines[4]
+    (tmp_path / "q.csv").write_text("text,label\n" + "\n".join(lines) + "\n")
+    with pytest.raises(WarmstartError, match="cannot be read as CSV") as error:
+        read_source(str(tmp_path / "q.csv"))
+    assert "stray quote" in error.value.hint

@@ -348,7 +348,7 @@ def _valid_meta(tmp_path) -> tuple[Path, dict]:
     ("preprocessing", [0.5], "'preprocessing' should be a JSON object"),
     ("preprocessing", {"kind": "vector", "mean": [0.1], "std": [0.2]}, "'preprocessing.kind' should be 'image'"),
     ("preprocessing", {"kind": "image", "mean": ["a"], "std": [0.2]}, "'preprocessing.mean' should be"),
-    ("preprocessing", {"kind": "image", "mean": [0.1], "std": [0.0]}, "'preprocessing.std' should be positive"),
+    ("preprocessing", {"kind": "image", "mean": [0.1], "std": [0.0]}, "'preprocessing.std' should be numbers >= 1e-06"),
     ("preprocessing", {"kind": "image", "mean": [0.1, 0.2], "std": [0.2]}, "'preprocessing.std' should be 2"),
     ("format_version", "one", "'format_version' should be a non-negative integer"),
 ])
@@ -382,3 +382,23 @@ def test_metadata_of_the_right_types_still_loads(tmp_path):
     assert meta["preprocessing"]["kind"] == meta["kind"] == "image"
     _, info = load_checkpoint(file)
     assert info.class_names == CLASS_NAMES
+
+
+@pytest.mark.parametrize("tensors, message", [
+    (lambda s: {**s, "head.weight": torch.full_like(s["head.weight"], float("nan"))}, "head.weight holds"),
+    (lambda s: {**s, "head.bias": torch.full_like(s["head.bias"], float("-inf"))}, "head.bias holds"),
+    (lambda s: {**s, "head.weight": s["head.weight"].to(torch.bool)}, "holds bool values where float weights"),
+])
+def test_weights_that_compute_nothing_are_refused(tmp_path, tensors, message):
+    """A checkpoint of NaN weights was scored at accuracy 0.2 (every prediction class 0) without a word."""
+    file = save_checkpoint(trained_cnn(), tmp_path / "ck", info_for(trained_cnn()))
+    rewrite(file, tensors=tensors)
+    with pytest.raises(WarmstartError, match=message):
+        load_checkpoint(file)
+
+
+def test_a_recorded_std_too_small_to_divide_by_is_refused(tmp_path):
+    file = save_checkpoint(trained_cnn(), tmp_path / "ck", info_for(trained_cnn()))
+    rewrite(file, meta=lambda m: {**m, "preprocessing": {**m["preprocessing"], "std": [1e-308]}})
+    with pytest.raises(WarmstartError, match=r"preprocessing.std.*numbers >= 1e-06"):
+        read_info(file)

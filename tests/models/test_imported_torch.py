@@ -106,3 +106,40 @@ def test_a_pytorch_file_given_as_a_checkpoint_says_how_to_load_it(tmp_path):
         read_info(tmp_path / "model.pt")
     assert "a PyTorch file" in error.value.message and f"--from torch:{tmp_path / 'model.pt'} --model" in \
         error.value.hint
+
+
+def test_safetensors_tensors_whose_names_do_not_give_their_order_are_not_matched_by_position(tmp_path):
+    """safetensors sorts its keys, so b_first, a_second, c_out came back as a_second, b_first: the two layers were
+    swapped without a word (torch.save keeps the order, and the same model from a .pt loaded right)."""
+    torch.manual_seed(3)
+    theirs = nn.Module()
+    theirs.b_first, theirs.a_second, theirs.c_out = nn.Linear(12, 12), nn.Linear(12, 12), nn.Linear(12, 3)
+    save_file(theirs.state_dict(), tmp_path / "model.safetensors")
+    torch.save(theirs.state_dict(), tmp_path / "model.pt")
+    with pytest.raises(WarmstartError, match="do not say which module comes first") as error:
+        load_imported(create_model("mlp", (12,), 3, hidden=[12, 12]), imported_weights(
+            f"torch:{tmp_path / 'model.safetensors'}"))
+    assert "torch.save" in error.value.hint
+    net = create_model("mlp", (12,), 3, hidden=[12, 12])
+    load_imported(net, imported_weights(f"torch:{tmp_path / 'model.pt'}"))
+    assert torch.equal(net.state_dict()["backbone.1.weight"], theirs.b_first.weight)
+
+
+@pytest.mark.parametrize("poison, message", [
+    (lambda w: w.fill_(float("nan")), "holds 96 NaN or infinite value"),
+    (lambda w: w.fill_(float("inf")), "holds 96 NaN or infinite value"),
+    (lambda w: w.to(torch.int64), "holds int64 values where float weights are expected"),
+])
+def test_weights_that_compute_nothing_are_refused(tmp_path, poison, message):
+    """NaN weights used to load, then 'training diverged: lower the learning rate'; integer ones were cast."""
+    state = create_model("mlp", (12,), 3, hidden=[8]).state_dict()
+    state["backbone.1.weight"] = poison(state["backbone.1.weight"].clone())
+    torch.save(state, tmp_path / "model.pt")
+    with pytest.raises(WarmstartError, match=f"backbone.1.weight {message}"):
+        load_imported(create_model("mlp", (12,), 3, hidden=[8]), imported_weights(f"torch:{tmp_path / 'model.pt'}"))
+
+
+def test_an_empty_weights_file_is_a_clear_error(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(WarmstartError, match=r"empty.pt cannot be read as a PyTorch state dict \(EOFError"):
+        load_imported(create_model("mlp", (12,), 3, hidden=[8]), imported_weights(f"torch:{tmp_path / 'empty.pt'}"))

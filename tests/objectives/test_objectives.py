@@ -124,7 +124,7 @@ def test_the_default_objective_is_the_supervised_pretrain(fashion_subset_npz):
     assert all(torch.equal(ours[k], before[k]) for k in ours)
 
 
-def test_what_a_contrastive_objective_refuses_names_the_setting(unlabelled_npz, fashion_subset_npz):
+def test_what_a_contrastive_objective_refuses_names_the_setting(unlabelled_npz, fashion_subset_npz, tmp_path):
     with pytest.raises(WarmstartError, match="grad-accumulation 2.*not a larger batch") as error:
         api.pretrain(unlabelled_npz, objective="simclr", train=quiet(grad_accumulation=2))
     assert "--nproc" in error.value.hint
@@ -138,6 +138,21 @@ def test_what_a_contrastive_objective_refuses_names_the_setting(unlabelled_npz, 
     assert "augment=PRESET" in error.value.hint
     with pytest.raises(WarmstartError, match="temperature"):
         create_objective("simclr", temperature=0)
+    # a batch of one has no negatives: the loss was exactly 0 and the run 'succeeded' having learnt nothing
+    with pytest.raises(WarmstartError, match="--batch-size 1: a contrastive loss") as error:
+        api.pretrain(unlabelled_npz, objective="simclr", train=quiet(batch_size=1))
+    assert "--batch-size 2 or more" in error.value.hint
+    # there is no validation split to watch; it used to fail after the first epoch with a ValueError
+    with pytest.raises(WarmstartError, match="early stopping cannot watch val_accuracy") as error:
+        api.pretrain(unlabelled_npz, objective="simclr", train=quiet(early_stopping=1), out=tmp_path / "run")
+    assert "--early-stopping-monitor train_loss" in error.value.hint and not (tmp_path / "run").exists()
+
+
+def test_early_stopping_on_train_loss_watches_the_pretext_loss(unlabelled_npz):
+    result = api.pretrain(unlabelled_npz, objective="simclr", model=ModelConfig("cnn", {"widths": [4, 8]}),
+                          train=quiet(epochs=3, batch_size=32, early_stopping=1, early_stopping_monitor="train_loss",
+                                      early_stopping_min_delta=100.0))
+    assert len(result.history) == 2  # no epoch improves on the first by 100: stopped after the patience of 1
 
 
 def test_ignore_labels_takes_the_training_split_only(fashion_subset_npz):

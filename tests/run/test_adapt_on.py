@@ -309,3 +309,14 @@ def test_a_stage_objective_for_another_kind_of_data_names_finetune_s_flag(tmp_pa
     assert code == 2 and "--adapt-objective simcse trains on text data" in err
     assert "use --adapt-objective simclr for image data" in err and "--objective" not in err.replace(
         "--adapt-objective", "")
+
+
+def test_a_stage_on_texts_for_an_image_model_is_refused_before_any_folder_is_written(tmp_path, capsys):
+    """It failed inside the stage with 'could not convert string to float', and the stage's folder it left made
+    the same command refuse to run again."""
+    (tmp_path / "texts.txt").write_text("".join(f"question number {i} ?\n" for i in range(20)))
+    code, _, err = run_cli(["finetune", "--from", "none", "--model", "mlp", "--data", "digits", "--shots", "5",
+                            "--adapt-on", tmp_path / "texts.txt", "--adapt-objective", "simcse", "--out",
+                            tmp_path / "r"], capsys)
+    assert code == 2 and "holds text inputs, and the model (mlp) reads image inputs" in err, err
+    assert not (tmp_path / "r" / "adapt").exists()

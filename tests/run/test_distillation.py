@@ -359,3 +359,13 @@ def test_a_cut_student_distils_on_masked_texts_and_the_run_replays_with_its_mask
     replayed = json.loads((tmp_path / "replayed" / "config.json").read_text())
     assert replayed["strategy"]["mask_tokens"] == 0.2 and replayed["speed_rounds"] == 0
     assert "speed" not in json.loads((tmp_path / "replayed" / "distillation.json").read_text())["student"]
+
+
+def test_early_stopping_on_train_loss_watches_the_distillation_loss(digits_teacher, tmp_path):
+    """Distillation logs its loss as distill_loss: early stopping on train_loss failed with a ValueError after the
+    first epoch."""
+    result = warmstart.distill(digits_teacher, "digits", student=ModelConfig("mlp", {"hidden": [8]}),
+                               out=tmp_path / "s", speed_rounds=0,
+                               train=TrainConfig(epochs=4, early_stopping=1, early_stopping_monitor="train_loss",
+                                                 early_stopping_min_delta=100.0, **QUIET))
+    assert len(result.run.history) == 2

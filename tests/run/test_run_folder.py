@@ -117,6 +117,11 @@ def test_evaluate_scores_the_whole_of_a_file_without_a_test_split(blobs, tmp_pat
     assert own.split == "test" and own.num_examples == 30
     with pytest.raises(WarmstartError, match="--split 'everything'"):
         warmstart.evaluate(tmp_path / "run", test_file, split="everything")
+    # a file too small to hold a test split out is still scored whole: it used to be refused ("too few examples")
+    tiny = _blobs(tmp_path / "tiny.npz", seed=7, per_class=1)
+    for split in (None, "all"):
+        scored = warmstart.evaluate(tmp_path / "run", tiny, split=split)
+        assert scored.num_examples == 3 and scored.split == "all"
 
 
 def test_resume_refuses_data_that_changed(tmp_path):
@@ -142,3 +147,56 @@ def test_data_of_one_class_is_refused(tmp_path):
 def test_negative_seeds_are_refused():
     with pytest.raises(WarmstartError, match="parameter seed"):
         TrainConfig(seed=-1)
+
+
+@pytest.mark.parametrize("command", ["finetune", "distill", "tune"])
+def test_an_overwrite_of_the_folder_the_run_reads_is_refused(blobs, tmp_path, command):
+    """``--from runs/a --out runs/a --overwrite`` deleted its own source before reading it, then named itself as its
+    parent; a source inside the folder (a weight file, a teacher) went the same way."""
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "source")
+    before = _files(tmp_path / "source")
+    calls = {
+        "finetune": lambda: warmstart.finetune(tmp_path / "source", blobs, train=QUICK, out=tmp_path / "source",
+                                               overwrite=True),
+        "distill": lambda: warmstart.distill(tmp_path / "source", blobs, student="mlp", train=QUICK, out=tmp_path,
+                                             overwrite=True),
+        "tune": lambda: warmstart.tune(str(tmp_path / "source"), blobs, train=QUICK, trials=1,
+                                       out=tmp_path / "source", overwrite=True),
+    }
+    with pytest.raises(WarmstartError, match="which this run reads: --overwrite would delete it") as error:
+        calls[command]()
+    assert "another --out" in error.value.hint
+    assert _files(tmp_path / "source") == before
+
+
+class InterruptFirstEpoch(warmstart.engine.Callback):
+    def on_epoch_end(self, epoch, logs):
+        raise KeyboardInterrupt  # before epoch 1's state is saved
+
+
+def test_a_run_interrupted_before_any_state_was_saved_starts_over_when_run_again(blobs, tmp_path, caplog):
+    """It used to be stuck: running the command again was refused (the folder 'already holds a run'), and
+    --resume found no state to resume; only --overwrite got out, and no message said so."""
+    with caplog.at_level("WARNING", logger="warmstart"), pytest.raises(KeyboardInterrupt):
+        warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run", callbacks=(InterruptFirstEpoch(),))
+    assert "run the command again to start over" in caplog.text
+    assert (tmp_path / "run" / "state" / "config.json").is_file()
+    assert not (tmp_path / "run" / "state" / "trainer.pt").exists()
+    with pytest.raises(WarmstartError, match="no training state to resume from") as error:
+        warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run", resume=True)
+    assert "run without --resume" in error.value.hint
+    again = warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")  # as the note says
+    assert again.checkpoint.is_file() and not (tmp_path / "run" / "state").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs.npz", "run"]
+
+
+def test_an_interrupted_overwrite_says_the_earlier_run_is_kept_and_saves_no_state(blobs, tmp_path, caplog):
+    """The note used to point --resume at the partial folder's state, which was deleted as the note printed."""
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    before = _files(tmp_path / "run")
+    with caplog.at_level("WARNING", logger="warmstart"), pytest.raises(KeyboardInterrupt):
+        warmstart.pretrain(blobs, model="mlp", train=TrainConfig(epochs=3, batch_size=16, progress=False),
+                           out=tmp_path / "run", overwrite=True, callbacks=(Interrupt(),))
+    assert "--resume" not in caplog.text and "earlier run in its folder stays as it was" in caplog.text
+    assert _files(tmp_path / "run") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs.npz", "run"]

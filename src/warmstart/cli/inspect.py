@@ -9,7 +9,7 @@ from .app import app
 from .command import Given, command
 from .defaults import from_api
 from .options import (ADAPTATION_OPTIONS, CHECKPOINT_OPTIONS, DATA, DATA_OPTIONS, OUTPUT, OUTPUT_OPTIONS,
-                      SCALING_OPTIONS, Group, Opt)
+                      SCALING_OPTIONS, TRAINING_DATA, Group, Opt)
 
 OPTIONAL_OUT = OUTPUT_OPTIONS.pick("out")[0].with_(type=Optional[str], default=None)
 DEVICE = Group(SCALING_OPTIONS.pick("device")[0].with_(default=from_api("device")))
@@ -22,7 +22,7 @@ EVALUATE_OPTIONS = Group(
 )
 
 
-@command(app, "evaluate", CHECKPOINT_OPTIONS, DATA_OPTIONS.without("shots", "val_fraction"),
+@command(app, "evaluate", CHECKPOINT_OPTIONS, DATA_OPTIONS.without("shots", "val_fraction", *TRAINING_DATA),
          ADAPTATION_OPTIONS.pick("target_unlabeled", "target_corruption").with_help(
              target_unlabeled="AdaBN first: re-estimate BatchNorm statistics on this data's train-split inputs (the "
                               "checkpoint is not changed)."), EVALUATE_OPTIONS, DEVICE)

@@ -115,7 +115,12 @@ DATA_OPTIONS = Group(
         None, DATA, spread=True),
     _data("resize", "Resize images to the checkpoint's input shape."),
     _data("corruption", "Shift every image of --data: NAME:SEVERITY, e.g. rotate:3 (`warmstart list corruptions`)."),
+    _data("class_name_examples", "Text: add N training examples per class written from its name (SetFit's templated "
+          "examples; names of words, not numbers).", min=0),
+    _data("class_name_template", "The sentence a class name is written into, at its {}."),
 )
+# what only training reads: the examples written from the class names
+TRAINING_DATA = ("class_name_examples", "class_name_template")
 
 START = Opt("checkpoint", ("--from",), str, "Checkpoint (run folder), a pretrained model (timm:NAME, torchvision:NAME, "
             "hf:FOLDER, minilm), outside weights (keras:FILE.h5|.keras, torch:FILE.pt with --model), or `none` for "

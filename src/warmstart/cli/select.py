@@ -9,7 +9,7 @@ from . import build, render
 from .app import app
 from .command import Given, command
 from .options import DATA_OPTIONS, OUTPUT_OPTIONS, SCALING_OPTIONS, SELECTION, SELECTION_OPTIONS, TRAINING_OPTIONS, \
-    Group, Opt
+    TRAINING_DATA, Group, Opt
 
 RANK_OPTIONS = Group(
     SELECTION_OPTIONS.pick("candidates")[0].with_(type=List[str], default=..., help="Models to rank: checkpoint "
@@ -22,7 +22,7 @@ RANK_OPTIONS = Group(
 )
 
 
-@command(app, "rank", DATA_OPTIONS.without("corruption"), RANK_OPTIONS, TRAINING_OPTIONS.pick("seed"),
+@command(app, "rank", DATA_OPTIONS.without("corruption", *TRAINING_DATA), RANK_OPTIONS, TRAINING_OPTIONS.pick("seed"),
          SCALING_OPTIONS.pick("device"))
 def rank(given: Given) -> None:
     """Rank candidate pretrained models for a target with transferability scores (LogME, H-score, LEEP, NCE, k-NN),

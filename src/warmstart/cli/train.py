@@ -11,7 +11,7 @@ from .command import Given, command
 from .defaults import from_adapt, from_api
 from .options import (ADAPTATION_OPTIONS, DATA_OPTIONS, LAUNCH_OPTIONS, MODEL, MODEL_OPTIONS, OUTPUT, OUTPUT_OPTIONS,
                       SCALING_OPTIONS, SELECTION, SELECTION_OPTIONS, START, STRATEGY, STRATEGY_OPTIONS,
-                      TRACKING_OPTIONS, TRAINING_OPTIONS, Group, Opt)
+                      TRACKING_OPTIONS, TRAINING_DATA, TRAINING_OPTIONS, Group, Opt)
 
 SELF_SUPERVISED = "Self-supervised"
 OBJECTIVE_OPTIONS = Group(
@@ -57,8 +57,8 @@ AVERAGE = Opt("average", ("--average",), Optional[str], "wise-ft: mix the fine-t
               "weights, the weight chosen on validation.", from_api("average"), STRATEGY, when_set=True)
 
 
-@command(app, "pretrain", DATA_OPTIONS.without("shots", "resize"), MODEL_OPTIONS, OBJECTIVE_OPTIONS, TRAINING_OPTIONS,
-         SCALING_OPTIONS, LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
+@command(app, "pretrain", DATA_OPTIONS.without("shots", "resize", *TRAINING_DATA), MODEL_OPTIONS, OBJECTIVE_OPTIONS,
+         TRAINING_OPTIONS, SCALING_OPTIONS, LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def pretrain(given: Given) -> None:
     """Train a model on a source dataset and save it as a checkpoint; with --objective simclr or simcse, without
     labels."""

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..config import DataConfig
 from ..errors import WarmstartError
+from .class_names import with_class_name_examples
 from .classes import parse_class_spec, select_classes
 from .corruptions import corrupt
 from .dataset import DataSplits, Dataset
@@ -19,23 +20,30 @@ __all__ = ["DATASETS", "DataSplits", "Dataset", "load_splits", "load_split", "ev
            "parse_class_spec", "select_classes", "few_shot", "stratified_split"]
 
 
-def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset, bool]:
+def _read(config: DataConfig) -> tuple[Dataset, Dataset | None]:
+    return read_source(config.source, label_column=config.label_column, image_size=config.image_size,
+                       text_column=config.text_column)
+
+
+def _train_and_test(config: DataConfig, *, hold_out: bool = True,
+                    read: tuple[Dataset, Dataset | None] | None = None) -> tuple[Dataset, Dataset | None, bool]:
     """The train and test splits, and whether the test split is the data's own (a built-in's, an .npz's
-    ``x_test``, a folder's ``test/``) rather than the fixed hold-out of a file without one."""
-    train, test = read_source(config.source, label_column=config.label_column, image_size=config.image_size,
-                              text_column=config.text_column)
+    ``x_test``, a folder's ``test/``) rather than the fixed hold-out of a file without one. ``hold_out=False``: a
+    file without a test split is returned whole as ``train``, with ``test`` None (``evaluate`` scores it whole, so
+    a file too small to hold a test split out is still scored). ``read``: the source as :func:`_read` gave it."""
+    train, test = _read(config) if read is None else read
     own_test = test is not None
-    if test is None:
+    if test is None and hold_out:
         train, test = stratified_split(train, config.test_fraction, np.random.default_rng(TEST_HOLDOUT_SEED))
         if test is None:
             raise WarmstartError(f"--data {config.source!r}: too few examples to hold out a test split",
                                  hint="use more examples, or give the data its own test split")
     if config.classes is not None:
         ids = parse_class_spec(config.classes, train.class_names, source=config.source)
-        train, test = select_classes(train, ids), select_classes(test, ids)
+        train, test = select_classes(train, ids), None if test is None else select_classes(test, ids)
     if config.corruption is not None:
         train = corrupt(train, config.corruption, split="train")
-        test = corrupt(test, config.corruption, split="test")
+        test = None if test is None else corrupt(test, config.corruption, split="test")
     empty = [train.class_names[c] for c, n in enumerate(train.class_counts()) if n == 0]
     if empty:
         raise WarmstartError(f"--data {config.source!r}: class(es) {', '.join(map(repr, empty))} have no training "
@@ -44,13 +52,17 @@ def _train_and_test(config: DataConfig) -> tuple[Dataset, Dataset, bool]:
 
 
 def load_splits(config: DataConfig, seed: int) -> DataSplits:
-    """Train (few-shot sampled when asked), validation and test splits, deterministic for a given seed."""
+    """Train (few-shot sampled when asked), validation and test splits, deterministic for a given seed; the
+    examples written from the class names (``class_name_examples``) join the training split last."""
     train, test, _ = _train_and_test(config)
     rng = np.random.default_rng(seed)
     if config.shots is not None:
         train = few_shot(train, config.shots, rng)
     train, val = stratified_split(train, config.resolved_val_fraction, rng)
-    return DataSplits(train=train, val=val, test=test)
+    if config.class_name_examples == 0:
+        return DataSplits(train=train, val=val, test=test)
+    written = with_class_name_examples(train, config.class_name_examples, config.class_name_template)
+    return DataSplits(train=written, val=val, test=test, synthetic=len(written) - len(train))
 
 
 SPLITS = ("train", "val", "test", "all")
@@ -74,7 +86,14 @@ def evaluation_split(config: DataConfig, split: str | None) -> tuple[Dataset, st
     if split is not None and split not in SPLITS:
         raise WarmstartError(f"--split {split!r}: expected one of {', '.join(SPLITS)}",
                              hint="pass --split test (or train, val, all)")
-    train, test, own_test = _train_and_test(config)
+    read = _read(config)
+    if read[1] is None and split in (None, "all") and config.source not in DATASETS:
+        # a file without a test split is scored whole, in its own order: no hold-out is made, so a file too small
+        # to hold one out is scored too
+        whole = _train_and_test(config, hold_out=False, read=read)[0]
+        return whole, "all", ("the whole file: it has no test split of its own, so it is taken as the test set"
+                              if split is None else f"--split {split}, as asked")
+    train, test, own_test = _train_and_test(config, read=read)
     if split is None:
         if own_test or config.source in DATASETS:
             split, why = "test", ("the data's own test split" if own_test else

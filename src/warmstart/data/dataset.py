@@ -51,8 +51,10 @@ class Dataset:
 
 @dataclass(frozen=True)
 class DataSplits:
-    """The splits one run uses; ``val`` is None when no validation is held out."""
+    """The splits one run uses; ``val`` is None when no validation is held out. ``synthetic``: how many of the
+    training examples, at the end of ``train``, were written from the class names (never to be validated on)."""
 
     train: Dataset
     val: Dataset | None
     test: Dataset
+    synthetic: int = 0

@@ -70,8 +70,9 @@ def _as_examples(x: np.ndarray, path: Path, key: str) -> tuple[np.ndarray, str]:
                              hint="reshape the array: one row per example (flatten vectors, keep images 2-D)")
     if len(x) == 0:
         raise WarmstartError(f"{path}: array {key!r} holds no examples", hint="store at least one example")
-    scaled = x.astype(np.float32) / _pixel_scale(x, path, key) if kind == "image" else (
-        x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32))
+    # pixels are scaled to [0, 1] as image files are read; feature vectors are taken as they are, whatever their
+    # dtype, as a CSV's or a float array's are (a uint8 vector divided by 255 here was read unscaled by predict)
+    scaled = x.astype(np.float32) / _pixel_scale(x, path, key) if kind == "image" else x.astype(np.float32)
     _check_finite(scaled, f"{path}: array {key!r}")
     return scaled, kind
 
@@ -176,7 +177,8 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
         csv.field_size_limit(CSV_FIELD_LIMIT)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f, delimiter=delimiter))
+            # strict: a stray quote that is never closed is an error, not one field running to the end of the file
+            rows = list(csv.reader(f, delimiter=delimiter, strict=True))
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None

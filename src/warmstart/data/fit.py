@@ -20,6 +20,8 @@ Text needs none of this: the model's tokenizer (its recorded preprocessing) does
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Sequence
 
 from ..errors import WarmstartError
@@ -77,6 +79,7 @@ def fit_to_model(dataset: Dataset, input_shape: Sequence[int], preprocessing: Pr
 def fit_splits(splits: DataSplits, input_shape: Sequence[int], preprocessing: Preprocessing, *, model_name: str,
                resize: bool = False, feature_names: Sequence[str] | None = None) -> DataSplits:
     """Every split of a run fitted to the model's input with :func:`fit_to_model`."""
-    return type(splits)(*(None if s is None else fit_to_model(s, input_shape, preprocessing, model_name=model_name,
-                                                              resize=resize, feature_names=feature_names)
-                          for s in (splits.train, splits.val, splits.test)))
+    train, val, test = (None if s is None else fit_to_model(s, input_shape, preprocessing, model_name=model_name,
+                                                             resize=resize, feature_names=feature_names)
+                        for s in (splits.train, splits.val, splits.test))
+    return dataclasses.replace(splits, train=train, val=val, test=test)

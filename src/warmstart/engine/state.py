@@ -31,11 +31,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..errors import WarmstartError
+from ..errors import WarmstartError, first_line
 from ..io import atomic_write
 
 WEIGHTS, PREVIOUS_WEIGHTS, TRAINER = "weights.safetensors", "weights.previous.safetensors", "trainer.pt"
-_RESTART = "run without --resume to start training again"
+_RESTART = "run the command again with --overwrite instead of --resume to start training again"
 
 
 def _callback_states(callbacks: Sequence[Any]) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def _read_trainer(state_dir: Path) -> dict[str, Any]:
         trainer = torch.load(state_dir / TRAINER, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError, TypeError, AttributeError,
             IndexError, KeyError, ImportError) as exc:  # what a damaged or hostile file raises inside torch.load
-        raise _unreadable(state_dir, f"{TRAINER}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise _unreadable(state_dir, f"{TRAINER}: {type(exc).__name__}: {first_line(exc)}") from None
     expected = {"epoch": int, "optimizer": dict, "scheduler": dict, "generator": torch.Tensor,
                 "torch_rng": torch.Tensor, "history": list, "callbacks": dict}
     if not isinstance(trainer, dict):
@@ -137,5 +137,5 @@ def load_training_state(state_dir: Path, *, model: torch.nn.Module, optimizer: t
                 cb.load_state_dict(trainer["callbacks"][key])
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:  # it does not fit this run
         raise WarmstartError(f"{state_dir}: the saved training state does not fit this run's model and optimizer "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", hint=_RESTART) from None
+                             f"({type(exc).__name__}: {first_line(exc)})", hint=_RESTART) from None
     return trainer["epoch"], trainer["history"]

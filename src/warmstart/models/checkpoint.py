@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,22 @@ class CheckpointInfo:
                 **self.extra}
 
 
+def check_source_type(source: object, parameter: str) -> None:
+    """A checkpoint or model source must be a non-empty path or name: ``finetune(123, ...)`` failed with an
+    AttributeError deep inside, a list with "unhashable", and ``""`` meant the current folder."""
+    if isinstance(source, bool) or not isinstance(source, (str, os.PathLike)):
+        raise WarmstartError(f"{parameter} {source!r}: expected a path or a name (a str or a Path), got a "
+                             f"value of type {type(source).__name__}",
+                             hint="pass a run folder, a checkpoint file, or a pretrained model's name such as "
+                                  "'minilm' or 'timm:resnet18'")
+    if not str(source).strip():
+        raise WarmstartError(f"{parameter} {str(source)!r}: empty", hint="pass a run folder, a checkpoint file, or a "
+                                                                       "pretrained model's name")
+
+
 def resolve_path(path: str | Path) -> Path:
     """Accept the weights file, the ``model/`` folder, or the run folder that holds ``model/``."""
+    check_source_type(path, "checkpoint")
     p = Path(path).expanduser()
     for candidate in (p, p / WEIGHTS, p / "model" / WEIGHTS):
         if candidate.is_file():
@@ -165,6 +180,9 @@ def info_from_metadata(meta: Any, where: str) -> CheckpointInfo:
 _KNOWN = {"arch", "arch_args", "input_shape", "class_names", "preprocessing", "kind"}
 
 
+MIN_STD = 1e-6  # data.preprocess.Normalization.fit's floor: below it an input is taken as constant
+
+
 def _check_preprocessing(preprocessing: Any, kind: str, bad) -> None:
     if not isinstance(preprocessing, dict):
         raise bad("preprocessing", "a JSON object", preprocessing)
@@ -182,8 +200,8 @@ def _check_preprocessing(preprocessing: Any, kind: str, bad) -> None:
             raise bad(f"preprocessing.{key}", "a non-empty list of finite numbers", values)
     if len(mean) != len(std):
         raise bad("preprocessing.std", f"{len(mean)} numbers, one per mean", std)
-    if not all(v > 0 for v in std):
-        raise bad("preprocessing.std", "positive numbers (inputs are divided by them)", std)
+    if not all(v >= MIN_STD for v in std):  # fitting records 1 for a constant input: never less than MIN_STD
+        raise bad("preprocessing.std", f"numbers >= {MIN_STD:g} (inputs are divided by them)", std)
     size = preprocessing.get("input_size")
     if size is not None and (not isinstance(size, list) or not all(_is_int(n) and n >= 1 for n in size)):
         raise bad("preprocessing.input_size", "a list of positive integers", size)
@@ -225,5 +243,23 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
                 ([f"unexpected keys {unexpected[:5]}"] if unexpected else []) + wrong[:5]
         raise WarmstartError(f"checkpoint {file}: weights do not fit the {info.arch} architecture it describes: "
                              + "; ".join(parts), hint=DAMAGED_HINT)
+    check_weight_values(stored, expected, f"checkpoint {file}", hint=DAMAGED_HINT)
     model.load_state_dict(stored, strict=True)
     return model.to(device).eval(), info
+
+
+def check_weight_values(stored: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], where: str, *,
+                        hint: str) -> None:
+    """Weights that would load but compute nothing sensible: a float parameter stored as integers or booleans
+    (load_state_dict casts them without a word), or holding NaN or infinite values (every prediction is then
+    class 0, or training 'diverges' at its first step)."""
+    for key, target in expected.items():
+        value = stored.get(key)
+        if value is None or not target.is_floating_point():
+            continue  # integer buffers (BatchNorm's num_batches_tracked) are integers
+        if not value.is_floating_point():
+            raise WarmstartError(f"{where}: {key} holds {str(value.dtype).removeprefix('torch.')} values where "
+                                 f"float weights are expected", hint=hint)
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise WarmstartError(f"{where}: {key} holds {bad} NaN or infinite value(s) of {value.numel()}", hint=hint)

@@ -32,8 +32,9 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
-from ..errors import WarmstartError
+from ..errors import WarmstartError, first_line
 from .base import TransferModel
+from .checkpoint import check_weight_values
 
 FORMATS = ("keras", "torch")
 WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
@@ -162,7 +163,7 @@ def read_state_dict(file: Path, where: str) -> dict[str, torch.Tensor]:
             state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any unreadable file is the user's to fix)
         raise WarmstartError(f"{where}: {file} cannot be read as a PyTorch state dict "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+                             f"({type(exc).__name__}: {first_line(exc)})",
                              hint="save it with torch.save(model.state_dict(), path) or safetensors' save_file; "
                                   "a pickled whole model (torch.save(model)) is never loaded") from None
     for _ in range(3):  # {"state_dict": {...}}, as timm's and Lightning's training checkpoints hold it
@@ -203,7 +204,28 @@ def _torch_state(net: TransferModel, source: ImportedWeights,
         return mapped, {}
     if source.file.suffix == ".safetensors":  # safetensors sorts its keys: put them back in module order
         stored = dict(sorted(stored.items(), key=_module_order))
+        ambiguous = _order_unknown([k for k in stored if not _bookkeeping(k)])
+        if ambiguous:
+            raise WarmstartError(f"--from {source}: no key names in common with the {net.arch} architecture, and a "
+                                 "safetensors file does not keep the order of its tensors, so they cannot be matched "
+                                 f"by position: the names {ambiguous[0]!r} and {ambiguous[1]!r} do not say which "
+                                 "module comes first", hint="save the weights with torch.save(model.state_dict(), "
+                                                            "'model.pt'), which keeps their order, or name them "
+                                                            "as the warmstart model does (backbone.0.weight, ...)")
     return _by_position(stored, expected, net, source, notes), {}
+
+
+def _order_unknown(keys: list[str]) -> tuple[str, str] | None:
+    """Two modules whose order their names do not give, or None: after sorting by :func:`_module_order`, neighbours
+    must first differ at a numbered level (``layers.2`` before ``layers.10``); ``b_first`` and ``a_second`` are
+    sorted by the alphabet, whatever order the model ran them in."""
+    modules = list(dict.fromkeys(k.rpartition(".")[0] for k in keys))
+    for before, after in zip(modules, modules[1:]):
+        a, b = before.split("."), after.split(".")
+        level = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+        if level >= min(len(a), len(b)) or not (a[level].isdigit() and b[level].isdigit()):
+            return before, after
+    return None
 
 
 LEAF_ORDER = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -286,6 +308,8 @@ def _load(net: TransferModel, state: dict[str, torch.Tensor], origin: dict[str, 
     if not loadable:
         raise WarmstartError(f"{where}: none of its tensors fits the {net.arch} architecture",
                              hint="check --model and --model-option against the saved model")
+    check_weight_values(loadable, expected, where, hint="save the source model's trained weights again; a file with "
+                                                         "NaN or integer weights holds no usable model")
     net.load_state_dict(loadable, strict=False)
     notes.append(f"{where}: loaded {len(loadable)} tensors into the {net.arch} backbone"
                  + (f"; the source's classifier ({', '.join(head)}) is not loaded: the target gets a new head"

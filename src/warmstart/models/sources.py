@@ -8,11 +8,13 @@ Anything else (a checkpoint folder or file) is not a pretrained source, and gets
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import ModelConfig
 from ..errors import WarmstartError
+from .checkpoint import check_source_type
 
 # prefix -> (registered architecture, the option that names the model)
 PREFIXES = {"hf": ("hf", "source"), "timm": ("timm", "name"), "torchvision": ("torchvision", "name")}
@@ -21,7 +23,10 @@ PREFIXES = {"hf": ("hf", "source"), "timm": ("timm", "name"), "torchvision": ("t
 def pretrained_spec(checkpoint: str | Path | None, options: Mapping[str, Any] | None = None) -> ModelConfig | None:
     """The architecture and options of a pretrained source (``timm:resnet18`` ->
     ``ModelConfig("timm", {"name": "resnet18", "pretrained": True})``), or None for a checkpoint."""
-    if checkpoint is None or isinstance(checkpoint, Path):
+    if checkpoint is None:
+        return None
+    check_source_type(checkpoint, "checkpoint")
+    if isinstance(checkpoint, os.PathLike):
         return None
     from .hf import ALIASES
 

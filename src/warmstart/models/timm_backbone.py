@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from safetensors import SafetensorError
 from torch import nn
 
-from ..errors import WarmstartError
+from ..errors import WarmstartError, first_line
 from .base import MODELS, TransferModel
 from .groups import ParameterGroup, parameter_groups
 
@@ -160,9 +162,10 @@ def build_timm(name: str, in_chans: int, *, pretrained: bool, weights: str | Non
     with _timm_load_report() as report:
         try:
             model = create()
-        except (RuntimeError, OSError, ValueError, KeyError, AssertionError) as exc:
+        except (RuntimeError, OSError, ValueError, KeyError, AssertionError, EOFError, pickle.UnpicklingError,
+                SafetensorError) as exc:  # what a damaged, empty or cut weights file raises
             where = f"weights file {file}" if file else "its pretrained weights"
-            raise WarmstartError(f"timm model {name}: cannot load {where} ({str(exc).splitlines()[0][:300]})",
+            raise WarmstartError(f"timm model {name}: cannot load {where} ({first_line(exc, 300)})",
                                  hint="the file must hold a state dict of this same architecture; or give "
                                       "--model-option weights=PATH") from None
     missing = [r.getMessage() for r in report if "Missing keys" in r.getMessage()

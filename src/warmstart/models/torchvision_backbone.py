@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import WarmstartError
+from ..errors import WarmstartError, first_line
 from .base import MODELS, TransferModel
 from .groups import parameter_groups
 from .timm_backbone import image_size, offline, pretrained_preprocessing
@@ -65,7 +65,7 @@ def _read_state_dict(file: Path, name: str) -> dict[str, torch.Tensor]:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any unreadable file is the user's to fix)
         raise WarmstartError(f"torchvision model {name}: weights file {file} cannot be read "
-                             f"({str(exc).splitlines()[0][:200]})",
+                             f"({first_line(exc)})",
                              hint="pass a .safetensors or .pth state dict") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -98,7 +98,7 @@ def _pretrained_state(name: str, weights: str | None) -> tuple[dict[str, torch.T
     try:
         return enum.get_state_dict(progress=False, check_hash=True), str(enum)
     except Exception as exc:  # noqa: BLE001  (no network, a proxy, a bad download: all say the same to the user)
-        raise WarmstartError(f"torchvision model {name}: cannot download {enum} ({str(exc).splitlines()[0][:200]})",
+        raise WarmstartError(f"torchvision model {name}: cannot download {enum} ({first_line(exc)})",
                              hint="give a local weights file with --model-option weights=PATH") from None
 
 

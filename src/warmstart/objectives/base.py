@@ -71,6 +71,7 @@ class Objective(Strategy):
     kinds: tuple[str, ...] = ()
     loss_name = "pretext_loss"
     projection_dim = 0  # 0: no projection head
+    contrastive = True  # each example is contrasted with the rest of its batch (SimCLR, SimCSE); not MLM
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.backbone_groups()]
@@ -105,6 +106,13 @@ class Objective(Strategy):
 
     def check(self, config: TrainConfig, *, train: tuple[torch.Tensor, torch.Tensor], distributed: bool,
               resume: bool, aligned: bool, augmented: bool) -> None:
+        # the loss of a batch of one is 0: its only other embedding is its own positive
+        if self.contrastive and config.batch_size < 2:
+            raise WarmstartError(f"--objective {self.name} with --batch-size {config.batch_size}: a contrastive loss "
+                                 "contrasts each example with the rest of its batch, and a batch of one has none "
+                                 "(the loss is 0 and nothing is learnt)",
+                                 hint="pass --batch-size 2 or more (SimCLR and SimCSE use hundreds where memory "
+                                      "allows)")
         if config.grad_accumulation > 1:
             # warn-and-run would silently train a different objective: each micro-batch contrasts only itself
             raise WarmstartError(

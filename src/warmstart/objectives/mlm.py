@@ -65,6 +65,7 @@ class MaskedLanguageModel(Objective):
 
     name = "mlm"
     kinds = ("text",)
+    contrastive = False
     transformer_lr = 1e-4  # Gururangan et al.'s TAPT rate (RoBERTa, batch 256); lower it for small batches
 
     def __init__(self, *, probability: float = 0.15):

@@ -53,9 +53,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..config import DataConfig, json_ready, to_dict
+from ..engine.state import has_training_state
 from ..errors import WarmstartError
 from ..evaluation import EvaluationResult, plot_confusion_matrix
 from ..io import make_folder, write_json
@@ -73,6 +74,15 @@ _RUN_ONLY = {"progress", "device", "trackers"}
 
 def holds_run(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for name in RUN_FILES)
+
+
+def saved_nothing(folder: Path) -> bool:
+    """A run that was stopped before its first epoch's state was saved: it began (its settings are in
+    ``state/config.json``) but holds no training state, model or metrics, so there is nothing to resume or keep and
+    running the command again starts it over (as the interruption's note says)."""
+    state, adapt = folder / "state", folder / ADAPT_FOLDER / "state"
+    return ((began(state) or began(adapt)) and not has_training_state(state) and not has_training_state(adapt)
+            and not any((folder / name).exists() for name in ("model", "metrics.json")))
 
 
 def is_training_run(folder: Path) -> bool:
@@ -109,7 +119,7 @@ class RunFolder:
         if not writes or not holds_run(path):
             # under torchrun, only the main process checks and writes: the others may look after it started
             return cls(path, path, writes)
-        if not overwrite:
+        if not overwrite and not saved_nothing(path):  # one that saved nothing is replaced like an overwrite
             found = ", ".join(name for name in RUN_FILES if (path / name).exists())
             raise WarmstartError(f"--out {str(path)!r} already holds a run ({found})",
                                  hint="pass another --out, --resume to continue an interrupted run, or --overwrite "
@@ -122,6 +132,12 @@ class RunFolder:
     @property
     def state_dir(self) -> Path:
         return self.work / "state"
+
+    @property
+    def kept_state_dir(self) -> Path | None:
+        """Where the loop saves the state a ``--resume`` reads, or None for an overwriting run: its folder is
+        discarded when it fails or is interrupted (the earlier run stays), so no state of it could be resumed."""
+        return self.state_dir if self.work == self.path else None
 
     @property
     def adapt_state_dir(self) -> Path:
@@ -281,11 +297,14 @@ STUDY = "study.journal"
 TRIAL_LOCK = "study.trials.lock"
 
 
-def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path:
+def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool,
+                      reads: Sequence[str | Path | None] = ()) -> Path:
     """A search's folder, checked before any work: a folder holding a study (or a run) is refused unless ``resume``
     (which continues the study) or ``overwrite``. Nothing is deleted here: :func:`clear_old_search` empties the
     folder once every other check of the search has passed, so a refused search leaves the old one as it was."""
     path = Path(out)
+    if overwrite:
+        check_sources_kept(path, reads)
     if path.exists() and not path.is_dir():
         raise WarmstartError(f"--out {str(path)!r}: a file is in the way; the search's folder must be a folder",
                              hint="pass another --out")
@@ -305,6 +324,26 @@ def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool) -> Path
         return path
     make_folder(path)
     return path
+
+
+def check_sources_kept(out: str | Path, sources: Sequence[str | Path | None]) -> None:
+    """Refuse an ``--overwrite`` of a folder that holds what the run reads: ``--from runs/a --out runs/a
+    --overwrite`` deleted its own source (and then named itself as its parent). ``sources``: checkpoints, teachers
+    and weight files, as given (``torch:FILE``, ``keras:FILE`` and ``hf:FOLDER`` name a path after the prefix)."""
+    target = Path(out).resolve()
+    for source in sources:
+        if source is None:
+            continue
+        text = str(source)
+        prefix, _, rest = text.partition(":")
+        path = Path(rest if prefix in ("torch", "keras", "hf") and rest else text)
+        if not path.exists():
+            continue  # a built-in or pretrained name, resolved elsewhere
+        resolved = path.resolve()
+        if resolved == target or target in resolved.parents:
+            raise WarmstartError(f"--out {str(out)!r} holds {text!r}, which this run reads: --overwrite would delete "
+                                 "it before the run could use it",
+                                 hint="pass another --out (the new run can replace the old folder afterwards)")
 
 
 def clear_old_search(path: Path) -> None:

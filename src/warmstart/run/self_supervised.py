@@ -92,7 +92,12 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
     result's ``metrics`` is None and the run folder holds ``pretext.json`` instead."""
     started = time.perf_counter()
     train = train or TrainConfig.for_command("pretrain")
-    folder = open_run_folder(out, resume=resume, overwrite=overwrite)
+    if train.early_stopping is not None and train.early_stopping_monitor != "train_loss":
+        raise WarmstartError(f"--objective {objective.name} holds no validation split out (it has no labels to "
+                             f"score), so early stopping cannot watch {train.early_stopping_monitor}",
+                             hint="pass --early-stopping-monitor train_loss (it watches the pretext loss), or drop "
+                                  "--early-stopping")
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
     dataset = load_unlabelled(data, ignore_labels=ignore_labels)
     check_objective_fits(objective, dataset, data.source)
     if checkpoint is None and dataset.kind == "text" and (model is None or str(getattr(model, "name", model)) != "hf"):
@@ -119,10 +124,10 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
         if folder is not None:
             folder.start(config, resume=resume)
         extra, trackers = _callbacks("pretrain", folder, config, start.model, start.splits, train, callbacks,
-                                     ranks.is_main)
+                                     ranks.is_main, objective.loss_name)
         history = train_objective(start.model, objective, start.splits.train, start.preprocessing, train,
                                   device=device, callbacks=extra,
-                                  state_dir=None if folder is None else folder.state_dir, resume=resume,
+                                  state_dir=None if folder is None else folder.kept_state_dir, resume=resume,
                                   notes=start.notes)
         lineage = {**start.lineage, "self_supervised": stage_lineage(objective, data, dataset, train, history)}
         info = _checkpoint_info(start, data, train, objective, lineage)
@@ -205,6 +210,11 @@ def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> 
                             max_length=data.max_length, image_size=data.image_size, resize=True,
                             test_fraction=data.test_fraction)
         dataset = load_unlabelled(source, ignore_labels=True, flag="--adapt-on")
+        model_kind = start.preprocessing.kind
+        if (dataset.kind == "text") != (model_kind == "text"):  # the tokenizer would be handed pixels, or vice versa
+            raise WarmstartError(f"--adapt-on {adapt.data}: it holds {dataset.kind} inputs, and the model "
+                                 f"({start.model.arch}) reads {model_kind} inputs",
+                                 hint="pass --adapt-on data of the kind the model reads, or --adapt-on self")
         if dataset.kind == "image":  # to the model's input, as the target's images were
             fitted = fit_splits(DataSplits(dataset, None, dataset.subset(np.arange(0))), start.model.input_shape,
                                 start.preprocessing, model_name="the model", resize=True)

@@ -134,8 +134,14 @@ def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, mode
         raise WarmstartError(f"{checkpoint!r}: a pretrained {kind}, but {data.source} holds {splits.train.kind} data",
                              hint="start from a checkpoint or pretrained model of the same kind, or from none")
     if checkpoint is None or pretrained is not None:
-        return _new_model(checkpoint, pretrained, data, model, splits, input_pipeline, strict)
-    return _from_checkpoint(checkpoint, data, train, splits, keep_head=keep_head, source_classifier=source_classifier)
+        start = _new_model(checkpoint, pretrained, data, model, splits, input_pipeline, strict)
+    else:
+        start = _from_checkpoint(checkpoint, data, train, splits, keep_head=keep_head,
+                                 source_classifier=source_classifier)
+    if splits.synthetic:
+        note(start.notes, f"{splits.synthetic} of the {len(splits.train)} training examples are written from the "
+                          f"class names ({data.class_name_examples} per class, {data.class_name_template!r})")
+    return start
 
 
 def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, data: DataConfig,

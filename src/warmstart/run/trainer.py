@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -35,7 +35,7 @@ from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
 from .fingerprint import data_fingerprint
 from .averaging import WeightAveraging
-from .folder import RunFolder, began, check_resumable
+from .folder import RunFolder, began, check_resumable, check_sources_kept
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
@@ -59,8 +59,12 @@ class RunResult:
     model: TransferModel | None = field(default=None, repr=False, compare=False)
 
 
-def open_run_folder(out: str | Path | None, *, resume: bool, overwrite: bool) -> RunFolder | None:
-    """The run folder, checked before any work (an existing run is refused unless ``resume`` or ``overwrite``)."""
+def open_run_folder(out: str | Path | None, *, resume: bool, overwrite: bool,
+                    reads: Sequence[str | Path | None] = ()) -> RunFolder | None:
+    """The run folder, checked before any work (an existing run is refused unless ``resume`` or ``overwrite``;
+    ``overwrite`` is refused when the folder holds one of ``reads``, the checkpoints and files the run reads)."""
+    if out is not None and overwrite:
+        check_sources_kept(out, reads)
     if out is None:
         if resume:
             raise WarmstartError("resume needs the run folder (--out) of the interrupted run",
@@ -91,7 +95,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
             train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
-    folder = open_run_folder(out, resume=resume, overwrite=overwrite)
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint, input_pipeline))
     if resume:
         folder.check_resumed_stage(adapt_on.data if isinstance(adapt_on, AdaptConfig) else None)
     start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline,
@@ -222,7 +226,8 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     generator = torch.Generator().manual_seed(train.seed)
     if folder is not None:
         folder.start(config, resume=resume)
-    extra_callbacks, trackers = _callbacks(kind, folder, config, model, splits, train, callbacks, ranks.is_main)
+    extra_callbacks, trackers = _callbacks(kind, folder, config, model, splits, train, callbacks, ranks.is_main,
+                                           strategy.loss_name)
     train_xy = _tensors(splits.train, norm)
     batch_transform = batch_augmentation(splits.train, norm, train, strategy, generator)
     # augmentation works on the images as they are, then normalises: the loop gets them un-normalised
@@ -235,7 +240,7 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
     history, disk = train_model(model, strategy, train, train_xy=train_xy, loop_xy=loop_xy, val_xy=val_xy,
                                 batch_transform=batch_transform, device=device, generator=generator,
                                 extra_callbacks=extra_callbacks,
-                                state_dir=None if folder is None else folder.state_dir, resume=resume,
+                                state_dir=None if folder is None else folder.kept_state_dir, resume=resume,
                                 adaptation=adaptation, notes=notes)
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if adaptation is not None:
@@ -278,8 +283,10 @@ def _selection_files(selection: dict[str, Any] | None, metrics: EvaluationResult
 
 def _callbacks(kind: str, folder: RunFolder | None, config: dict[str, Any], model: TransferModel,
                splits: DataSplits, train: TrainConfig, given: tuple[Callback, ...],
-               is_main: bool) -> tuple[list[Callback], list[Tracker]]:
-    """The user's callbacks, then the log, the trackers, best weights, early stopping and progress."""
+               is_main: bool, loss_name: str = "train_loss") -> tuple[list[Callback], list[Tracker]]:
+    """The user's callbacks, then the log, the trackers, best weights, early stopping and progress.
+    ``loss_name``: what the strategy or objective logs its training loss as (``distill_loss``, ``pair_loss``,
+    ``pretext_loss``), which early stopping on ``train_loss`` watches."""
     from ..config import json_ready
 
     extra: list[Callback] = list(given)
@@ -291,7 +298,8 @@ def _callbacks(kind: str, folder: RunFolder | None, config: dict[str, Any], mode
     if splits.val is not None:
         extra.append(BestWeights(model, monitor="val_accuracy"))
     if train.early_stopping is not None:
-        extra.append(EarlyStopping(train.early_stopping, monitor=train.early_stopping_monitor,
+        monitor = loss_name if train.early_stopping_monitor == "train_loss" else train.early_stopping_monitor
+        extra.append(EarlyStopping(train.early_stopping, monitor=monitor,
                                    mode="max" if train.early_stopping_monitor.endswith("accuracy") else "min",
                                    min_delta=train.early_stopping_min_delta))
     if train.progress and is_main:

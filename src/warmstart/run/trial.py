@@ -41,7 +41,9 @@ def fold_splits(splits: DataSplits, folds: int, seed: int) -> list[DataSplits]:
     stays out: ``None``). Refused when a class has fewer examples than folds."""
     from sklearn.model_selection import StratifiedKFold
 
-    train = splits.train
+    # the examples written from the class names train every fold and are never scored
+    real = len(splits.train) - splits.synthetic
+    train, written = splits.train.subset(np.arange(real)), np.arange(real, len(splits.train))
     smallest = int(train.class_counts().min())
     if folds < 2 or smallest < folds:
         raise WarmstartError(f"folds={folds}: the search validates on stratified folds of the training examples "
@@ -49,7 +51,8 @@ def fold_splits(splits: DataSplits, folds: int, seed: int) -> list[DataSplits]:
                              hint="use 2 <= folds <= examples of the smallest class, or hold a validation split out "
                                   "with --val-fraction")
     cut = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [DataSplits(train=train.subset(np.sort(fit)), val=train.subset(np.sort(held)), test=None)
+    return [DataSplits(train=splits.train.subset(np.concatenate([np.sort(fit), written])),
+                       val=train.subset(np.sort(held)), test=None, synthetic=len(written))
             for fit, held in cut.split(np.zeros(len(train.y)), train.y)]
 
 

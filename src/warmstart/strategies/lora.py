@@ -25,7 +25,7 @@ from typing import Any
 from torch import nn
 
 from ..config import is_int, is_number
-from ..errors import WarmstartError
+from ..errors import WarmstartError, first_line
 from ..models import TransferModel
 from ..search_space import SearchParam
 from .base import STRATEGIES, Strategy, check_option
@@ -109,7 +109,7 @@ class LoRA(Strategy):
             self.lora_ = LoraModel(model.backbone, config, "default")
         except ValueError as exc:  # a target peft cannot adapt (a layer type it does not support)
             raise WarmstartError(f"strategy lora: cannot adapt the {model.arch} model's {', '.join(targets)} "
-                                 f"layers ({str(exc).splitlines()[0]})",
+                                 f"layers ({first_line(exc)})",
                                  hint="set target_modules to names of the backbone's Linear layers") from None
         self.adapted_, self.resolved_target_modules_, self.merged_ = model.backbone, list(targets), False
 

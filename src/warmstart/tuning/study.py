@@ -423,7 +423,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     data, train = data_config(data), train or TrainConfig.for_command("tune")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
     overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
-    folder = open_study_folder(out, resume=resume, overwrite=overwrite)
+    folder = open_study_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
         if not resume:
