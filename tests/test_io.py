@@ -108,3 +108,20 @@ def test_pretrain_into_an_unwritable_out_exits_2(tmp_path, capsys, out):
         main(["pretrain", "--data", "digits", "--model", "mlp", "--epochs", "1", "--quiet", "--out", target])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("error:") and "fix:" in err, err
+
+
+def test_text_naming_a_file_whose_name_is_not_utf8_is_written(tmp_path):
+    """A source named b'bad\\xffname.pt' trained, then the model card's write failed with a UnicodeEncodeError and
+    left the run without its card and report."""
+    name = os.fsdecode(b"bad\xffname.pt")  # what Python makes of such a name: a lone surrogate
+    write_text(tmp_path / "card.md", f"started from {name}\n")
+    assert (tmp_path / "card.md").read_text(encoding="utf-8") == "started from bad\\udcffname.pt\n"
+
+
+def test_file_sha256_is_the_digest_of_the_bytes(tmp_path):
+    import hashlib
+
+    from warmstart.io import file_sha256
+
+    (tmp_path / "f").write_bytes(b"x" * (3 << 20))
+    assert file_sha256(tmp_path / "f") == hashlib.sha256(b"x" * (3 << 20)).hexdigest()

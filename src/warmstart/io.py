@@ -7,6 +7,7 @@ is the user's to fix, so it ends in a :class:`WarmstartError` naming the path, n
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -85,8 +86,10 @@ def _umask() -> int:
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """``text`` as UTF-8, atomically. A path read from a file name that is not UTF-8 holds lone surrogates
+    (Python's surrogateescape); they are written as ``\udcff`` escapes, not a UnicodeEncodeError after training."""
     def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
 
     return atomic_write(path, write)
@@ -94,3 +97,13 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks: what a run records of the checkpoint it started from, so that
+    a resume notices when the file at that path was replaced."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -200,3 +200,18 @@ def test_an_interrupted_overwrite_says_the_earlier_run_is_kept_and_saves_no_stat
     assert "--resume" not in caplog.text and "earlier run in its folder stays as it was" in caplog.text
     assert _files(tmp_path / "run") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs.npz", "run"]
+
+
+def test_resume_refuses_a_source_checkpoint_replaced_at_the_same_path(blobs, tmp_path):
+    """Only the source's path was compared: retrained in place, it was resumed from without a word, and l2-sp
+    pulled towards the new weights."""
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "source")
+    three = TrainConfig(epochs=3, batch_size=16, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        warmstart.finetune(tmp_path / "source", blobs, strategy="l2-sp", train=three, out=tmp_path / "run",
+                           callbacks=(Interrupt(),))
+    warmstart.pretrain(blobs, model="mlp", train=TrainConfig(epochs=2, batch_size=16, seed=9, progress=False),
+                       out=tmp_path / "source", overwrite=True)
+    with pytest.raises(WarmstartError, match=r"parent.sha256: '[0-9a-f]{64}' then, '[0-9a-f]{64}' now"):
+        warmstart.finetune(tmp_path / "source", blobs, strategy="l2-sp", train=three, out=tmp_path / "run",
+                           resume=True)

@@ -43,8 +43,9 @@ def check_option(condition: bool, option: str, expected: str, given: Any) -> Non
 
 
 def check_temperature(temperature: float) -> None:
-    check_option(is_number(temperature) and temperature > 0, "temperature", "a positive number (e.g. 0.5)",
-                 temperature)
+    check_parameter(is_number(temperature) and temperature > 0, "temperature", "a positive number (e.g. 0.5)",
+                    temperature, hint="pass --temperature (pretrain) or --adapt-temperature (finetune --adapt-on) "
+                                      "with a positive number, e.g. 0.5 for simclr, 0.05 for simcse")
 
 
 def projection_head(num_features: int, dim: int) -> nn.Module:

@@ -31,7 +31,8 @@ from ..data.fit import Preprocessing, fit_splits, model_kind
 from ..data.preprocess import Normalization, Tokenization, fit_preprocessing, preprocessing_from_dict
 from ..engine import seed_everything
 from ..errors import WarmstartError
-from ..models import TransferModel, create_model, load_checkpoint, read_info
+from ..models import TransferModel, create_model, load_checkpoint, read_info, resolve_path
+from ..io import file_sha256
 from ..models.imported import imported_architecture, imported_weights, load_imported
 from ..models.sources import pretrained_spec
 
@@ -205,7 +206,9 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
         same = " (the same names, but not necessarily the same task)" if source == target else ""
         note(notes, f"new head: {described}{same}, so the classifier was re-initialised; pass --keep-head to keep "
                     "the source's")
-    lineage = {"parent": {"checkpoint": str(checkpoint), "data": parent.extra.get("data"),
+    # the weights' checksum: a resume refuses a source replaced at the same path (l2-sp anchors to its weights)
+    lineage = {"parent": {"checkpoint": str(checkpoint), "sha256": file_sha256(resolve_path(checkpoint)),
+                          "data": parent.extra.get("data"),
                           "class_names": list(parent.class_names), "arch": parent.arch,
                           # a source pretrained without labels: how (pretrain --objective, finetune --adapt-on)
                           **({"self_supervised": parent.extra["self_supervised"]}
