@@ -17,6 +17,7 @@ from ._version import __version__
 from .adaptation import Adaptation
 from .adaptation.target import check_adaptation
 from .config import AdaptConfig, DataConfig, ModelConfig, TrainConfig, adapt_config, json_ready, to_dict
+from .data.class_names import refuse_written_examples
 from .engine import Callback, resolve_device
 from .engine.lr_find import DIVERGENCE_FACTOR, LrFindResult, check_range
 from .evaluation.plots import plot_lr_find
@@ -70,6 +71,7 @@ def pretrain(data: DataConfig | str, *, model: ModelConfig | str = "cnn", train:
     ``finetune``; there are no test metrics (``RunResult.metrics`` is None). See
     :mod:`warmstart.run.self_supervised`."""
     _check_types(model=model, train=train)
+    refuse_written_examples(data_config(data), "pretrain")
     if objective == "supervised":
         if ignore_labels or checkpoint is not None:
             raise WarmstartError("--ignore-labels and --from apply to self-supervised pretraining",
@@ -264,6 +266,7 @@ def evaluate(checkpoint: str | Path | RunResult, data: DataConfig | str, *, spli
     ``target_unlabeled``, AdaBN first re-estimates the model's BatchNorm statistics on that dataset's train split
     inputs (labels unused); the checkpoint on disk is not changed. ``checkpoint`` may also be a :class:`RunResult`
     (a run without ``out``): its model, as it is in memory."""
+    refuse_written_examples(data_config(data), "evaluate")
     return evaluate_checkpoint(checkpoint, data_config(data), split=split, out=out, device=device,
                                target_unlabeled=target_unlabeled, overwrite=overwrite)
 

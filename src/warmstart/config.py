@@ -119,9 +119,12 @@ class DataConfig:
                         self.max_length)
         check_parameter(is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0, "test_fraction",
                         "a number in (0, 1)", self.test_fraction)
-        check_parameter(is_int(self.class_name_examples) and self.class_name_examples >= 0, "class_name_examples",
-                        "an integer >= 0", self.class_name_examples)
-        from .data.class_names import check_template
+        from .data.class_names import MAX_PER_CLASS, check_template
+
+        check_parameter(is_int(self.class_name_examples) and 0 <= self.class_name_examples <= MAX_PER_CLASS,
+                        "class_name_examples", f"an integer from 0 to {MAX_PER_CLASS}", self.class_name_examples,
+                        hint="pass --class-name-examples 8 (SetFit's default is 2; the copies are identical, so more "
+                             "only weigh the name harder)")
 
         check_template(self.class_name_template)
         if self.image_size is not None:

@@ -113,6 +113,9 @@ def test_the_cli_records_the_written_examples_and_only_training_commands_take_th
     assert config["data"]["class_name_examples"] == 2
     assert config["data"]["class_name_template"] == "It is about {}."
     assert any(note.startswith("4 of the") and "written from the class names" in note for note in config["notes"])
+    assert config["resolved"]["written_examples"] == 4 and config["resolved"]["train_examples"] == 18
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "18 training" in card and "4 training examples written from the class names" in card
     code, _, err = run_cli(["finetune", "--config", out / "config.json", "--out", tmp_path / "again", "--quiet"],
                            capsys)
     assert code == 0, err
@@ -147,3 +150,53 @@ def test_the_names_teach_minilm_what_the_classes_mean(emotion_subset):
     without = [accuracy(0, seed) for seed in range(3)]
     written = [accuracy(4, seed) for seed in range(3)]
     assert statistics.mean(written) - statistics.mean(without) > 0.04, (without, written)
+
+
+def test_names_that_are_written_alike_or_are_numbers_with_underscores_are_refused():
+    with pytest.raises(WarmstartError, match=r"the classes 'a b', 'a_b' of toy are both written 'a b'"):
+        class_name_examples(texts(("a b", "a_b", "c")), 2)
+    with pytest.raises(WarmstartError, match="named by numbers"):
+        class_name_examples(texts(("1_000", "2_000")), 2)  # written "1 000": still numbers
+
+
+def test_a_count_beyond_what_identical_copies_can_add_is_refused():
+    """10**6 copies per class filled 7 GB before the first step."""
+    with pytest.raises(WarmstartError, match="class_name_examples: expected an integer from 0 to 1000"):
+        DataConfig("x.csv", class_name_examples=10**6)
+
+
+def test_the_probe_never_chooses_c_on_the_written_copies(tmp_path):
+    """choose_c's folds held out written copies (identical to training rows): 'cross-validated' accuracy 0.88 where
+    the labelled examples gave 0.1. Written rows now train every fold and are never scored."""
+    import torch
+
+    from warmstart.engine.logistic import choose_c
+
+    generator = torch.Generator().manual_seed(0)
+    labelled = torch.randn(12, 5, generator=generator)  # noise: nothing to learn from these
+    labels = torch.arange(12) % 2
+    written = torch.tensor([[5.0, 0, 0, 0, 0], [-5.0, 0, 0, 0, 0]]).repeat_interleave(20, dim=0)
+    features = torch.cat([labelled, written])
+    all_labels = torch.cat([labels, torch.tensor([0, 1]).repeat_interleave(20)])
+    _, scored_with_copies = choose_c(features, all_labels, 2, folds=3)
+    _, scored = choose_c(features, all_labels, 2, folds=3, written=40)
+    assert min(scored_with_copies.values()) > 0.7  # the copies were scored: they are easy
+    assert max(scored.values()) < 0.8 and scored.keys() == scored_with_copies.keys()
+
+
+def test_rank_and_auto_read_the_labelled_examples_only(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ("anger", "joy", "fear"), 12)
+    data = DataConfig(path, shots=2, class_name_examples=30, max_length=16)
+    ranking = warmstart.rank(data, ["minilm"])
+    assert ranking.train_examples == 6
+    result = warmstart.finetune("minilm", data, strategy="auto", train=TrainConfig(epochs=1, progress=False))
+    assert any(n.startswith("auto chose setfit") for n in result.notes), result.notes  # 2 per class, not 32
+
+
+def test_pretrain_and_evaluate_refuse_the_field_as_the_cli_does(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ("anger", "joy"), 12)
+    data = DataConfig(path, class_name_examples=2)
+    for call in (lambda: warmstart.pretrain(data, model="hf"), lambda: warmstart.evaluate(tmp_path, data)):
+        with pytest.raises(WarmstartError, match="class_name_examples=2 applies to fine-tuning") as error:
+            call()
+        assert "class_name_examples=0" in error.value.hint

@@ -81,6 +81,9 @@ def test_an_overwrite_replaces_the_whole_folder(blobs, tmp_path):
     log = (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in log] == [1, 2, 3]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["epochs"] == 3
+    # written in the hidden .run.partial folder, the card and report used to be titled after it
+    assert (tmp_path / "run" / "MODEL_CARD.md").read_text().startswith("# Model card: run\n")
+    assert ".partial" not in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_evaluate_never_writes_a_training_runs_files(blobs, tmp_path):

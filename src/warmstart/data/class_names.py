@@ -23,12 +23,19 @@ search (:func:`warmstart.run.trial.fold_splits`) train on them and never score t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
 
+if TYPE_CHECKING:
+    from ..config import DataConfig
+
 DEFAULT_TEMPLATE = "This sentence is {}"  # SetFit's get_templated_dataset
+# identical copies: beyond this many per class they only add cost (SetFit's default is 2; 10**6 filled 7 GB)
+MAX_PER_CLASS = 1000
 
 
 def check_template(template: object) -> str:
@@ -51,12 +58,19 @@ def class_name_examples(dataset: Dataset, per_class: int, template: str = DEFAUL
         raise WarmstartError(f"--class-name-examples writes sentences from the class names, and {dataset.name} holds "
                              f"{dataset.kind} data", hint="drop --class-name-examples: it is for text classification")
     names = [written_name(name) for name in dataset.class_names]
-    if all(_is_number(name) for name in names):
+    if all(_is_number(name) or _is_number(raw) for name, raw in zip(names, dataset.class_names)):
         raise WarmstartError(f"--class-name-examples: the classes of {dataset.name} are named by numbers "
                              f"({', '.join(map(repr, dataset.class_names[:4]))}"
                              f"{', ...' if dataset.num_classes > 4 else ''}); a sentence made of them tells the "
                              "encoder nothing", hint="name the classes by words in the data's label column, or "
                                                      "drop --class-name-examples")
+    same = sorted({name for name in names if names.count(name) > 1})
+    if same:
+        clashing = [raw for raw, name in zip(dataset.class_names, names) if name == same[0]]
+        raise WarmstartError(f"--class-name-examples: the classes {', '.join(map(repr, clashing))} of {dataset.name} "
+                             f"are both written {same[0]!r}, so their examples would contradict each other",
+                             hint="rename one of the classes in the data's label column, or drop "
+                                  "--class-name-examples")
     texts = np.array([template.replace("{}", name) for name in names for _ in range(per_class)], dtype=object)
     labels = np.repeat(np.arange(dataset.num_classes, dtype=np.int64), per_class)
     return Dataset(texts, labels, dataset.class_names, "text", dataset.name)
@@ -75,3 +89,14 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def refuse_written_examples(data: "DataConfig", command: str) -> None:
+    """``pretrain`` (a source, not a few-shot target) and ``evaluate`` (which scores, never trains) take no
+    examples written from the class names: the CLI has no such flag for them, and the API refuses the field rather
+    than using or dropping it silently (a pretrain config.json holding it could not be replayed)."""
+    if data.class_name_examples:
+        raise WarmstartError(f"{command}: class_name_examples={data.class_name_examples} applies to fine-tuning on a "
+                             f"few labelled texts, not to {command}",
+                             hint="set class_name_examples=0 in the DataConfig (finetune, tune, compare and distill "
+                                  "take it)")

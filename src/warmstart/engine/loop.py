@@ -71,11 +71,11 @@ def with_default_epochs(config: TrainConfig) -> TrainConfig:
 
 
 def solve_head(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
-               device: torch.device, seed: int) -> dict[str, Any]:
+               device: torch.device, seed: int, written: int = 0) -> dict[str, Any]:
     """Fit ``model``'s head to convergence by L-BFGS on the backbone's embeddings of the training inputs (each rank
     embeds its share of the rows); returns the fit's logs (train loss and accuracy, C, iterations)."""
     features = gather_rows(lambda rows: extract_features(model, rows, device), train[0])
-    logs, _ = fit_linear_head(model.head, (features, train[1]), None, C=strategy.C, seed=seed)
+    logs, _ = fit_linear_head(model.head, (features, train[1]), None, C=strategy.C, seed=seed, written=written)
     return {k: v for k, v in logs.items() if k not in ("epoch", "epoch_time_s")}
 
 
@@ -112,7 +112,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
         resume: bool = False,
         batch_transform: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
         alignment: "FeatureAlignment | None" = None, steps_per_epoch: int | None = None,
-        ) -> History:
+        written: int = 0) -> History:
     """Train ``model`` in place with ``strategy``; returns the per-epoch logs. Every training step of warmstart
     happens here.
 
@@ -230,7 +230,7 @@ def fit(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, tor
             if strategy.head_solver == "lbfgs":
                 if not gradient_steps:
                     log.info("%s: fitting the head by L-BFGS on %d examples", strategy.name, len(train[1]))
-                logs.update(solve_head(model, strategy, train, device, config.seed))
+                logs.update(solve_head(model, strategy, train, device, config.seed, written))
                 if not gradient_steps:  # the fit was the epoch's one step
                     step += 1
                     for cb in callbacks:

@@ -55,22 +55,24 @@ def train(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, t
           generator: torch.Generator, callbacks: Sequence[Callback] = (), state_dir: Path | None = None,
           resume: bool = False, batch_transform: Transform | None = None,
           transform_inputs: torch.Tensor | None = None, alignment: "FeatureAlignment | None" = None,
-          notes: list[str] | None = None) -> History:
+          notes: list[str] | None = None, written: int = 0) -> History:
     """Train ``model`` in place with ``strategy`` on ``train`` (the model's inputs, preprocessed, and the labels);
     returns the history, whose summary also holds ``feature_time_s`` when a feature cache was filled.
 
     ``batch_transform`` (augmentation, mixing) takes ``transform_inputs`` (the un-normalised images) in the loop;
     what runs outside the loop (a probe, cached features) sees ``train``'s clean inputs. ``alignment``: domain
-    adaptation in the loop. What happens along the way is added to ``notes`` and logged.
+    adaptation in the loop. What happens along the way is added to ``notes`` and logged. ``written``: the last
+    rows of ``train`` are examples written from the class names, which a probe's cross-validation never scores.
     """
     notes = [] if notes is None else notes
     strategy.check(config, train=train, distributed=distributed_state().enabled, resume=resume,
                    aligned=alignment is not None, augmented=batch_transform is not None)
-    common = dict(device=device, generator=generator, callbacks=callbacks, state_dir=state_dir, resume=resume)
+    common = dict(device=device, generator=generator, callbacks=callbacks, state_dir=state_dir, resume=resume,
+                  written=written)
     if strategy.uses_feature_cache:
         return _train_head_on_features(model, strategy, train, val, config, notes, **common)
     if strategy.probe_first and not resume:  # a resumed run's weights already hold the probed head
-        _probe_head_first(model, strategy, train, config, device, notes)
+        _probe_head_first(model, strategy, train, config, device, notes, written)
     inputs = train if transform_inputs is None else (transform_inputs, train[1])
     return fit(model, strategy, inputs, val, config, batch_transform=batch_transform, alignment=alignment, **common)
 
@@ -104,12 +106,13 @@ def _train_head_on_features(model: TransferModel, strategy: Strategy, train: tup
 
 
 def _probe_head_first(model: TransferModel, strategy: Strategy, train: tuple[torch.Tensor, torch.Tensor],
-                      config: TrainConfig, device: torch.device, notes: list[str]) -> None:
+                      config: TrainConfig, device: torch.device, notes: list[str], written: int = 0) -> None:
     """Fit the head to convergence on the frozen backbone's features, before any layer fine-tunes."""
     started = time.perf_counter()
     log.info("%s: fitting a linear probe by L-BFGS on the frozen backbone's features first", strategy.name)
     features = shared_features(model, train[0], device)
-    logs, _ = fit_linear_head(model.head, (features, train[1]), None, C=strategy.C, seed=config.seed)
+    logs, _ = fit_linear_head(model.head, (features, train[1]), None, C=strategy.C, seed=config.seed,
+                              written=written)
     _note(notes, f"{strategy.name}: linear probe fitted by L-BFGS first (C={logs['C']:.4g} by cross-validation, "
                  f"training accuracy {logs['train_accuracy']:.3f}, {time.perf_counter() - started:.2f} s); then every "
                  "layer trains")

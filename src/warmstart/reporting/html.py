@@ -19,6 +19,7 @@ from ..evaluation import plots
 from .distillation import DISTILLATION, comparison_rows, comparison_sentence
 from .predictions import confused_pairs, load_examples, load_predictions
 from .run_files import read_json, read_log
+from .model_card import run_name
 
 REPORT = "report.html"
 ECE_BINS = 15
@@ -251,9 +252,9 @@ def render_report(run_dir: str | Path) -> str:
     command = config.get("command", "compare" if compare is not None else "tune" if tuning is not None else "run")
     data = ((metrics or {}).get("data") or (compare or {}).get("data") or (tuning or {}).get("data")
             or config.get("data") or {})
-    title = f"warmstart {command}: {data.get('source', run_dir.name)}"
+    title = f"warmstart {command}: {data.get('source', run_name(run_dir))}"
     parts = [f"<h1>{escape(title)}</h1>",
-             f"<p class='muted'>{escape(str(run_dir))} · report built "
+             f"<p class='muted'>{escape(str(run_dir.parent / run_name(run_dir)))} · report built "
              f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}</p>"]
     if compare is not None:
         parts.append(_compare_section(compare, run_dir))

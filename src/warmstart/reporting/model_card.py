@@ -88,7 +88,7 @@ def render_model_card(run_dir: str | Path) -> str:
             f"({', '.join(map(str, class_names))})")
     if (meta.get("training") or {}).get("strategy", {}).get("kind") == "self-supervised":
         what = f"backbone of {meta.get('kind', '?')} inputs pretrained without labels (a source for finetune)"
-    lines = [f"# Model card: {run_dir.name}", "",
+    lines = [f"# Model card: {run_name(run_dir)}", "",
              f"A `{meta.get('arch', '?')}` {what}, written by `warmstart {config.get('command', '?')}` "
              f"(warmstart {meta.get('warmstart_version', '?')}, {meta.get('created', 'date not recorded')}).", "",
              "## Lineage", ""]
@@ -112,7 +112,9 @@ def render_model_card(run_dir: str | Path) -> str:
             lines.append(f"- {who} self-supervised pretraining: {_stage_line(stage)}.")
     lines += [f"- Target data: {_data_line(meta.get('data') or config.get('data'))}; "
               f"{resolved.get('train_examples', '?')} training, {resolved.get('val_examples', '?')} validation and "
-              f"{resolved.get('test_examples', metrics.get('num_examples', '?'))} test examples.",
+              f"{resolved.get('test_examples', metrics.get('num_examples', '?'))} test examples"
+              + (f"; and {resolved['written_examples']} training examples written from the class names "
+                 f"({_written_line(config.get('data') or {})})" if resolved.get("written_examples") else "") + ".",
               f"- Strategy: `{strategy.get('name', '?')}`"
               + (f" ({', '.join(f'{k}={v}' for k, v in strategy.items() if k != 'name')})" if len(strategy) > 1
                  else "") + ".",
@@ -184,3 +186,15 @@ def render_model_card(run_dir: str | Path) -> str:
 
 def write_model_card(run_dir: str | Path) -> Path:
     return write_text(Path(run_dir) / MODEL_CARD, render_model_card(run_dir))
+
+
+def _written_line(data: dict) -> str:
+    return (f"{data.get('class_name_examples', '?')} per class, {data.get('class_name_template', '?')!r}; they are "
+            "not counted as labelled examples")
+
+
+def run_name(run_dir: Path) -> str:
+    """The run folder's name as the user gave it: an ``--overwrite`` run is written in a hidden ``.NAME.partial``
+    folder beside it (swapped in at the end), whose name the card and report must not show."""
+    name = run_dir.name
+    return name[1:-len(".partial")] if name.startswith(".") and name.endswith(".partial") else name

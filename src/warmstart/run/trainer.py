@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from .._version import __version__
@@ -154,9 +155,11 @@ def resolve_strategy(strategy: Strategy, start: StartingPoint,
     :data:`~warmstart.config.DEFAULT_EPOCHS`; whatever is given stays."""
     if not isinstance(strategy, Auto):
         return strategy, (train if train.epochs is not None else replace(train, epochs=DEFAULT_EPOCHS))
-    dataset = start.splits.train
+    # the choice reads the labelled examples only: the ones written from the class names say nothing of how many
+    # examples a class has; the epochs still count every example trained on
+    dataset = start.splits.train.subset(np.arange(len(start.splits.train) - start.splits.synthetic))
     text = model_kind(start.model.arch, start.model.input_shape) == "text"
-    epochs, budget_note = strategy.epochs(len(dataset), train.batch_size, text=text, given=train.epochs)
+    epochs, budget_note = strategy.epochs(len(start.splits.train), train.batch_size, text=text, given=train.epochs)
     chosen, reason = strategy.choose(int(dataset.class_counts().min()), pretrained=start.pretrained, text=text,
                                      classes=dataset.num_classes, epochs=epochs,
                                      class_counts=dataset.class_counts().tolist(), class_names=dataset.class_names)
@@ -188,7 +191,8 @@ def run_config(kind: str, start: StartingPoint, strategy: Strategy, data: DataCo
     return {"command": kind, "data": to_dict(data), "train": to_dict(train), "strategy": strategy.describe(),
             "model": {"arch": start.model.arch, "arch_args": start.model.arch_args}, **start.lineage,
             "resolved": {"val_fraction": data.resolved_val_fraction, "device": str(device),
-                         "train_examples": len(splits.train),
+                         "train_examples": len(splits.train) - splits.synthetic,
+                         **({"written_examples": splits.synthetic} if splits.synthetic else {}),
                          "val_examples": 0 if splits.val is None else len(splits.val),
                          "test_examples": len(splits.test), "processes": processes},
             "data_fingerprint": data_fingerprint(splits), "warmstart_version": __version__}
@@ -241,7 +245,7 @@ def _train_in(folder: RunFolder | None, kind: str, start: StartingPoint, strateg
                                 batch_transform=batch_transform, device=device, generator=generator,
                                 extra_callbacks=extra_callbacks,
                                 state_dir=None if folder is None else folder.kept_state_dir, resume=resume,
-                                adaptation=adaptation, notes=notes)
+                                adaptation=adaptation, notes=notes, written=splits.synthetic)
     strategy.finalize(model)  # LoRA merges its adapters here: what is evaluated is what is saved
     if adaptation is not None:
         adaptation.after_training(model, device, notes)

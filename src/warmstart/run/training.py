@@ -22,12 +22,13 @@ from ..strategies import Strategy
 
 def train_model(model: TransferModel, strategy: Strategy, train: TrainConfig, *, train_xy, loop_xy, val_xy,
                 batch_transform, device: torch.device, generator: torch.Generator, extra_callbacks: list[Callback],
-                state_dir: Path | None, resume: bool, adaptation, notes: list[str]) -> tuple[History, Path | None]:
+                state_dir: Path | None, resume: bool, adaptation, notes: list[str],
+                written: int = 0) -> tuple[History, Path | None]:
     """Train ``model`` with ``strategy``; returns the history and the feature cache's disk folder (None: memory),
     which scoring the test split reuses."""
     history = trainer.train(model, strategy, train_xy, val_xy, train, device=device, generator=generator,
                             callbacks=extra_callbacks, state_dir=state_dir, resume=resume,
-                            batch_transform=batch_transform, transform_inputs=loop_xy[0], notes=notes,
+                            batch_transform=batch_transform, transform_inputs=loop_xy[0], notes=notes, written=written,
                             alignment=None if adaptation is None else adaptation.alignment(model, train.seed))
     return history, trainer.feature_cache_dir(strategy)
 

@@ -73,7 +73,7 @@ def train_trial(start: StartingPoint, strategy: Strategy, train: TrainConfig, *,
     history, _ = train_model(model, strategy, train, train_xy=train_xy, loop_xy=loop_xy,
                              val_xy=_tensors(splits.val, norm), batch_transform=transform, device=device,
                              generator=generator, extra_callbacks=[*callbacks, best], state_dir=None, resume=False,
-                             adaptation=None, notes=[])
+                             adaptation=None, notes=[], written=splits.synthetic)
     strategy.finalize(model)
     return TrialResult(val_accuracy=float(best.best), history=history.epochs, steps=history.summary["steps"])
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -170,6 +170,9 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
     device = resolve_device(train.device)
     results = []
     splits = None
+    # scores read the labelled examples only: copies written from the class names would score as perfectly
+    # separable (LogME 11.9 where the labelled texts gave -0.5)
+    data = replace(data, class_name_examples=0)
     for candidate in candidates:
         started = time.perf_counter()
         # LEEP and NCE read the source model's own classifier: asked for explicitly, whatever the target's classes
