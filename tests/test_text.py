@@ -125,3 +125,18 @@ def test_max_length_of_a_run_from_a_text_checkpoint_is_the_run_s_own(tmp_path):
     assert meta["preprocessing"]["max_length"] == 24
     assert any("texts are cut to 24 tokens (--max-length)" in n and "cut them to 16" in n for n in result.notes)
     assert warmstart.evaluate(tmp_path / "b", DataConfig(data)).num_examples > 0
+
+
+@pytest.mark.parametrize("line, field, kind", [
+    ('{"text": {"a": "i feel fine"}, "label": "joy"}', "text", "object"),
+    ('{"text": "i feel fine", "label": ["joy"]}', "label", "list"),
+])
+def test_a_json_list_or_object_in_a_text_or_label_field_is_refused(tmp_path, line, field, kind):
+    """They were read as their Python repr: the text "{'a': 'i feel fine'}", a class named "['joy']"."""
+    rows = "".join(json.dumps({"text": f"sentence {i}", "label": "ab"[i % 2], "meta": {"id": i}}) + "\n"
+                   for i in range(10))  # a nested field nobody reads is fine
+    path = write(tmp_path / "d.jsonl", rows + line + "\n")
+    with pytest.raises(WarmstartError, match=f"d.jsonl, row 11: the field '{field}' holds a JSON {kind}"):
+        load_splits(DataConfig(path), seed=0)
+    ok = load_splits(DataConfig(write(tmp_path / "ok.jsonl", rows), val_fraction=0.0, test_fraction=0.5), seed=0)
+    assert len(ok.train) + len(ok.test) == 10

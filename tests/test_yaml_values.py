@@ -55,3 +55,12 @@ def test_a_space_bound_that_is_still_not_a_number_is_refused_naming_the_key(tmp_
     space.write_text("lr: {low: 1e-5x, high: 1e-3}\n")
     with pytest.raises(WarmstartError, match="key 'lr'"):
         read_space_file(space)
+
+
+def test_aliases_are_refused_before_they_expand():
+    """Nine levels of aliases ("billion laughs") in a --config file held 3.7 GB and growing after a minute."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    with pytest.raises(yaml_values.YAMLError, match=r"found the alias \*a0: warmstart reads no YAML aliases"):
+        yaml_values.load("\n".join(levels) + "\n")
+    assert yaml_values.load("a: &anchor 1\n") == {"a": 1}  # an anchor alone expands nothing

@@ -80,8 +80,24 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if not isinstance(record, dict):
             raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}",
                                  hint='one object per line, e.g. {"text": "...", "label": "..."}')
-        rows.append({k: "" if v is None else str(v) for k, v in record.items()})
+        rows.append({k: "" if v is None else NestedValue(json.dumps(v)) if isinstance(v, (list, dict)) else str(v)
+                     for k, v in record.items()})
     return rows
+
+
+class NestedValue(str):
+    """A JSON list or object in a JSON-lines field, kept as its JSON text so that fields nobody reads may hold one;
+    a text or label field holding one is refused (:func:`flat`): it used to train on its Python repr, and
+    ``"label": ["anger"]`` made a class named "['anger']"."""
+
+
+def flat(value: str | None, path: Path, row: int, field: str) -> str:
+    """``value`` (a row's field, ``""`` when missing), refused when it is a JSON list or object."""
+    if isinstance(value, NestedValue):
+        kind = "list" if value.startswith("[") else "object"
+        raise WarmstartError(f"{path}, row {row}: the field {field!r} holds a JSON {kind} ({value[:60]}), not a text",
+                             hint=f"give {field!r} a string on every line (join or pick the part that is meant)")
+    return value or ""
 
 
 class _RepeatedKeys(ValueError):
@@ -126,7 +142,8 @@ def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[s
                                  hint=f"name the {role} column with {flag}")
     texts, labels, dropped = [], [], []
     for n, row in enumerate(rows, start=2 if path.suffix.lower() in (".csv", ".tsv") else 1):
-        text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
+        text, label = (flat(row.get(text_column), path, n, text_column).strip(),
+                       flat(row.get(label_column), path, n, label_column).strip())
         if not label:
             raise WarmstartError(f"{path}, row {n}: the label column {label_column!r} is empty",
                                  hint="give every row a label, or drop the unlabelled rows")

@@ -31,7 +31,7 @@ from .dataset import Dataset
 from .files import IMAGE_SUFFIXES, NPZ_ERRORS, _as_examples, check_regular_file, images_to_array, read_image
 from .memory import InMemoryData
 from .sources import DATASETS
-from .text import TEXT_SUFFIXES, read_rows, split_files
+from .text import TEXT_SUFFIXES, flat, read_rows, split_files
 
 UNLABELLED = ("unlabelled",)
 log = logging.getLogger("warmstart")
@@ -120,7 +120,8 @@ def _text_table(path: Path, config: DataConfig, flag: str) -> Dataset | None:
     if column not in rows[0]:
         raise WarmstartError(f"{flag} {path}: no text column {column!r}; the columns are {', '.join(rows[0])}",
                              hint="name the column that holds the texts with --text-column")
-    return _texts([row[column].strip() for row in rows if (row.get(column) or "").strip()], path, flag)
+    texts = [flat(row.get(column), path, n, column).strip() for n, row in enumerate(rows, start=1)]
+    return _texts([text for text in texts if text], path, flag)
 
 
 def _npz_inputs(path: Path, flag: str) -> Dataset | None:
