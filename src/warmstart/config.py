@@ -127,6 +127,10 @@ class DataConfig:
                              "only weigh the name harder)")
 
         check_template(self.class_name_template)
+        if self.class_name_template != DataConfig.class_name_template and not self.class_name_examples:
+            raise WarmstartError(f"class_name_template {self.class_name_template!r} is set, but class_name_examples "
+                                 "is 0, so no example is written with it",
+                                 hint="add --class-name-examples N (e.g. 8), or drop --class-name-template")
         if self.image_size is not None:
             size = tuple(self.image_size)
             check_parameter(len(size) == 2 and all(is_int(s) and s > 0 for s in size), "image_size",

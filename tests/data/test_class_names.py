@@ -200,3 +200,19 @@ def test_pretrain_and_evaluate_refuse_the_field_as_the_cli_does(tmp_path):
         with pytest.raises(WarmstartError, match="class_name_examples=2 applies to fine-tuning") as error:
             call()
         assert "class_name_examples=0" in error.value.hint
+
+
+def test_a_template_without_examples_to_write_is_refused():
+    with pytest.raises(WarmstartError, match="class_name_template 'I feel {}' is set, but class_name_examples is 0"):
+        DataConfig("x.csv", class_name_template="I feel {}")
+    assert DataConfig("x.csv", class_name_template="I feel {}", class_name_examples=2).class_name_examples == 2
+
+
+@pytest.mark.parametrize("key", ["class_name_examples", "shots", "epochs"])
+def test_yaml_true_is_not_taken_for_the_number_1(tmp_path, capsys, key):
+    """click read True as 1: `shots: true` in a --config file trained on one example per class."""
+    path = write_csv(tmp_path / "d.csv", ("anger", "joy"), 12)
+    (tmp_path / "c.yaml").write_text(f"{key}: true\n")
+    code, _, err = run_cli(["finetune", "--from", "minilm", "--data", path, "--config", tmp_path / "c.yaml",
+                            "--out", tmp_path / "r"], capsys)
+    assert code != 0 and f"'{key}' is true, and the option takes a number" in err

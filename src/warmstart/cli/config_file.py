@@ -56,9 +56,15 @@ def option_values(path: Path, command: str, options: tuple[Opt, ...]) -> dict[st
             raise WarmstartError(f"{path}: unknown key {key!r} for `warmstart {command}`",
                                  hint=f"the keys are {command}'s options, spelled as flags or with underscores: "
                                       f"{', '.join(_spellings(options))}")
+        if isinstance(value, bool) and option.type in NUMBERS:  # click reads True as 1
+            raise WarmstartError(f"{path}: {key!r} is {str(value).lower()}, and the option takes a number",
+                                 hint=f"write a number: {key}: 1")
         if value is not None:  # null means the option's own default, as click reads a default_map
             values[option.name] = _as_option_value(option, value)
     return values
+
+
+NUMBERS = (int, float, Optional[int], Optional[float])
 
 
 def _spellings(options: tuple[Opt, ...]) -> list[str]:
