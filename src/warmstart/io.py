@@ -7,6 +7,7 @@ is the user's to fix, so it ends in a :class:`WarmstartError` naming the path, n
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -100,8 +101,16 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, read in blocks: what a run records of the checkpoint it started from, so that
-    a resume notices when the file at that path was replaced."""
+    """The SHA-256 of a file's bytes: what a run records of the checkpoint it started from, so that a resume
+    notices when the file at that path was replaced. Computed once per file version (path, size and modification
+    time): a search or a comparison starts every trial from the same checkpoint."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _sha256(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

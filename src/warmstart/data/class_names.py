@@ -23,17 +23,14 @@ search (:func:`warmstart.run.trial.fold_splits`) train on them and never score t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from ..config import DataConfig
 from ..errors import WarmstartError
 from .dataset import Dataset
+from .files import is_number_text
 
-if TYPE_CHECKING:
-    from ..config import DataConfig
-
-DEFAULT_TEMPLATE = "This sentence is {}"  # SetFit's get_templated_dataset
+DEFAULT_TEMPLATE = DataConfig.class_name_template  # "This sentence is {}", SetFit's get_templated_dataset
 # identical copies: beyond this many per class they only add cost (SetFit's default is 2; 10**6 filled 7 GB)
 MAX_PER_CLASS = 1000
 
@@ -58,7 +55,7 @@ def class_name_examples(dataset: Dataset, per_class: int, template: str = DEFAUL
         raise WarmstartError(f"--class-name-examples writes sentences from the class names, and {dataset.name} holds "
                              f"{dataset.kind} data", hint="drop --class-name-examples: it is for text classification")
     names = [written_name(name) for name in dataset.class_names]
-    if all(_is_number(name) or _is_number(raw) for name, raw in zip(names, dataset.class_names)):
+    if all(is_number_text(name) or is_number_text(raw) for name, raw in zip(names, dataset.class_names)):
         raise WarmstartError(f"--class-name-examples: the classes of {dataset.name} are named by numbers "
                              f"({', '.join(map(repr, dataset.class_names[:4]))}"
                              f"{', ...' if dataset.num_classes > 4 else ''}); a sentence made of them tells the "
@@ -83,15 +80,7 @@ def with_class_name_examples(dataset: Dataset, per_class: int, template: str = D
                    dataset.class_names, dataset.kind, dataset.name, dataset.feature_names)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def refuse_written_examples(data: "DataConfig", command: str) -> None:
+def refuse_written_examples(data: DataConfig, command: str) -> None:
     """``pretrain`` (a source, not a few-shot target) and ``evaluate`` (which scores, never trains) take no
     examples written from the class names: the CLI has no such flag for them, and the API refuses the field rather
     than using or dropping it silently (a pretrain config.json holding it could not be replayed)."""

@@ -58,3 +58,8 @@ class DataSplits:
     val: Dataset | None
     test: Dataset
     synthetic: int = 0
+
+    @property
+    def labelled_train(self) -> Dataset:
+        """The training examples without those written from the class names."""
+        return self.train if not self.synthetic else self.train.subset(np.arange(len(self.train) - self.synthetic))

@@ -291,7 +291,7 @@ def numeric_columns(path: Path, label_column: str, sample: int = 200) -> bool:
                     continue
                 for i in features:
                     cell = row[i].strip() if i < len(row) else ""
-                    if cell and not _is_number(cell):
+                    if cell and not is_number_text(cell):
                         return False
                 seen += 1
                 if seen >= sample:
@@ -301,7 +301,8 @@ def numeric_columns(path: Path, label_column: str, sample: int = 200) -> bool:
         return False  # not readable as a table: the loader reports it properly
 
 
-def _is_number(text: str) -> bool:
+def is_number_text(text: str) -> bool:
+    """Whether ``float`` reads ``text`` (``"1.5"``, ``"1e3"``, ``"1_000"``)."""
     try:
         float(text)
     except ValueError:

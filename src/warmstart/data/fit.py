@@ -21,7 +21,6 @@ Text needs none of this: the model's tokenizer (its recorded preprocessing) does
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Sequence
 
 from ..errors import WarmstartError

@@ -31,8 +31,8 @@ from ..data.fit import Preprocessing, fit_splits, model_kind
 from ..data.preprocess import Normalization, Tokenization, fit_preprocessing, preprocessing_from_dict
 from ..engine import seed_everything
 from ..errors import WarmstartError
-from ..models import TransferModel, create_model, load_checkpoint, read_info, resolve_path
 from ..io import file_sha256
+from ..models import TransferModel, create_model, load_checkpoint, read_info, resolve_path
 from ..models.imported import imported_architecture, imported_weights, load_imported
 from ..models.sources import pretrained_spec
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from .._version import __version__
@@ -157,7 +156,7 @@ def resolve_strategy(strategy: Strategy, start: StartingPoint,
         return strategy, (train if train.epochs is not None else replace(train, epochs=DEFAULT_EPOCHS))
     # the choice reads the labelled examples only: the ones written from the class names say nothing of how many
     # examples a class has; the epochs still count every example trained on
-    dataset = start.splits.train.subset(np.arange(len(start.splits.train) - start.splits.synthetic))
+    dataset = start.splits.labelled_train
     text = model_kind(start.model.arch, start.model.input_shape) == "text"
     epochs, budget_note = strategy.epochs(len(start.splits.train), train.batch_size, text=text, given=train.epochs)
     chosen, reason = strategy.choose(int(dataset.class_counts().min()), pretrained=start.pretrained, text=text,

@@ -42,8 +42,8 @@ def fold_splits(splits: DataSplits, folds: int, seed: int) -> list[DataSplits]:
     from sklearn.model_selection import StratifiedKFold
 
     # the examples written from the class names train every fold and are never scored
-    real = len(splits.train) - splits.synthetic
-    train, written = splits.train.subset(np.arange(real)), np.arange(real, len(splits.train))
+    train = splits.labelled_train
+    written = np.arange(len(train), len(splits.train))
     smallest = int(train.class_counts().min())
     if folds < 2 or smallest < folds:
         raise WarmstartError(f"folds={folds}: the search validates on stratified folds of the training examples "
