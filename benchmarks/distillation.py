@@ -187,7 +187,12 @@ def text(args, folder: Path) -> dict:
     unlabelled_source = SHARED / (args.text_unlabeled_from or args.text_data)
     unlabeled = unlabelled_texts(folder, unlabelled_source, args.text_unlabeled) if args.text_unlabeled >= 0 else None
     arms = chosen_arms(args, unlabeled)
-    students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
+    if args.text_intermediate_size:  # each kept layer's feed-forward block pruned (models/ffn_pruning.py)
+        width = args.text_intermediate_size
+        students = [(f"layers={k} ffn={width}", ModelConfig(f"layers={k}", {"intermediate_size": width}))
+                    for k in args.text_layers]
+    else:
+        students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
     text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
                                       "student_lr": args.text_student_lr, "batch_size": 16})
     rows = run_arms(teacher_dir, data, students, arms, text_args, folder, unlabeled)
@@ -252,6 +257,8 @@ def main() -> None:
                             help="the set whose training texts are the unlabelled ones (default: --text-data's)")
     text_group.add_argument("--text-layers", nargs="+", default=["3", "2"],
                             help="the students: K (K layers, evenly spaced) or I,J (those layers)")
+    text_group.add_argument("--text-intermediate-size", type=int, default=None,
+                            help="prune each student layer's feed-forward block to this many neurons (MiniLM: 1536)")
     text_group.add_argument("--text-teacher", default=None,
                             help="reuse this teacher run (made by this script with the same data settings)")
     text_group.add_argument("--text-teacher-epochs", type=int, default=6)

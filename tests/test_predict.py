@@ -1,6 +1,6 @@
-"""``predict``: a CSV in, the same CSV plus predicted_label and probability out, for vector, image and text
-checkpoints trained here on real (small) data; errors exit with code 2, and a failed prediction leaves the old
-output as it was."""
+"""``predict``: a table in (.csv, .tsv, .jsonl or .parquet, as training reads them), the same rows plus
+predicted_label and probability out as CSV, for vector, image and text checkpoints trained here on real (small) data;
+errors exit with code 2, and a failed prediction leaves the old output as it was."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def test_vector_predictions_select_features_by_name_and_keep_every_column(wine, 
     rows = [[f"w{i}", *(f"{v:.4f}" for v in reversed(bunch.data[i][7:])), bunch.target_names[bunch.target[i]],
              *(f"{v:.4f}" for v in reversed(bunch.data[i][:7]))] for i in held]
     source = write_csv(tmp_path / "in.csv", [header, *rows])
-    code, out, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", source, "--out", tmp_path / "p.csv"],
-                             capsys)
+    code, out, err = run_cli(["predict", "--checkpoint", folder / "run", "--input", source, "--out",
+                              tmp_path / "p.csv"], capsys)
     assert code == 0, err
     assert f"predicted {len(held)} of {len(held)} rows" in out and str(tmp_path / "p.csv") in out
     written = read_csv(tmp_path / "p.csv")
@@ -314,12 +314,63 @@ def test_rows_of_empty_cells_are_kept_in_place_not_dropped(text_model, wine, tmp
     assert code == 2 and "line 3, column 'alcohol': the value is missing" in err
 
 
-def test_predict_names_what_it_cannot_read_instead_of_misreading_it(text_model, tmp_path, capsys):
+def write_table(path: Path, rows: list[list]) -> Path:
+    """``rows`` (a header, then data) as the file ``path`` names: .tsv, .jsonl (one object per row) or .parquet."""
+    header, data = rows[0], rows[1:]
+    if path.suffix == ".tsv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, delimiter="\t").writerows(rows)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(dict(zip(header, row))) + "\n" for row in data), encoding="utf-8")
+    else:
+        arrow = pytest.importorskip("pyarrow")
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(arrow.table({name: [row[j] for row in data] for j, name in enumerate(header)}),
+                                    path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".jsonl", ".parquet"])
+def test_every_table_format_training_reads_predicts_as_its_csv(text_model, wine, suffix, tmp_path, capsys):
+    # text: the same rows as .csv and as another format give the same output file, the empty text's place included
+    table = [["id", "text"], *[[str(i), text] for i, (text, _) in enumerate(sentences(10, seed=2))]]
+    table.insert(3, ["empty", ""])
+    warmstart.predict(text_model, write_csv(tmp_path / "in.csv", table), tmp_path / "from_csv.csv")
+    code, out, err = run_cli(["predict", "--checkpoint", text_model, "--input", write_table(tmp_path / f"in{suffix}",
+                              table), "--out", tmp_path / "other.csv"], capsys)
+    assert code == 0, err
+    assert "predicted 10 of 11 rows" in out
+    place = "row 3" if suffix == ".parquet" else "line 4" if suffix == ".tsv" else "line 3"
+    assert f"(first: {place})" in err
+    assert (tmp_path / "other.csv").read_text() == (tmp_path / "from_csv.csv").read_text()
+    # vectors: JSON numbers (and Parquet doubles) are read as training reads them; the predictions are the CSV's
+    bunch, held, folder, _ = wine
+    header = [*bunch.feature_names, "label"]
+    numbers = [[*(round(float(v), 4) for v in bunch.data[i]), str(bunch.target_names[bunch.target[i]])]
+               for i in held]
+    expected = warmstart.predict(folder / "run", write_csv(tmp_path / "v.csv", [header, *numbers]),
+                                 tmp_path / "v_csv.csv")
+    result = warmstart.predict(folder / "run", write_table(tmp_path / f"v{suffix}", [header, *numbers]),
+                               tmp_path / "v_other.csv")
+    assert result.to_dict() | {"out": ""} == expected.to_dict() | {"out": ""}
+    assert [r[-2:] for r in read_csv(tmp_path / "v_other.csv")] == [r[-2:] for r in read_csv(tmp_path / "v_csv.csv")]
+
+
+def test_a_json_list_as_text_is_refused_naming_the_line(text_model, tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text('{"text": "good film"}\n')
+    source.write_text('{"text": "good film"}\n\n{"text": ["bad", "meal"]}\n')
+    with pytest.raises(warmstart.WarmstartError, match=r"in\.jsonl, row 3: the field 'text' holds a JSON list"):
+        warmstart.predict(text_model, source, tmp_path / "p.csv")
+
+
+def test_predict_names_what_it_cannot_read_instead_of_misreading_it(text_model, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("good film\n")
     code, _, err = run_cli(["predict", "--checkpoint", text_model, "--input", source, "--out", tmp_path / "p.csv"],
                            capsys)
-    assert code == 2 and "a .jsonl file; predict reads CSV" in err
+    assert code == 2 and "a .txt file; predict reads a .csv, .tsv, .jsonl or .parquet table of rows" in err
+    assert "fix: add a header line" in err
     warmstart.export_model(text_model, "torchscript", out=tmp_path / "ts")
     write_csv(tmp_path / "in.csv", [["text"], ["good film"]])
     code, _, err = run_cli(["predict", "--checkpoint", tmp_path / "ts", "--input", tmp_path / "in.csv", "--out",

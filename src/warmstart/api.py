@@ -233,8 +233,9 @@ def distill(teacher: str | Path, data: DataConfig | str, *, student: str | Model
     (text): the share of each training text's tokens replaced by the mask token, one copy read by both, a new draw
     every step (0: none; it needs the teacher's tokenizer, as a cut student has); see
     :mod:`warmstart.strategies.distillation`. ``student``: ``layers=K`` or ``layers=0,1`` (the
-    teacher's text encoder cut to K layers), ``hf:SOURCE`` or ``minilm``, or a registered architecture (a
-    ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
+    teacher's text encoder cut to K layers; ``ModelConfig("layers=3", {"intermediate_size": 768})`` also prunes each
+    layer's feed-forward block, :mod:`warmstart.models.ffn_pruning`), ``hf:SOURCE`` or ``minilm``, or a registered
+    architecture (a ``ModelConfig`` with its options: ``ModelConfig("cnn", {"widths": [4, 8, 16]})``); see
     :mod:`warmstart.run.distillation`. ``unlabeled``: inputs that extend the transfer set, as a user has them
     (:func:`warmstart.data.unlabelled.load_unlabelled`: a .txt of one text per line, a .csv/.jsonl/.parquet text
     column, a folder of images, an .npz holding x; a path is read with ``data``'s columns, image size and resizing),
@@ -274,10 +275,11 @@ def evaluate(checkpoint: str | Path | RunResult, data: DataConfig | str, *, spli
 def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_column: str = "text",
             image_column: str = "path", label_column: str = "label", batch_size: int = 128,
             device: str = "auto") -> PredictionResult:
-    """Predict every row of the CSV ``input`` and write ``out``: the same rows and columns, plus ``predicted_label``
-    and ``probability`` (softmax). Vector models read their recorded feature columns by name, text models
-    ``text_column`` (an empty text leaves its row unpredicted, with a note), image models the image paths in
-    ``image_column``; see :mod:`warmstart.prediction`. ``out`` is replaced only when every row was predicted."""
+    """Predict every row of the table ``input`` (.csv, .tsv, .jsonl or .parquet, read as training reads them) and
+    write ``out``, a CSV: the same rows and columns, plus ``predicted_label`` and ``probability`` (softmax). Vector
+    models read their recorded feature columns by name, text models ``text_column`` (an empty text leaves its row
+    unpredicted, with a note), image models the image paths in ``image_column``; see :mod:`warmstart.prediction`.
+    ``out`` is replaced only when every row was predicted."""
     return _predict_csv(checkpoint, input, out, text_column=text_column, image_column=image_column,
                         label_column=label_column, batch_size=batch_size, device=device)
 

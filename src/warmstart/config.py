@@ -72,7 +72,8 @@ class DataConfig:
         corrupted set is always the same (see :mod:`warmstart.data.corruptions`; ``warmstart list corruptions``).
     class_name_examples: text only: this many training examples per class written from its name into
         ``class_name_template`` (SetFit's templated examples; see :mod:`warmstart.data.class_names`); 0: none.
-    class_name_template: the sentence a class name is written into, at its ``{}``.
+    class_name_template: the sentence a class name is written into, at its one ``{}``; a literal brace is
+        written twice (``{{``, ``}}``), as ``str.format`` reads it.
     """
 
     source: str

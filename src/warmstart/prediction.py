@@ -1,6 +1,7 @@
-"""Predicting a CSV file with a checkpoint (or an ONNX export of one, run through onnxruntime): the input's rows,
-every column kept in order, plus ``predicted_label`` (the class name) and ``probability`` (the softmax probability
-of that class).
+"""Predicting a table of rows with a checkpoint (or an ONNX export of one, run through onnxruntime): the input's
+rows, every column kept in order, plus ``predicted_label`` (the class name) and ``probability`` (the softmax
+probability of that class), written as CSV. The input is read as training reads a table
+(:func:`warmstart.data.text.read_table`): a .csv, .tsv, .jsonl or .parquet file.
 
 What each row's input is depends on the checkpoint's data kind:
 
@@ -9,7 +10,7 @@ What each row's input is depends on the checkpoint's data kind:
   ``.npz``), every column but the optional label column is a feature, and their number must match the model's.
 - ``text``: the text column, tokenised as the checkpoint records. A row whose text is empty is left unpredicted
   (both new cells empty) and counted in a note; there is nothing in it to classify.
-- ``image``: a column of image paths (relative ones resolve against the CSV's folder), each converted to the
+- ``image``: a column of image paths (relative ones resolve against the input file's folder), each converted to the
   model's channels and resized to its input size as image folders are at training time, then normalised with the
   checkpoint's statistics.
 
@@ -33,7 +34,8 @@ import torch
 from .data.fit import interpolation as fit_interpolation
 from .data.preprocess import Normalization, Tokenization, preprocessing_from_dict
 from .engine import predict_logits, resolve_device
-from .data.files import read_csv_rows, read_image
+from .data.files import read_image
+from .data.text import TEXT_SUFFIXES, Table, flat, read_table
 from .errors import WarmstartError
 from .io import write_text
 from .models import CheckpointInfo
@@ -62,47 +64,50 @@ class PredictionResult:
 @dataclass(frozen=True)
 class _Table:
     path: Path
-    header: list[str]  # as written in the file
-    rows: list[list[str]]
-    lines: list[int]  # each row's 1-based record number in the file (the header is 1)
+    header: list[str]
+    rows: list[list[str]]  # every row's cell for every column of the header, "" where the row has none
+    read: Table  # as the data package read it: where each row is in the file
 
     def column(self, name: str, flag: str, role: str) -> int:
-        names = [h.strip() for h in self.header]
-        if name not in names:
-            raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are {', '.join(names)}",
+        if name not in self.header:
+            raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are {', '.join(self.header)}",
                                  hint=f"name the {role} column with {flag}")
-        return names.index(name)  # once: read_csv_rows refuses a header that names a column twice
+        return self.header.index(name)  # once: the reader refuses a header that names a column twice
+
+    def place(self, row: int) -> str:
+        return self.read.place(row)
+
+
+TABLES = f"{', '.join(TEXT_SUFFIXES[:-1])} or {TEXT_SUFFIXES[-1]}"  # the tables predict reads, as training does
+# What predict refuses by suffix, with what to do instead; every other file is read as training reads a table.
+_NOT_TABLES = {
+    ".json": "write one JSON object per row on its own line, as a .jsonl file (e.g. pandas.read_json(path)"
+             ".to_json(out, orient='records', lines=True))",
+    ".npz": "predict arrays in Python with warmstart.predict_proba(checkpoint, x), or save the rows as a .csv",
+    ".txt": "add a header line naming the column (text) and save the file as .csv, or write one "
+            '{"text": "..."} object per line as .jsonl',
+}
 
 
 def _read_table(path: Path) -> _Table:
     if not path.is_file():
         raise WarmstartError(f"--input {str(path)!r}: no such file" + (" (it is a folder)" if path.is_dir() else ""),
-                             hint="pass the CSV file of rows to predict")
-    if path.suffix.lower() in (".tsv", ".jsonl", ".json", ".parquet", ".npz", ".txt"):
-        raise WarmstartError(f"--input {str(path)!r}: a {path.suffix} file; predict reads CSV (a header row, then one "
-                             "row per example)",
-                             hint="save the rows as CSV, e.g. pandas.read_json(path, lines=True).to_csv(out, "
-                                  "index=False)")
-    records = read_csv_rows(path)
-    if not records or not any(cell.strip() for cell in records[0]):
-        raise WarmstartError(f"{path}: empty file; expected a header row and data rows",
+                             hint=f"pass the {TABLES} table of rows to predict")
+    suffix = path.suffix.lower()
+    if suffix in _NOT_TABLES:
+        raise WarmstartError(f"--input {str(path)!r}: a {suffix} file; predict reads a {TABLES} table of rows, "
+                             "one example each, as training does",
+                             hint=_NOT_TABLES[suffix])
+    read = read_table(path)  # as training reads it: .csv, .tsv, .jsonl, .parquet; any other suffix as CSV
+    if not any(read.columns):
+        raise WarmstartError(f"{path}: empty file; expected a header row (or JSON objects) and data rows",
                              hint="write a header row naming the columns, then one row per example to predict")
-    header = records[0]
-    taken = [name for name in NEW_COLUMNS if name in (h.strip() for h in header)]
+    taken = [name for name in NEW_COLUMNS if name in read.columns]
     if taken:
         raise WarmstartError(f"{path}: already has the column(s) {', '.join(taken)}, which predict writes",
                              hint="rename or drop them (is this an earlier prediction's output?)")
-    rows, lines = [], []
-    for line, row in enumerate(records[1:], start=2):
-        if not row or (len(header) > 1 and len(row) == 1 and not row[0].strip()):
-            continue  # a blank line is not a row; a row of empty cells is (an empty text, a missing value)
-        if len(row) != len(header):
-            raise WarmstartError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}",
-                                 hint=f"give line {line} the header's {len(header)} fields; quote a field that holds "
-                                      "a comma")
-        rows.append(row)
-        lines.append(line)
-    return _Table(path, header, rows, lines)
+    rows = [[row.get(name, "") for name in read.columns] for row in read.rows]
+    return _Table(path, read.columns, rows, read)
 
 
 # An encoder turns the table's rows ``indices`` into the model's inputs.
@@ -111,7 +116,7 @@ Encoder = Callable[[np.ndarray], torch.Tensor]
 
 def _vector_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, label_column: str,
                     checkpoint: str | Path) -> Encoder:
-    names = [h.strip() for h in table.header]
+    names = table.header
     recorded = info.extra.get("feature_names")
     if recorded is not None:
         missing = [name for name in recorded if name not in names]
@@ -140,7 +145,7 @@ def _vector_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, la
 
 
 def _number(table: _Table, row: int, col: int) -> float:
-    where = f"{table.path}, line {table.lines[row]}, column {table.header[col].strip()!r}"
+    where = f"{table.path}, {table.place(row)}, column {table.header[col]!r}"
     cell = table.rows[row][col].strip()
     if not cell:
         raise WarmstartError(f"{where}: the value is missing (empty)", hint="fill in or impute missing values")
@@ -169,7 +174,7 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
 
     def load(row: int) -> np.ndarray:
         cell = table.rows[row][col].strip()
-        where = f"{table.path}, line {table.lines[row]}, column {image_column!r}"
+        where = f"{table.path}, {table.place(row)}, column {image_column!r}"
         if not cell:
             raise WarmstartError(f"{where}: the image path is empty",
                                  hint=f"fill in the image file's path in column {image_column!r}, or remove the row")
@@ -194,7 +199,9 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
 
 def _text_encoder(table: _Table, tokenization: Tokenization, text_column: str) -> tuple[Encoder, np.ndarray]:
     col = table.column(text_column, "--text-column", "text")
-    texts = [row[col].strip() for row in table.rows]
+    # a JSON list or object is no text: refused, as training refuses it
+    texts = [flat(row[col], table.path, number, text_column).strip()
+             for number, row in zip(table.read.numbers, table.rows)]
     keep = np.asarray([i for i, text in enumerate(texts) if text], dtype=np.int64)
     return (lambda indices: tokenization.apply(np.asarray([texts[i] for i in indices], dtype=object))), keep
 
@@ -215,8 +222,9 @@ def _write_output(out: Path, table: _Table, labels: list[str], probabilities: li
 def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_column: str = "text",
             image_column: str = "path", label_column: str = "label", batch_size: int = 128,
             device: str = "auto") -> PredictionResult:
-    """Predict every row of the CSV ``input`` with ``checkpoint`` and write ``out``: the input's rows and columns,
-    plus ``predicted_label`` and ``probability``. See the module's docstring for what each data kind reads."""
+    """Predict every row of the table ``input`` (.csv, .tsv, .jsonl or .parquet) with ``checkpoint`` and write the
+    CSV ``out``: the input's rows and columns, plus ``predicted_label`` and ``probability``. See the module's
+    docstring for what each data kind reads."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise WarmstartError(f"parameter batch_size: expected a positive integer, got {batch_size!r}",
                              hint="set --batch-size to 1 or more, e.g. --batch-size 256")
@@ -233,9 +241,9 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
         encode, to_predict = _text_encoder(table, preprocessing, text_column)
         skipped = len(table.rows) - len(to_predict)
         if skipped:
-            first = table.lines[min(set(range(len(table.rows))) - set(to_predict.tolist()))]
+            first = table.place(min(set(range(len(table.rows))) - set(to_predict.tolist())))
             notes.append(f"{input}: {skipped} row(s) with an empty text in column {text_column!r} were left "
-                         f"unpredicted (first: line {first})")
+                         f"unpredicted (first: {first})")
             log.info(notes[-1])
     elif info.kind == "vector" and isinstance(preprocessing, Normalization):
         encode = _vector_encoder(table, info, preprocessing, label_column, checkpoint)

@@ -58,11 +58,30 @@ def test_data_the_names_cannot_describe_is_refused(dataset, message):
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("template", ["This sentence is", "{} and {}", "{0}", 7])
+@pytest.mark.parametrize("template", ["This sentence is", "{} and {}", "{0}", 7, "Label: {{}}", "{name}", "{!r}",
+                                      "{:>9}", "a { b {}", '{"label": {}}'])
 def test_a_template_without_one_place_for_the_name_is_refused(template):
     with pytest.raises(WarmstartError, match="class_name_template") as caught:
         DataConfig("x.csv", class_name_template=template)
     assert "one {}" in str(caught.value)
+
+
+def test_literal_braces_are_written_as_str_format_writes_them():
+    """SetFit fills its template with str.format; "{}" was replaced as plain text instead, so "Topic: {{}}" wrote
+    "Topic: {joy}" while "{{x}} {}" kept its doubled braces."""
+    written = class_name_examples(texts(("joy", "fear")), 1, "Topic: {{{}}} ({{x}})")
+    assert list(written.x) == ["Topic: {joy} ({x})", "Topic: {fear} ({x})"]
+    assert class_name_examples(texts(("joy", "fear")), 1, "{{}} is {}").x[0] == "{} is joy"
+
+
+def test_a_template_whose_only_braces_are_escaped_is_refused_on_the_command_line(tmp_path, capsys):
+    code, _, err = run_cli(["finetune", "--from", "none", "--data", "digits", "--class-name-examples", "2",
+                            "--class-name-template", "Label: {{}}", "--out", tmp_path / "r"], capsys)
+    assert code == 2
+    assert "--class-name-template 'Label: {{}}'" in err and "one {}" in err  # the flag, what was expected
+    assert "found no {}: its {{}} is a literal '{}'" in err  # what was found
+    assert '"Topic: {{{}}}"' in err  # how to put the name in braces
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("count", [-1, 1.5, "2", True])

@@ -53,6 +53,39 @@ def test_class_spec_names_are_case_insensitive():
     assert parse_class_spec("t-shirt/TOP,ankle BOOT", FASHION) == [0, 9]
 
 
+def test_names_alike_groups_names_that_differ_only_in_case_or_whitespace():
+    from warmstart.data.classes import names_alike
+
+    assert names_alike(("FEAR", "anger", " fear", "fear", "joy", "Anger ")) == [("FEAR", " fear", "fear"),
+                                                                                 ("anger", "Anger ")]
+    assert names_alike(("fear", "joy", "love", "0", "1")) == []
+    assert names_alike(("a b", "a  b", "ab")) == [("a b", "a  b")]
+
+
+def test_labels_that_differ_only_in_case_or_whitespace_stay_classes_and_the_run_notes_them(tmp_path):
+    """"fear", "FEAR" and " fear" became three classes without a word; they stay three (a dataset may mean the
+    case), and the run's notes name them."""
+    import json
+
+    import warmstart
+    from warmstart import TrainConfig
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["fear", "FEAR", " fear", "joy"])
+    x = np.concatenate([rng.standard_normal((12, 4)) + 3 * i for i in range(4)]).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.repeat(labels, 12))
+    result = warmstart.finetune(None, str(tmp_path / "d.npz"), model="mlp", out=tmp_path / "run",
+                                train=TrainConfig(epochs=1, progress=False, trackers=()))
+    assert result.info.class_names == (" fear", "FEAR", "fear", "joy")  # as before: sorted, none merged
+    expected = "class names that differ only in case or whitespace are separate classes: ' fear', 'FEAR', 'fear'"
+    noted = [n for n in result.notes if expected in n]
+    assert len(noted) == 1 and "write its label one way in the data" in noted[0], result.notes
+    assert any(expected in n for n in json.loads((tmp_path / "run" / "config.json").read_text())["notes"])
+    apart = warmstart.finetune(None, DataConfig(str(tmp_path / "d.npz"), classes="fear,joy"), model="mlp",
+                               train=TrainConfig(epochs=1, progress=False, trackers=()))
+    assert not any("differ only in case" in n for n in apart.notes)  # the classes trained on are told apart
+
+
 def test_class_spec_mixes_names_and_ids():
     assert parse_class_spec("Bag,0-1", FASHION) == [8, 0, 1]
 

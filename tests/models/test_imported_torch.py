@@ -11,6 +11,7 @@ from torch import nn
 from warmstart.errors import WarmstartError
 from warmstart.models import create_model, read_info
 from warmstart.models.imported import ImportedWeights, imported_architecture, imported_weights, load_imported
+from tests.cli_runner import run_cli
 
 
 def features(net, x):
@@ -143,3 +144,23 @@ def test_an_empty_weights_file_is_a_clear_error(tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(WarmstartError, match=r"empty.pt cannot be read as a PyTorch state dict \(EOFError"):
         load_imported(create_model("mlp", (12,), 3, hidden=[8]), imported_weights(f"torch:{tmp_path / 'empty.pt'}"))
+
+
+def test_a_relative_weights_file_is_recorded_absolute_so_a_replay_elsewhere_finds_it(tmp_path, monkeypatch, capsys):
+    import json
+
+    import warmstart
+    from warmstart import ModelConfig, TrainConfig
+
+    torch.manual_seed(0)
+    (tmp_path / "work").mkdir()
+    torch.save(create_model("mlp", (64,), 10, hidden=[16]).state_dict(), tmp_path / "work" / "mlp.pt")
+    monkeypatch.chdir(tmp_path / "work")
+    warmstart.finetune("torch:mlp.pt", "digits", model=ModelConfig("mlp", {"hidden": [16]}), out="run",
+                       train=TrainConfig(epochs=1, progress=False, trackers=()))
+    parent = json.loads((tmp_path / "work" / "run" / "config.json").read_text())["parent"]
+    assert parent["pretrained"] == f"torch:{tmp_path / 'work' / 'mlp.pt'}"
+    monkeypatch.chdir(tmp_path)  # the replay, from another directory
+    code, _, err = run_cli(["finetune", "--config", str(tmp_path / "work" / "run" / "config.json"), "--quiet",
+                            "--tracker", "none", "--out", str(tmp_path / "replayed")], capsys)
+    assert code == 0, err

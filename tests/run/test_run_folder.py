@@ -218,3 +218,30 @@ def test_resume_refuses_a_source_checkpoint_replaced_at_the_same_path(blobs, tmp
     with pytest.raises(WarmstartError, match=r"parent.sha256: '[0-9a-f]{64}' then, '[0-9a-f]{64}' now"):
         warmstart.finetune(tmp_path / "source", blobs, strategy="l2-sp", train=three, out=tmp_path / "run",
                            resume=True)
+
+
+def test_a_relative_source_checkpoint_is_recorded_absolute_so_resume_and_replay_work_elsewhere(
+        blobs, tmp_path, monkeypatch, capsys):
+    """``--from runs/x`` was recorded as typed: `--config RUN/config.json` from another directory found no
+    checkpoint, and a resume naming the same source by another path was refused (the parent's path differed)."""
+    from cli_runner import run_cli
+
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "source")
+    three = TrainConfig(epochs=3, batch_size=16, progress=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        warmstart.finetune("./source/", blobs, train=three, out=tmp_path / "run", callbacks=(Interrupt(),))
+    state = json.loads((tmp_path / "run" / "state" / "config.json").read_text())
+    assert state["parent"]["checkpoint"] == str(tmp_path / "source")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = warmstart.finetune(tmp_path / "source", blobs, train=three, out=tmp_path / "run", resume=True)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    metadata = json.loads((tmp_path / "run" / "model" / "metadata.json").read_text())
+    assert config["parent"] == metadata["parent"] == resumed.info.extra["parent"]
+    assert config["parent"]["checkpoint"] == str(tmp_path / "source")
+    code, _, err = run_cli(["finetune", "--config", tmp_path / "run" / "config.json", "--quiet", "--out",
+                            tmp_path / "replay"], capsys)
+    assert code == 0, err
+    replayed = json.loads((tmp_path / "replay" / "config.json").read_text())
+    assert replayed["parent"] == config["parent"]  # the same path and the same weights (sha256)

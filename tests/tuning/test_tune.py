@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from sklearn.datasets import load_digits
 
 import warmstart
@@ -206,7 +207,15 @@ def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, messag
         warmstart.tune(None, "digits" if "vector" not in message else vectors(tmp_path), model=MLP, train=TRAIN,
                        out=tmp_path / "run", trials=2, space=space)
     assert str(space) in error.value.message and error.value.hint
-    assert not (tmp_path / "run" / "study.journal").exists()
+    assert not (tmp_path / "run").exists()  # no study, and no empty folder left behind
+
+
+def test_an_early_error_leaves_no_out_folder_behind(tmp_path, capsys):
+    # the data is read after --out is checked: a missing file used to leave an empty --out (and its parents) behind
+    code, _, err = run_cli(["tune", "--from", "none", "--model", "mlp", "--data", tmp_path / "nope.npz",
+                            "--out", tmp_path / "runs" / "search", "--trials", "2"], capsys)
+    assert code == 2 and "nope.npz" in err and "no such file" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_resume_on_changed_data_is_refused(space_file, tmp_path):

@@ -16,7 +16,8 @@ DISTILLATION = "Distillation"
 DISTILL_OPTIONS = Group(
     Opt("teacher", ("--teacher",), str, "The fine-tuned teacher: a run folder or checkpoint.", REQUIRED, MODEL),
     Opt("student", ("--student",), str, "layers=K (the teacher's text encoder cut to K layers, every other one), "
-        "layers=0,1 (those layers), "
+        "layers=0,1 (those layers; --model-option intermediate_size=N also prunes each layer's feed-forward "
+        "block to its N neurons that carry the most on the training texts), "
         "hf:SOURCE or minilm (a smaller encoder), or a registered model trained on the teacher's inputs (cnn, mlp, "
         "timm; its options with --model-option).", REQUIRED, MODEL),
     Opt("unlabeled", ("--unlabeled",), Optional[str], "Unlabelled inputs extending the transfer set: a .txt (one "
@@ -40,7 +41,8 @@ DISTILL_OPTIONS = Group(
 
 @command(app, "distill", DATA_OPTIONS, DISTILL_OPTIONS,
          MODEL_OPTIONS.pick("model_option").with_help(model_option="KEY=VALUE, repeatable: the student's options "
-                                                                   "(e.g. widths=[4,8,16] for cnn)."),
+                                                                   "(e.g. widths=[4,8,16] for cnn; "
+                                                                   "intermediate_size=N for a layers= student)."),
          TRAINING_OPTIONS, SCALING_OPTIONS, LAUNCH_OPTIONS, TRACKING_OPTIONS, OUTPUT_OPTIONS)
 def distill(given: Given) -> None:
     """Distil a fine-tuned teacher into a smaller student (the teacher's soft targets, on the fly, on the student's

@@ -38,10 +38,10 @@ def evaluate(given: Given) -> None:
 
 
 PREDICT_OPTIONS = Group(
-    Opt("input", ("--input",), str, "CSV of the rows to predict.", ..., DATA),
+    Opt("input", ("--input",), str, "Rows to predict: a .csv, .tsv, .jsonl or .parquet table.", ..., DATA),
     Opt("text_column", ("--text-column",), str, "Text column (text models).", from_api("text_column"), DATA),
-    Opt("image_column", ("--image-column",), str, "Image path column (image models); relative to the CSV's folder.",
-        from_api("image_column"), DATA),
+    Opt("image_column", ("--image-column",), str, "Image path column (image models); relative to the input's "
+        "folder.", from_api("image_column"), DATA),
     Opt("label_column", ("--label-column",), str, "A label column, not a feature (vector models without recorded "
         "feature names).", from_api("label_column"), DATA),
     Opt("batch_size", ("--batch-size",), int, "Rows per forward pass.", from_api("batch_size"), min=1),
@@ -54,7 +54,8 @@ PREDICT_OPTIONS = Group(
                                                                  "or an ONNX export (its folder or model.onnx)."),
          PREDICT_OPTIONS, DEVICE)
 def predict(given: Given) -> None:
-    """Predict every row of a CSV: write its rows and columns plus predicted_label and probability."""
+    """Predict every row of a table (.csv, .tsv, .jsonl, .parquet): write its rows and columns plus predicted_label
+    and probability, as a CSV."""
     from .. import api
 
     result = api.predict(build.checkpoint(given), given.input, given.out, text_column=given.text_column,

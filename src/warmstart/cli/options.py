@@ -117,7 +117,8 @@ DATA_OPTIONS = Group(
     _data("corruption", "Shift every image of --data: NAME:SEVERITY, e.g. rotate:3 (`warmstart list corruptions`)."),
     _data("class_name_examples", "Text: add N training examples per class written from its name (SetFit's templated "
           "examples; names of words, not numbers).", min=0),
-    _data("class_name_template", "The sentence a class name is written into, at its {}."),
+    _data("class_name_template", "The sentence a class name is written into, at its {} (a literal brace is "
+          "written twice, {{ or }}, as in Python's str.format)."),
 )
 # what only training reads: the examples written from the class names
 TRAINING_DATA = ("class_name_examples", "class_name_template")

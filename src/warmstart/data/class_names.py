@@ -13,6 +13,10 @@ so that every strategy (a probe, full fine-tuning, SetFit's pairs) learns from t
 SetFit's ``sample_size`` (default 2), ``per_class`` weighs the name against the labelled texts: the copies are
 identical, so more of them pull the classifier harder towards the name.
 
+The template is read as SetFit reads it, with Python's ``str.format``: its one ``{}`` is where the name goes, and a
+literal brace is written twice (``"Topic: {{{}}}"`` writes "Topic: {joy}"). Anything else ``str.format`` would take
+(a second field, ``{0}``, ``{name}``, a format spec, a lone ``{`` or ``}``) is refused, not written as it stands.
+
 Two choices of ours: underscores in a name become spaces (Banking77's ``card_arrival`` is written "card arrival",
 as a person would), and names that are all numbers are refused: "This sentence is 1" tells the encoder nothing.
 
@@ -22,6 +26,8 @@ search (:func:`warmstart.run.trial.fold_splits`) train on them and never score t
 """
 
 from __future__ import annotations
+
+from string import Formatter
 
 import numpy as np
 
@@ -36,11 +42,32 @@ MAX_PER_CLASS = 1000
 
 
 def check_template(template: object) -> str:
-    """``template`` if it is a string holding ``{}`` exactly once, where the class name goes."""
-    if not isinstance(template, str) or template.count("{}") != 1:
-        raise WarmstartError(f"class_name_template {template!r}: expected a text with one {{}} where the class name "
-                             "goes", hint=f'pass e.g. --class-name-template "{DEFAULT_TEMPLATE}"')
-    return template
+    """``template`` if it is a string with exactly one replacement field, ``{}``, where the class name goes, read as
+    ``str.format`` reads it: ``{{`` and ``}}`` are literal braces."""
+    where = f"--class-name-template {template!r} (class_name_template)"
+    expected = ("expected a text with one {} where the class name goes, and any literal brace written twice ({{ or "
+                "}}, as in Python's str.format)")
+    hint = (f'write {{}} where the name goes and a literal brace twice, e.g. --class-name-template "{DEFAULT_TEMPLATE}"'
+            ', or "Topic: {{{}}}" for the name in braces ("Topic: {joy}")')
+    if not isinstance(template, str):
+        raise WarmstartError(f"{where}: {expected}; found a value of type {type(template).__name__}", hint=hint)
+    try:
+        fields = [_field_text(name, spec, conversion)
+                  for _, name, spec, conversion in Formatter().parse(template) if name is not None]
+    except ValueError as exc:  # "Single '}' encountered in format string"
+        raise WarmstartError(f"{where}: {expected}; found a single brace ({exc})", hint=hint) from None
+    if fields == ["{}"]:
+        return template
+    if not fields:  # "{{}}" is an escaped "{}", not the place for the name
+        found = "no {}" + (": its {{}} is a literal '{}'" if "{{}}" in template else "")
+    else:
+        found = f"{len(fields)} replacement fields: {', '.join(fields)}" if len(fields) > 1 else fields[0]
+    raise WarmstartError(f"{where}: {expected}; found {found}", hint=hint)
+
+
+def _field_text(name: str, spec: str | None, conversion: str | None) -> str:
+    """A replacement field as the template wrote it: ``{0}``, ``{name!r}``, ``{:>9}``."""
+    return "{" + name + ("" if conversion is None else f"!{conversion}") + (f":{spec}" if spec else "") + "}"
 
 
 def written_name(name: str) -> str:
@@ -68,7 +95,8 @@ def class_name_examples(dataset: Dataset, per_class: int, template: str = DEFAUL
                              f"are both written {same[0]!r}, so their examples would contradict each other",
                              hint="rename one of the classes in the data's label column, or drop "
                                   "--class-name-examples")
-    texts = np.array([template.replace("{}", name) for name in names for _ in range(per_class)], dtype=object)
+    # str.format, as check_template read it: the name at its {}, doubled braces made single
+    texts = np.array([template.format(name) for name in names for _ in range(per_class)], dtype=object)
     labels = np.repeat(np.arange(dataset.num_classes, dtype=np.int64), per_class)
     return Dataset(texts, labels, dataset.class_names, "text", dataset.name)
 

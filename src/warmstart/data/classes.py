@@ -82,6 +82,17 @@ def _by_name(token: str, names: list[str], spec: str) -> int | None:
     return folded[0] if folded else None
 
 
+def names_alike(class_names: Sequence[str]) -> list[tuple[str, ...]]:
+    """Groups of class names that differ only in case or whitespace (``"fear"``, ``"FEAR"``, ``" fear"``), in
+    class order. Each stays a class of its own: a dataset may mean the case (``"CO"`` and ``"Co"``, ``"US"`` and
+    ``"us"``), and merging them would change the class ids of data that is right. A run names them in its notes,
+    as most often one label was typed several ways."""
+    groups: dict[str, list[str]] = {}
+    for name in class_names:
+        groups.setdefault(" ".join(str(name).split()).casefold(), []).append(name)
+    return [tuple(group) for group in groups.values() if len(group) > 1]
+
+
 def select_classes(dataset: Dataset, class_ids: Sequence[int]) -> Dataset:
     """Keep the examples of ``class_ids``, relabelled 0..len-1 in that order, with their names kept."""
     mapping = np.full(dataset.num_classes, -1, dtype=np.int64)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import WarmstartError
 from .dataset import Dataset
-from .files import class_order, read_csv_rows, repeated
+from .files import check_regular_file, class_order, read_csv_rows, repeated
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 log = logging.getLogger("warmstart")
@@ -38,34 +39,64 @@ def split_files(path: Path) -> tuple[Path, Path | None] | None:
     return path, None
 
 
+@dataclass(frozen=True)
+class Table:
+    """A text table as read: its ``columns`` in order (a JSON-lines file's keys in the order they first occur), its
+    ``rows`` as dicts of strings (a missing value is ``""``), and each row's 1-based ``numbers`` in the file for
+    messages: a CSV/TSV record (the header is 1), a JSON line, a Parquet row."""
+
+    path: Path
+    columns: list[str]
+    rows: list[dict[str, str]]
+    numbers: list[int]
+
+    def place(self, index: int) -> str:
+        """Where row ``index`` is in the file: ``line 3``, or ``row 3`` of a Parquet file (which has no lines)."""
+        return f"{'row' if self.path.suffix.lower() == '.parquet' else 'line'} {self.numbers[index]}"
+
+
+def read_table(path: Path) -> Table:
+    """A text table (.csv, .tsv, .jsonl or .parquet; any other suffix is read as CSV), as training reads it. Blank
+    lines are no rows, nor is a line of one empty or blank field in a table of several columns; a row with fewer
+    fields than the header has its last ones missing (``""``); one with more is refused."""
+    suffix = path.suffix.lower()
+    check_regular_file(path, "file")  # a FIFO would block the first read forever
+    if suffix == ".parquet":
+        return _parquet_table(path)
+    if suffix == ".jsonl":
+        return _json_lines_table(path)
+    records = read_csv_rows(path, delimiter="\t" if suffix == ".tsv" else ",")
+    if not records:
+        return Table(path, [], [], [])
+    header = [h.strip() for h in records[0]]
+    rows, numbers = [], []
+    for line, record in enumerate(records[1:], start=2):
+        if not record or (len(header) > 1 and len(record) == 1 and not record[0].strip()):
+            continue  # a blank line; a row of empty cells (",,") is a row
+        if len(record) > len(header):  # zip would drop the extra fields, and shift none: a text cut short
+            separator = "a tab" if suffix == ".tsv" else "a comma"
+            raise WarmstartError(f"{path}, row {line}: {len(record)} fields, but the header has {len(header)}",
+                                 hint=f"quote a field that holds {separator} (\"...\"), or add the missing "
+                                      "column names to the header")
+        rows.append(dict(zip(header, record + [""] * (len(header) - len(record)))))
+        numbers.append(line)
+    return Table(path, header, rows, numbers)
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a text table (.csv, .tsv, .jsonl or .parquet) as dicts of strings; a missing value is ``""``."""
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _parquet_rows(path)
-    if suffix != ".jsonl":
-        records = read_csv_rows(path, delimiter="\t" if suffix == ".tsv" else ",")
-        if not records:
-            return []
-        header = [h.strip() for h in records[0]]
-        rows = []
-        for line, record in enumerate(records[1:], start=2):
-            if not record:
-                continue  # a blank line
-            if len(record) > len(header):  # zip would drop the extra fields, and shift none: a text cut short
-                separator = "a tab" if suffix == ".tsv" else "a comma"
-                raise WarmstartError(f"{path}, row {line}: {len(record)} fields, but the header has {len(header)}",
-                                     hint=f"quote a field that holds {separator} (\"...\"), or add the missing "
-                                          "column names to the header")
-            rows.append(dict(zip(header, record + [""] * (len(header) - len(record)))))
-        return rows
+    return read_table(path).rows
+
+
+def _json_lines_table(path: Path) -> Table:
     try:
         with open(path, encoding="utf-8-sig") as f:
             lines = f.readlines()
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    rows = []
+    columns: dict[str, None] = {}  # an ordered set
+    rows, numbers = [], []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -80,9 +111,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         if not isinstance(record, dict):
             raise WarmstartError(f"{path}, line {n}: expected a JSON object, got {type(record).__name__}",
                                  hint='one object per line, e.g. {"text": "...", "label": "..."}')
+        columns.update(dict.fromkeys(record))
         rows.append({k: "" if v is None else NestedValue(json.dumps(v)) if isinstance(v, (list, dict)) else str(v)
                      for k, v in record.items()})
-    return rows
+        numbers.append(n)
+    return Table(path, list(columns), rows, numbers)
 
 
 class NestedValue(str):
@@ -111,7 +144,7 @@ def _object_naming_each_key_once(pairs: list[tuple[str, object]]) -> dict[str, o
     return dict(pairs)
 
 
-def _parquet_rows(path: Path) -> list[dict[str, str]]:
+def _parquet_table(path: Path) -> Table:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
@@ -124,24 +157,23 @@ def _parquet_rows(path: Path) -> list[dict[str, str]]:
         raise WarmstartError(f"{path}: cannot be read as a Parquet file ({type(exc).__name__}: {exc})",
                              hint="write it with pandas.DataFrame.to_parquet or pyarrow.parquet.write_table") \
             from None
-    if table.num_rows == 0:
-        return []
-    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in table.to_pylist()]
+    rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in table.to_pylist()]
+    return Table(path, list(table.column_names), rows, list(range(1, len(rows) + 1)))
 
 
 def _read_table(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    rows = read_rows(path)
-    if not rows:
+    table = read_table(path)
+    if not table.rows:
         raise WarmstartError(f"{path}: no rows; expected a header (or JSON objects) with {text_column!r} and "
                              f"{label_column!r}",
                              hint="add a header row and data rows, or point --data at another file")
-    columns = list(rows[0])
+    columns = table.columns
     for role, column, flag in (("text", text_column, "--text-column"), ("label", label_column, "--label-column")):
         if column not in columns:
             raise WarmstartError(f"{path}: no {role} column {column!r}; the columns are {', '.join(columns)}",
                                  hint=f"name the {role} column with {flag}")
     texts, labels, dropped = [], [], []
-    for n, row in enumerate(rows, start=2 if path.suffix.lower() in (".csv", ".tsv") else 1):
+    for n, row in zip(table.numbers, table.rows):
         text, label = (flat(row.get(text_column), path, n, text_column).strip(),
                        flat(row.get(label_column), path, n, label_column).strip())
         if not label:

@@ -73,6 +73,14 @@ def resolve_path(path: str | Path) -> Path:
                          hint="pass the run folder written by `warmstart pretrain` or `finetune`, or its model/")
 
 
+def recorded_checkpoint(path: str | Path) -> str:
+    """How a run records the checkpoint it started from (its lineage, config.json): the path as named (a run
+    folder, its ``model/`` or the weights file), made absolute. A relative one would be looked for in the working
+    directory of whoever replays or resumes the run. Symbolic links are kept, as for a local ``hf:`` folder
+    (:func:`warmstart.models.hf.recorded_source`): the folder the user named."""
+    return os.path.abspath(Path(path).expanduser())
+
+
 def save_checkpoint(model: TransferModel, folder: str | Path, info: CheckpointInfo) -> Path:
     """Write ``model`` and ``info`` atomically; ``info`` must describe the model, or it could never be loaded."""
     declared = (info.arch, json.dumps(info.arch_args, sort_keys=True), tuple(info.input_shape), len(info.class_names))

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import WarmstartError
 from .base import MODELS, TransferModel
+from .ffn_pruning import NeuronScores, keep_neurons, magnitude_scores
 
 
 def _minilm() -> str:
@@ -239,7 +240,7 @@ class TextEncoder(nn.Module):
     """A transformer encoder with mean or CLS pooling over the real (unpadded) tokens."""
 
     def __init__(self, source: str, pooling: str, pretrained: bool, normalize: bool,
-                 layers: Sequence[int] | None = None):
+                 layers: Sequence[int] | None = None, intermediate_size: int | None = None):
         super().__init__()
         from transformers import AutoModel
 
@@ -255,6 +256,8 @@ class TextEncoder(nn.Module):
                 lambda _, **kw: AutoModel.from_config(config, trust_remote_code=False, **kw), source)
         if layers is not None:
             keep_layers(self.encoder, layers, source)
+        if intermediate_size is not None:  # a saved pruned student: its checkpoint replaces these neurons' weights
+            keep_feed_forward(self.encoder, intermediate_size, source)
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
         self.pooling = pooling
         self.normalize = normalize
@@ -320,6 +323,21 @@ def keep_layers(encoder: nn.Module, layers: Sequence[int], source: str) -> None:
     encoder.config.num_hidden_layers = len(layers)
 
 
+def keep_feed_forward(encoder: nn.Module, width: int, source: str,
+                      scores: Sequence[NeuronScores] | None = None) -> list[list[int]]:
+    """Cut every feed-forward block of ``encoder`` (a Hugging Face model) to ``width`` neurons, in place, those
+    best by ``scores`` (:mod:`warmstart.models.ffn_pruning`; by default the data-free magnitude scores), and say so
+    in its config; returns the kept neurons per layer."""
+    stack = transformer_layers(encoder)
+    if stack is None:
+        raise WarmstartError(f"model source {source!r}: its encoder has no BERT-style layer list (encoder.layer), so "
+                             "its feed-forward blocks cannot be pruned",
+                             hint="drop intermediate_size, or distil into another student (hf:SOURCE)")
+    kept = keep_neurons(stack, magnitude_scores(stack) if scores is None else scores, width)
+    encoder.config.intermediate_size = width
+    return kept
+
+
 def _without_pooler(build: Callable, path: str):
     """BERT-style models carry a pooler that mean pooling never uses; leave it out so every weight trains."""
     try:
@@ -363,21 +381,27 @@ class _Holder(nn.Module):
 
 @MODELS.register("hf")
 def hf(input_shape: tuple[int, ...], num_classes: int, source: str = "minilm", pooling: str = "mean",
-       pretrained: bool = True, normalize: bool | None = None, layers: Sequence[int] | None = None) -> HFModel:
+       pretrained: bool = True, normalize: bool | None = None, layers: Sequence[int] | None = None,
+       intermediate_size: int | None = None) -> HFModel:
     """A Hugging Face encoder (local folder, hub id or the alias minilm) with mean or CLS pooling, for text.
 
     ``normalize``: L2-normalise the pooled embedding; by default, as the model's sentence-transformers
     configuration says (all-MiniLM-L6-v2 ends with a Normalize module: its embeddings are meant to be unit length).
     ``layers``: keep only these transformer layers (indices into the source's), as a student cut from its teacher.
+    ``intermediate_size``: prune every feed-forward block to this many neurons (:mod:`warmstart.models.ffn_pruning`;
+    ``distill`` chooses them on the training texts, a model built here by their weights' magnitude).
     """
     if pooling not in ("mean", "cls"):
         raise TypeError(f"pooling must be mean or cls, got {pooling!r}")
     source = recorded_source(source)
     if normalize is None:
         normalize = _sentence_transformers_normalizes(source)
-    backbone = TextEncoder(source, pooling, pretrained, bool(normalize), layers)
-    # ``layers`` is recorded only when set, so the arch_args of every uncut model stay as they were
+    backbone = TextEncoder(source, pooling, pretrained, bool(normalize), layers, intermediate_size)
+    # ``layers`` and ``intermediate_size`` are recorded only when set, so the arch_args of every uncut model stay
+    # as they were
+    cut = {**({} if layers is None else {"layers": list(layers)}),
+           **({} if intermediate_size is None else {"intermediate_size": intermediate_size})}
     return HFModel(backbone, backbone.num_features, num_classes, arch="hf",
                    arch_args={"source": source, "pooling": pooling, "pretrained": pretrained,
-                              "normalize": bool(normalize), **({} if layers is None else {"layers": list(layers)})},
+                              "normalize": bool(normalize), **cut},
                    input_shape=input_shape)

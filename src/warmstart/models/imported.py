@@ -24,6 +24,7 @@ Nothing is unpickled (``torch.load(weights_only=True)``), and nothing of a Keras
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def imported_weights(checkpoint: Any) -> ImportedWeights | None:
     if not file.is_file():
         kinds = ".h5 or .keras" if prefix == "keras" else ".pt, .pth or .safetensors"
         raise WarmstartError(f"--from {checkpoint}: no such file {str(file)!r}", hint=f"pass an existing {kinds} file")
-    return ImportedWeights(prefix, file)
+    # absolute, as a run records it (lineage, preprocessing): a replay or resume from another directory finds it
+    return ImportedWeights(prefix, Path(os.path.abspath(file)))
 
 
 def imported_architecture(source: ImportedWeights, given: ModelConfig | None) -> ModelConfig:

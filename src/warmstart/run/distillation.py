@@ -6,7 +6,9 @@ The student (``student``, the ``--student`` SPEC):
 
 - ``layers=K`` (text): the teacher itself, its encoder cut to K of its transformer layers, evenly spaced from the
   first (every other layer for half of them: DistilBERT's initialisation), with the teacher's head and tokenizer;
-  ``layers=0,1``: those layers (the bottom ones: layer dropping's choice);
+  ``layers=0,1``: those layers (the bottom ones: layer dropping's choice); with the model option
+  ``intermediate_size=N``, each kept layer's feed-forward block also pruned to the N neurons that carry the most of
+  its output on the training texts (:mod:`warmstart.models.ffn_pruning`);
 - ``hf:SOURCE`` or ``minilm`` (text): a smaller pretrained encoder with a new head; when its tokenizer differs
   from the teacher's, each training example carries both tokenisations;
 - a registered architecture (``cnn``, ``mlp``, ``timm``, ...) with its options (``--model-option``), trained from
@@ -35,8 +37,9 @@ from ..engine import Callback, resolve_device
 from ..engine.loop import predict_logits
 from ..errors import WarmstartError
 from ..evaluation.speed import measure_speeds
-from ..models import MODELS, CheckpointInfo, TransferModel, load_checkpoint, read_info
-from ..models.hf import chosen_layers, keep_layers, spaced_layers, transformer_layers
+from ..models import MODELS, CheckpointInfo, TransferModel, load_checkpoint, read_info, recorded_checkpoint
+from ..models.ffn_pruning import activation_scores
+from ..models.hf import chosen_layers, keep_feed_forward, keep_layers, spaced_layers, transformer_layers
 from ..models.sources import pretrained_spec
 from ..strategies.distillation import Distillation
 from .folder import write_distillation
@@ -85,9 +88,12 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
     spec, options = student_spec(student)
     layers = cut_layers(spec)
     if layers is not None:
-        if options:
-            raise WarmstartError(f"--student {spec}: a student cut from the teacher takes no model options",
-                                 hint="drop --model-option")
+        if set(options) - {"intermediate_size"}:
+            raise WarmstartError(f"--student {spec}: a student cut from the teacher takes one model option, "
+                                 f"intermediate_size (its feed-forward neurons), and got "
+                                 f"{', '.join(sorted(set(options) - {'intermediate_size'}))}",
+                                 hint="drop those --model-option values, e.g. keep --model-option "
+                                      "intermediate_size=768")
         if model_kind(teacher_model.arch, teacher_model.input_shape) != "text" or \
                 transformer_layers(teacher_model.backbone.encoder) is None:
             raise WarmstartError(f"--student {spec}: cutting layers applies to a transformer text encoder, and the "
@@ -103,8 +109,15 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
         keep_layers(encoder, chosen, str(teacher))
         start.model.arch_args["layers"] = [kept_before[i] for i in chosen]
         start.lineage["student"] = {"cut_from_teacher": True, "layers": start.model.arch_args["layers"]}
-        note(start.notes, f"student: the teacher cut to {len(chosen)} of its {len(kept_before)} transformer layers "
-                          f"(layers {', '.join(map(str, chosen))}), with its head")
+        if len(chosen) == len(kept_before) and "intermediate_size" not in options:
+            note(start.notes, f"student: all {len(chosen)} of the teacher's transformer layers, so nothing is cut: "
+                              "the student is as large as its teacher (self-distillation); pass layers=K with K "
+                              f"below {len(kept_before)}, or --model-option intermediate_size=N, for a smaller one")
+        else:
+            note(start.notes, f"student: the teacher cut to {len(chosen)} of its {len(kept_before)} transformer "
+                              f"layers (layers {', '.join(map(str, chosen))}), with its head")
+        if "intermediate_size" in options:
+            prune_feed_forward(start, options["intermediate_size"], str(teacher))
         return start
     if pretrained_spec(spec) is not None:
         model = None if not options else ModelConfig(pretrained_spec(spec).name, options)
@@ -118,6 +131,25 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
     # from scratch on the teacher's input pipeline (images, vectors): one input tensor serves both
     return resolve_starting_point(None, data, ModelConfig(spec, options), train,
                                   input_pipeline=None if text else teacher)
+
+
+PRUNING_TEXTS = 2048  # training texts that score the feed-forward neurons: a few seconds on a CPU
+
+
+def prune_feed_forward(start: StartingPoint, width: int, teacher: str) -> None:
+    """Prune the cut student's feed-forward blocks to ``width`` neurons each, those that carry the most of the
+    block's output on (up to PRUNING_TEXTS of) the training texts: :mod:`warmstart.models.ffn_pruning`."""
+    encoder = start.model.backbone
+    before = encoder.encoder.config.intermediate_size
+    texts = start.splits.train.x[:PRUNING_TEXTS]
+    ids = start.preprocessing.apply(texts)
+    stack = transformer_layers(encoder.encoder)
+    scores = activation_scores(encoder.encoder, stack, ids, encoder.pad_id)
+    keep_feed_forward(encoder.encoder, width, teacher, scores)
+    start.model.arch_args["intermediate_size"] = width
+    start.lineage["student"]["intermediate_size"] = width
+    note(start.notes, f"student: each feed-forward block pruned from {before} to {width} neurons, those carrying "
+                      f"the most of its output on {len(texts)} training texts")
 
 
 def teacher_view(teacher_prep: Preprocessing, start: StartingPoint, teacher: str | Path,
@@ -176,7 +208,7 @@ def unlabeled_examples(unlabeled: DataConfig, start: StartingPoint, teacher: str
 def teacher_lineage(teacher: str | Path, info: CheckpointInfo) -> dict[str, Any]:
     """Where the teacher came from, for the student's metadata and config.json."""
     metrics = info.extra.get("metrics") or {}
-    return {"checkpoint": str(teacher), "arch": info.arch, "arch_args": info.arch_args,
+    return {"checkpoint": recorded_checkpoint(teacher), "arch": info.arch, "arch_args": info.arch_args,
             "class_names": list(info.class_names), "data": info.extra.get("data"),
             "test_accuracy": metrics.get("accuracy"), "parent": info.extra.get("parent")}
 

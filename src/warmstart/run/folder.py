@@ -300,8 +300,9 @@ TRIAL_LOCK = "study.trials.lock"
 def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool,
                       reads: Sequence[str | Path | None] = ()) -> Path:
     """A search's folder, checked before any work: a folder holding a study (or a run) is refused unless ``resume``
-    (which continues the study) or ``overwrite``. Nothing is deleted here: :func:`clear_old_search` empties the
-    folder once every other check of the search has passed, so a refused search leaves the old one as it was."""
+    (which continues the study) or ``overwrite``. Nothing is created or deleted here: :func:`begin_search_folder`
+    creates (or empties) the folder once every other check of the search has passed, so a refused search leaves the
+    old one as it was, and no empty folder where there was none."""
     path = Path(out)
     if overwrite:
         check_sources_kept(path, reads)
@@ -321,8 +322,6 @@ def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool,
         if path.resolve() == here or path.resolve() in here.parents:
             raise WarmstartError(f"--out {str(path)!r} is the working directory (or holds it), which --overwrite "
                                  "would empty", hint="pass a folder of its own as --out")
-        return path
-    make_folder(path)
     return path
 
 
@@ -346,9 +345,10 @@ def check_sources_kept(out: str | Path, sources: Sequence[str | Path | None]) ->
                                  hint="pass another --out (the new run can replace the old folder afterwards)")
 
 
-def clear_old_search(path: Path) -> None:
-    """Empty ``path`` for a new search (``--overwrite``) when it holds a study or a run: called after every check,
-    just before the new search writes its first file. A search's trials are not worth keeping beside another's."""
+def begin_search_folder(path: Path) -> None:
+    """Make ``path`` ready for a new search: created, and emptied first when it holds a study or a run
+    (``--overwrite``). Called after every check, just before the new search writes its first file, so that an
+    early error leaves no folder behind. A search's trials are not worth keeping beside another's."""
     if (path / STUDY).exists() or holds_run(path):
         shutil.rmtree(path)
-        make_folder(path)
+    make_folder(path)  # an unwritable --out is a clear error here

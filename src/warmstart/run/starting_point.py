@@ -27,12 +27,13 @@ import torch
 
 from ..config import DataConfig, ModelConfig, TrainConfig
 from ..data import DataSplits, load_splits
+from ..data.classes import names_alike
 from ..data.fit import Preprocessing, fit_splits, model_kind
 from ..data.preprocess import Normalization, Tokenization, fit_preprocessing, preprocessing_from_dict
 from ..engine import seed_everything
 from ..errors import WarmstartError
 from ..io import file_sha256
-from ..models import TransferModel, create_model, load_checkpoint, read_info, resolve_path
+from ..models import TransferModel, create_model, load_checkpoint, read_info, recorded_checkpoint, resolve_path
 from ..models.imported import imported_architecture, imported_weights, load_imported
 from ..models.sources import pretrained_spec
 
@@ -142,6 +143,11 @@ def resolve_starting_point(checkpoint: str | Path | None, data: DataConfig, mode
     if splits.synthetic:
         note(start.notes, f"{splits.synthetic} of the {len(splits.train)} training examples are written from the "
                           f"class names ({data.class_name_examples} per class, {data.class_name_template!r})")
+    alike = names_alike(splits.train.class_names)
+    if alike:
+        note(start.notes, f"{data.source}: class names that differ only in case or whitespace are separate classes: "
+                          + "; ".join(", ".join(map(repr, group)) for group in alike)
+                          + "; if each group is one class, write its label one way in the data")
     return start
 
 
@@ -206,8 +212,10 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
         same = " (the same names, but not necessarily the same task)" if source == target else ""
         note(notes, f"new head: {described}{same}, so the classifier was re-initialised; pass --keep-head to keep "
                     "the source's")
-    # the weights' checksum: a resume refuses a source replaced at the same path (l2-sp anchors to its weights)
-    lineage = {"parent": {"checkpoint": str(checkpoint), "sha256": file_sha256(resolve_path(checkpoint)),
+    # the path made absolute, so that a replay (--config RUN/config.json) or a resume from another directory finds
+    # it; the weights' checksum: a resume refuses a source replaced at the same path (l2-sp anchors to its weights)
+    lineage = {"parent": {"checkpoint": recorded_checkpoint(checkpoint),
+                          "sha256": file_sha256(resolve_path(checkpoint)),
                           "data": parent.extra.get("data"),
                           "class_names": list(parent.class_names), "arch": parent.arch,
                           # a source pretrained without labels: how (pretrain --objective, finetune --adapt-on)
@@ -222,7 +230,9 @@ def _pretrained_lineage(checkpoint: str | Path, spec: ModelConfig, net: Transfer
     if model_kind(spec.name, ()) == "text":  # as the model records it: a local folder made absolute, so that a
         return {"pretrained": str(net.arch_args["source"])}  # replay from another directory finds it
     weights = net.weights_source
-    return {"pretrained": str(checkpoint), **({} if weights is None else {"weights": weights})}
+    imported = imported_weights(checkpoint)  # keras:FILE, torch:FILE: the file made absolute, as a parent run's is
+    return {"pretrained": str(checkpoint if imported is None else imported),
+            **({} if weights is None else {"weights": weights})}
 
 
 def _input_note(net: TransferModel, norm: Preprocessing) -> str:

@@ -51,7 +51,7 @@ from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.fingerprint import data_fingerprint
-from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, clear_old_search, open_study_folder
+from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, begin_search_folder, open_study_folder
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
@@ -426,8 +426,6 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     folder = open_study_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
-        if not resume:
-            clear_old_search(folder)  # the race writes into it
         selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
         checkpoint = selection["chosen"]
     base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
@@ -453,7 +451,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     record = {**_settings_record(objective, settings), "data_fingerprint": data_fingerprint(start.splits),
               **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
     if not resume:
-        clear_old_search(folder)  # every check passed: only now is an old search replaced
+        begin_search_folder(folder)  # every check passed: only now is the folder made, or an old search replaced
     study = _open_study(folder, json_ready(record), resume)
     stale = fail_interrupted(study) if resume else []
     if stale:
@@ -541,6 +539,8 @@ def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strate
     if resume and path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     record = race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
+    if not resume:
+        begin_search_folder(folder)  # the race's record is the new search's first file
     write_json(path, json_ready(record))
     return record
 
