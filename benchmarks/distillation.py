@@ -162,6 +162,16 @@ def images(args, folder: Path) -> dict:
                         "teacher": "cnn 16-32-64", "student": label}}
 
 
+def text_student(layers: str, width: int | None) -> tuple[str, str | ModelConfig]:
+    """``0,1,2`` (those layers), ``0,1,2:768`` (and each feed-forward block pruned to 768 neurons:
+    models/ffn_pruning.py; ``width``, from --text-intermediate-size, is the default): the label and the SPEC."""
+    layers, _, own = layers.partition(":")
+    width = int(own) if own else width
+    if width is None:
+        return f"layers={layers}", f"layers={layers}"
+    return f"layers={layers} ffn={width}", ModelConfig(f"layers={layers}", {"intermediate_size": width})
+
+
 def text(args, folder: Path) -> dict:
     source = str(SHARED / args.text_data)
     shots = args.text_shots or None
@@ -187,12 +197,7 @@ def text(args, folder: Path) -> dict:
     unlabelled_source = SHARED / (args.text_unlabeled_from or args.text_data)
     unlabeled = unlabelled_texts(folder, unlabelled_source, args.text_unlabeled) if args.text_unlabeled >= 0 else None
     arms = chosen_arms(args, unlabeled)
-    if args.text_intermediate_size:  # each kept layer's feed-forward block pruned (models/ffn_pruning.py)
-        width = args.text_intermediate_size
-        students = [(f"layers={k} ffn={width}", ModelConfig(f"layers={k}", {"intermediate_size": width}))
-                    for k in args.text_layers]
-    else:
-        students = [(f"layers={k}", f"layers={k}") for k in args.text_layers]
+    students = [text_student(k, args.text_intermediate_size) for k in args.text_layers]
     text_args = argparse.Namespace(**{**vars(args), "student_epochs": args.text_student_epochs,
                                       "student_lr": args.text_student_lr, "batch_size": 16})
     rows = run_arms(teacher_dir, data, students, arms, text_args, folder, unlabeled)
@@ -258,7 +263,8 @@ def main() -> None:
     text_group.add_argument("--text-layers", nargs="+", default=["3", "2"],
                             help="the students: K (K layers, evenly spaced) or I,J (those layers)")
     text_group.add_argument("--text-intermediate-size", type=int, default=None,
-                            help="prune each student layer's feed-forward block to this many neurons (MiniLM: 1536)")
+                            help="prune each student layer's feed-forward block to this many neurons (MiniLM: 1536); "
+                                 "one student's own: --text-layers 0,1,2:768")
     text_group.add_argument("--text-teacher", default=None,
                             help="reuse this teacher run (made by this script with the same data settings)")
     text_group.add_argument("--text-teacher-epochs", type=int, default=6)

@@ -122,6 +122,12 @@ def test_a_model_without_feature_names_needs_exactly_its_number_of_columns(tmp_p
     columns = [f"f{j}" for j in range(13)]
     good = write_csv(tmp_path / "good.csv", [[*columns, "label"], *[[*map(str, bunch.data[i]), "x"] for i in (0, 1)]])
     assert warmstart.predict(tmp_path / "run", good, tmp_path / "p.csv").predicted == 2
+    # unnamed columns keep their own cells, by position: read into dicts by name, every "" column took the last
+    # one's value, and the model was fed (and the output written with) other numbers than the file's
+    unnamed = write_csv(tmp_path / "unnamed.csv", [["f0", *[""] * 12, "label"],
+                                                   *[[*map(str, bunch.data[i]), "x"] for i in (0, 1)]])
+    warmstart.predict(tmp_path / "run", unnamed, tmp_path / "p_unnamed.csv")
+    assert read_csv(tmp_path / "p_unnamed.csv")[1:] == read_csv(tmp_path / "p.csv")[1:]  # the cells and predictions
     short = write_csv(tmp_path / "short.csv", [columns[:12], *[list(map(str, bunch.data[i][:12])) for i in (0, 1)]])
     with pytest.raises(warmstart.WarmstartError, match="12 feature column.*expects 13 features"):
         warmstart.predict(tmp_path / "run", short, tmp_path / "p.csv")
@@ -360,8 +366,53 @@ def test_every_table_format_training_reads_predicts_as_its_csv(text_model, wine,
 def test_a_json_list_as_text_is_refused_naming_the_line(text_model, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "good film"}\n\n{"text": ["bad", "meal"]}\n')
-    with pytest.raises(warmstart.WarmstartError, match=r"in\.jsonl, row 3: the field 'text' holds a JSON list"):
+    with pytest.raises(warmstart.WarmstartError, match=r"in\.jsonl, line 3: the field 'text' holds a JSON list"):
         warmstart.predict(text_model, source, tmp_path / "p.csv")
+
+
+def test_unnamed_columns_are_written_back_each_with_its_own_cells(text_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["text", "", ""], ["good film", "a", "b"], ["bad meal", "c", "d"]])
+    warmstart.predict(text_model, source, tmp_path / "p.csv")
+    assert [r[:3] for r in read_csv(tmp_path / "p.csv")] == [["text", "", ""], ["good film", "a", "b"],
+                                                              ["bad meal", "c", "d"]]
+
+
+def test_a_row_with_fewer_fields_than_the_header_is_refused(text_model, tmp_path, capsys):
+    """A text broken over two lines by an unquoted line break is two short rows; filled with empty cells, its halves
+    were predicted as rows of their own."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,who wrote\nHamlet ?\n2,where is it\n")
+    code, _, err = run_cli(["predict", "--checkpoint", text_model, "--input", source, "--out", tmp_path / "p.csv"],
+                           capsys)
+    assert code == 2 and "in.csv, line 3: 1 field(s), but the header has 2" in err, err
+    assert "quote a field that holds a line break" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_parquet_lists_and_structs_are_refused_and_bytes_read_as_text(text_model, tmp_path):
+    """They were read as their Python repr: the text [['what', 'is']] was predicted as "['what', 'is']"."""
+    arrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
+    texts = [text for text, _ in sentences(6, seed=3)]
+    for name, column in (("list", arrow.array([text.split() for text in texts])),
+                         ("struct", arrow.array([{"body": text} for text in texts]))):
+        pyarrow.parquet.write_table(arrow.table({"text": column}), tmp_path / f"{name}.parquet")
+        with pytest.raises(warmstart.WarmstartError, match=rf"{name}\.parquet, row 1: the column 'text' holds a "
+                                                           rf"Parquet {name}") as error:
+            warmstart.predict(text_model, tmp_path / f"{name}.parquet", tmp_path / "p.csv")
+        assert "give 'text' a string" in error.value.hint
+    pyarrow.parquet.write_table(arrow.table({"text": texts}), tmp_path / "str.parquet")
+    pyarrow.parquet.write_table(arrow.table({"text": [text.encode() for text in texts]}), tmp_path / "bytes.parquet")
+    warmstart.predict(text_model, tmp_path / "str.parquet", tmp_path / "str.csv")
+    warmstart.predict(text_model, tmp_path / "bytes.parquet", tmp_path / "bytes.csv")
+    assert (tmp_path / "bytes.csv").read_text() == (tmp_path / "str.csv").read_text()
+
+
+def test_a_json_lines_file_of_empty_objects_is_said_to_have_no_keys(text_model, tmp_path):
+    (tmp_path / "in.jsonl").write_text("{}\n{}\n")
+    with pytest.raises(warmstart.WarmstartError, match=r"in\.jsonl: every JSON object in it is \{\}: no keys"):
+        warmstart.predict(text_model, tmp_path / "in.jsonl", tmp_path / "p.csv")
 
 
 def test_predict_names_what_it_cannot_read_instead_of_misreading_it(text_model, tmp_path, capsys):

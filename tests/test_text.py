@@ -70,7 +70,7 @@ def test_empty_texts_are_dropped_and_reported(tmp_path, caplog):
     with caplog.at_level("INFO", logger="warmstart"):
         splits = load_splits(DataConfig(path, val_fraction=0.0, test_fraction=0.5), seed=0)
     assert len(splits.train) + len(splits.test) == 20
-    assert "dropped 2 row(s) with an empty text (first: row 22)" in caplog.text
+    assert "dropped 2 row(s) with an empty text (first: line 22)" in caplog.text
 
 
 @pytest.mark.parametrize("content, config, message", [
@@ -136,7 +136,7 @@ def test_a_json_list_or_object_in_a_text_or_label_field_is_refused(tmp_path, lin
     rows = "".join(json.dumps({"text": f"sentence {i}", "label": "ab"[i % 2], "meta": {"id": i}}) + "\n"
                    for i in range(10))  # a nested field nobody reads is fine
     path = write(tmp_path / "d.jsonl", rows + line + "\n")
-    with pytest.raises(WarmstartError, match=f"d.jsonl, row 11: the field '{field}' holds a JSON {kind}"):
+    with pytest.raises(WarmstartError, match=f"d.jsonl, line 11: the field '{field}' holds a JSON {kind}"):
         load_splits(DataConfig(path), seed=0)
     ok = load_splits(DataConfig(write(tmp_path / "ok.jsonl", rows), val_fraction=0.0, test_fraction=0.5), seed=0)
     assert len(ok.train) + len(ok.test) == 10

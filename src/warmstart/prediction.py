@@ -65,13 +65,13 @@ class PredictionResult:
 class _Table:
     path: Path
     header: list[str]
-    rows: list[list[str]]  # every row's cell for every column of the header, "" where the row has none
+    rows: list[list[str]]  # every row's cell for every column of the header, by position; "" where it has none
     read: Table  # as the data package read it: where each row is in the file
 
     def column(self, name: str, flag: str, role: str) -> int:
         if name not in self.header:
-            raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are {', '.join(self.header)}",
-                                 hint=f"name the {role} column with {flag}")
+            raise WarmstartError(f"{self.path}: no {role} column {name!r}; the columns are "
+                                 f"{self.read.listed_columns()}", hint=f"name the {role} column with {flag}")
         return self.header.index(name)  # once: the reader refuses a header that names a column twice
 
     def place(self, row: int) -> str:
@@ -98,16 +98,21 @@ def _read_table(path: Path) -> _Table:
         raise WarmstartError(f"--input {str(path)!r}: a {suffix} file; predict reads a {TABLES} table of rows, "
                              "one example each, as training does",
                              hint=_NOT_TABLES[suffix])
-    read = read_table(path)  # as training reads it: .csv, .tsv, .jsonl, .parquet; any other suffix as CSV
+    # as training reads it (.csv, .tsv, .jsonl, .parquet; any other suffix as CSV), but for a row with fewer fields
+    # than the header: a text broken by an unquoted line break would be predicted as two stray rows
+    read = read_table(path, fill_short_rows=False)
     if not any(read.columns):
-        raise WarmstartError(f"{path}: empty file; expected a header row (or JSON objects) and data rows",
-                             hint="write a header row naming the columns, then one row per example to predict")
+        found = ("empty file" if not read.cells else "every JSON object in it is {}: no keys, so no columns"
+                 if suffix == ".jsonl" else "the header row names no column")
+        raise WarmstartError(f"{path}: {found}; expected a header row (or JSON objects) and data rows",
+                             hint="write a header row naming the columns (or JSON objects with a key per column), "
+                                  "then one row per example to predict")
     taken = [name for name in NEW_COLUMNS if name in read.columns]
     if taken:
         raise WarmstartError(f"{path}: already has the column(s) {', '.join(taken)}, which predict writes",
                              hint="rename or drop them (is this an earlier prediction's output?)")
-    rows = [[row.get(name, "") for name in read.columns] for row in read.rows]
-    return _Table(path, read.columns, rows, read)
+    # by position: a CSV may leave several columns unnamed, and each keeps its own cells in the output
+    return _Table(path, read.columns, read.cells, read)
 
 
 # An encoder turns the table's rows ``indices`` into the model's inputs.
@@ -173,7 +178,7 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
                                   "(3-channel) images")
 
     def load(row: int) -> np.ndarray:
-        cell = table.rows[row][col].strip()
+        cell = flat(table.rows[row][col], table.path, table.place(row), image_column).strip()
         where = f"{table.path}, {table.place(row)}, column {image_column!r}"
         if not cell:
             raise WarmstartError(f"{where}: the image path is empty",
@@ -199,9 +204,8 @@ def _image_encoder(table: _Table, info: CheckpointInfo, norm: Normalization, ima
 
 def _text_encoder(table: _Table, tokenization: Tokenization, text_column: str) -> tuple[Encoder, np.ndarray]:
     col = table.column(text_column, "--text-column", "text")
-    # a JSON list or object is no text: refused, as training refuses it
-    texts = [flat(row[col], table.path, number, text_column).strip()
-             for number, row in zip(table.read.numbers, table.rows)]
+    # a JSON or Parquet list or object, or bytes that are not UTF-8, are no text: refused, as training refuses them
+    texts = [flat(row[col], table.path, table.place(i), text_column).strip() for i, row in enumerate(table.rows)]
     keep = np.asarray([i for i, text in enumerate(texts) if text], dtype=np.int64)
     return (lambda indices: tokenization.apply(np.asarray([texts[i] for i in indices], dtype=object))), keep
 

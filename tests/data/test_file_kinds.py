@@ -149,7 +149,7 @@ def test_a_text_row_with_an_unquoted_comma_is_refused_not_read_as_a_new_class(tm
         csv.writer(f).writerows(rows)
     with open(tmp_path / "t.csv", "a") as f:
         f.write("How many people live in Tokyo, Japan?,NUM\n")  # three fields: zip used to drop the label
-    with pytest.raises(WarmstartError, match=r"t\.csv, row 10: 3 fields, but the header has 2") as err:
+    with pytest.raises(WarmstartError, match=r"t\.csv, line 10: 3 fields, but the header has 2") as err:
         read_source(str(tmp_path / "t.csv"))
     assert "quote a field that holds a comma" in err.value.hint
 
@@ -253,6 +253,7 @@ def test_a_stray_quote_in_a_csv_is_an_error_not_one_text_running_to_the_end(tmp_
     lines = [f"question {i} ?,{'ab'[i % 2]}" for i in range(40)]
     lines[4] = '"' + lines[4]
     (tmp_path / "q.csv").write_text("text,label\n" + "\n".join(lines) + "\n")
-    with pytest.raises(WarmstartError, match="cannot be read as CSV") as error:
+    with pytest.raises(WarmstartError, match=r"q\.csv, line 6 \(a quoted field there runs on to line 41\): cannot be "
+                                             "read as CSV") as error:
         read_source(str(tmp_path / "q.csv"))
     assert "stray quote" in error.value.hint

@@ -464,3 +464,32 @@ def test_a_cut_student_with_pruned_feed_forward_blocks_distils_reloads_and_expor
                             "--out", tmp_path / "bad"], capsys)
     assert code != 0 and "intermediate_size=65: expected a whole number from 1 to 64" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_pruning_a_pretrained_encoder_outside_a_cut_says_how_its_neurons_were_chosen(tmp_path):
+    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
+    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
+    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
+    run = warmstart.finetune(f"hf:{tiny_bert_source()}", data, model=ModelConfig("hf", {"intermediate_size": 16}),
+                             train=TrainConfig(epochs=1, lr=1e-3, **QUIET), out=tmp_path / "pruned")
+    assert run.model.backbone.encoder.config.intermediate_size == 16
+    assert any("pruned to 16 neurons each, chosen by their weights' magnitude alone" in n for n in run.notes)
+
+
+def test_a_teacher_trained_elsewhere_on_a_relative_path_is_timed_and_exported_from_here(tmp_path, monkeypatch):
+    """The speed comparison exports both models, and its parity check read the teacher's recorded data, a path
+    relative to where the teacher was trained: from another directory the run failed after training."""
+    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
+    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    _texts(tmp_path / "a" / "train.csv", rows * 3)
+    monkeypatch.chdir(tmp_path / "a")
+    warmstart.finetune(f"hf:{tiny_bert_source()}", DataConfig("train.csv", max_length=16, val_fraction=0.0),
+                       train=TrainConfig(epochs=1, lr=1e-3, **QUIET), out="teacher")
+    monkeypatch.chdir(tmp_path / "b")
+    result = warmstart.distill(tmp_path / "a" / "teacher", DataConfig(str(tmp_path / "a" / "train.csv"),
+                                                                      max_length=16, val_fraction=0.0),
+                               student="layers=1", train=TrainConfig(epochs=1, lr=1e-3, **QUIET), out="student",
+                               speed_rounds=1)
+    assert result.comparison["teacher"]["speed"]["onnx"]["latency_ms"] > 0
+    assert result.comparison["teacher"]["checkpoint"] == str(tmp_path / "a" / "teacher")

@@ -175,16 +175,26 @@ def read_csv_rows(path: Path, delimiter: str = ",") -> list[list[str]]:
     check_regular_file(path, "file")
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
+    rows: list[list[str]] = []
+    start = 1  # the line the record being read starts on
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             # strict: a stray quote that is never closed is an error, not one field running to the end of the file
-            rows = list(csv.reader(f, delimiter=delimiter, strict=True))
+            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            for row in reader:
+                rows.append(row)
+                start = reader.line_num + 1
     except UnicodeDecodeError as exc:
         raise WarmstartError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                              hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
     except csv.Error as exc:
-        raise WarmstartError(f"{path}: cannot be read as CSV ({exc})",
-                             hint="check the file's quoting (a stray quote or NUL byte), or re-export it") from None
+        end = reader.line_num
+        where = f"line {start}" + (f" (a quoted field there runs on to line {end})" if end > start else "")
+        form = "TSV" if delimiter == "\t" else "CSV"
+        raise WarmstartError(f"{path}, {where}: cannot be read as {form} ({exc})",
+                             hint="a field that starts with a quote is read as quoted: close every quote (a stray "
+                                  'quote?), and quote a field that holds quotes whole, doubling those inside it '
+                                  '("""Great"" movie"); or remove a NUL byte, or re-export the file') from None
     except OSError as exc:
         raise WarmstartError(f"{path}: cannot be read ({exc.strerror or exc})",
                              hint="check the path and its permissions") from None

@@ -279,7 +279,8 @@ def spaced_layers(total: int, keep: int) -> list[int]:
     ``total`` (DistilBERT's initialisation, Sanh et al. 2019: 6 of BERT's 12), ``[0, 3]`` for 2 of 6."""
     if not 1 <= keep <= total:
         raise WarmstartError(f"--student layers={keep}: expected 1 to {total}, the teacher's transformer layers",
-                             hint=f"pass --student layers=K with K from 1 to {total}")
+                             hint=f"pass --student layers=K with K from 1 to {total} (a number alone is how many "
+                                  "layers: layers=1 keeps the first one)")
     return [int(i * total / keep) for i in range(keep)]
 
 

@@ -109,15 +109,17 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
         keep_layers(encoder, chosen, str(teacher))
         start.model.arch_args["layers"] = [kept_before[i] for i in chosen]
         start.lineage["student"] = {"cut_from_teacher": True, "layers": start.model.arch_args["layers"]}
-        if len(chosen) == len(kept_before) and "intermediate_size" not in options:
-            note(start.notes, f"student: all {len(chosen)} of the teacher's transformer layers, so nothing is cut: "
-                              "the student is as large as its teacher (self-distillation); pass layers=K with K "
-                              f"below {len(kept_before)}, or --model-option intermediate_size=N, for a smaller one")
-        else:
+        if len(chosen) < len(kept_before):
             note(start.notes, f"student: the teacher cut to {len(chosen)} of its {len(kept_before)} transformer "
                               f"layers (layers {', '.join(map(str, chosen))}), with its head")
-        if "intermediate_size" in options:
-            prune_feed_forward(start, options["intermediate_size"], str(teacher))
+        pruned = "intermediate_size" in options and prune_feed_forward(start, options["intermediate_size"],
+                                                                        str(teacher))
+        if len(chosen) == len(kept_before) and not pruned:
+            smaller = (f"layers=K with K below {len(kept_before)}, or " if len(kept_before) > 1 else "") + \
+                "--model-option intermediate_size=N below its feed-forward width"
+            note(start.notes, f"student: all {len(chosen)} of the teacher's transformer layers, whole, so nothing is "
+                              f"cut: the student is as large as its teacher (self-distillation); pass {smaller} for "
+                              "a smaller one")
         return start
     if pretrained_spec(spec) is not None:
         model = None if not options else ModelConfig(pretrained_spec(spec).name, options)
@@ -136,20 +138,23 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
 PRUNING_TEXTS = 2048  # training texts that score the feed-forward neurons: a few seconds on a CPU
 
 
-def prune_feed_forward(start: StartingPoint, width: int, teacher: str) -> None:
+def prune_feed_forward(start: StartingPoint, width: int, teacher: str) -> bool:
     """Prune the cut student's feed-forward blocks to ``width`` neurons each, those that carry the most of the
-    block's output on (up to PRUNING_TEXTS of) the training texts: :mod:`warmstart.models.ffn_pruning`."""
+    block's output on (up to PRUNING_TEXTS of) the labelled training texts: :mod:`warmstart.models.ffn_pruning`.
+    Returns whether any neuron was dropped."""
     encoder = start.model.backbone
     before = encoder.encoder.config.intermediate_size
-    texts = start.splits.train.x[:PRUNING_TEXTS]
+    texts = start.splits.labelled_train.x[:PRUNING_TEXTS]  # not the texts written from the class names
     ids = start.preprocessing.apply(texts)
     stack = transformer_layers(encoder.encoder)
     scores = activation_scores(encoder.encoder, stack, ids, encoder.pad_id)
     keep_feed_forward(encoder.encoder, width, teacher, scores)
     start.model.arch_args["intermediate_size"] = width
     start.lineage["student"]["intermediate_size"] = width
-    note(start.notes, f"student: each feed-forward block pruned from {before} to {width} neurons, those carrying "
-                      f"the most of its output on {len(texts)} training texts")
+    if width < before:
+        note(start.notes, f"student: each feed-forward block pruned from {before} to {width} neurons, those "
+                          f"carrying the most of its output on {len(texts)} training texts")
+    return width < before
 
 
 def teacher_view(teacher_prep: Preprocessing, start: StartingPoint, teacher: str | Path,
@@ -252,14 +257,15 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
                          started=started, resume=resume)
     comparison: dict[str, Any] = {}
     if folder.writes:  # the main process (under DDP, the others write nothing)
-        comparison = compare_with_teacher(run, start, teacher, teacher_model, teacher_prep,
+        comparison = compare_with_teacher(run, start, teacher, teacher_model, teacher_prep, data,
                                           device=resolve_device(train.device), rounds=speed_rounds)
         write_distillation(run.run_dir, comparison)
     return DistillationResult(run=run, comparison=comparison)
 
 
 def compare_with_teacher(run: RunResult, start: StartingPoint, teacher: str | Path, teacher_model: TransferModel,
-                         teacher_prep: Preprocessing, *, device: torch.device, rounds: int) -> dict[str, Any]:
+                         teacher_prep: Preprocessing, data: DataConfig, *, device: torch.device,
+                         rounds: int) -> dict[str, Any]:
     """The student against the teacher on the test split: accuracy, the rate at which they agree, parameters, file
     size, and (``rounds`` > 0) CPU latency at batch 1 and throughput at batch 64, in PyTorch and through ONNX."""
     test = start.splits.test
@@ -280,28 +286,34 @@ def compare_with_teacher(run: RunResult, start: StartingPoint, teacher: str | Pa
                "file_size_ratio": teacher_side["file_bytes"] / student["file_bytes"]}
     if rounds > 0:
         speeds = _speeds({"student": (run.model, run.checkpoint, student_x),
-                          "teacher": (teacher_model, teacher, teacher_x)}, rounds)
+                          "teacher": (teacher_model, teacher, teacher_x)}, rounds, data)
         student["speed"], teacher_side["speed"] = speeds["student"], speeds["teacher"]
         for runtime in ("pytorch", "onnx"):
             summary[f"{runtime}_latency_speedup"] = (teacher_side["speed"][runtime]["latency_ms"]
                                                      / student["speed"][runtime]["latency_ms"])
             summary[f"{runtime}_throughput_speedup"] = (student["speed"][runtime]["throughput_per_s"]
                                                         / teacher_side["speed"][runtime]["throughput_per_s"])
-    return {"student": student, "teacher": {**teacher_side, "checkpoint": str(teacher)}, "summary": summary,
+    return {"student": student, "teacher": {**teacher_side, "checkpoint": recorded_checkpoint(teacher)},
+            "summary": summary,
             "note": ("speed: CPU, the median of the rounds after a warm-up, the student and the teacher timed in "
                      "turn within each round; it depends on the machine and its load")}
 
 
-def _speeds(models: dict[str, tuple[TransferModel, str | Path, torch.Tensor]], rounds: int) -> dict[str, Any]:
+def _speeds(models: dict[str, tuple[TransferModel, str | Path, torch.Tensor]], rounds: int,
+            data: DataConfig) -> dict[str, Any]:
     """CPU speed of each model in PyTorch and of its ONNX export (made in a temporary folder and checked against
-    PyTorch by :func:`warmstart.export.export_model`), the models timed interleaved in each runtime."""
+    PyTorch by :func:`warmstart.export.export_model` on this run's data: the teacher's own records the path it was
+    trained from as it was typed, which another working directory cannot read), the models timed interleaved in
+    each runtime."""
     from ..export import export_model, load_onnx_export
+
+    source = data.source if isinstance(data.source, str) else None  # in memory: the checkpoints' own records
 
     pytorch = {name: (copy.deepcopy(model).float().cpu().eval(), x) for name, (model, _, x) in models.items()}
     with tempfile.TemporaryDirectory(prefix="warmstart-distill-onnx-") as folder:
         onnx = {}
         for name, (_, checkpoint, x) in models.items():
-            exported = export_model(checkpoint, "onnx", out=Path(folder) / name)
+            exported = export_model(checkpoint, "onnx", out=Path(folder) / name, data=source)
             onnx[name] = (load_onnx_export(exported.model_file.parent)[0], x)
         by_runtime = {"pytorch": measure_speeds(pytorch, rounds=rounds), "onnx": measure_speeds(onnx, rounds=rounds)}
     return {name: {runtime: figures[name] for runtime, figures in by_runtime.items()} for name in models}

@@ -181,6 +181,10 @@ def _new_model(checkpoint: str | Path | None, pretrained: ModelConfig | None, da
                  else f"model {str(checkpoint)!r}")
         note(notes, f"starting from the pretrained {named} with a new "
                     f"{splits.train.num_classes}-class head" + _input_note(net, norm))
+        if net.arch_args.get("intermediate_size") is not None:  # the hf model option, outside a distill cut
+            note(notes, f"its feed-forward blocks pruned to {net.arch_args['intermediate_size']} neurons each, "
+                        "chosen by their weights' magnitude alone (distill --student layers=K chooses them on the "
+                        "training texts)")
     return StartingPoint(net, splits, norm, lineage, notes, pretrained=pretrained is not None)
 
 
