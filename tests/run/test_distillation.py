@@ -493,3 +493,16 @@ def test_a_teacher_trained_elsewhere_on_a_relative_path_is_timed_and_exported_fr
                                speed_rounds=1)
     assert result.comparison["teacher"]["speed"]["onnx"]["latency_ms"] > 0
     assert result.comparison["teacher"]["checkpoint"] == str(tmp_path / "a" / "teacher")
+
+
+def test_a_cut_student_on_data_of_other_classes_is_refused_in_distills_words(tmp_path, capsys):
+    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
+    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
+    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
+    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
+                                 out=tmp_path / "teacher")
+    other = _texts(tmp_path / "other.csv", [(t, "query") for t in texts] * 3 + [(t, "other") for t in texts] * 3)
+    code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1", "--data", other,
+                            "--max-length", "16", "--out", tmp_path / "bad"], capsys)
+    assert code != 0 and "a student cut from the teacher keeps its head, so it needs the teacher's classes" in err
+    assert "--keep-head" not in err and not (tmp_path / "bad").exists()

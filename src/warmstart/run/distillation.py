@@ -43,7 +43,7 @@ from ..models.hf import chosen_layers, keep_feed_forward, keep_layers, spaced_la
 from ..models.sources import pretrained_spec
 from ..strategies.distillation import Distillation
 from .folder import write_distillation
-from .starting_point import StartingPoint, data_config, note, resolve_starting_point
+from .starting_point import HeadMismatch, StartingPoint, data_config, note, resolve_starting_point
 from .trainer import RunResult, check_trainable, open_run_folder, resolve_strategy, train_and_save
 
 log = logging.getLogger("warmstart")
@@ -101,7 +101,14 @@ def resolve_student(teacher: str | Path, teacher_model: TransferModel, data: Dat
                                  hint="name a smaller registered model instead, e.g. --student cnn --model-option "
                                       "widths=[4,8,16]")
         # the teacher itself with its head (keep_head checks that the classes are the teacher's), then cut
-        start = resolve_starting_point(teacher, data, None, train, keep_head=True)
+        try:
+            start = resolve_starting_point(teacher, data, None, train, keep_head=True)
+        except HeadMismatch as exc:  # its message would tell the user to drop a --keep-head they never passed
+            raise WarmstartError(f"--teacher {teacher} predicts {', '.join(exc.source)}, and --data {data.source} "
+                                 f"holds {', '.join(exc.target)}: a student cut from the teacher keeps its head, "
+                                 "so it needs the teacher's classes",
+                                 hint="distil on the teacher's classes (check --data and --classes), or name "
+                                      "another --student (hf:SOURCE, minilm) with a head of its own") from None
         encoder = start.model.backbone.encoder
         kept_before = start.model.arch_args.get("layers") or list(range(len(transformer_layers(encoder))))
         chosen = chosen_layers(len(kept_before), layers) if isinstance(layers, list) else \

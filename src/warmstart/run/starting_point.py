@@ -75,6 +75,15 @@ def notes_unlogged() -> Iterator[None]:
         _UNLOGGED.reset(token)
 
 
+class HeadMismatch(WarmstartError):
+    """``keep_head``, and the checkpoint's head predicts other classes than the target's: a caller that keeps the
+    head for its own reasons (a student cut from its teacher) says so in its own words."""
+
+    def __init__(self, message: str, *, hint: str, source: tuple[str, ...], target: tuple[str, ...]):
+        super().__init__(message, hint=hint)
+        self.source, self.target = source, target
+
+
 @dataclass
 class StartingPoint:
     """What training (or ranking) starts from. ``model`` is mutable: training changes it in place."""
@@ -207,8 +216,9 @@ def _from_checkpoint(checkpoint: str | Path, data: DataConfig, train: TrainConfi
     if keep_head:
         if source != target:
             differ = "class count" if len(source) != len(target) else "class names"
-            raise WarmstartError(f"keep_head: the source head cannot serve the target, the {differ} differ: "
-                                 f"{described}", hint="drop --keep-head: the target then gets a new head")
+            raise HeadMismatch(f"keep_head: the source head cannot serve the target, the {differ} differ: "
+                               f"{described}", hint="drop --keep-head: the target then gets a new head",
+                               source=source, target=tuple(target))
         note(notes, f"kept the source head (keep_head): {described}")
     elif not source_classifier:
         torch.manual_seed(train.seed)
