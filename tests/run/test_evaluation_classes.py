@@ -55,7 +55,7 @@ def test_rows_of_classes_the_model_does_not_know_are_dropped_and_counted(model, 
         result = warmstart.evaluate(model, DataConfig(data))
     assert result.num_examples == 12 and result.accuracy == 1.0
     assert "dropped 6 row(s) of the class(es) 9" in caplog.text
-    with pytest.raises(WarmstartError, match="but --classes selected 9 too"):
+    with pytest.raises(WarmstartError, match="but --classes selected 9, which it does not predict"):
         warmstart.evaluate(model, DataConfig(data, classes="2,9"))
     with pytest.raises(WarmstartError, match="the data holds none of them"):
         warmstart.evaluate(model, DataConfig(write(tmp_path / "none.csv", blobs(4, ["9"], seed=3))))

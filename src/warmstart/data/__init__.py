@@ -71,18 +71,20 @@ SPLITS = ("train", "val", "test", "all")
 def load_split(config: DataConfig, split: str) -> Dataset:
     """One whole split, with the class selection applied (for evaluation): ``train`` (the training examples; a
     file without its own test split gives the rest beside the fixed hold-out), ``val`` (the validation split a
-    run with seed 0 holds out of ``train``), ``test`` (the data's own test split, or the fixed hold-out), or
-    ``all`` (train and test together: the whole of a file without its own test split)."""
+    run with seed 0 holds out of ``train``; ``evaluate`` uses the checkpoint's own seed), ``test`` (the data's own
+    test split, or the fixed hold-out), or ``all`` (train and test together: the whole of a file without its own
+    test split)."""
     if split not in SPLITS:
         raise WarmstartError(f"--split {split!r}: expected one of {', '.join(SPLITS)}",
                              hint="pass --split test (or train, val, all)")
     return evaluation_split(config, split)[0]
 
 
-def evaluation_split(config: DataConfig, split: str | None) -> tuple[Dataset, str, str]:
+def evaluation_split(config: DataConfig, split: str | None, *, seed: int = 0) -> tuple[Dataset, str, str]:
     """The split ``evaluate`` scores, the split's name and why: with ``split=None``, a user's file or folder
     without its own test split is scored whole (``all``: a file passed to evaluate is meant as a test set), and
-    data with a test split (every built-in; an .npz with ``x_test``; a folder with ``test/``) on that split."""
+    data with a test split (every built-in; an .npz with ``x_test``; a folder with ``test/``) on that split.
+    ``val``: the validation split a run with ``seed`` (and ``config``'s shots and fractions) holds out."""
     if split is not None and split not in SPLITS:
         raise WarmstartError(f"--split {split!r}: expected one of {', '.join(SPLITS)}",
                              hint="pass --split test (or train, val, all)")
@@ -107,11 +109,11 @@ def evaluation_split(config: DataConfig, split: str | None) -> tuple[Dataset, st
     if split == "test":
         return test, split, why
     if split == "val":
-        val = load_splits(config, seed=0).val
+        val = load_splits(config, seed=seed).val
         if val is None:
             raise WarmstartError(f"--split val: {config.source} holds no validation split out (val_fraction 0)",
                                  hint="pass --split train, test or all")
-        return val, split, why + " (seed 0's validation split)"
+        return val, split, why + f" (the validation split of seed {seed})"
     return concatenate(train, test), split, why
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +114,13 @@ def fit_preprocessing(dataset: Dataset, arch_args: dict, max_length: int,
 
 
 def align_features(dataset: Dataset, feature_names: list[str] | tuple[str, ...] | None, model_name: str) -> Dataset:
-    """Put a CSV's feature columns in the order the model was trained on, matching them by name."""
+    """Put a CSV's feature columns in the order the model was trained on, matching them by name. Data that names
+    no columns (an .npz) is taken in its own order, which a note says: nothing can check it."""
+    if feature_names is not None and dataset.feature_names is None and dataset.kind == "vector":
+        shown = ", ".join(feature_names[:6]) + (", ..." if len(feature_names) > 6 else "")
+        logging.getLogger("warmstart").info(
+            f"{dataset.name} names no feature columns, so its columns are taken by position as {model_name}'s "
+            f"features ({shown}): check that they come in that order")
     if feature_names is None or dataset.feature_names is None or tuple(feature_names) == dataset.feature_names:
         return dataset
     missing = [n for n in feature_names if n not in dataset.feature_names]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,12 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
         target = TargetAdaptation.load(create_adaptation("adabn"), data_config(target_unlabeled), net, norm,
                                        strategy=None)
         target.after_training(net, resolve_device(device), notes=[])
-    dataset, split, why = evaluation_split(data, split)
+    if split == "val":  # the split this checkpoint's run held out, not seed 0's
+        held_out, seed, whose = validation_config(data, info, name)
+        dataset, split, why = evaluation_split(held_out, split, seed=seed)
+        why += whose
+    else:
+        dataset, split, why = evaluation_split(data, split)
     check_kind(dataset, norm, model_name=name)  # before the classes: a kind mismatch is the clearer message
     if tuple(dataset.class_names) != tuple(info.class_names):
         dataset = _onto_model_classes(dataset, info, name, selected=data.classes is not None)
@@ -87,6 +92,39 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
     return result
 
 
+HELD_OUT_FIELDS = ("shots", "val_fraction", "test_fraction", "classes")  # what chooses a run's validation rows
+
+
+def validation_config(data: DataConfig, info: CheckpointInfo, name: str) -> tuple[DataConfig, int, str]:
+    """How to draw the validation split ``name``'s run held out: its training seed, and, when ``data`` is the data it
+    trained on, its shots, fractions and classes; with the end of the reason ``evaluate`` gives. On other data, or
+    for a checkpoint that records no seed, the split is one its run never saw, and the reason says so."""
+    seed = (info.extra.get("training") or {}).get("seed")
+    recorded = info.extra.get("data") or {}
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return data, 0, f"; {name} records no training seed, so it is not the split its run held out"
+    if not _same_source(recorded.get("source"), data.source):
+        return data, seed, (f"; {name} was trained on {recorded.get('source')!r}, so this is not a split its run "
+                            "held out")
+    fields = {key: recorded[key] for key in HELD_OUT_FIELDS if key in recorded}
+    try:
+        return replace(data, **fields), seed, f"; the rows the run of {name} held out"
+    except (TypeError, ValueError, WarmstartError):  # a hand-edited record: the data as given
+        return data, seed, f"; {name}'s record of its data cannot be read, so it may not be the split its run held out"
+
+
+def _same_source(recorded: object, given: object) -> bool:
+    """Whether a recorded data source and the one given name the same data (a path, however written)."""
+    if not isinstance(recorded, str) or not isinstance(given, str):
+        return False
+    if recorded == given:
+        return True
+    try:
+        return Path(recorded).expanduser().resolve() == Path(given).expanduser().resolve() and Path(given).exists()
+    except OSError:
+        return False
+
+
 def _onto_model_classes(dataset: Dataset, info: CheckpointInfo, model_name: str, *, selected: bool) -> Dataset:
     """The data relabelled with the model's classes, matched by name. A file may hold only some of them (a test
     file of the classes at hand: each row is scored, macro averages over the classes it holds or that are
@@ -96,7 +134,8 @@ def _onto_model_classes(dataset: Dataset, info: CheckpointInfo, model_name: str,
     unknown = [n for n in dataset.class_names if n not in known]
     if unknown and selected:
         raise WarmstartError(f"{model_name} predicts the classes {', '.join(info.class_names)}, but --classes "
-                             f"selected {', '.join(unknown)} too", hint="pass --classes naming the model's classes")
+                             f"selected {', '.join(unknown)}, which it does not predict",
+                             hint="pass --classes naming the model's classes")
     if len(unknown) == len(dataset.class_names):
         raise WarmstartError(f"{model_name} predicts the classes {', '.join(info.class_names)}, and the data holds "
                              f"none of them (its classes: {', '.join(dataset.class_names)})",
