@@ -266,6 +266,11 @@ def predict(checkpoint: str | Path, input: str | Path, out: str | Path, *, text_
     for start in range(0, len(to_predict), batch_size):
         indices = to_predict[start:start + batch_size]
         logits = predict_logits(net, encode(indices), run_on, batch_size)
+        if logits.shape[1] != len(info.class_names):  # an export whose graph does not say its width up front
+            raise WarmstartError(f"{checkpoint}: the model outputs {logits.shape[1]} logits per example, but its "
+                                 f"metadata lists {len(info.class_names)} classes",
+                                 hint="export (or save) the model again: its model file and metadata come from "
+                                      "different models")
         probability, predicted = torch.softmax(logits, dim=1).max(dim=1)
         for i, p, c in zip(indices.tolist(), probability.tolist(), predicted.tolist()):
             labels[i], probabilities[i] = info.class_names[c], f"{p:.6f}"

@@ -161,3 +161,68 @@ def test_an_export_folder_never_pairs_one_export_s_model_with_another_s_metadata
 
     with pytest.raises(WarmstartError, match="describes a 'torchscript' export .'model.pt'., not model.onnx"):
         load_onnx_export(folder)
+
+
+def test_export_refuses_an_out_holding_a_run_a_checkpoint_or_a_comparison(models, tmp_path):
+    # `export -c mlp --out cnn` wrote model.onnx into the CNN's run, and `predict -c cnn` then ran the MLP's export
+    comparison = tmp_path / "cmp"
+    comparison.mkdir()
+    (comparison / "compare.json").write_text("{}")
+    for out, what in [(models / "cnn", "a training run"), (models / "mlp", "a training run"),
+                      (models / "cnn" / "model", "a checkpoint"), (comparison, "a comparison")]:
+        with pytest.raises(WarmstartError, match=f"holds {what}") as error:
+            warmstart.export_model(models / "mlp", "onnx", out=out)
+        assert "a folder of its own" in error.value.hint and "export-onnx" in error.value.hint
+        assert not (out / "model.onnx").exists() and not (out / "export.json").exists()
+    # an export folder is exported into again, and the default (RUN/export-FORMAT) stays fine
+    warmstart.export_model(models / "mlp", "onnx", out=tmp_path / "e")
+    warmstart.export_model(models / "mlp", "onnx", out=tmp_path / "e")
+    assert warmstart.export_model(models / "mlp", "onnx").model_file == models / "mlp" / "export-onnx" / "model.onnx"
+
+
+def test_a_run_folder_predicts_with_its_checkpoint_even_beside_an_onnx_export(models, tmp_path):
+    import shutil
+
+    from warmstart.export import OnnxClassifier, load_predictor
+
+    warmstart.export_model(models / "mlp", "onnx", out=tmp_path / "e")
+    run = shutil.copytree(models / "cnn", tmp_path / "run")
+    for name in ("model.onnx", "export.json"):  # put there by hand, or by an export from before the refusal
+        shutil.copy(tmp_path / "e" / name, run / name)
+        shutil.copy(tmp_path / "e" / name, run / "model" / name)
+    for folder in (run, run / "model"):
+        net, info = load_predictor(folder)
+        assert not isinstance(net, OnnxClassifier) and info.arch == "cnn"
+    net, info = load_predictor(tmp_path / "e")  # an export folder predicts with its export
+    assert isinstance(net, OnnxClassifier) and info.arch == "mlp"
+
+
+def test_an_export_whose_metadata_lists_other_classes_than_its_model_outputs_is_refused(models, tmp_path):
+    # two exports into one --out at once can leave one's model.onnx beside the other's export.json: predict died
+    # with an IndexError on the class names
+    from warmstart.export import load_onnx_export
+
+    warmstart.export_model(models / "mlp", "onnx", out=tmp_path / "ten")  # 10 digit classes
+    warmstart.export_model(models / "text", "onnx", out=tmp_path / "two")  # 2 classes
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (tmp_path / "ten" / "model.onnx").replace(mixed / "model.onnx")
+    (tmp_path / "two" / "export.json").replace(mixed / "export.json")
+    with pytest.raises(WarmstartError, match="model.onnx outputs 10 logits per example, but export.json lists 2 "
+                                             "classes") as error:
+        load_onnx_export(mixed)
+    assert str(mixed) in error.value.message and "export the checkpoint again" in error.value.hint
+    source = write_csv(tmp_path / "in.csv", [["text"], ["good film"]])
+    with pytest.raises(WarmstartError, match="outputs 10 logits"):
+        warmstart.predict(mixed, source, tmp_path / "out.csv")
+
+
+def test_export_s_hint_for_data_of_another_image_size_names_what_export_takes(models, tmp_path):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    big = np.repeat(np.repeat(digits.images, 2, axis=1), 2, axis=2).astype(np.float32)  # 16x16 digits
+    np.savez(tmp_path / "dig16.npz", x=big, y=digits.target)
+    with pytest.raises(WarmstartError, match="1x16x16") as error:
+        warmstart.export_model(models / "cnn", "onnx", data=str(tmp_path / "dig16.npz"), out=tmp_path / "e")
+    assert "--resize" not in error.value.hint and "--data" in error.value.hint and "1x8x8" in error.value.hint

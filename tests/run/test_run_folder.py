@@ -103,6 +103,22 @@ def test_evaluate_never_writes_a_training_runs_files(blobs, tmp_path):
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["split"] == "train"
 
 
+def test_evaluate_never_replaces_a_comparisons_report(blobs, tmp_path):
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    comparison = tmp_path / "cmp"
+    comparison.mkdir()
+    for name in ("compare.json", "compare.csv", "report.html"):  # what `warmstart compare --out cmp` writes
+        (comparison / name).write_text(f"the comparison's {name}")
+    before = _files(comparison)
+    with pytest.raises(WarmstartError, match="holds a comparison, whose report.html") as error:
+        warmstart.evaluate(tmp_path / "run", blobs, out=comparison)
+    assert "another --out" in error.value.hint
+    assert _files(comparison) == before
+    warmstart.evaluate(tmp_path / "run", blobs, out=comparison, overwrite=True)
+    assert {k: v for k, v in _files(comparison).items() if k in before} == before
+    assert json.loads((comparison / "evaluation" / "config.json").read_text())["command"] == "evaluate"
+
+
 def test_evaluate_scores_the_whole_of_a_file_without_a_test_split(blobs, tmp_path):
     warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
     test_file = _blobs(tmp_path / "my_test.npz", seed=5)  # 90 rows, no test split of its own
@@ -255,7 +271,8 @@ def test_evaluate_on_the_validation_split_scores_the_rows_the_run_held_out(tmp_p
     data = tmp_path / "noise.npz"
     np.savez(data, x=x, y=y)
     run = warmstart.pretrain(DataConfig(str(data), val_fraction=0.25), model=ModelConfig("mlp", {"hidden": [256]}),
-                             train=TrainConfig(epochs=60, lr=0.01, seed=3, progress=False, trackers=()), out=tmp_path / "run")
+                             train=TrainConfig(epochs=60, lr=0.01, seed=3, progress=False, trackers=()),
+                             out=tmp_path / "run")
     held_out = warmstart.evaluate(tmp_path / "run", DataConfig(str(data)), split="val")
     assert held_out.accuracy == pytest.approx(max(h["val_accuracy"] for h in run.history))  # the best epoch's kept
     assert "the rows the run of checkpoint" in held_out.split_reason and "seed 3" in held_out.split_reason

@@ -108,6 +108,16 @@ def test_rank_without_candidates_is_a_clear_error(fashion_subset_npz):
         warmstart.rank(target(fashion_subset_npz), [])
 
 
+def test_one_candidate_or_score_as_a_string_is_one_name_and_none_is_refused(zoo, fashion_subset_npz):
+    # a string used to be split into its characters: candidate "/", score "l"
+    result = warmstart.rank(target(fashion_subset_npz), str(zoo / "mlp"), scores="logme")
+    assert [c.candidate for c in result.candidates] == [str(zoo / "mlp")] and result.score_names == ("logme",)
+    with pytest.raises(WarmstartError, match="parameter candidates: expected a name or a list of names, got None"):
+        warmstart.rank(target(fashion_subset_npz), None)
+    with pytest.raises(WarmstartError, match="parameter scores: expected a name or a list of names, got 3"):
+        warmstart.rank(target(fashion_subset_npz), [str(zoo / "mlp")], scores=3)
+
+
 def test_resize_lets_a_28x28_candidate_rank_on_8x8_digits(zoo):
     result = warmstart.rank(DataConfig("digits", classes="0-4", shots=20, resize=True), [str(zoo / "cnn")],
                             scores=["logme", "leep"], train=TrainConfig(progress=False))

@@ -79,8 +79,17 @@ def _real_inputs(checkpoint: str | Path, info, data: str | None, n: int) -> tupl
                              f"{exc.message}", hint="pass --data with inputs of the model's kind") from None
     name = f"checkpoint {checkpoint}"
     preprocessing = preprocessing_from_dict(info.preprocessing)
-    dataset = fit_to_model(dataset, info.input_shape, preprocessing, model_name=name, resize=bool(config.get("resize")),
-                           feature_names=info.extra.get("feature_names"))
+    try:
+        dataset = fit_to_model(dataset, info.input_shape, preprocessing, model_name=name,
+                               resize=bool(config.get("resize")), feature_names=info.extra.get("feature_names"))
+    except WarmstartError as exc:
+        if "--resize" not in exc.hint:
+            raise
+        # the fitting policy's hint names training's --resize, which export does not take
+        shape = "x".join(map(str, info.input_shape))
+        raise WarmstartError(exc.message, hint=f"pass --data with inputs of the model's shape ({shape}), or leave "
+                                               "--data out to check on the checkpoint's own test data; export "
+                                               "does not resize") from None
     if len(dataset) < 2:
         raise WarmstartError(f"{config['source']}: {len(dataset)} test example(s); the parity check needs 2 or more",
                              hint="pass --data with 2 or more test examples of the model's kind")
@@ -146,6 +155,7 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
     writes the int8 model instead, refused when its top-1 agreement with PyTorch on the parity inputs is below
     ``min_agreement``."""
     from ..models import load_checkpoint, resolve_path
+    from ..run.folder import check_not_a_results_folder
 
     if format not in FORMATS:
         raise WarmstartError(f"--format {format!r}: expected one of {', '.join(FORMATS)}",
@@ -162,7 +172,11 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
                              hint="set --min-agreement to a share of the parity inputs, e.g. --min-agreement 0.95")
     net, info = load_checkpoint(checkpoint)
     net = net.float().eval()
-    out = Path(out) if out is not None else resolve_path(checkpoint).parent.parent / f"export-{format}"
+    default_out = resolve_path(checkpoint).parent.parent / f"export-{format}"
+    out = Path(out) if out is not None else default_out
+    # an export beside a run's files would be what `predict -c RUN` loads; refused before any work
+    check_not_a_results_folder(out, "export", hint=f"pass a folder of its own as --out, or leave --out out to "
+                                                   f"export into {default_out}")
     x, inputs_from = _real_inputs(checkpoint, info, data, examples)
     module, names = exportable(net)
     text = is_text_model(net)
@@ -225,12 +239,16 @@ def export_model(checkpoint: str | Path, format: str, *, out: str | Path | None 
 
 
 def load_predictor(path: str | Path):
-    """A model to predict with and its metadata: an ONNX export (through onnxruntime) or a checkpoint."""
+    """A model to predict with and its metadata: an ONNX export (through onnxruntime) or a checkpoint. A folder
+    that holds a checkpoint (a run folder, or its ``model/``) predicts with it, whatever else lies beside it: a
+    ``model.onnx`` there is not the run's (export writes into a folder of its own)."""
     from ..models import load_checkpoint
+    from ..models.checkpoint import WEIGHTS
 
-    if onnx_export_path(path) is not None:
-        return load_onnx_export(path)
     folder = Path(path).expanduser()
+    holds_checkpoint = folder.is_dir() and any((where / WEIGHTS).is_file() for where in (folder, folder / "model"))
+    if not holds_checkpoint and onnx_export_path(path) is not None:
+        return load_onnx_export(path)
     if folder.is_dir() and (folder / FORMATS["torchscript"]).is_file() and (folder / METADATA).is_file():
         raise WarmstartError(f"{path}: a TorchScript export; predict runs checkpoints and ONNX exports",
                              hint="pass the checkpoint it was exported from, or export it with --format onnx")

@@ -78,4 +78,13 @@ def load_onnx_export(path: str | Path) -> tuple[OnnxClassifier, CheckpointInfo]:
     except ImportError:
         raise WarmstartError("predicting with an ONNX model needs onnxruntime, which is not installed",
                              hint="pip install 'warmstart[export]'") from None
-    return OnnxClassifier(model_file, metadata).eval(), info
+    model = OnnxClassifier(model_file, metadata).eval()
+    # a model.onnx and an export.json of two exports (two exports into one --out at once, a copy) that disagree on
+    # the classes would name the wrong class for every row, or none (an index past the class names)
+    width = model.session.get_outputs()[0].shape[-1]
+    if isinstance(width, int) and width != len(info.class_names):
+        raise WarmstartError(f"{model_file.parent}: {model_file.name} outputs {width} logits per example, but "
+                             f"{METADATA} lists {len(info.class_names)} classes: the two files come from different "
+                             "exports", hint="export the checkpoint again with `warmstart export --format onnx` into "
+                                             "a folder of its own")
+    return model, info

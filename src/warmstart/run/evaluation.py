@@ -106,9 +106,9 @@ def validation_config(data: DataConfig, info: CheckpointInfo, name: str) -> tupl
     if not _same_source(recorded.get("source"), data.source):
         return data, seed, (f"; {name} was trained on {recorded.get('source')!r}, so this is not a split its run "
                             "held out")
-    fields = {key: recorded[key] for key in HELD_OUT_FIELDS if key in recorded}
+    held_out = {key: recorded[key] for key in HELD_OUT_FIELDS if key in recorded}
     try:
-        return replace(data, **fields), seed, f"; the rows the run of {name} held out"
+        return replace(data, **held_out), seed, f"; the rows the run of {name} held out"
     except (TypeError, ValueError, WarmstartError):  # a hand-edited record: the data as given
         return data, seed, f"; {name}'s record of its data cannot be read, so it may not be the split its run held out"
 

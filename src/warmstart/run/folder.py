@@ -42,9 +42,11 @@ The rules for an existing folder (issue 14, item 10):
   leaves the previous run's files exactly as they were, and nothing of the old run (TensorBoard events, say)
   stays beside the new one. The swap is two renames; a kill between them leaves the old run in ``.NAME.replaced``.
   (An overwriting run that is interrupted cannot be resumed: run it again with ``overwrite``.)
-- ``evaluate`` into a training run's folder is refused (pass another ``out``); with ``overwrite`` it writes its
-  files into the sub-folder ``out/evaluation/``, which holds nothing of the training run. An earlier evaluation's
-  folder is replaced.
+- ``evaluate`` into a training run's folder (or a comparison's) is refused (pass another ``out``); with
+  ``overwrite`` it writes its files into the sub-folder ``out/evaluation/``, which holds nothing of the training
+  run. An earlier evaluation's folder is replaced.
+- ``export`` into a folder holding a run, an evaluation, a checkpoint or a comparison is refused
+  (:func:`check_not_a_results_folder`): ``predict`` on that folder would have read the export.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from ..errors import WarmstartError
 from ..evaluation import EvaluationResult, plot_confusion_matrix
 from ..io import make_folder, write_json
 from ..models import CheckpointInfo, TransferModel, save_checkpoint
+from ..models.checkpoint import WEIGHTS
 from ..reporting import DISTILLATION, finish_run_folder, write_run_reports
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
@@ -74,6 +77,29 @@ _RUN_ONLY = {"progress", "device", "trackers"}
 
 def holds_run(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).exists() for name in RUN_FILES)
+
+
+# what marks a folder as holding a comparison (``compare``'s report; plateau-runs/ is its own sub-folder name)
+COMPARISON_FILES = ("compare.json", "compare.csv", "compare.md", "plateau-runs")
+
+
+def holds_comparison(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).exists() for name in COMPARISON_FILES)
+
+
+def check_not_a_results_folder(out: str | Path, command: str, *, hint: str) -> None:
+    """Refuse an ``out`` that ``command`` writes into when it holds a training run, an evaluation, a checkpoint
+    (``model/`` itself) or a comparison: their files would be replaced or, worse, read as this command's output
+    (``export --out RUN`` made ``predict -c RUN`` run the export instead of the run's checkpoint)."""
+    path = Path(out)
+    if not path.is_dir():
+        return
+    found = [name for name in (*RUN_FILES, WEIGHTS, *COMPARISON_FILES) if (path / name).exists()]
+    if found:
+        what = ("a comparison" if holds_comparison(path) else "a checkpoint" if (path / WEIGHTS).exists()
+                else "a training run or an evaluation")
+        raise WarmstartError(f"--out {str(path)!r} holds {what} ({', '.join(found)}), which {command} would mix its "
+                             "files into", hint=hint)
 
 
 def saved_nothing(folder: Path) -> bool:
@@ -276,6 +302,12 @@ def evaluation_folder(out: str | Path, *, overwrite: bool) -> Path:
     if path.exists() and not path.is_dir():
         raise WarmstartError(f"--out {str(path)!r}: a file is in the way; evaluate writes a folder",
                              hint="pass another --out")
+    if holds_comparison(path):
+        if not overwrite:
+            raise WarmstartError(f"--out {str(path)!r} holds a comparison, whose report.html an evaluation would "
+                                 "replace", hint="pass another --out (or --overwrite to write the evaluation into "
+                                 f"{path / EVALUATION_FOLDER})")
+        return path / EVALUATION_FOLDER
     if not is_training_run(path):
         return path
     if not overwrite:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -132,9 +133,21 @@ class RankingResult:
             "total_scoring_time_s": sum(c.scoring_time_s for c in self.candidates)})
 
 
-def check_scores(scores: Sequence[str] | None) -> tuple[str, ...]:
+def _names(value: Any, parameter: str) -> list[str]:
+    """A parameter that names things: one name (a string or a path) or a sequence of them; a lone string is one
+    name, never its characters."""
+    if isinstance(value, (str, PathLike)):
+        return [str(value)]
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)) else None
+    if items is not None and all(isinstance(v, (str, PathLike)) for v in items):
+        return [str(v) for v in items]
+    raise WarmstartError(f"parameter {parameter}: expected a name or a list of names, got {value!r}",
+                         hint=f"pass {parameter}=['a', 'b'] (or one name as a string)")
+
+
+def check_scores(scores: Sequence[str] | str | None) -> tuple[str, ...]:
     """The requested score names, each checked against the registry (all of them when none are given)."""
-    names = tuple(scores) if scores else tuple(SCORES.names())
+    names = tuple(_names(scores, "scores")) if scores else tuple(SCORES.names())
     for name in names:
         SCORES.get(name, parameter="--scores")
     if len(set(names)) != len(names):
@@ -143,7 +156,7 @@ def check_scores(scores: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[str] | None = None,
+def rank(data: DataConfig | str, candidates: Sequence[str] | str, *, scores: Sequence[str] | str | None = None,
          rank_score: str = "logme", train: TrainConfig | None = None, out: str | Path | None = None,
          disk_cache: Path | None = None) -> RankingResult:
     """Score every candidate with every score on ``data``'s training split; write ``out/ranking.json`` if asked.
@@ -154,7 +167,7 @@ def rank(data: DataConfig | str, candidates: Sequence[str], *, scores: Sequence[
     from ..run.starting_point import data_config, resolve_starting_point  # the very resolution `finetune --from` uses
 
     data, train = data_config(data), train or TrainConfig(progress=False)
-    candidates = list(candidates)
+    candidates = _names(candidates, "candidates")
     if not candidates:
         raise WarmstartError("--candidates: no candidate models given",
                              hint="name checkpoint folders, minilm, hf:FOLDER or timm:NAME; `warmstart zoo` lists "
