@@ -52,13 +52,12 @@ def error(layers: list[int], width: int, choice: str, calibration: torch.Tensor,
     encoder = create_model("hf", (32,), 2, source="minilm", layers=layers).backbone.encoder.eval()
     stack = encoder.encoder.layer
     whole = last_hidden(encoder, held_out)
-    flap = activation_scores(encoder, stack, calibration, 0)
     if choice == "flap":
-        scores = flap
+        scores = activation_scores(encoder, stack, calibration, 0)
     elif choice == "wanda":  # ||a_j|| = sqrt(tokens * (Var + mean^2)): the same statistics, no compensation
         tokens = int((calibration != 0).sum())
         scores = []
-        for scored, layer in zip(flap, stack):
+        for scored, layer in zip(activation_scores(encoder, stack, calibration, 0), stack):
             column = layer.output.dense.weight.pow(2).sum(0)
             variance = scored.score / column.clamp(min=1e-30)
             scores.append(NeuronScores((tokens * (variance + scored.mean.pow(2))).sqrt() * column.sqrt()))

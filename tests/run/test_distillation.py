@@ -337,12 +337,20 @@ def test_with_token_masking_the_teacher_reads_the_students_masked_copy_and_other
         paired.check_student(student, "hf:other")
 
 
+QUESTIONS = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
+# two classes a tiny teacher tells apart in one epoch: the questions, and the same with "the" between every word
+QUESTION_ROWS = ([(t, "question") for t in QUESTIONS] + [(t.replace(" ", " the "), "other") for t in QUESTIONS]) * 3
+
+
+def _question_teacher(tmp_path: Path) -> tuple[DataConfig, warmstart.RunResult]:
+    """The question data, and a tiny BERT fine-tuned on it for one epoch (tmp_path/teacher)."""
+    data = DataConfig(_texts(tmp_path / "train.csv", QUESTION_ROWS), max_length=16, val_fraction=0.0)
+    return data, warmstart.finetune(f"hf:{tiny_bert_source()}", data, out=tmp_path / "teacher",
+                                    train=TrainConfig(epochs=1, lr=1e-3, **QUIET))
+
+
 def test_a_cut_student_distils_on_masked_texts_and_the_run_replays_with_its_masking(tmp_path, capsys):
-    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
-    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
-    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
-    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
-                                 out=tmp_path / "teacher")
+    data, teacher = _question_teacher(tmp_path)
     # layers=I,J: those layers (here both of the tiny teacher's, named out of order)
     code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1,0", "--data", data.source,
                             "--max-length", "16", "--val-fraction", "0", "--mask-tokens", "0.2", "--epochs", "2",
@@ -433,11 +441,7 @@ def test_the_activation_scores_lose_less_of_the_output_than_a_random_choice():
 
 
 def test_a_cut_student_with_pruned_feed_forward_blocks_distils_reloads_and_exports(tmp_path, capsys):
-    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
-    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
-    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
-    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
-                                 out=tmp_path / "teacher")
+    data, teacher = _question_teacher(tmp_path)
     code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1", "--model-option",
                             "intermediate_size=16", "--data", data.source, "--max-length", "16", "--val-fraction",
                             "0", "--epochs", "2", "--speed-rounds", "1", "--quiet", "--tracker", "none",
@@ -467,9 +471,7 @@ def test_a_cut_student_with_pruned_feed_forward_blocks_distils_reloads_and_expor
 
 
 def test_pruning_a_pretrained_encoder_outside_a_cut_says_how_its_neurons_were_chosen(tmp_path):
-    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
-    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
-    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
+    data = DataConfig(_texts(tmp_path / "train.csv", QUESTION_ROWS), max_length=16, val_fraction=0.0)
     run = warmstart.finetune(f"hf:{tiny_bert_source()}", data, model=ModelConfig("hf", {"intermediate_size": 16}),
                              train=TrainConfig(epochs=1, lr=1e-3, **QUIET), out=tmp_path / "pruned")
     assert run.model.backbone.encoder.config.intermediate_size == 16
@@ -479,10 +481,8 @@ def test_pruning_a_pretrained_encoder_outside_a_cut_says_how_its_neurons_were_ch
 def test_a_teacher_trained_elsewhere_on_a_relative_path_is_timed_and_exported_from_here(tmp_path, monkeypatch):
     """The speed comparison exports both models, and its parity check read the teacher's recorded data, a path
     relative to where the teacher was trained: from another directory the run failed after training."""
-    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
-    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    _texts(tmp_path / "a" / "train.csv", rows * 3)
+    _texts(tmp_path / "a" / "train.csv", QUESTION_ROWS)
     monkeypatch.chdir(tmp_path / "a")
     warmstart.finetune(f"hf:{tiny_bert_source()}", DataConfig("train.csv", max_length=16, val_fraction=0.0),
                        train=TrainConfig(epochs=1, lr=1e-3, **QUIET), out="teacher")
@@ -496,12 +496,9 @@ def test_a_teacher_trained_elsewhere_on_a_relative_path_is_timed_and_exported_fr
 
 
 def test_a_cut_student_on_data_of_other_classes_is_refused_in_distills_words(tmp_path, capsys):
-    texts = ["what is the capital of france", "who wrote hamlet", "how far is the moon", "when did rome fall"]
-    rows = [(t, "question") for t in texts] + [(t.replace(" ", " the "), "other") for t in texts]
-    data = DataConfig(_texts(tmp_path / "train.csv", rows * 3), max_length=16, val_fraction=0.0)
-    teacher = warmstart.finetune(f"hf:{tiny_bert_source()}", data, train=TrainConfig(epochs=1, lr=1e-3, **QUIET),
-                                 out=tmp_path / "teacher")
-    other = _texts(tmp_path / "other.csv", [(t, "query") for t in texts] * 3 + [(t, "other") for t in texts] * 3)
+    data, teacher = _question_teacher(tmp_path)
+    other = _texts(tmp_path / "other.csv", [(t, "query") for t in QUESTIONS] * 3
+                   + [(t, "other") for t in QUESTIONS] * 3)
     code, _, err = run_cli(["distill", "--teacher", teacher.run_dir, "--student", "layers=1", "--data", other,
                             "--max-length", "16", "--out", tmp_path / "bad"], capsys)
     assert code != 0 and "a student cut from the teacher keeps its head, so it needs the teacher's classes" in err
