@@ -10,7 +10,12 @@ validation: both averages choose on it), on the whole test split:
   on validation by construction). Training is deterministic for a seed, so its alpha-1 point is ``single`` itself:
   the script records whether both report the same validation accuracy there (``alpha_one_matches_single``).
 - ``soup`` (``--soup-trials N``, 0 skips it): ``warmstart tune`` with ``average="soup"`` over N trials of
-  ``full``'s space, scored on the same validation split; its winner retrained alone is ``tuned winner``.
+  ``full``'s space, scored on the same validation split. ``tuned winner``: the study's best trial alone (its weights
+  as the trial saved them, which the retrained winner reproduces: training is deterministic for a seed), scored on
+  the same test split; it is the best single model the soup must beat.
+
+``--arms single soup`` skips WiSE-FT (for a soup-only run; the single arm is the default recipe the table compares
+against).
 
 Accuracy only (one torch thread; the machine may be loaded):
 
@@ -41,21 +46,37 @@ def averaging_record(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "config.json").read_text())["averaging"]
 
 
-def one_seed(name: str, shots: int, seed: int, soup_trials: int, folder: Path) -> dict[str, Any]:
+def winner_alone(tuned: Path, data: DataConfig, folder: Path) -> dict[str, Any]:
+    """The study's best trial scored alone on the test split: its saved weights in the soup checkpoint's model."""
+    from safetensors.torch import load_file
+
+    from warmstart.models.checkpoint import load_checkpoint, save_checkpoint
+
+    best = json.loads((tuned / "tuning.json").read_text())["best"]
+    model, info = load_checkpoint(tuned / "best")
+    model.load_state_dict(load_file(str(tuned / "trials" / f"trial_{best['number']:05d}.safetensors")))
+    save_checkpoint(model, folder, info)
+    return {"trial": best["number"], "validation": best["value"], "test": warmstart.evaluate(folder, data).accuracy}
+
+
+def one_seed(name: str, shots: int, seed: int, soup_trials: int, arms: list[str], folder: Path) -> dict[str, Any]:
     data = DataConfig(str(SHARED / name), shots=shots, val_fraction=0.25)
     train = TrainConfig.for_command("finetune", seed=seed, **RECIPE, **QUIET)
     row: dict[str, Any] = {"data": name, "seed": seed, "wall_s": {}}
     for arm, average in (("single", None), ("wise-ft", "wise-ft")):
+        if arm not in arms:
+            continue
         started = time.perf_counter()
         run = warmstart.finetune("minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
                                  train=train, out=folder / f"{name}-{arm}{seed}", overwrite=True,
                                  **({} if average is None else {"average": average}))
         row["wall_s"][arm] = time.perf_counter() - started
         row[arm] = {"test": run.metrics.accuracy, "validation": run.history[-1].get("val_accuracy")}
-    record = averaging_record(folder / f"{name}-wise-ft{seed}")
-    row["wise-ft"]["alpha"] = record["alpha"]
-    row["wise-ft"]["validation_by_alpha"] = {r["alpha"]: r["accuracy"] for r in record["validation"]}
-    if soup_trials:
+    if "wise-ft" in arms:
+        record = averaging_record(folder / f"{name}-wise-ft{seed}")
+        row["wise-ft"]["alpha"] = record["alpha"]
+        row["wise-ft"]["validation_by_alpha"] = {r["alpha"]: r["accuracy"] for r in record["validation"]}
+    if soup_trials and "soup" in arms:
         started = time.perf_counter()
         soup = warmstart.tune("minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
                               train=TrainConfig.for_command("tune", seed=seed, **RECIPE, **QUIET),
@@ -66,6 +87,7 @@ def one_seed(name: str, shots: int, seed: int, soup_trials: int, folder: Path) -
         row["soup"] = {"test": soup.metrics.accuracy, "ingredients": len(record["ingredients"]),
                        "fell_back": record["fell_back"], "validation": record["accuracy"],
                        "winner_validation": record["validation"][0]["accuracy"]}
+        row["tuned winner"] = winner_alone(folder / f"{name}-soup{seed}", data, folder / f"{name}-winner{seed}")
     return row
 
 
@@ -75,25 +97,37 @@ def summarise(values: list[float]) -> str:
 
 def table(rows: list[dict[str, Any]], name: str) -> list[str]:
     rows = [r for r in rows if r["data"] == name]
+    wise = all("wise-ft" in r for r in rows)
     soup = all("soup" in r for r in rows)
-    lines = [f"## {name}", "", "| seed | single: validation / test | wise-ft: alpha, validation / test | "
-             "wise-ft minus single (test, points) |" + (" soup: ingredients, validation / test |" if soup else ""),
-             "|---|---|---|---|" + ("---|" if soup else "")]
+    header = "| seed | single: validation / test |"
+    if wise:
+        header += " wise-ft: alpha, validation / test | wise-ft minus single (test, points) |"
+    if soup:
+        header += (" tuned winner alone: validation / test | soup: ingredients, validation / test | soup minus winner "
+                   "(test, points) |")
+    lines = [f"## {name}", "", header, "|---|---|" + "---|---|" * wise + "---|---|---|" * soup]
     for r in rows:
-        s, w = r["single"], r["wise-ft"]
-        gain = 100 * (w["test"] - s["test"])
-        line = (f"| {r['seed']} | {s['validation']:.4f} / {s['test']:.4f} | {w['alpha']:g}, "
-                f"{w['validation_by_alpha'][w['alpha']]:.4f} / {w['test']:.4f} | {gain:+.1f} |")
+        s = r["single"]
+        line = f"| {r['seed']} | {s['validation']:.4f} / {s['test']:.4f} |"
+        if wise:
+            w = r["wise-ft"]
+            line += (f" {w['alpha']:g}, {w['validation_by_alpha'][w['alpha']]:.4f} / {w['test']:.4f} | "
+                     f"{100 * (w['test'] - s['test']):+.1f} |")
         if soup:
-            p = r["soup"]
-            line += (f" {p['ingredients']}{' (fell back)' if p['fell_back'] else ''}, {p['validation']:.4f} / "
-                     f"{p['test']:.4f} |")
+            p, t = r["soup"], r["tuned winner"]
+            line += (f" {t['validation']:.4f} / {t['test']:.4f} | {p['ingredients']}"
+                     f"{' (fell back)' if p['fell_back'] else ''}, {p['validation']:.4f} / {p['test']:.4f} | "
+                     f"{100 * (p['test'] - t['test']):+.1f} |")
         lines.append(line)
-    lines.append(f"| mean ± std | {summarise([r['single']['test'] for r in rows])} | "
-                 f"{summarise([r['wise-ft']['test'] for r in rows])} | "
-                 f"{statistics.mean(100 * (r['wise-ft']['test'] - r['single']['test']) for r in rows):+.2f} |"
-                 + (f" {summarise([r['soup']['test'] for r in rows])} |" if soup else ""))
-    return lines
+    line = f"| mean ± std | {summarise([r['single']['test'] for r in rows])} |"
+    if wise:
+        line += (f" {summarise([r['wise-ft']['test'] for r in rows])} | "
+                 f"{statistics.mean(100 * (r['wise-ft']['test'] - r['single']['test']) for r in rows):+.2f} |")
+    if soup:
+        line += (f" {summarise([r['tuned winner']['test'] for r in rows])} | "
+                 f"{summarise([r['soup']['test'] for r in rows])} | "
+                 f"{statistics.mean(100 * (r['soup']['test'] - r['tuned winner']['test']) for r in rows):+.2f} |")
+    return [*lines, line]
 
 
 def main() -> None:
@@ -102,6 +136,8 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds to run")
     parser.add_argument("--soup-trials", type=int, default=0, help="trials of the tune behind the soup (0: no soup)")
+    parser.add_argument("--arms", nargs="+", default=["single", "wise-ft", "soup"],
+                        choices=["single", "wise-ft", "soup"], help="single is always run: the others compare to it")
     parser.add_argument("--name", default="averaging_text")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -111,16 +147,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="warmstart-bench-average-text-") as tmp:
         for name in args.data:
             for seed in args.seeds:
-                row = one_seed(name, args.shots, seed, args.soup_trials, Path(tmp))
-                at_one = row["wise-ft"]["validation_by_alpha"][1.0]
-                row["alpha_one_matches_single"] = abs(at_one - row["single"]["validation"]) < 1e-6
-                if not row["alpha_one_matches_single"]:
-                    print(f"note: {name} seed {seed}: WiSE-FT's alpha 1 scored {at_one:.4f} on validation, the single "
-                          f"run's last epoch {row['single']['validation']:.4f}", flush=True)
+                row = one_seed(name, args.shots, seed, args.soup_trials, ["single", *args.arms], Path(tmp))
+                if "wise-ft" in row:
+                    at_one = row["wise-ft"]["validation_by_alpha"][1.0]
+                    row["alpha_one_matches_single"] = abs(at_one - row["single"]["validation"]) < 1e-6
+                    if not row["alpha_one_matches_single"]:
+                        print(f"note: {name} seed {seed}: WiSE-FT's alpha 1 scored {at_one:.4f} on validation, the "
+                              f"single run's last epoch {row['single']['validation']:.4f}", flush=True)
                 rows.append(row)
-                print(f"{name} seed {seed}: single {row['single']['test']:.4f}, wise-ft {row['wise-ft']['test']:.4f} "
-                      f"(alpha {row['wise-ft']['alpha']:g})"
-                      + (f", soup {row['soup']['test']:.4f}" if "soup" in row else ""), flush=True)
+                print(f"{name} seed {seed}: single {row['single']['test']:.4f}"
+                      + (f", wise-ft {row['wise-ft']['test']:.4f} (alpha {row['wise-ft']['alpha']:g})"
+                         if "wise-ft" in row else "")
+                      + (f", tuned winner {row['tuned winner']['test']:.4f}, soup {row['soup']['test']:.4f}"
+                         if "soup" in row else ""), flush=True)
                 write_results(args.out, f"{args.name}.partial", {"rows": rows})
     report = {"command": command_line("benchmarks/averaging_text.py"),
               "arguments": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows,
