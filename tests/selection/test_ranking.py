@@ -94,12 +94,16 @@ def test_rank_cli_table_and_json(zoo, fashion_subset_npz, tmp_path, capsys):
     (["--data", "{npz}", "--candidates", "{zoo}/cnn", "--scores", "knn", "--rank-score", "leep"],
      "--rank-score leep: not among the computed --scores"),
     (["--data", "{npz}", "--candidates", "{zoo}/cnn", "{zoo}/cnn"], "names a candidate twice"),
+    # one checkpoint by two paths (the run folder and its weights file) was scored twice, as two candidates
+    (["--data", "{npz}", "--candidates", "{zoo}/cnn", "{zoo}/mlp", "{zoo}/cnn/model/model.safetensors"],
+     "{zoo}/cnn and {zoo}/cnn/model/model.safetensors are one checkpoint"),
     (["--data", "{npz}", "--candidates", "minilm"], "a pretrained text encoder, but"),
     (["--data", "{npz}", "--candidates", "{zoo}/nothing"], "no such file"),
 ])
 def test_rank_misuse_exits_2_with_a_message(zoo, fashion_subset_npz, capsys, args, message):
     args = [a.format(zoo=zoo, npz=fashion_subset_npz) for a in args]
     code, _, err = run_cli(["rank", *args], capsys)
+    message = message.format(zoo=zoo)
     assert code == 2 and err.startswith("error:") and message in err, err
 
 

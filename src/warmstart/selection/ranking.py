@@ -156,6 +156,29 @@ def check_scores(scores: Sequence[str] | str | None) -> tuple[str, ...]:
     return names
 
 
+def same_checkpoint(candidates: Sequence[str]) -> list[tuple[str, str]]:
+    """Pairs of candidates that name one checkpoint by different paths (a run folder, its ``model/``, the weights
+    file, a link to one of them), in the order given. Pretrained names and imported weights are not compared, and
+    a path that names no checkpoint is left to the scoring, which reports it."""
+    from ..models.checkpoint import resolve_path
+    from ..models.imported import imported_weights
+    from ..models.sources import pretrained_spec
+
+    seen: dict[Path, str] = {}
+    pairs = []
+    for candidate in candidates:
+        if pretrained_spec(candidate) is not None or imported_weights(candidate) is not None:
+            continue
+        try:
+            file = resolve_path(candidate).resolve()
+        except WarmstartError:
+            continue
+        if file in seen:
+            pairs.append((seen[file], candidate))
+        seen.setdefault(file, candidate)
+    return pairs
+
+
 def rank(data: DataConfig | str, candidates: Sequence[str] | str, *, scores: Sequence[str] | str | None = None,
          rank_score: str = "logme", train: TrainConfig | None = None, out: str | Path | None = None,
          disk_cache: Path | None = None) -> RankingResult:
@@ -175,6 +198,9 @@ def rank(data: DataConfig | str, candidates: Sequence[str] | str, *, scores: Seq
     if len(set(candidates)) != len(candidates):
         raise WarmstartError(f"--candidates: {' '.join(candidates)} names a candidate twice",
                              hint="name each candidate once")
+    for first, second in same_checkpoint(candidates):
+        raise WarmstartError(f"--candidates: {first} and {second} are one checkpoint (the same weights file), which "
+                             "would be scored twice", hint=f"name it once: drop {second}")
     names = check_scores(scores)
     if rank_score not in names:
         SCORES.get(rank_score, parameter="--rank-score")
