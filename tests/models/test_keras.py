@@ -141,6 +141,23 @@ def test_weights_only_into_the_mlp_architecture(relu_mlp, tmp_path, name):
     assert "skipped" in notes[-1] and "backbone.3.weight" in notes[-1]
 
 
+def test_a_legacy_h5_naming_one_layer_twice_is_refused(relu_mlp, tmp_path):
+    """layer_names ['hidden1', 'hidden1', 'out'] reads the one group twice: hidden1's weights would load into two
+    layers (an edited file; Keras writes each name once)."""
+    import h5py
+
+    from warmstart.models.keras_file import read_keras_file
+
+    file = tmp_path / "edited.h5"
+    legacy_weights_only(relu_mlp, file)
+    with h5py.File(file, "a") as f:
+        names = list(f.attrs["layer_names"])
+        f.attrs["layer_names"] = [names[0], names[0], *names[2:]]
+    with pytest.raises(WarmstartError, match=r"layer_names lists 'hidden1' more than once") as error:
+        read_keras_file(file)
+    assert str(file) in error.value.message and "save_weights" in error.value.hint
+
+
 def test_weights_only_h5_through_the_command_line(relu_mlp, tmp_path, capsys):
     """finetune --from keras:weights.h5 --model mlp --model-option hidden=[16,8]: the run's checkpoint has Keras'
     backbone (a linear probe leaves it as it was), feature for feature."""
@@ -207,6 +224,10 @@ def test_unsupported_layers_are_refused_by_name_and_class():
     assert layer_specs(built, "m")["shape"] == [5]
     with pytest.raises(WarmstartError, match="last Dense layer 'out' has the activation 'sigmoid'"):
         layer_specs(spec(dense("out", 1, "sigmoid")), "m")
+    # a legacy .h5 finds a layer's weights by its name: two layers of one name would both load the first's
+    with pytest.raises(WarmstartError, match=r"layer name\(s\) 'd' appear more than once") as error:
+        layer_specs(spec(dense("d", 8, "relu"), dense("d", 8, "relu"), dense("out", 2)), "m")
+    assert "model.save" in error.value.hint
 
 
 def test_a_keras_2_functional_config():

@@ -110,8 +110,14 @@ def _layer(name: str, arrays: list[tuple[str, np.ndarray]], path: Path) -> Keras
 
 
 def _legacy_layers(group: Any, path: Path) -> tuple[KerasLayerWeights, ...]:
+    names = _names(group.attrs["layer_names"])
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # one HDF5 group per name: a repeated name would load one layer's weights into two layers
+        raise WarmstartError(f"Keras file {path}: its attribute layer_names lists {', '.join(map(repr, repeated))} "
+                             "more than once", hint="save the model again with Keras' save_weights or model.save; "
+                                                    "the file was edited or damaged")
     layers = []
-    for name in _names(group.attrs["layer_names"]):
+    for name in names:
         weights = group[name]
         arrays = [(_text(w).split("/")[-1].split(":")[0], weights[_text(w)][()])
                   for w in _names(weights.attrs.get("weight_names", []))]

@@ -247,6 +247,11 @@ def model_layers(config: Any, where: str) -> tuple[list[int], list[dict[str, Any
         if not isinstance(layer.get("config", {}), dict):
             raise _refuse(where, f"{_described(layer, index)}: field 'config' is {_json_type(layer['config'])}; "
                                  "expected a JSON object", hint=CONFIG_HINT)
+    names = [layer.get("config", {}).get("name") for layer in layers]
+    repeated = sorted({name for name in names if isinstance(name, str) and names.count(name) > 1})
+    if repeated:  # Keras names each layer once; a legacy .h5's weights are found by name, so two would share one's
+        raise _refuse(where, f"layer name(s) {', '.join(map(repr, repeated))} appear more than once in the model's "
+                             "config", hint=CONFIG_HINT)
     shape = _input_shape(layers, where)
     if kind != "Sequential":
         previous = None
