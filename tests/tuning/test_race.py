@@ -44,3 +44,42 @@ def test_the_race_promotes_by_validation_accuracy_and_trains_the_winner(zoo, tmp
     assert rows[zoo[1]]["parameters"] > rows[zoo[0]]["parameters"]  # the size baseline, beside the score
     assert all(0 < row["source_accuracy"] <= 1 for row in rows.values())
     assert record["size_top1"] in (zoo[1], zoo[2]) and record["race_steps"] > 0
+
+
+def test_one_candidate_is_chosen_without_a_race_and_says_so(zoo, tmp_path):
+    # it used to report "won the race of 2 (the top 2 of 1 by logme)"
+    result = warmstart.finetune("auto", DataConfig("digits", classes="5-9", shots=20, val_fraction=0.25),
+                                candidates=zoo[:1], race=True,
+                                train=TrainConfig.for_command("finetune", epochs=1, batch_size=64, **QUIET),
+                                out=tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert record["raced"] == zoo[:1] and record["rungs"] == [] and record["race_steps"] == 0
+    assert record["why"] == f"{zoo[0]} is the only candidate, so there was nothing to race"
+    assert any("is the only candidate" in n for n in result.notes)
+
+
+def test_tune_refuses_before_the_race_what_does_not_depend_on_the_winner(zoo, tmp_path, monkeypatch):
+    """A wrong space key, folds the data cannot cut, or --average without a validation split: refused before the
+    race (which is the costly part), and no folder is left behind (race.json was written before the checks)."""
+    from warmstart.errors import WarmstartError
+    from warmstart.tuning import race as race_module
+
+    pytest.importorskip("optuna")
+
+    def no_race(*args, **kwargs):
+        raise AssertionError("the race ran before the checks")
+
+    monkeypatch.setattr(race_module, "race", no_race)
+    train = TrainConfig.for_command("tune", epochs=1, batch_size=64, **QUIET)
+    space = tmp_path / "space.yaml"
+    space.write_text("lrr: {low: 1.0e-4, high: 1.0e-2}\n")
+    cases = [(dict(data=DataConfig("digits", classes="5-9", shots=20, val_fraction=0.25), space=space),
+              "key 'lrr'.*not a training setting"),
+             (dict(data=DataConfig("digits", classes="5-9", shots=2), folds=3),
+              "folds=3: .*the smallest class has 2"),
+             (dict(data=DataConfig("digits", classes="5-9", shots=8), average="wise-ft"),
+              "--average wise-ft chooses on the validation split")]
+    for options, message in cases:
+        with pytest.raises(WarmstartError, match=message):
+            warmstart.tune("auto", candidates=zoo, train=train, out=tmp_path / "run", trials=2, **options)
+        assert not (tmp_path / "run").exists()

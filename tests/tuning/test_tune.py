@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from cli_runner import run_cli
 from sklearn.datasets import load_digits
 
 import warmstart
-from warmstart import ModelConfig, TrainConfig
+from warmstart import DataConfig, ModelConfig, TrainConfig
 from warmstart.errors import WarmstartError
 from warmstart.search_space import SearchParam, fixed
 from warmstart.strategies import create_strategy
@@ -199,6 +200,9 @@ def vectors(folder: Path) -> str:
     # image-only settings asked of vector data: dropped without a word, or failing inside the first trial, before
     ("augment: {choices: [none, light]}\n", "key 'augment'.*applies to image data, and this data is vector"),
     ("mix: {choices: [none, mixup]}\n", "key 'mix'.*applies to image data, and this data is vector"),
+    # warm-up is kept below a trial's epochs: a range above them was cut in every trial, the table saying otherwise
+    ("warmup_epochs: {low: 3, high: 5, int: true}\nepochs: 3\n",
+     "key 'warmup_epochs': its lowest value 3 is not below the most epochs a trial trains .3."),
 ])
 def test_a_bad_space_file_is_a_clear_error_naming_the_key(tmp_path, text, message):
     space = tmp_path / "space.yaml"
@@ -244,3 +248,31 @@ def test_a_refused_overwrite_leaves_the_old_search_as_it_was(study, tmp_path, mo
     with pytest.raises(WarmstartError, match="is the working directory .or holds it."):
         warmstart.tune(None, data, model=MLP, train=TRAIN, out=".", trials=2, overwrite=True)
     assert (tmp_path / "run" / "precious.txt").read_text() == "mine"
+
+
+def test_the_trial_table_reports_the_warm_up_a_trial_trained(tmp_path):
+    """A suggested warm-up at or above a trial's epochs is cut below them: trials.csv, tuning.json and the summary
+    reported the suggested value (4 where 1 trained) while best_config.yaml replayed the cut one."""
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {choices: [0.01]}\nepochs: 2\nwarmup_epochs: {choices: [1, 2, 3]}\nweight_decay: null\n"
+                     "label_smoothing: null\nhead_lr_scale: null\n")
+    result = warmstart.tune(None, vectors(tmp_path), model=MLP, train=TRAIN, out=tmp_path / "run", trials=3,
+                            space=space)
+    cut = [r for r in result.trials if "suggested" in r.get("note", "")]
+    assert cut, [r["params"] for r in result.trials]  # the seed's suggestions hold a 2 or a 3 (26 in 27 seeds do)
+    assert all(r["params"]["warmup_epochs"] == 1 for r in result.trials)  # what every trial trained
+    assert all("trained (warm-up is kept below the trial's epochs)" in r["note"] for r in cut)
+    table = (tmp_path / "run" / "trials.csv").read_text().splitlines()
+    column = table[0].split(",").index("warmup_epochs")
+    assert {line.split(",")[column] for line in table[1:]} == {"1"}
+    best = yaml.safe_load((tmp_path / "run" / "best_config.yaml").read_text())
+    assert best["warmup_epochs"] == result.best_params["warmup_epochs"] == 1
+
+
+def test_folds_the_data_cannot_cut_are_refused_before_the_search_begins(tmp_path):
+    # refused inside the first trial before: the folder kept a study with a failed trial, and the corrected command
+    # was refused as "already holds a search"
+    with pytest.raises(WarmstartError, match="folds=3: .*the smallest class has 2"):
+        warmstart.tune(None, DataConfig(vectors(tmp_path), shots=2), model=MLP, train=TRAIN, out=tmp_path / "run",
+                       trials=2, folds=3)
+    assert not (tmp_path / "run").exists()

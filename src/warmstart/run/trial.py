@@ -36,20 +36,26 @@ class TrialResult:
     steps: int
 
 
-def fold_splits(splits: DataSplits, folds: int, seed: int) -> list[DataSplits]:
-    """``folds`` stratified folds of the training examples, each a training and a validation split (the test split
-    stays out: ``None``). Refused when a class has fewer examples than folds."""
-    from sklearn.model_selection import StratifiedKFold
-
-    # the examples written from the class names train every fold and are never scored
-    train = splits.labelled_train
-    written = np.arange(len(train), len(splits.train))
-    smallest = int(train.class_counts().min())
+def check_folds(splits: DataSplits, folds: int) -> None:
+    """Refuses ``folds`` that :func:`fold_splits` cannot cut: fewer than 2, or more than the smallest class's
+    labelled training examples. A search checks it before it begins, so that a refusal leaves no study behind."""
+    smallest = int(splits.labelled_train.class_counts().min())
     if folds < 2 or smallest < folds:
         raise WarmstartError(f"folds={folds}: the search validates on stratified folds of the training examples "
                              f"(this run holds no validation split out), and the smallest class has {smallest}",
                              hint="use 2 <= folds <= examples of the smallest class, or hold a validation split out "
                                   "with --val-fraction")
+
+
+def fold_splits(splits: DataSplits, folds: int, seed: int) -> list[DataSplits]:
+    """``folds`` stratified folds of the training examples, each a training and a validation split (the test split
+    stays out: ``None``). Refused when a class has fewer examples than folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    check_folds(splits, folds)
+    # the examples written from the class names train every fold and are never scored
+    train = splits.labelled_train
+    written = np.arange(len(train), len(splits.train))
     cut = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [DataSplits(train=splits.train.subset(np.concatenate([np.sort(fit), written])),
                        val=train.subset(np.sort(held)), test=None, synthetic=len(written))

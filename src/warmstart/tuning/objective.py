@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import DataConfig, ModelConfig, TrainConfig
+from ..config import DataConfig, ModelConfig, TrainConfig, is_number
 from ..engine import Callback
 from ..errors import TrainingDiverged, WarmstartError
 from ..models import save_weights
@@ -37,6 +37,8 @@ log = logging.getLogger("warmstart")
 NOT_SEARCHED = frozenset({"device", "progress", "trackers", "seed", "precision", "grad_accumulation", "channels_last",
                           "compile", "early_stopping_monitor"})
 TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_SEARCHED)
+# a trial whose suggested warm-up was cut (below its epochs, or 0 under one-cycle) records the one it trained with
+TRAINED_WARMUP = "warmup_epochs_trained"
 
 
 def searchable(strategy: Strategy) -> tuple[str, ...]:
@@ -150,6 +152,8 @@ class Objective:
         strategy, train = self.resolved(start)
         params = suggest(trial, self.space, self.own_values(start, strategy, train))
         train, _ = apply(params, train, strategy)
+        if "warmup_epochs" in params and params["warmup_epochs"] != train.warmup_epochs:
+            trial.set_user_attr(TRAINED_WARMUP, train.warmup_epochs)  # what the trial table reports: what trained
         parts = [start] if start.splits.val is not None else on_folds(start, self.folds, self.train.seed)
         scores, steps, epochs = [], 0, 0
         for index, part in enumerate(parts):
@@ -193,4 +197,27 @@ def check_space(space: tuple[SearchParam, ...], train: TrainConfig, strategy: St
                 raise WarmstartError(f"{source}: key {param.name!r}: the value {value!r} is refused: {exc.message}",
                                      hint=f"change {param.name}'s range or choices in the space ({exc.hint})") \
                     from None
+    check_warmup_fits(space, train, own, source)  # after each key alone: epochs' own range is valid
 
+
+
+def check_warmup_fits(space: tuple[SearchParam, ...], train: TrainConfig, own: Mapping[str, Any],
+                      source: str) -> None:
+    """Refuses a warm-up range that no trial could train: warm-up is kept below a trial's epochs (:func:`apply`), so
+    a range starting at or above the most epochs any trial runs would be cut in every trial."""
+    params = {p.name: p for p in space}
+    warmup = params.get("warmup_epochs")
+    if warmup is None:
+        return
+    lowest = min(warmup.choices) if warmup.choices is not None else warmup.bounds(own.get(warmup.name))[0]
+    epochs = params.get("epochs")
+    most = train.epochs if epochs is None else (
+        max(epochs.choices) if epochs.choices is not None else epochs.bounds(own.get(epochs.name))[1])
+    if not (is_number(lowest) and is_number(most)) or train.schedule == "one-cycle":
+        return
+    if lowest >= most:
+        raise WarmstartError(f"{source}: key 'warmup_epochs': its lowest value {lowest:g} is not below the most epochs "
+                             f"a trial trains ({most:g}); warm-up is kept below a trial's epochs, so every trial would "
+                             "train another warm-up than the one recorded",
+                             hint=f"search warmup_epochs below {most:g} (for example {{low: 0, high: "
+                                  f"{max(0, int(most) - 1)}, int: true}}), or search more epochs")

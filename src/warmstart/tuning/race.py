@@ -25,11 +25,12 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from ..config import DataConfig, TrainConfig
+from ..data import load_splits
 from ..errors import WarmstartError
 from ..models import read_info
 from ..run.starting_point import data_config, note, resolve_starting_point
 from ..run.trainer import resolve_strategy
-from ..run.trial import on_folds, train_trial
+from ..run.trial import check_folds, on_folds, train_trial
 from ..strategies import Strategy, create_strategy
 
 log = logging.getLogger("warmstart")
@@ -74,13 +75,16 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
     if eta < 2 or (min_epochs is not None and min_epochs < 1):
         raise WarmstartError(f"race: eta={eta}, min_epochs={min_epochs}; expected eta >= 2 and min_epochs >= 1",
                              hint="use eta=2 (keep half each rung) and min_epochs=1")
+    if top is not None and top < 1:
+        raise WarmstartError(f"race: top={top}; expected at least 1 candidate to race", hint="set top >= 1")
+    splits = load_splits(data, train.seed)
+    if splits.val is None:  # before the ranking: a refusal costs nothing
+        check_folds(splits, folds)
     started = time.perf_counter()
     ranking = rank(data, candidates, scores=(rank_score,), rank_score=rank_score, train=train)
     ranking_time = time.perf_counter() - started
     ordered = [c.candidate for c in ranking.ranked()]
-    top = max(2, math.ceil(len(ordered) / 2)) if top is None else top
-    if top < 1:
-        raise WarmstartError(f"race: top={top}; expected at least 1 candidate to race", hint="set top >= 1")
+    top = min(len(ordered), max(2, math.ceil(len(ordered) / 2)) if top is None else top)
     table = []
     for c in ranking.candidates:
         start = resolve_starting_point(c.candidate, data, None, train)
@@ -110,8 +114,9 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
             "score_top1": ordered[0], "size_top1": by_size[0]["candidate"], "candidates": table,
             "race_steps": steps, "full_epochs": full_epochs, "ranking_time_s": ranking_time,
             "race_time_s": time.perf_counter() - started - ranking_time,
-            "why": f"{winner} won the race of {top} (the top {top} of {len(ordered)} by {rank_score}) by validation "
-                   f"accuracy after {len(rungs)} rung(s) of successive halving"}
+            "why": (f"{winner} is the only candidate, so there was nothing to race" if len(ordered) == 1 else
+                    f"{winner} won the race of {top} (the top {top} of {len(ordered)} by {rank_score}) by validation "
+                    f"accuracy after {len(rungs)} rung(s) of successive halving")}
 
 
 def _halvings(candidates: int, eta: int) -> int:

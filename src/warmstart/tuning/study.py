@@ -47,22 +47,26 @@ from typing import Any, Sequence
 from .._version import __version__
 from ..config import (AdaptConfig, DataConfig, ModelConfig, TrainConfig, check_parameter, is_int, is_number, json_ready,
                       to_dict)
+from ..data import DataSplits, load_splits
 from ..errors import WarmstartError
 from ..io import write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.fingerprint import data_fingerprint
 from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, begin_search_folder, open_study_folder
 from ..run.self_supervised import adapt_once, stage_inputs
+from ..run.trial import check_folds
 from ..run.starting_point import data_config, notes_unlogged
 from ..run.trainer import RunResult, train_run
 from ..search_space import apply_overrides, check_kind, for_kind, read_space_file
 from ..strategies import Strategy, create_strategy
-from .objective import Objective, apply, check_space, searchable
+from ..strategies.auto import Auto
+from .objective import TRAINED_WARMUP, Objective, apply, check_space, searchable
 from .validation_noise import ValidationNoise
 
 log = logging.getLogger("warmstart")
 
 STUDY_NAME = "warmstart-tune"
+RACE = "race.json"  # with --from auto: the race that chose the starting point (tuning/race.py)
 PRUNERS = ("median", "halving", "none")
 LAUNCHERS = ("local", "spark")  # where the workers run: processes on this machine, or Spark tasks
 # A lock older than this is taken to be a dead process's and broken: claiming a trial holds it for milliseconds.
@@ -343,10 +347,15 @@ def trial_rows(study) -> list[dict[str, Any]]:
         notes = [t.user_attrs["diverged"]] if "diverged" in t.user_attrs else []
         notes += [interrupted[str(t.number)]] if str(t.number) in interrupted else []
         notes += [f"a retry of trial {t.user_attrs['retry_of']}"] if "retry_of" in t.user_attrs else []
+        params = dict(t.params)
+        if TRAINED_WARMUP in t.user_attrs:  # the table reports what trained; Optuna keeps what it suggested
+            notes.append(f"warmup_epochs {_short(params['warmup_epochs'])} suggested, "
+                         f"{t.user_attrs[TRAINED_WARMUP]} trained (warm-up is kept below the trial's epochs)")
+            params["warmup_epochs"] = t.user_attrs[TRAINED_WARMUP]
         # an interrupted trial "completed" when the resume failed it: its time says nothing
         duration = None if t.datetime_complete is None or t.datetime_start is None or str(t.number) in interrupted \
             else (t.datetime_complete - t.datetime_start).total_seconds()
-        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": dict(t.params),
+        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value, "params": params,
                      "epochs_run": t.user_attrs.get("epochs_run"), "steps": t.user_attrs.get("steps"),
                      "duration_s": duration,
                      "last_epoch_reported": max(t.intermediate_values) if t.intermediate_values else None,
@@ -426,6 +435,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     folder = open_study_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
+        if not (resume and (folder / RACE).is_file()):
+            _check_before_race(data, strategy, train, overrides, settings, space)
         selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
         checkpoint = selection["chosen"]
     base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
@@ -438,9 +449,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     searched = for_kind(declared, start.splits.train.kind)
     objective = replace(base, strategy=resolved, train=trial_train, space=searched)
     check_space(searched, trial_train, resolved, objective.own_values(start, resolved, trial_train), source)
-    averaging_check = create_averaging(settings.average)
-    if averaging_check is not None:
-        averaging_check.check(start.splits)
+    _check_splits(start.splits, settings)
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
     stage_start = stage_checked = None
@@ -452,6 +461,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
               **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
     if not resume:
         begin_search_folder(folder)  # every check passed: only now is the folder made, or an old search replaced
+    if selection is not None and not (folder / RACE).is_file():
+        write_json(folder / RACE, json_ready(selection))
     study = _open_study(folder, json_ready(record), resume)
     stale = fail_interrupted(study) if resume else []
     if stale:
@@ -530,19 +541,36 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                       notes=tuple(summary["notes"]))
 
 
+def _check_splits(splits: DataSplits, settings: TuneSettings) -> None:
+    """What a search needs of the data whatever the starting point: folds it can cut (without a validation split)
+    and the validation split that ``--average`` chooses on."""
+    if splits.val is None:
+        check_folds(splits, settings.folds)
+    averaging = create_averaging(settings.average)
+    if averaging is not None:
+        averaging.check(splits)
+
+
+def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig,
+                       overrides: dict[str, Any], settings: TuneSettings, space: str | Path | None) -> None:
+    """The checks that do not depend on which candidate wins, made before the race, so that a refusal costs no
+    race: the data's splits, and the space file's keys (against the strategy's own space, unless ``auto`` chooses
+    the strategy for the winner). The rest is checked after the race, before the folder is made."""
+    _check_splits(load_splits(data, train.seed), settings)
+    if not isinstance(strategy, Auto):
+        apply_overrides(strategy.search_space, overrides, searchable(strategy), path=space or "--space")
+
+
 def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strategy: Strategy, train: TrainConfig,
                rank_score: str, folds: int, resume: bool) -> dict[str, Any]:
-    """The starting-point race (tuning/race.py), run once per search: its record is kept in ``race.json``."""
+    """The starting-point race (tuning/race.py), run once per search: its record is kept in ``race.json``, written
+    once the search's folder is made (every check passed), and read back by ``--resume``."""
     from .race import race
 
-    path = folder / "race.json"
+    path = folder / RACE
     if resume and path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    record = race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
-    if not resume:
-        begin_search_folder(folder)  # the race's record is the new search's first file
-    write_json(path, json_ready(record))
-    return record
+    return race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
 
 
 def importances(study) -> dict[str, float]:
