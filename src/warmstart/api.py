@@ -159,7 +159,7 @@ def finetune(checkpoint: str | Path | None, data: DataConfig | str, *, strategy:
 
 
 def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, race=False, **settings) -> RunResult:
-    from .selection.ranking import finetune_best
+    from .selection.ranking import as_names, finetune_best
     from .tuning.race import finetune_raced
 
     if model is not None:
@@ -169,7 +169,7 @@ def _finetune_best(candidates, data, *, model, adaptation, target_unlabeled, rac
         raise WarmstartError("--adaptation and --target-unlabeled do not combine with --from auto",
                              hint="run `warmstart rank` first, then finetune --from the chosen model with "
                                   "--adaptation")
-    return (finetune_raced if race else finetune_best)(candidates, data, **settings)
+    return (finetune_raced if race else finetune_best)(as_names(candidates, "candidates"), data, **settings)
 
 
 def lr_find(checkpoint: str | Path | None, data: DataConfig | str, *, strategy: str | Strategy = "full",
@@ -376,8 +376,11 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     _check_types(strategy=strategy, model=model, train=train)
     from .tuning import TuneSettings, run_tune
 
+    from .selection.ranking import as_names
+
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
                             average=average, launcher=launcher)
+    candidates = as_names(candidates, "candidates")  # one name as a string is one candidate, not its characters
     if (checkpoint == "auto") != bool(candidates):
         raise WarmstartError("--candidates go with --from auto (and --from auto needs them)",
                              hint="pass --from auto --candidates A B C, or one --from and no --candidates")

@@ -83,3 +83,53 @@ def test_tune_refuses_before_the_race_what_does_not_depend_on_the_winner(zoo, tm
         with pytest.raises(WarmstartError, match=message):
             warmstart.tune("auto", candidates=zoo, train=train, out=tmp_path / "run", trials=2, **options)
         assert not (tmp_path / "run").exists()
+
+
+def test_overwrite_of_a_folder_holding_a_candidate_or_the_data_is_refused_before_the_race(zoo, tmp_path,
+                                                                                          monkeypatch):
+    """--out held a candidate (or the --data file): --overwrite emptied the folder after the race had chosen that
+    candidate, which was then gone, and the old search with it."""
+    import shutil
+
+    import numpy as np
+
+    from warmstart.errors import WarmstartError
+    from warmstart.tuning import race as race_module
+
+    pytest.importorskip("optuna")
+    monkeypatch.setattr(race_module, "race", lambda *a, **k: pytest.fail("the race ran before the check"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "study.journal").write_text("")
+    shutil.copytree(zoo[0], tmp_path / "run" / "kept")
+    train = TrainConfig.for_command("tune", epochs=1, batch_size=64, **QUIET)
+    digits = DataConfig("digits", classes="5-9", shots=20, val_fraction=0.25)
+    with pytest.raises(WarmstartError, match="holds '.*kept', which this run reads"):
+        warmstart.tune("auto", digits, candidates=[str(tmp_path / "run" / "kept"), zoo[1]], train=train,
+                       out=tmp_path / "run", trials=1, overwrite=True)
+    x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    np.savez(tmp_path / "run" / "data.npz", x=x, y=np.arange(40) % 2)
+    with pytest.raises(WarmstartError, match="holds '.*data.npz', which this run reads"):
+        warmstart.tune(None, str(tmp_path / "run" / "data.npz"), model="mlp", train=train, out=tmp_path / "run",
+                       trials=1, overwrite=True)
+    with pytest.raises(WarmstartError, match="holds '.*data.npz', which this run reads"):
+        warmstart.finetune(None, str(tmp_path / "run" / "data.npz"), model="mlp", train=train, out=tmp_path / "run",
+                           overwrite=True)
+    assert (tmp_path / "run" / "kept" / "model").is_dir() and (tmp_path / "run" / "data.npz").is_file()
+
+
+def test_a_resumed_search_refuses_other_candidates_or_another_score(zoo, tmp_path):
+    # it continued from the old race's winner, even one no longer among the candidates
+    from warmstart.errors import WarmstartError
+
+    pytest.importorskip("optuna")
+    train = TrainConfig.for_command("tune", epochs=1, batch_size=64, **QUIET)
+    digits = DataConfig("digits", classes="5-9", shots=20, val_fraction=0.25)
+    warmstart.tune("auto", digits, candidates=zoo[:2], train=train, out=tmp_path / "run", trials=1)
+    for candidates, score in ((zoo[1:2], "logme"), (zoo[:2], "hscore")):
+        with pytest.raises(WarmstartError, match="race.json: this search's race ran on --candidates"):
+            warmstart.tune("auto", digits, candidates=candidates, rank_score=score, train=train,
+                           out=tmp_path / "run", trials=2, resume=True)
+    # a candidate named as a string is one candidate (it was split into its characters)
+    again = warmstart.tune("auto", digits, candidates=zoo[0], train=train, out=tmp_path / "one", trials=1)
+    assert json.loads((tmp_path / "one" / "race.json").read_text())["ranking"] == [zoo[0]]
+    assert again.run_dir == tmp_path / "one"

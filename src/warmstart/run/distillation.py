@@ -237,7 +237,7 @@ def distill_run(teacher: str | Path, data: DataConfig | str, student: str | Mode
     if not (isinstance(speed_rounds, int) and speed_rounds >= 0):
         raise WarmstartError(f"--speed-rounds: expected a whole number >= 0, got {speed_rounds!r}",
                              hint="pass --speed-rounds 20, or 0 to skip the speed measurement")
-    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(teacher,))
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(teacher, data, unlabeled))
     teacher_model, teacher_info = load_checkpoint(teacher)
     start = resolve_student(teacher, teacher_model, data, student, train)
     spec, options = student_spec(student)  # as given, so that `distill --config RUN/config.json` replays it

@@ -357,13 +357,17 @@ def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool,
     return path
 
 
-def check_sources_kept(out: str | Path, sources: Sequence[str | Path | None]) -> None:
+def check_sources_kept(out: str | Path, sources: Sequence[str | Path | DataConfig | None]) -> None:
     """Refuse an ``--overwrite`` of a folder that holds what the run reads: ``--from runs/a --out runs/a
-    --overwrite`` deleted its own source (and then named itself as its parent). ``sources``: checkpoints, teachers
-    and weight files, as given (``torch:FILE``, ``keras:FILE`` and ``hf:FOLDER`` name a path after the prefix)."""
+    --overwrite`` deleted its own source (and then named itself as its parent), and a ``--data`` file kept in the
+    run's folder was deleted with it. ``sources``: checkpoints, teachers, weight files and candidates, as given
+    (``torch:FILE``, ``keras:FILE`` and ``hf:FOLDER`` name a path after the prefix), and data (a DataConfig's
+    source; data held in memory has no path)."""
     target = Path(out).resolve()
     for source in sources:
-        if source is None:
+        if isinstance(source, DataConfig):
+            source = source.source
+        if not isinstance(source, (str, Path)):
             continue
         text = str(source)
         prefix, _, rest = text.partition(":")

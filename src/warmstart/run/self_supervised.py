@@ -97,7 +97,7 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
                              f"score), so early stopping cannot watch {train.early_stopping_monitor}",
                              hint="pass --early-stopping-monitor train_loss (it watches the pretext loss), or drop "
                                   "--early-stopping")
-    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint, data))
     dataset = load_unlabelled(data, ignore_labels=ignore_labels)
     check_objective_fits(objective, dataset, data.source)
     if checkpoint is None and dataset.kind == "text" and (model is None or str(getattr(model, "name", model)) != "hf"):

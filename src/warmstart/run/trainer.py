@@ -95,9 +95,11 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
             train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
-    folder = open_run_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint, input_pipeline))
+    stage_data = adapt_on.data if isinstance(adapt_on, AdaptConfig) else None
+    folder = open_run_folder(out, resume=resume, overwrite=overwrite,
+                             reads=(checkpoint, input_pipeline, data, stage_data, target_unlabeled))
     if resume:
-        folder.check_resumed_stage(adapt_on.data if isinstance(adapt_on, AdaptConfig) else None)
+        folder.check_resumed_stage(stage_data)
     start = resolve_starting_point(checkpoint, data, model, train, keep_head=keep_head, input_pipeline=input_pipeline,
                                    strict=strict)
     start.notes[:0] = notes

@@ -133,7 +133,7 @@ class RankingResult:
             "total_scoring_time_s": sum(c.scoring_time_s for c in self.candidates)})
 
 
-def _names(value: Any, parameter: str) -> list[str]:
+def as_names(value: Any, parameter: str) -> list[str]:
     """A parameter that names things: one name (a string or a path) or a sequence of them; a lone string is one
     name, never its characters."""
     if isinstance(value, (str, PathLike)):
@@ -147,7 +147,7 @@ def _names(value: Any, parameter: str) -> list[str]:
 
 def check_scores(scores: Sequence[str] | str | None) -> tuple[str, ...]:
     """The requested score names, each checked against the registry (all of them when none are given)."""
-    names = tuple(_names(scores, "scores")) if scores else tuple(SCORES.names())
+    names = tuple(as_names(scores, "scores")) if scores else tuple(SCORES.names())
     for name in names:
         SCORES.get(name, parameter="--scores")
     if len(set(names)) != len(names):
@@ -190,7 +190,7 @@ def rank(data: DataConfig | str, candidates: Sequence[str] | str, *, scores: Seq
     from ..run.starting_point import data_config, resolve_starting_point  # the very resolution `finetune --from` uses
 
     data, train = data_config(data), train or TrainConfig(progress=False)
-    candidates = _names(candidates, "candidates")
+    candidates = as_names(candidates, "candidates")
     if not candidates:
         raise WarmstartError("--candidates: no candidate models given",
                              hint="name checkpoint folders, minilm, hf:FOLDER or timm:NAME; `warmstart zoo` lists "
@@ -291,7 +291,8 @@ def finetune_best(candidates: Sequence[str], data: DataConfig | str, *, rank_sco
     names = check_scores(scores) if scores else tuple(SCORES.names())
     if rank_score not in names:
         names = (*names, rank_score)
-    open_run_folder(out, resume=resume, overwrite=overwrite)  # an existing run is refused before the ranking
+    # an existing run is refused before the ranking, and so is --overwrite of a folder holding a candidate or the data
+    open_run_folder(out, resume=resume, overwrite=overwrite, reads=(*candidates, data))
     started = time.perf_counter()
     ranking = rank(data, candidates, scores=names, rank_score=rank_score, train=train)
     ranking_time = time.perf_counter() - started

@@ -7,9 +7,9 @@ stable are transferability metrics evaluations?", ECCV 2022; a ranking by model 
 score only picks who races (the top ``top``, half the candidates by default, at least two), and the race decides:
 rung ``r`` fine-tunes every remaining candidate for ``min_epochs * eta**r`` epochs (at most the run's; by default
 the rungs end at the run's epochs / eta, as successive halving's last rung is the full budget), from its
-starting point, with the run's strategy and settings, and keeps the best ``1/eta`` (rounded up) by validation accuracy (the
-validation split, or the mean over stratified folds of the training examples; never the test split), until one is
-left (Jamieson & Talwalkar, AISTATS 2016). Every short fine-tune trains in the one loop
+starting point, with the run's strategy and settings, and keeps the best ``1/eta`` (rounded up) by validation
+accuracy (the validation split, or the mean over stratified folds of the training examples; never the test split),
+until one is left (Jamieson & Talwalkar, AISTATS 2016). Every short fine-tune trains in the one loop
 (:func:`warmstart.run.trial.train_trial`).
 
 Beside each score the table reports the size-only ranking, the baseline any score must beat: the candidate's
@@ -136,7 +136,8 @@ def finetune_raced(candidates: Sequence[str], data: DataConfig | str, *, strateg
     from ..run.trainer import open_run_folder, train_run
 
     data, train = data_config(data), train or TrainConfig.for_command("finetune")
-    open_run_folder(out, resume=resume, overwrite=overwrite)  # an existing run is refused before the race
+    # an existing run is refused before the race, and so is --overwrite of a folder holding a candidate or the data
+    open_run_folder(out, resume=resume, overwrite=overwrite, reads=(*candidates, data))
     record = race(candidates, data, strategy=strategy, train=train, rank_score=rank_score)
     notes: list[str] = []
     note(notes, f"--from auto: {record['why']} (the score's top choice was {record['score_top1']}, the largest "

@@ -432,7 +432,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     data, train = data_config(data), train or TrainConfig.for_command("tune")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
     overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
-    folder = open_study_folder(out, resume=resume, overwrite=overwrite, reads=(checkpoint,))
+    folder = open_study_folder(out, resume=resume, overwrite=overwrite,
+                               reads=(checkpoint, *candidates, data, None if adapt_on is None else adapt_on.data))
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
         if not (resume and (folder / RACE).is_file()):
@@ -569,7 +570,14 @@ def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strate
 
     path = folder / RACE
     if resume and path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        raced, now = (sorted(record["ranking"]), record["rank_score"]), (sorted(candidates), rank_score)
+        if raced != now:  # the study's trials all start from the race's winner: another race is another search
+            raise WarmstartError(f"{path}: this search's race ran on --candidates {' '.join(raced[0])} with "
+                                 f"--rank-score {raced[1]}; this command names --candidates {' '.join(now[0])} with "
+                                 f"--rank-score {now[1]}", hint="resume with the race's --candidates and --rank-score, "
+                                                                "or start a new search (another --out, or --overwrite)")
+        return record
     return race(candidates, data, strategy=strategy, train=train, rank_score=rank_score, folds=folds)
 
 
