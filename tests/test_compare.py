@@ -306,6 +306,13 @@ def test_a_folder_holding_a_comparison_or_a_run_is_refused_unless_overwrite(sour
                             "5-9", "--strategies", "full", "--shots", "5", "--seeds", "1", "--epochs", "1",
                             "--no-plateau", "--out", str(copy), "--quiet"], capsys)
     assert code == 2 and "already holds a comparison or a run" in err and "--overwrite" in err
+    # the data kept in the comparison's folder: --overwrite emptied the folder, the data with it
+    shutil.copy(fashion_subset_npz, copy / "data.npz")
+    with pytest.raises(WarmstartError, match="holds '.*data.npz', which this run reads"):
+        warmstart.compare(source.run_dir, DataConfig(str(copy / "data.npz"), classes="5-9"), out=copy,
+                          overwrite=True, **small)
+    assert (copy / "data.npz").is_file() and (copy / "compare.json").is_file()
+    (copy / "data.npz").unlink()
     warmstart.compare(source.run_dir, data, out=copy, overwrite=True, **small)
     assert sorted(p.name for p in (copy / "runs").iterdir()) == ["full", "scratch"]
     assert [p.name for p in (copy / "runs" / "full").iterdir()] == ["shots5"]

@@ -247,7 +247,7 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     pipeline = _input_pipeline(checkpoint)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
     if out is not None:
-        _claim_folder(Path(out), overwrite)
+        _claim_folder(Path(out), overwrite, reads=(checkpoint, data, None if adapt_on is None else adapt_on.data))
 
     rule = _plateau_rule(data, shots, train) if plateau else None
     arms: list[tuple[str, str | Path | None]] = [(SCRATCH, None), *((name, checkpoint) for name in strategies)]
@@ -301,10 +301,10 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     return result
 
 
-def _claim_folder(out: Path, overwrite: bool) -> None:
+def _claim_folder(out: Path, overwrite: bool, reads: Sequence[Any] = ()) -> None:
     """``out`` for this comparison: refused when it holds a comparison or a run, unless ``overwrite`` (then
-    emptied; never the working directory or a folder holding it)."""
-    from .run.folder import holds_run
+    emptied; never the working directory, a folder holding it, or one holding what the comparison ``reads``)."""
+    from .run.folder import check_sources_kept, holds_run
 
     if out.exists() and not out.is_dir():
         raise WarmstartError(f"--out {str(out)!r}: a file is in the way; compare writes a folder",
@@ -318,6 +318,7 @@ def _claim_folder(out: Path, overwrite: bool) -> None:
     if out.resolve() == here or out.resolve() in here.parents:
         raise WarmstartError(f"--out {str(out)!r} is the working directory (or holds it), which --overwrite would "
                              "empty", hint="pass a folder of its own as --out")
+    check_sources_kept(out, reads)
     shutil.rmtree(out)
 
 
