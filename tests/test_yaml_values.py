@@ -64,3 +64,33 @@ def test_aliases_are_refused_before_they_expand():
     with pytest.raises(yaml_values.YAMLError, match=r"found the alias \*a0: warmstart reads no YAML aliases"):
         yaml_values.load("\n".join(levels) + "\n")
     assert yaml_values.load("a: &anchor 1\n") == {"a": 1}  # an anchor alone expands nothing
+
+
+def test_a_key_written_twice_is_refused_naming_it_and_both_lines(tmp_path):
+    """PyYAML keeps the last of two equal keys without a word: in a --space file (or a --config) the version of
+    the setting that ran could not be told from the file."""
+    with pytest.raises(yaml_values.YAMLError, match=r"found the key 'lr' a second time \(first on line 1\)") as error:
+        yaml_values.load("lr: {low: 1.0e-4, high: 1.0e-3}\nepochs: 4\nlr: {low: 1, high: 2}\n")
+    assert "line 3" in str(error.value)
+    with pytest.raises(yaml_values.YAMLError, match="found the key 'a' a second time"):
+        yaml_values.load("outer: {a: 1, a: 2}\n")  # nested mappings too
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1.0e-4, high: 1.0e-3}\nlr: {low: 1, high: 2}\n")
+    with pytest.raises(WarmstartError, match=f"(?s)--space {space}: cannot be read as YAML.*the key 'lr' a second"):
+        read_space_file(space)
+    assert yaml_values.load("a: 1\nb: {a: 2}\n") == {"a": 1, "b": {"a": 2}}  # one key per mapping is fine
+
+
+@pytest.mark.parametrize("text, message", [
+    # a choice listed twice was drawn twice as often (Optuna counts each entry as a category)
+    ("optimizer: {choices: [adam, adam, sgd]}\n", r"key 'optimizer': choices list 'adam' more than once"),
+    # an int beyond a float's range: a bare OverflowError traceback
+    ("epochs: {low: 1, high: " + "1" * 400 + ", int: true}\n", "key 'epochs': expected numbers low <= high"),
+])
+def test_space_values_that_would_mislead_the_search_are_refused(tmp_path, text, message):
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    with pytest.raises(WarmstartError, match=message):
+        read_space_file(space)
+    space.write_text("lr: {choices: [1, 1.0, true]}\n")  # three ways of writing, three choices
+    assert read_space_file(space)["lr"].choices == (1, 1.0, True)

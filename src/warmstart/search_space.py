@@ -22,11 +22,11 @@ its error type, so every layer can use it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .config import is_number
 from .errors import WarmstartError
 
 ALL_KINDS = ("image", "vector", "text")
@@ -86,7 +86,8 @@ def parse_param(name: str, value: Any, path: Path) -> SearchParam | None:
         return None
     if not isinstance(value, Mapping):
         if isinstance(value, (list, tuple)):
-            raise _fail(path, name, f"a bare list ({value!r}) is ambiguous", f"write {name}: {{choices: {list(value)}}}")
+            raise _fail(path, name, f"a bare list ({value!r}) is ambiguous",
+                        f"write {name}: {{choices: {list(value)}}}")
         return fixed(name, value)
     allowed = {"low", "high", "log", "int", "choices"}
     unknown = sorted(set(map(str, value)) - allowed)
@@ -98,9 +99,15 @@ def parse_param(name: str, value: Any, path: Path) -> SearchParam | None:
         if set(value) - {"choices"} or not isinstance(choices, (list, tuple)) or not choices:
             raise _fail(path, name, f"choices must be a non-empty list, alone; got {dict(value)!r}",
                         f"write {name}: {{choices: [a, b]}}")
+        shown = [repr(c) for c in choices]  # by how each is written: 1, 1.0 and true are three choices
+        repeated = sorted({c for c in shown if shown.count(c) > 1})
+        if repeated:  # a choice listed twice is drawn twice as often: a weight nobody asked for
+            raise _fail(path, name, f"choices list {', '.join(repeated)} more than once",
+                        f"list each choice once: {name}: {{choices: {list(dict.fromkeys(choices))}}}")
         return SearchParam(name, choices=tuple(choices))
     low, high = value.get("low"), value.get("high")
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
+    # whole numbers beyond 2**63 are no bound a training setting has (and overflow a float)
+    numbers = all(is_number(v) and abs(v) < 2**63 for v in (low, high))
     log, integer = value.get("log", False), value.get("int", False)
     if not numbers or low > high or not isinstance(log, bool) or not isinstance(integer, bool) or (log and low <= 0):
         raise _fail(path, name, f"expected numbers low <= high (both > 0 with log: true) and true/false for log and "

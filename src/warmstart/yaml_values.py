@@ -35,6 +35,23 @@ class _Loader(yaml.SafeLoader):
                                               "aliases (write the value out where it is used)", event.start_mark)
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Refuses a key written twice in one mapping: PyYAML keeps the last without a word, so of two versions of
+        a setting (an edit half done) the one that ran could not be seen in the file."""
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: PyYAML's own error names it
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found the key {key!r} a second time (first on line {first.line + 1}): write each key once",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
 

@@ -175,6 +175,29 @@ def test_resume_fails_a_trial_left_running_by_a_killed_process(study, space_file
     assert f"{killed.number},fail," in (run / "trials.csv").read_text()
 
 
+def test_resume_after_a_kill_cut_the_journal_mid_record(study, space_file, tmp_path, caplog):
+    """SIGKILL mid-write leaves a last line without its end: Optuna skips it on reading, but the resume appended
+    after it, joining both into a line of broken JSON, and every later --resume failed with a JSONDecodeError."""
+    folder, data, _ = study
+    run = tmp_path / "run"
+    shutil.copytree(folder / "run", run)
+    journal = run / "study.journal"
+    journal.write_bytes(journal.read_bytes()[:-37])
+    finished = len(json.loads((run / "trials.json").read_text())["trials"])
+    with caplog.at_level("WARNING", logger="warmstart"):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=run, trials=finished + 1, space=space_file,
+                       resume=True)
+    assert "was cut off" in caplog.text and journal.read_bytes().endswith(b"\n")
+    again = warmstart.tune(None, data, model=MLP, train=TRAIN, out=run, trials=finished + 2, space=space_file,
+                           resume=True)  # the journal reads whole again
+    assert sum(r["state"] in ("complete", "pruned") for r in again.trials) >= finished + 1
+    for damaged in (b"", b"junk\n"):  # an emptied or overwritten journal: Optuna's KeyError, a JSON error
+        journal.write_bytes(damaged)
+        with pytest.raises(WarmstartError, match="study.journal cannot be read as an Optuna journal"):
+            warmstart.tune(None, data, model=MLP, train=TRAIN, out=run, trials=finished + 3, space=space_file,
+                           resume=True)
+
+
 def test_resume_with_other_settings_is_refused(study, space_file):
     folder, data, _ = study
     with pytest.raises(WarmstartError, match="settings differ.*folds"):

@@ -49,7 +49,7 @@ from ..config import (AdaptConfig, DataConfig, ModelConfig, TrainConfig, check_p
                       to_dict)
 from ..data import DataSplits, load_splits
 from ..errors import WarmstartError
-from ..io import write_json, write_text
+from ..io import atomic_write, write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.fingerprint import data_fingerprint
 from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, begin_search_folder, open_study_folder
@@ -136,6 +136,19 @@ def make_pruner(name: str):
     if name == "halving":
         return optuna.pruners.SuccessiveHalvingPruner()
     return optuna.pruners.NopPruner()
+
+
+def _drop_cut_record(journal: Path) -> None:
+    """A journal whose last line has no end: a process was killed while writing it. Optuna skips such a line when
+    it reads, but a resumed search appends after it, joining the two into one line of broken JSON that no later
+    read gets past; the cut record (never complete, so never read) is dropped first, and the log says so."""
+    data = journal.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    kept = data[:data.rfind(b"\n") + 1]
+    atomic_write(journal, lambda tmp: Path(tmp).write_bytes(kept))
+    log.warning("tune: the last record of %s was cut off (a process stopped while writing it): dropped %d bytes",
+                journal, len(data) - len(kept))
 
 
 def _storage(folder: Path):
@@ -323,7 +336,14 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
         study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize")
         study.set_user_attr("settings", record)
         return study
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    _drop_cut_record(folder / STUDY)
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    except (KeyError, ValueError) as exc:  # Optuna's "Record does not exist", a JSON error in the journal
+        raise WarmstartError(f"cannot resume the study in {folder}: {STUDY} cannot be read as an Optuna journal "
+                             f"({type(exc).__name__}: {str(exc)[:200]})",
+                             hint="the file was damaged or is not a study: start a new search (--overwrite, or "
+                                  "another --out)") from None
     before = study.user_attrs.get("settings", {})
     # a study from before a setting was recorded is compared on the settings it records
     keys = sorted(set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
