@@ -50,6 +50,13 @@ def test_shift_json_on_stdout_for_the_same_data(digits_model, capsys):
     assert result["verdict"].startswith("no significant shift")
 
 
+def test_shift_refuses_a_negative_seed_by_name(digits_model, capsys):
+    # numpy's "expected non-negative integer" traceback before
+    code, _, err = run_cli(["shift", "--source", "digits", "--target", "digits", "-c", digits_model,
+                            "--samples", "300", "--permutations", "5", "--seed", "-1"], capsys)
+    assert code == 2 and err.startswith("error: parameter seed: expected an integer >= 0, got -1"), err
+
+
 def test_finetune_with_dann_records_the_adaptation(digits_model, tmp_path, capsys):
     out = tmp_path / "dann"
     code, _, err = run_cli(["finetune", "--from", digits_model, "--data", "digits", "--target-unlabeled", "digits",
@@ -73,8 +80,8 @@ def test_adabn_combines_with_the_linear_probe_and_evaluate_applies_it(digits_mod
                             "adabn", "--epochs", "2", "--quiet", "--out", out], capsys)
     assert code == 0, err
     assert "adabn: BatchNorm statistics re-estimated" in err
-    plain = run_cli(["evaluate", "--checkpoint", digits_model, "--data", "digits", "--corruption", "contrast:5", "--json"],
-                    capsys)
+    plain = run_cli(["evaluate", "--checkpoint", digits_model, "--data", "digits", "--corruption", "contrast:5",
+                     "--json"], capsys)
     adapted = run_cli(["evaluate", "--checkpoint", digits_model, "--data", "digits", "--corruption", "contrast:5",
                        "--target-unlabeled", "digits", "--target-corruption", "contrast:5", "--json"], capsys)
     assert plain[0] == adapted[0] == 0

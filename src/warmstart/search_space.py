@@ -23,6 +23,7 @@ its error type, so every layer can use it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -125,6 +126,10 @@ def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
     :func:`apply_overrides`."""
     from . import yaml_values
 
+    if not isinstance(path, (str, PathLike)):  # a --config's `space:` written as the mapping itself
+        raise WarmstartError(f"--space: expected the path of a YAML file, got {type(path).__name__} {path!r}",
+                             hint="write the ranges in a file and name it: --space space.yaml (or space: space.yaml "
+                                  "in a --config)")
     path = Path(path)
     if not path.is_file():
         raise WarmstartError(f"--space {path}: no such file", hint="pass a YAML file of parameter: range entries")

@@ -211,7 +211,8 @@ def test_cli_prints_the_suggestion_and_the_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("flags, parameter", [
     (["--start-lr", "0"], "start_lr"), (["--start-lr", "-1e-3"], "start_lr"),
-    (["--start-lr", "1", "--end-lr", "0.1"], "end_lr"), (["--steps", "4"], "steps")])
+    (["--start-lr", "1", "--end-lr", "0.1"], "end_lr"), (["--steps", "4"], "steps"),
+    (["--steps", "1" * 30], "steps")])  # a huge --steps: numpy's "Maximum allowed size exceeded" traceback
 def test_cli_bad_parameters_exit_2_before_any_work(flags, parameter, tmp_path, capsys):
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:

@@ -11,6 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from warmstart.cli import main
+from warmstart.errors import WarmstartError
 from warmstart.models import CheckpointInfo, create_model, save_checkpoint
 from warmstart.models.checkpoint import METADATA_KEY
 from warmstart.selection.zoo import list_zoo
@@ -57,3 +58,10 @@ def test_a_crafted_header_is_skipped_with_its_reason_and_the_rest_listed(tmp_pat
         main(["zoo", str(tmp_path)])
     assert exit_info.value.code in (0, None)
     assert "1 checkpoint(s)" in capsys.readouterr().out
+
+
+def test_a_file_given_as_a_zoo_folder_is_named_as_a_file(tmp_path):
+    # "not found" for a file that exists
+    (tmp_path / "t.csv").write_text("a,b\n")
+    with pytest.raises(WarmstartError, match=r"zoo folder\(s\) .*t.csv \(a file, not a folder\), .*nope \(not found"):
+        list_zoo([tmp_path / "t.csv", tmp_path / "nope"])

@@ -75,6 +75,9 @@ def test_tune_refuses_before_the_race_what_does_not_depend_on_the_winner(zoo, tm
     space.write_text("lrr: {low: 1.0e-4, high: 1.0e-2}\n")
     cases = [(dict(data=DataConfig("digits", classes="5-9", shots=20, val_fraction=0.25), space=space),
               "key 'lrr'.*not a training setting"),
+             # named as --scores, which tune does not have
+             (dict(data=DataConfig("digits", classes="5-9", shots=20), rank_score="bogus"),
+              r"unknown score 'bogus' \(parameter --rank-score\)"),
              (dict(data=DataConfig("digits", classes="5-9", shots=2), folds=3),
               "folds=3: .*the smallest class has 2"),
              (dict(data=DataConfig("digits", classes="5-9", shots=8), average="wise-ft"),

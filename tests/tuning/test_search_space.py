@@ -36,3 +36,12 @@ def test_relative_ranges_scale_with_the_run_and_kinds_filter():
     changed = apply_overrides(space, {"augment": None, "lr": SearchParam("lr", 1e-4, 1e-2, log=True)},
                               searchable(create_strategy("full")))
     assert "augment" not in {p.name for p in changed} and next(p for p in changed if p.name == "lr").high == 1e-2
+
+
+def test_a_space_given_as_a_mapping_is_asked_for_as_a_file():
+    # a --config holding `space: {lr: {...}}` said "--space {'lr': ...}: no such file"
+    from warmstart.errors import WarmstartError
+    from warmstart.search_space import read_space_file
+
+    with pytest.raises(WarmstartError, match="--space: expected the path of a YAML file, got dict"):
+        read_space_file({"lr": {"low": 1e-4, "high": 1e-2}})

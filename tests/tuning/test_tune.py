@@ -199,10 +199,24 @@ def test_resume_after_a_kill_cut_the_journal_mid_record(study, space_file, tmp_p
 
 
 def test_resume_with_other_settings_is_refused(study, space_file):
+    from dataclasses import replace
+
     folder, data, _ = study
     with pytest.raises(WarmstartError, match="settings differ.*folds"):
         warmstart.tune(None, data, model=MLP, train=TRAIN, out=folder / "run", trials=6, space=space_file,
                        resume=True, folds=4)
+    # named key by key: the two whole 27-key sections were printed for one changed field
+    with pytest.raises(WarmstartError, match=r"its settings differ: train.weight_decay: 0.0001 then, 0.5 now\n"):
+        warmstart.tune(None, data, model=MLP, train=replace(TRAIN, weight_decay=0.5), out=folder / "run", trials=6,
+                       space=space_file, resume=True)
+
+
+def test_a_time_limit_that_passes_before_any_trial_says_so(tmp_path):
+    # "finished no trial (1 started: waiting)": the queued recipe trial, which never began
+    with pytest.raises(WarmstartError, match=r"began no trial: its --time-limit of 1e-09 s had passed") as error:
+        warmstart.tune(None, vectors(tmp_path), model=MLP, train=TRAIN, out=tmp_path / "run", trials=2,
+                       time_limit=1e-9)
+    assert error.value.hint == "raise --time-limit"
 
 
 def vectors(folder: Path) -> str:

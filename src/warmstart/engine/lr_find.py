@@ -38,6 +38,7 @@ from .loop import fit
 SMOOTHING_BETA = 0.98
 DIVERGENCE_FACTOR = 4.0
 MIN_STEPS = 5
+MAX_STEPS = 1_000_000  # a range test trains briefly: 100 steps by default; more is a typo, not a test
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def check_range(start_lr: float, end_lr: float, steps: int) -> None:
     check_parameter(is_number(start_lr) and start_lr > 0, "start_lr", "a positive number", start_lr)
     check_parameter(is_number(end_lr) and end_lr > 0, "end_lr", "a positive number", end_lr)
     check_parameter(end_lr > start_lr, "end_lr", f"a number greater than start_lr={start_lr!r}", end_lr)
-    check_parameter(is_int(steps) and steps >= MIN_STEPS, "steps", f"an integer >= {MIN_STEPS}", steps)
+    check_parameter(is_int(steps) and MIN_STEPS <= steps <= MAX_STEPS, "steps",
+                    f"an integer from {MIN_STEPS} to {MAX_STEPS:,}", steps)
 
 
 def exponential_lrs(start_lr: float, end_lr: float, steps: int) -> np.ndarray:

@@ -112,9 +112,9 @@ def list_zoo(folders: Sequence[str | Path] | None = None) -> ZooListing:
     ``$WARMSTART_ZOO``), newest first. Given folders must exist; a default one that does not is skipped."""
     given = folders is not None and len(folders) > 0
     roots = [Path(f).expanduser() for f in folders] if given else default_folders()
-    missing = [str(r) for r in roots if not r.is_dir()]
+    missing = [f"{r} ({'a file, not a folder' if r.exists() else 'not found'})" for r in roots if not r.is_dir()]
     if given and missing:
-        raise WarmstartError(f"zoo folder(s) {', '.join(missing)}: not found",
+        raise WarmstartError(f"zoo folder(s) {', '.join(missing)}",
                              hint="pass folders that hold run folders written by `warmstart pretrain`/`finetune`")
     entries, skipped, seen = [], [], set()
     for root in roots:

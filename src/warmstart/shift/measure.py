@@ -79,6 +79,7 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
                   seed: int = 0, device: str = "auto") -> ShiftResult:
     """Shift scores between the test splits of ``source`` and ``target`` (DataConfigs) in ``checkpoint``'s feature
     space, each side subsampled (seeded) to at most ``samples`` examples."""
+    from ..config import check_parameter, is_int
     from ..data import load_split
     from ..data.fit import fit_to_model
     from ..data.preprocess import preprocessing_from_dict
@@ -93,6 +94,7 @@ def measure_shift(checkpoint: str | Path, source, target, *, samples: int = 1000
     if permutations < 1:
         raise WarmstartError(f"--permutations {permutations}: expected a positive number",
                              hint="set --permutations to 1 or more, e.g. --permutations 200")
+    check_parameter(is_int(seed) and seed >= 0, "seed", "an integer >= 0", seed)
     started = time.perf_counter()
     net, info = load_checkpoint(checkpoint)
     norm = preprocessing_from_dict(info.preprocessing)

@@ -31,6 +31,7 @@ from ..models import read_info
 from ..run.starting_point import data_config, note, resolve_starting_point
 from ..run.trainer import resolve_strategy
 from ..run.trial import check_folds, on_folds, train_trial
+from ..selection.base import SCORES
 from ..strategies import Strategy, create_strategy
 
 log = logging.getLogger("warmstart")
@@ -75,6 +76,7 @@ def race(candidates: Sequence[str], data: DataConfig | str, *, strategy: str | S
     if eta < 2 or (min_epochs is not None and min_epochs < 1):
         raise WarmstartError(f"race: eta={eta}, min_epochs={min_epochs}; expected eta >= 2 and min_epochs >= 1",
                              hint="use eta=2 (keep half each rung) and min_epochs=1")
+    SCORES.get(rank_score, parameter="--rank-score")  # named as the user gave it, not as rank's --scores
     if top is not None and top < 1:
         raise WarmstartError(f"race: top={top}; expected at least 1 candidate to race", hint="set top >= 1")
     splits = load_splits(data, train.seed)

@@ -348,14 +348,23 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
     # a study from before a setting was recorded is compared on the settings it records
     keys = sorted(set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
                                                                               "average", "soup_size")})
-    differences = [("the data changed (its fingerprint differs)" if k == "data_fingerprint" else
-                    f"{k}: {before.get(k)!r} then, {record.get(k)!r} now")
-                   for k in keys if before.get(k) != record.get(k)]
+    differences = [("the data changed (its fingerprint differs)" if k == "data_fingerprint" else difference)
+                   for k in keys if before.get(k) != record.get(k)
+                   for difference in _differences(k, before.get(k), record.get(k))]
     if differences:
         raise WarmstartError(f"cannot resume the study in {folder}: its settings differ: " + "; ".join(differences),
                              hint="resume with the same settings and data (only --trials, --time-limit and --workers "
                                   "may change), or start a new search in another --out")
     return study
+
+
+def _differences(key: str, then: Any, now: Any) -> list[str]:
+    """How a recorded setting differs, key by key inside a section (``train.epochs: 1 then, 2 now``; the space's
+    ``space.optimizer: None then, {...} now``), not as the two whole sections."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [d for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
+                for d in _differences(f"{key}.{k}", then.get(k), now.get(k))]
+    return [f"{key}: {then!r} then, {now!r} now"]
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
@@ -457,7 +466,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     selection = None
     if checkpoint == "auto":  # the race picks the starting point; a resumed search reads its choice back
         if not (resume and (folder / RACE).is_file()):
-            _check_before_race(data, strategy, train, overrides, settings, space)
+            _check_before_race(data, strategy, train, overrides, settings, space, rank_score)
         selection = _race_once(folder, candidates, data, strategy, train, rank_score, settings.folds, resume)
         checkpoint = selection["chosen"]
     base = Objective(checkpoint, data, strategy, model, replace(train, progress=False, trackers=()), (),
@@ -511,8 +520,12 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     write_trials(folder, rows)
     complete = [r for r in rows if r["state"] == "complete"]
     if not complete:
-        raise WarmstartError(f"the search in {folder} finished no trial ({len(rows)} started: "
-                             f"{', '.join(sorted({r['state'] for r in rows})) or 'none'})",
+        started_rows = [r for r in rows if r["state"] != "waiting"]  # a queued trial (the recipe) never began
+        if not started_rows and settings.time_limit is not None:
+            raise WarmstartError(f"the search in {folder} began no trial: its --time-limit of {settings.time_limit:g} "
+                                 "s had passed before the first could start", hint="raise --time-limit")
+        raise WarmstartError(f"the search in {folder} finished no trial ({len(started_rows)} started: "
+                             f"{', '.join(sorted({r['state'] for r in started_rows})) or 'none'})",
                              hint="raise --trials or --time-limit, or use --pruner none")
     best = max(complete, key=lambda r: (r["value"], -r["number"]))
     best_train, best_strategy = apply(best["params"], replace(trial_train, progress=train.progress,
@@ -572,11 +585,14 @@ def _check_splits(splits: DataSplits, settings: TuneSettings) -> None:
         averaging.check(splits)
 
 
-def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig,
-                       overrides: dict[str, Any], settings: TuneSettings, space: str | Path | None) -> None:
+def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig, overrides: dict[str, Any],
+                       settings: TuneSettings, space: str | Path | None, rank_score: str) -> None:
     """The checks that do not depend on which candidate wins, made before the race, so that a refusal costs no
-    race: the data's splits, and the space file's keys (against the strategy's own space, unless ``auto`` chooses
-    the strategy for the winner). The rest is checked after the race, before the folder is made."""
+    race: the score, the data's splits, and the space file's keys (against the strategy's own space, unless
+    ``auto`` chooses the strategy for the winner). The rest is checked after the race, before the folder is made."""
+    from ..selection.base import SCORES
+
+    SCORES.get(rank_score, parameter="--rank-score")
     _check_splits(load_splits(data, train.seed), settings)
     if not isinstance(strategy, Auto):
         apply_overrides(strategy.search_space, overrides, searchable(strategy), path=space or "--space")
@@ -604,11 +620,18 @@ def _race_once(folder: Path, candidates: Sequence[str], data: DataConfig, strate
 def importances(study) -> dict[str, float]:
     """Optuna's fANOVA parameter importances over the finished trials (empty when they cannot be estimated: fewer
     than two finished trials, or nothing varied)."""
+    import warnings
+
     import optuna
 
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings(record=True) as caught:  # Optuna's warnings go to the log, not to stderr
+            warnings.simplefilter("always")
+            found = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except (RuntimeError, ValueError, ZeroDivisionError) as exc:
         log.info("tune: no parameter importances (%s)", exc)
         return {}
+    for warning in caught:
+        log.info("tune: parameter importances: %s", warning.message)
+    return found
 
