@@ -147,14 +147,21 @@ def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
 
 
 def apply_overrides(declared: Iterable[SearchParam], overrides: Mapping[str, SearchParam | None],
-                    allowed: Iterable[str], *, path: str | Path = "--space") -> tuple[SearchParam, ...]:
+                    allowed: Iterable[str], *, path: str | Path = "--space",
+                    unused: Mapping[str, str] | None = None) -> tuple[SearchParam, ...]:
     """The declared space with the file's entries: each replaces the declared parameter of its name (or adds one),
-    None removes it. Every name must be in ``allowed`` (the training fields and the strategy's options)."""
+    None removes it. Every name must be in ``allowed`` (the training fields and the strategy's options), and none
+    searched over more than one value may be in ``unused`` (what the strategy never reads, and why)."""
     allowed = sorted(set(allowed))
     for name in overrides:
         if name not in allowed:
             raise _fail(Path(path), name, "not a training setting or an option of this strategy",
                         f"use one of: {', '.join(allowed)}")
+    for name, param in overrides.items():
+        searched = param is not None and (param.choices is None or len(param.choices) > 1)
+        if searched and name in (unused or {}):
+            raise _fail(Path(path), name, f"searching it changes nothing: {unused[name]}",
+                        f"take {name} out of the space file")
     space = {p.name: p for p in declared}
     for name, param in overrides.items():
         if param is None:

@@ -45,3 +45,21 @@ def test_a_space_given_as_a_mapping_is_asked_for_as_a_file():
 
     with pytest.raises(WarmstartError, match="--space: expected the path of a YAML file, got dict"):
         read_space_file({"lr": {"low": 1e-4, "high": 1e-2}})
+
+
+@pytest.mark.parametrize("options", [{"solver": "loop"}, {"solver": "lbfgs"}])
+def test_a_setting_the_strategy_never_reads_is_refused_in_a_space(options):
+    """linear-probe's C under the loop solver, and the loop's lr or epochs under L-BFGS: searched before, the trials
+    differing only there scored alike, and best_config.yaml presented the inert value as the winning recipe."""
+    from warmstart.errors import WarmstartError
+    from warmstart.search_space import fixed
+
+    probe = create_strategy("linear-probe", **options)
+    inert = "C" if options["solver"] == "loop" else "lr"
+    assert not {p.name for p in probe.search_space} & set(probe.unused_settings())  # its own space reads all
+    with pytest.raises(WarmstartError, match=f"key '{inert}': searching it changes nothing: "):
+        apply_overrides(probe.search_space, {inert: SearchParam(inert, 0.1, 10.0, log=True)}, searchable(probe),
+                        unused=probe.unused_settings())
+    # fixing it to one value searches nothing, and stays allowed
+    apply_overrides(probe.search_space, {inert: fixed(inert, 1.0)}, searchable(probe), unused=probe.unused_settings())
+    assert create_strategy("full").unused_settings() == {}

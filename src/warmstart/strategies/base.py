@@ -41,6 +41,12 @@ def check_option(condition: bool, option: str, expected: str, given: Any) -> Non
                     hint=f"pass --strategy-option {option}=VALUE with {expected} as VALUE")
 
 
+# The settings only gradient steps read: inert for a head fitted in closed form (Strategy.unused_settings).
+GRADIENT_SETTINGS = ("lr", "epochs", "optimizer", "weight_decay", "momentum", "nesterov", "schedule", "step_size",
+                     "gamma", "warmup_epochs", "grad_clip_norm", "label_smoothing", "class_balance", "mix", "mix_alpha",
+                     "head_lr_scale")
+
+
 class Strategy:
     """Base class: subclasses say which groups train in each epoch (``trainable``) and may scale their rates.
 
@@ -86,6 +92,15 @@ class Strategy:
         SearchParam("label_smoothing", 0.0, 0.2),
         SearchParam("augment", choices=("none", "light", "strong"), kinds=("image",)),
     )
+
+    def unused_settings(self) -> dict[str, str]:
+        """The settings this strategy, with its options, never reads, each with why: a search over one would spend
+        its budget on a setting that changes nothing, and report it as part of the winning recipe (``tune``
+        refuses them in a ``--space`` file). A head fitted in closed form reads none of the gradient loop's."""
+        if self.trains_by_gradient:
+            return {}
+        why = f"{self.name} with solver={self.head_solver} fits its head in closed form, with no gradient step"
+        return {name: why for name in GRADIENT_SETTINGS}
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         """Names of the layer groups that train in ``epoch`` (1-based)."""

@@ -62,6 +62,12 @@ class LinearProbe(FrozenBackbone):
             return (SearchParam("C", 1e-3, 1e3, log=True),)
         return tuple(p for p in FrozenBackbone.search_space if p.name != "augment")
 
+    def unused_settings(self) -> dict[str, str]:
+        unused = super().unused_settings()
+        if self.solver != "lbfgs":
+            unused["C"] = "C is the L-BFGS head's (solver=lbfgs); the head trained in the loop does not read it"
+        return unused
+
     @property
     def feature_cache(self) -> str:
         return self.cache

@@ -474,7 +474,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     start = base.start()
     resolved, trial_train = base.resolved(start)  # auto's choice and budget, fixed for every trial
     source = f"--space {space}" if space is not None else f"{resolved.name}'s search space"
-    declared = apply_overrides(resolved.search_space, overrides, searchable(resolved), path=space or "--space")
+    declared = apply_overrides(resolved.search_space, overrides, searchable(resolved), path=space or "--space",
+                               unused=resolved.unused_settings())
     check_kind(declared, overrides, start.splits.train.kind, path=space or "--space")
     searched = for_kind(declared, start.splits.train.kind)
     objective = replace(base, strategy=resolved, train=trial_train, space=searched)
