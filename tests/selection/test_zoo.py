@@ -65,3 +65,18 @@ def test_a_file_given_as_a_zoo_folder_is_named_as_a_file(tmp_path):
     (tmp_path / "t.csv").write_text("a,b\n")
     with pytest.raises(WarmstartError, match=r"zoo folder\(s\) .*t.csv \(a file, not a folder\), .*nope \(not found"):
         list_zoo([tmp_path / "t.csv", tmp_path / "nope"])
+
+
+def test_a_run_named_state_is_listed_and_an_unfinished_overwrite_is_not(tmp_path, monkeypatch, caplog):
+    """Every checkpoint under a folder named "state" was skipped without a word (meant for a run's own resumable
+    state, which holds no model.safetensors); an overwriting run's hidden .NAME.partial is what must not be listed.
+    A $WARMSTART_ZOO folder that does not exist was skipped silently."""
+    named_state = _checkpoint(tmp_path / "runs" / "state")
+    _checkpoint(tmp_path / "runs" / ".exp.partial")
+    listing = list_zoo([tmp_path / "runs"])
+    assert [e.path for e in listing.entries] == [named_state.parent.parent] and not listing.skipped
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WARMSTART_ZOO", str(tmp_path / "typo"))
+    with caplog.at_level("WARNING", logger="warmstart"):
+        list_zoo()
+    assert f"$WARMSTART_ZOO names {tmp_path / 'typo'}, which is not a folder: skipped" in caplog.text

@@ -9,6 +9,7 @@ directory) and those in the environment variable ``WARMSTART_ZOO`` (several sepa
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import WarmstartError
 from ..models.checkpoint import METADATA_KEY, WEIGHTS, read_info
+
+log = logging.getLogger("warmstart")
 
 ZOO_ENV = "WARMSTART_ZOO"
 
@@ -116,12 +119,18 @@ def list_zoo(folders: Sequence[str | Path] | None = None) -> ZooListing:
     if given and missing:
         raise WarmstartError(f"zoo folder(s) {', '.join(missing)}",
                              hint="pass folders that hold run folders written by `warmstart pretrain`/`finetune`")
+    if not given:  # runs/ may well not exist; a folder the user set in the variable should (a typo, else)
+        for root in roots[1:]:
+            if not root.is_dir():
+                log.warning("$%s names %s, which is not a folder: skipped", ZOO_ENV, root)
     entries, skipped, seen = [], [], set()
     for root in roots:
         if not root.is_dir():
             continue
         for file in sorted(root.rglob(WEIGHTS)):
-            if file.resolve() in seen or "state" in file.relative_to(root).parts[:-1]:
+            # a hidden folder is an overwriting run still training (.NAME.partial) or one left by a kill
+            # (.NAME.replaced): not a checkpoint to start from. A folder the user named "state" is listed.
+            if file.resolve() in seen or any(part.startswith(".") for part in file.relative_to(root).parts[:-1]):
                 continue
             seen.add(file.resolve())
             try:
