@@ -46,3 +46,16 @@ def test_averaging_without_a_validation_split_is_refused_before_training(source,
     assert "--val-fraction" in error.value.hint and not (tmp_path / "ft").exists()
     with pytest.raises(WarmstartError, match="soup averages the trials of a study"):
         warmstart.finetune(source, DataConfig("digits", classes="5-9"), average="soup")
+
+
+def test_wise_ft_from_scratch_is_refused_before_training(tmp_path):
+    """From scratch the snapshot WiSE-FT mixes with is the random initialisation: it was mixed in and reported as
+    "pretrained alone", in finetune and tune alike."""
+    data = DataConfig("digits", classes="5-9", val_fraction=0.25)
+    with pytest.raises(WarmstartError, match="a run from scratch has none") as error:
+        warmstart.finetune(None, data, model="mlp", out=tmp_path / "ft", average="wise-ft")
+    assert "--from" in error.value.hint and not (tmp_path / "ft").exists()
+    pytest.importorskip("optuna")
+    with pytest.raises(WarmstartError, match="a run from scratch has none"):
+        warmstart.tune(None, data, model="mlp", out=tmp_path / "tune", trials=1, average="wise-ft")
+    assert not (tmp_path / "tune").exists()

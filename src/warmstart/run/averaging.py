@@ -41,7 +41,9 @@ class WeightAveraging:
 
     name = "none"
 
-    def check(self, splits: DataSplits) -> None:
+    def check(self, splits: DataSplits, *, pretrained: bool = True) -> None:
+        """Refused before any training: no validation split to choose on. ``pretrained``: whether the run starts
+        from trained weights (a checkpoint, a pretrained model, or an ``--adapt-on`` stage), not from scratch."""
         if splits.val is None:
             raise WarmstartError(f"--average {self.name} chooses on the validation split, and this run holds none out "
                                  "(--shots sets --val-fraction 0 by default)",
@@ -78,6 +80,13 @@ class WiseFT(WeightAveraging):
     on validation over :data:`ALPHA_GRID`, BatchNorm statistics recomputed for every mixed model."""
 
     name = "wise-ft"
+
+    def check(self, splits: DataSplits, *, pretrained: bool = True) -> None:
+        super().check(splits, pretrained=pretrained)
+        if not pretrained:  # the snapshot would be the random initialisation, reported as "pretrained"
+            raise WarmstartError("--average wise-ft mixes the fine-tuned model with its pretrained weights, and a run "
+                                 "from scratch has none (it would mix with the random initialisation)",
+                                 hint="start --from a checkpoint or a pretrained model, or drop --average")
 
     def before_training(self, model: TransferModel) -> None:
         self.pretrained_ = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -105,7 +105,7 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
     start.notes[:0] = notes
     check_trainable(data, start.splits, train)
     if averaging is not None:
-        averaging.check(start.splits)
+        averaging.check(start.splits, pretrained=start.pretrained or adapt_on is not None)
     if adapt_on is not None:
         adapt_first(start, adapt_on, data, train, folder, resume)
         # killed in the stage: the supervised run has not begun, and starts now

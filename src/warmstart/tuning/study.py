@@ -480,7 +480,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     searched = for_kind(declared, start.splits.train.kind)
     objective = replace(base, strategy=resolved, train=trial_train, space=searched)
     check_space(searched, trial_train, resolved, objective.own_values(start, resolved, trial_train), source)
-    _check_splits(start.splits, settings)
+    _check_splits(start.splits, settings, pretrained=start.pretrained or adapt_on is not None)
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
     stage_start = stage_checked = None
@@ -576,14 +576,14 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                       notes=tuple(summary["notes"]))
 
 
-def _check_splits(splits: DataSplits, settings: TuneSettings) -> None:
-    """What a search needs of the data whatever the starting point: folds it can cut (without a validation split)
-    and the validation split that ``--average`` chooses on."""
+def _check_splits(splits: DataSplits, settings: TuneSettings, *, pretrained: bool = True) -> None:
+    """What a search needs of the data: folds it can cut (without a validation split), and what ``--average``
+    needs (the validation split it chooses on; for WiSE-FT, ``pretrained`` weights to mix with)."""
     if splits.val is None:
         check_folds(splits, settings.folds)
     averaging = create_averaging(settings.average)
     if averaging is not None:
-        averaging.check(splits)
+        averaging.check(splits, pretrained=pretrained)
 
 
 def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig, overrides: dict[str, Any],
