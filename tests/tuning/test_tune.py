@@ -313,3 +313,18 @@ def test_folds_the_data_cannot_cut_are_refused_before_the_search_begins(tmp_path
         warmstart.tune(None, DataConfig(vectors(tmp_path), shots=2), model=MLP, train=TRAIN, out=tmp_path / "run",
                        trials=2, folds=3)
     assert not (tmp_path / "run").exists()
+
+
+def test_tune_json_holds_what_the_search_chose(space_file, tmp_path, capsys):
+    # --json printed only the winner's test metrics: a script could not learn the settings chosen
+    code, out, err = run_cli(["tune", "--from", "none", "--model", "mlp", "--model-option", "hidden=[32]", "--data",
+                              vectors(tmp_path), "--out", tmp_path / "run", "--trials", "2", "--space", space_file,
+                              "--batch-size", "64", "--lr", "0.01", "--tracker", "none", "--quiet", "--json"], capsys)
+    assert code == 0, err
+    printed = json.loads(out)
+    assert 0 <= printed["accuracy"] <= 1 and printed["num_examples"] > 0  # finetune --json's metrics, as they were
+    chosen = printed["tune"]
+    written = json.loads((tmp_path / "run" / "tuning.json").read_text())
+    assert chosen["best_params"] == written["best"]["params"] and chosen["best_value"] == written["best"]["value"]
+    assert sum(chosen["trials"].values()) == 2 and chosen["folder"] == str(tmp_path / "run")
+    assert chosen["winner_run"] == str(tmp_path / "run" / "best")

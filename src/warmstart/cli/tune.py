@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
+from ..config import json_ready
 from . import build, render
 from .app import app
 from .command import Given, command
@@ -48,8 +50,13 @@ def tune(given: Given) -> None:
                       average=given.average, candidates=build.listed(given.candidates), rank_score=given.rank_score,
                       keep_head=given.keep_head, resume=given.resume, overwrite=given.overwrite,
                       launcher=given.launcher, adapt_on=adapt_config(given))
-    if not given.as_json:
-        print(f"best of {len(result.trials)} trials: validation accuracy {result.best_value:.4f} with "
-              + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in result.best_params.items()))
-    render.print_metrics(result.metrics, f"tune winner test ({given.data})", given.as_json, result.run.run_dir)
+    if given.as_json:  # the winner's test metrics, as finetune --json prints them, and what the search chose
+        states = [t["state"] for t in result.trials]
+        print(json.dumps(json_ready({**result.metrics.to_dict(), "tune": {
+            "best_value": result.best_value, "best_params": result.best_params,
+            "trials": {state: states.count(state) for state in sorted(set(states))},
+            "folder": str(result.run_dir), "winner_run": str(result.run.run_dir)}})))
+        return
+    print(f"best of {len(result.trials)} trials: validation accuracy {result.best_value:.4f} with "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items()))
+    render.print_metrics(result.metrics, f"tune winner test ({given.data})", False, result.run.run_dir)
