@@ -81,3 +81,77 @@ def test_spark_tasks_share_the_study_and_the_driver_reports(tmp_path):
     assert result.run.metrics.accuracy > 0.5  # the driver trained the winner and scored it once
     assert (tmp_path / "run" / "report.html").is_file()
 
+
+
+DRIVER = """
+import multiprocessing, os, sys, time
+sys.path.insert(0, sys.argv[2])
+import follower
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=follower.work, args=(os.getpid(), sys.argv[1]))
+    child.start()
+    time.sleep(120)  # killed before this ends
+"""
+FOLLOWER = """
+import os, time
+from warmstart.tuning.study import _follow_driver
+
+def work(driver, pid_file):
+    _follow_driver(driver, every_s=0.1)
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)  # a trial that would outlive its driver
+"""
+
+
+def test_a_worker_stops_when_its_driver_is_killed(tmp_path):
+    """SIGKILL of `warmstart tune` left its --workers training (and writing trials) as orphans."""
+    import signal
+    import subprocess
+
+    (tmp_path / "follower.py").write_text(FOLLOWER)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    pid_file = tmp_path / "worker.pid"
+    driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(pid_file), str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() or not pid_file.read_text():
+            assert time.monotonic() < deadline and driver.poll() is None, "the worker never started"
+            time.sleep(0.1)
+        worker = int(pid_file.read_text())
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived its driver"
+            time.sleep(0.1)
+    finally:
+        driver.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped by init) has stopped
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_second_tune_on_a_study_being_driven_is_refused(tmp_path):
+    """A --resume beside a running search marked its live trials interrupted and queued them again."""
+    import fcntl
+
+    data = digits_npz(tmp_path / "digits.npz")
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=1, space=space)
+    with open(tmp_path / "run" / "study.driver.lock", "a") as held:  # as the running search holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(WarmstartError, match="another `warmstart tune` process is working on this study"):
+            warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space,
+                           resume=True)
+    resumed = warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space,
+                             resume=True)  # released: the search goes on
+    assert len(resumed.trials) == 2

@@ -23,6 +23,7 @@ A training run (``pretrain``, ``finetune``) writes::
 
     out/study.journal        the Optuna study (its journal file): --resume continues it, --workers share it
     out/study.trials.lock    there only while a worker claims its next trial (the lock that keeps --trials exact)
+    out/study.driver.lock    locked (flock) by the one tune process driving the study: a second one is refused
     out/trials.csv, .json    one row per trial: state, validation accuracy, parameters, epochs and steps run
     out/best_config.yaml     the winner's settings as `warmstart finetune --config` options
     out/tuning.json          the search's settings, space, best trial, compute and parameter importances

@@ -39,6 +39,7 @@ import logging
 import os
 import socket
 import time
+from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,6 +67,7 @@ from .validation_noise import ValidationNoise
 log = logging.getLogger("warmstart")
 
 STUDY_NAME = "warmstart-tune"
+DRIVER_LOCK = "study.driver.lock"  # held by the process driving the study (_driving)
 RACE = "race.json"  # with --from auto: the race that chose the starting point (tuning/race.py)
 PRUNERS = ("median", "halving", "none")
 LAUNCHERS = ("local", "spark")  # where the workers run: processes on this machine, or Spark tasks
@@ -171,6 +173,26 @@ def _spent_states():
     return (*_finished_states(), optuna.trial.TrialState.RUNNING)
 
 
+@contextmanager
+def _driving(folder: Path):
+    """Held by the one ``tune`` process driving the study in ``folder``, from opening the study to its last file:
+    a second ``--resume`` beside it would mark the trials its workers are training as interrupted, queue them again,
+    and crash those workers when they report. An OS lock (``flock``) on ``study.driver.lock``: released by the OS
+    when the process ends however it ends, so a killed search never leaves it held."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no such lock, as before
+        yield
+        return
+    with open(folder / DRIVER_LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WarmstartError(f"{folder}: another `warmstart tune` process is working on this study",
+                                 hint="wait for it to finish (or stop it), then --resume") from None
+        yield
+
+
 def _claim_lock(folder: Path):
     """The lock around counting the trials and creating the next one. Optuna's own file lock (a symbolic link made
     atomically, which NFS honours too, as the journal's own lock does), on a file of its own: the journal's lock is
@@ -241,11 +263,14 @@ def _short(value: Any) -> str:
 
 
 def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
-            log_level: int, threads: int) -> None:
+            log_level: int, threads: int, driver: int | None = None) -> None:
     """A worker process (spawned, or a Spark task: it imports warmstart afresh and shares only the study file). Its
-    trials' notes go to its stderr at the driver's level (a Spark task's: the executor's log)."""
+    trials' notes go to its stderr at the driver's level (a Spark task's: the executor's log). ``driver``: the pid
+    of the ``tune`` process that spawned it, which it outlives by at most a second (:func:`_follow_driver`)."""
     import torch
 
+    if driver is not None:
+        _follow_driver(driver)
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("note: %(message)s"))
@@ -253,6 +278,23 @@ def _worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: 
         log.setLevel(log_level)
     torch.set_num_threads(threads)
     _optimize(objective, folder, seed, pruner, trials, deadline)
+
+
+def _follow_driver(driver: int, every_s: float = 1.0) -> None:
+    """End this worker once the process that spawned it is gone (killed by the OOM killer, a scheduler, SIGKILL):
+    left running, it kept training (holding a GPU) and writing trials into a study nobody drives, and a --resume
+    took its live trial for an interrupted one. Its running trial is left as it was, which --resume marks
+    interrupted and queues again."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(every_s)
+        log.warning("tune: the search's driver (pid %d) has stopped: this worker (pid %d) stops too", driver,
+                    os.getpid())
+        os._exit(1)
+
+    threading.Thread(target=watch, name="warmstart-follow-driver", daemon=True).start()
 
 
 def _spark_worker(objective: Objective, folder: Path, seed: int, pruner: str, trials: int, deadline: float | None,
@@ -278,7 +320,7 @@ def _run_workers(objective: Objective, folder: Path, settings: TuneSettings, see
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's threads
     threads = max(1, (os.cpu_count() or 1) // settings.workers)
     processes = [context.Process(target=_worker, args=(objective, folder, seed + 7919 * w, settings.pruner,
-                                                        settings.trials, deadline, level, threads))
+                                                        settings.trials, deadline, level, threads, os.getpid()))
                  for w in range(settings.workers)]
     for process in processes:
         process.start()
@@ -494,86 +536,91 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         begin_search_folder(folder)  # every check passed: only now is the folder made, or an old search replaced
     if selection is not None and not (folder / RACE).is_file():
         write_json(folder / RACE, json_ready(selection))
-    study = _open_study(folder, json_ready(record), resume)
-    stale = fail_interrupted(study) if resume else []
-    if stale:
-        log.warning("tune: trial(s) %s were left running by a process that stopped: marked failed, not counted",
-                    ", ".join(map(str, stale)))
-    stage = None
-    if adapt_on is not None:  # after the study exists, so that a search killed in the stage resumes
-        stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume,
-                           inputs=stage_checked)
-        objective = replace(objective, adapted=stage)
-    noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
-                            settings.trials)
-    if noise.warning is not None:
-        log.warning("tune: %s", noise.warning)
-    if not study.trials:  # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
-        recipe = objective.recipe(start, resolved, trial_train)
-        if recipe is not None:
-            study.enqueue_trial(recipe)
-    seed = train.seed * 100_003 + len(study.trials)  # a resumed search does not repeat its first random trials
-    log.info("tune: searching %s over %s (%d trials in all, %d done)", resolved.name,
-             ", ".join(p.name for p in searched), settings.trials,
-             len(study.get_trials(deepcopy=False, states=_finished_states())))
-    _run_workers(objective, folder, settings, seed)
-    rows = trial_rows(study)
-    write_trials(folder, rows)
-    complete = [r for r in rows if r["state"] == "complete"]
-    if not complete:
-        started_rows = [r for r in rows if r["state"] != "waiting"]  # a queued trial (the recipe) never began
-        if not started_rows and settings.time_limit is not None:
-            raise WarmstartError(f"the search in {folder} began no trial: its --time-limit of {settings.time_limit:g} "
-                                 "s had passed before the first could start", hint="raise --time-limit")
-        raise WarmstartError(f"the search in {folder} finished no trial ({len(started_rows)} started: "
-                             f"{', '.join(sorted({r['state'] for r in started_rows})) or 'none'})",
-                             hint="raise --trials or --time-limit, or use --pruner none")
-    best = max(complete, key=lambda r: (r["value"], -r["number"]))
-    best_train, best_strategy = apply(best["params"], replace(trial_train, progress=train.progress,
-                                                              trackers=train.trackers), resolved)
-    options = best_config(checkpoint, data, model, best_strategy, best_train, list(best["params"]), keep_head,
-                          settings.average, adapt_on)
-    header = (f"# the best of {len(rows)} trials of `warmstart tune` (validation accuracy {best['value']:.4f}, trial "
-              f"{best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n")
-    write_text(folder / "best_config.yaml", header + yaml.safe_dump(options, sort_keys=False))
-    soup = [(f"trial {r['number']}", folder / "trials" / f"trial_{r['number']:05d}.safetensors")
-            for r in sorted(complete, key=lambda r: (-r["value"], r["number"])) if r is not best]
-    soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
-    chosen = () if selection is None else (f"tune --from auto: {selection['why']} (the score's top choice was "
-                                           f"{selection['score_top1']}, the largest model {selection['size_top1']})",)
-    warned = () if noise.warning is None else (f"tune: {noise.warning}",)
-    failed = sum(r["state"] == "fail" for r in rows)
-    interrupted = len(study.user_attrs.get("interrupted", {}))
-    failures = "" if not failed else f", {failed} failed" + (f" ({interrupted} interrupted)" if interrupted else "")
-    notes = (*chosen, *warned, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
-             f"{sum(r['state'] == 'pruned' for r in rows)} pruned{failures}) was trial {best['number']}, validation "
-             f"accuracy {best['value']:.4f}, with {', '.join(f'{k}={_short(v)}' for k, v in best['params'].items())}",)
-    run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
-                    out=folder / "best", overwrite=True, keep_head=keep_head, notes=notes,
-                    averaging=create_averaging(settings.average, soup), adapt_on=stage)
-    winner_steps = sum(e.get("steps_per_epoch", 0) for e in run.history)
-    summary = {"command": "tune", "from": checkpoint, "data": to_dict(data), "strategy": resolved.describe(),
-               "settings": {**to_dict(settings), "space_file": None if space is None else str(space)},
-               "space": {p.name: p.to_dict() for p in searched},
-               "own_values": objective.own_values(start, resolved, trial_train),
-               "best": {"number": best["number"], "value": best["value"], "params": best["params"]},
-               "trials": {"total": len(rows), **{s: sum(r["state"] == s for r in rows)
-                                                 for s in ("complete", "pruned", "fail", "running")},
-                          "interrupted": sorted(int(n) for n in study.user_attrs.get("interrupted", {}))},
-               "validation_noise": noise.to_dict(),
-               "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps,
-                           "adapt_steps": 0 if stage is None else stage.lineage["steps"]},
-               **({} if stage is None else {"adapt_on": {**to_dict(adapt_on), "stage": stage.lineage}}),
-               "importances": importances(study), "test_accuracy": run.metrics.accuracy,
-               **({} if selection is None else {"selection": selection}),
-               "notes": list(run.notes), "wall_time_s": time.perf_counter() - started,
-               "warmstart_version": __version__}
-    write_json(folder / "tuning.json", json_ready(summary))
-    from ..reporting import write_report
+    with _driving(folder):  # one tune process per study: a second --resume beside it is refused
+        study = _open_study(folder, json_ready(record), resume)
+        stale = fail_interrupted(study) if resume else []
+        if stale:
+            log.warning("tune: trial(s) %s were left running by a process that stopped: marked failed, not counted",
+                        ", ".join(map(str, stale)))
+        stage = None
+        if adapt_on is not None:  # after the study exists, so that a search killed in the stage resumes
+            stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume,
+                               inputs=stage_checked)
+            objective = replace(objective, adapted=stage)
+        noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
+                                settings.trials)
+        if noise.warning is not None:
+            log.warning("tune: %s", noise.warning)
+        # the first trial is the run's own recipe, where it lies in the space: tune never loses to it
+        if not study.trials:
+            recipe = objective.recipe(start, resolved, trial_train)
+            if recipe is not None:
+                study.enqueue_trial(recipe)
+        seed = train.seed * 100_003 + len(study.trials)  # a resumed search does not repeat its first random trials
+        log.info("tune: searching %s over %s (%d trials in all, %d done)", resolved.name,
+                 ", ".join(p.name for p in searched), settings.trials,
+                 len(study.get_trials(deepcopy=False, states=_finished_states())))
+        _run_workers(objective, folder, settings, seed)
+        rows = trial_rows(study)
+        write_trials(folder, rows)
+        complete = [r for r in rows if r["state"] == "complete"]
+        if not complete:
+            started_rows = [r for r in rows if r["state"] != "waiting"]  # a queued trial (the recipe) never began
+            if not started_rows and settings.time_limit is not None:
+                raise WarmstartError(f"the search in {folder} began no trial: its --time-limit of "
+                                     f"{settings.time_limit:g} s had passed before the first could start",
+                                     hint="raise --time-limit")
+            raise WarmstartError(f"the search in {folder} finished no trial ({len(started_rows)} started: "
+                                 f"{', '.join(sorted({r['state'] for r in started_rows})) or 'none'})",
+                                 hint="raise --trials or --time-limit, or use --pruner none")
+        best = max(complete, key=lambda r: (r["value"], -r["number"]))
+        best_train, best_strategy = apply(best["params"], replace(trial_train, progress=train.progress,
+                                                                  trackers=train.trackers), resolved)
+        options = best_config(checkpoint, data, model, best_strategy, best_train, list(best["params"]), keep_head,
+                              settings.average, adapt_on)
+        header = (f"# the best of {len(rows)} trials of `warmstart tune` (validation accuracy {best['value']:.4f}, "
+                  f"trial {best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n")
+        write_text(folder / "best_config.yaml", header + yaml.safe_dump(options, sort_keys=False))
+        soup = [(f"trial {r['number']}", folder / "trials" / f"trial_{r['number']:05d}.safetensors")
+                for r in sorted(complete, key=lambda r: (-r["value"], r["number"])) if r is not best]
+        soup = [(label, path) for label, path in soup if path.is_file()][:settings.soup_size - 1]
+        chosen = () if selection is None else (
+            f"tune --from auto: {selection['why']} (the score's top choice was {selection['score_top1']}, the "
+            f"largest model {selection['size_top1']})",)
+        warned = () if noise.warning is None else (f"tune: {noise.warning}",)
+        failed = sum(r["state"] == "fail" for r in rows)
+        interrupted = len(study.user_attrs.get("interrupted", {}))
+        failures = "" if not failed else f", {failed} failed" + (f" ({interrupted} interrupted)" if interrupted else "")
+        settings_text = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
+        notes = (*chosen, *warned, f"tune: the best of {len(rows)} trials ({len(complete)} finished, "
+                 f"{sum(r['state'] == 'pruned' for r in rows)} pruned{failures}) was trial {best['number']}, "
+                 f"validation accuracy {best['value']:.4f}, with {settings_text}",)
+        run = train_run("finetune", checkpoint, data, strategy=best_strategy, model=model, train=best_train,
+                        out=folder / "best", overwrite=True, keep_head=keep_head, notes=notes,
+                        averaging=create_averaging(settings.average, soup), adapt_on=stage)
+        winner_steps = sum(e.get("steps_per_epoch", 0) for e in run.history)
+        summary = {"command": "tune", "from": checkpoint, "data": to_dict(data), "strategy": resolved.describe(),
+                   "settings": {**to_dict(settings), "space_file": None if space is None else str(space)},
+                   "space": {p.name: p.to_dict() for p in searched},
+                   "own_values": objective.own_values(start, resolved, trial_train),
+                   "best": {"number": best["number"], "value": best["value"], "params": best["params"]},
+                   "trials": {"total": len(rows), **{s: sum(r["state"] == s for r in rows)
+                                                     for s in ("complete", "pruned", "fail", "running")},
+                              "interrupted": sorted(int(n) for n in study.user_attrs.get("interrupted", {}))},
+                   "validation_noise": noise.to_dict(),
+                   "compute": {"trial_steps": sum(r["steps"] or 0 for r in rows), "winner_steps": winner_steps,
+                               "adapt_steps": 0 if stage is None else stage.lineage["steps"]},
+                   **({} if stage is None else {"adapt_on": {**to_dict(adapt_on), "stage": stage.lineage}}),
+                   "importances": importances(study), "test_accuracy": run.metrics.accuracy,
+                   **({} if selection is None else {"selection": selection}),
+                   "notes": list(run.notes), "wall_time_s": time.perf_counter() - started,
+                   "warmstart_version": __version__}
+        write_json(folder / "tuning.json", json_ready(summary))
+        from ..reporting import write_report
 
-    write_report(folder)
-    return TuneResult(best_params=best["params"], best_value=best["value"], trials=rows, run=run, run_dir=folder,
-                      notes=tuple(summary["notes"]))
+        write_report(folder)
+        return TuneResult(best_params=best["params"], best_value=best["value"], trials=rows, run=run, run_dir=folder,
+                          notes=tuple(summary["notes"]))
 
 
 def _check_splits(splits: DataSplits, settings: TuneSettings, *, pretrained: bool = True) -> None:
