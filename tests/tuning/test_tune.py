@@ -328,3 +328,18 @@ def test_tune_json_holds_what_the_search_chose(space_file, tmp_path, capsys):
     assert chosen["best_params"] == written["best"]["params"] and chosen["best_value"] == written["best"]["value"]
     assert sum(chosen["trials"].values()) == 2 and chosen["folder"] == str(tmp_path / "run")
     assert chosen["winner_run"] == str(tmp_path / "run" / "best")
+
+
+def test_early_stopping_without_a_validation_split_is_refused_before_the_search(tmp_path):
+    # every trial ran (on folds), then the winner's training was refused: the search was wasted, no best/ left
+    from dataclasses import replace
+
+    data = DataConfig(vectors(tmp_path), shots=20)
+    with pytest.raises(WarmstartError, match="early stopping needs a validation split, and this search holds none"):
+        warmstart.tune(None, data, model=MLP, train=replace(TRAIN, early_stopping=2), out=tmp_path / "run",
+                       trials=2)
+    space = tmp_path / "space.yaml"
+    space.write_text("early_stopping: {low: 1, high: 3, int: true}\n")
+    with pytest.raises(WarmstartError, match="early stopping needs a validation split"):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space)
+    assert not (tmp_path / "run").exists()

@@ -523,6 +523,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     objective = replace(base, strategy=resolved, train=trial_train, space=searched)
     check_space(searched, trial_train, resolved, objective.own_values(start, resolved, trial_train), source)
     _check_splits(start.splits, settings, pretrained=start.pretrained or adapt_on is not None)
+    _check_early_stopping(start.splits, trial_train, [p.name for p in searched])
     if settings.average == "soup":
         objective = replace(objective, weights_dir=folder / "trials")
     stage_start = stage_checked = None
@@ -633,6 +634,18 @@ def _check_splits(splits: DataSplits, settings: TuneSettings, *, pretrained: boo
         averaging.check(splits, pretrained=pretrained)
 
 
+def _check_early_stopping(splits: DataSplits, train: TrainConfig, searched: Sequence[str]) -> None:
+    """Early stopping on a validation metric, set or searched, without a validation split: the trials stop on their
+    folds, but the winner trains on every training example, with none held out, and was refused only after the
+    whole search."""
+    if splits.val is None and train.early_stopping_monitor.startswith("val_") and \
+            (train.early_stopping is not None or "early_stopping" in searched):
+        raise WarmstartError("early stopping needs a validation split, and this search holds none out (its trials "
+                             "validate on folds of the training examples, and the winner trains on all of them)",
+                             hint="set --val-fraction (for example 0.2), or drop --early-stopping (and "
+                                  "early_stopping from the --space file)")
+
+
 def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig, overrides: dict[str, Any],
                        settings: TuneSettings, space: str | Path | None, rank_score: str) -> None:
     """The checks that do not depend on which candidate wins, made before the race, so that a refusal costs no
@@ -641,7 +654,9 @@ def _check_before_race(data: DataConfig, strategy: Strategy, train: TrainConfig,
     from ..selection.base import SCORES
 
     SCORES.get(rank_score, parameter="--rank-score")
-    _check_splits(load_splits(data, train.seed), settings)
+    splits = load_splits(data, train.seed)
+    _check_splits(splits, settings)
+    _check_early_stopping(splits, train, [name for name, param in overrides.items() if param is not None])
     if not isinstance(strategy, Auto):
         apply_overrides(strategy.search_space, overrides, searchable(strategy), path=space or "--space")
 
