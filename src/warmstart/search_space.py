@@ -22,6 +22,7 @@ its error type, so every layer can use it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -29,6 +30,8 @@ from typing import Any, Iterable, Mapping
 
 from .config import is_number
 from .errors import WarmstartError
+
+log = logging.getLogger("warmstart")
 
 ALL_KINDS = ("image", "vector", "text")
 # training settings that apply to some kinds of data only, whoever declares them (a strategy or a --space file)
@@ -132,13 +135,15 @@ def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
                                   "in a --config)")
     path = Path(path)
     if not path.is_file():
-        raise WarmstartError(f"--space {path}: no such file", hint="pass a YAML file of parameter: range entries")
+        raise WarmstartError(f"--space {path}: {'a folder, not a file' if path.is_dir() else 'no such file'}",
+                             hint="pass a YAML file of parameter: range entries")
     try:
         document = yaml_values.load(path.read_text(encoding="utf-8"))
     except (yaml_values.YAMLError, UnicodeDecodeError) as exc:
         raise WarmstartError(f"--space {path}: cannot be read as YAML ({exc})", hint="check the file's syntax") \
             from None
-    if document is None:
+    if document is None:  # an empty file changes nothing: say so, in case it was meant to
+        log.warning("--space %s is empty: the strategy's own space is searched", path)
         return {}
     if not isinstance(document, Mapping):
         raise WarmstartError(f"--space {path}: expected a mapping of parameter names to ranges, found a "

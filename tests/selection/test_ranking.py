@@ -99,6 +99,8 @@ def test_rank_cli_table_and_json(zoo, fashion_subset_npz, tmp_path, capsys):
      "{zoo}/cnn and {zoo}/cnn/model/model.safetensors are one checkpoint"),
     (["--data", "{npz}", "--candidates", "minilm"], "a pretrained text encoder, but"),
     (["--data", "{npz}", "--candidates", "{zoo}/nothing"], "no such file"),
+    # ranking.json was written into a training run's folder, beside its files
+    (["--data", "{npz}", "--candidates", "{zoo}/mlp", "--out", "{zoo}/cnn"], "holds a training run or an evaluation"),
 ])
 def test_rank_misuse_exits_2_with_a_message(zoo, fashion_subset_npz, capsys, args, message):
     args = [a.format(zoo=zoo, npz=fashion_subset_npz) for a in args]

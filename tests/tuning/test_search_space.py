@@ -63,3 +63,15 @@ def test_a_setting_the_strategy_never_reads_is_refused_in_a_space(options):
     # fixing it to one value searches nothing, and stays allowed
     apply_overrides(probe.search_space, {inert: fixed(inert, 1.0)}, searchable(probe), unused=probe.unused_settings())
     assert create_strategy("full").unused_settings() == {}
+
+
+def test_a_space_that_is_a_folder_or_empty_says_so(tmp_path, caplog):
+    from warmstart.errors import WarmstartError
+    from warmstart.search_space import read_space_file
+
+    with pytest.raises(WarmstartError, match="a folder, not a file"):
+        read_space_file(tmp_path)
+    (tmp_path / "empty.yaml").write_text("")
+    with caplog.at_level("WARNING", logger="warmstart"):
+        assert read_space_file(tmp_path / "empty.yaml") == {}
+    assert "is empty: the strategy's own space is searched" in caplog.text

@@ -105,7 +105,8 @@ def corrupt(dataset: Dataset, spec: str, *, split: str = "train", batch_size: in
     name, severity = parse_corruption(spec)
     if dataset.kind != "image":
         raise WarmstartError(f"corruption {spec!r} applies to images, but {dataset.name} holds {dataset.kind} data",
-                             hint="drop --corruption, or use image data")
+                             hint="drop the corruption option that names it (--corruption, --source-corruption or "
+                                  "--target-corruption), or use image data")
     generator = torch.Generator().manual_seed(_seed(name, severity, split))
     function = CORRUPTIONS.get(name)
     x = torch.from_numpy(np.ascontiguousarray(dataset.x, dtype=np.float32))

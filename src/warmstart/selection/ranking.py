@@ -202,6 +202,10 @@ def rank(data: DataConfig | str, candidates: Sequence[str] | str, *, scores: Seq
         raise WarmstartError(f"--candidates: {first} and {second} are one checkpoint (the same weights file), which "
                              "would be scored twice", hint=f"name it once: drop {second}")
     names = check_scores(scores)
+    if out is not None:  # before any scoring: ranking.json beside a run's files would be read as part of it
+        from ..run.folder import check_not_a_results_folder
+
+        check_not_a_results_folder(out, "rank", hint="pass another --out (a folder of its own for ranking.json)")
     if rank_score not in names:
         SCORES.get(rank_score, parameter="--rank-score")
         raise WarmstartError(f"--rank-score {rank_score}: not among the computed --scores ({', '.join(names)})",
