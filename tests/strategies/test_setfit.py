@@ -149,3 +149,17 @@ def test_lr_find_runs_on_its_pair_loss(word_csv):
     result = warmstart.lr_find("hf:" + tiny_bert_source(), DataConfig(word_csv, max_length=8), strategy="setfit",
                                train=TrainConfig(batch_size=8, progress=False), steps=6)
     assert 1 <= result.steps_run <= 6 and all(loss >= 0 for loss in result.losses)
+
+
+def test_settings_setfit_never_reads_get_a_note_and_are_not_searched(word_csv):
+    """--label-smoothing with setfit was accepted and changed nothing (the pair loss reads no labels to smooth),
+    and tune searched it."""
+    from dataclasses import replace
+
+    quiet = TrainConfig(epochs=1, batch_size=16, lr=1e-3, progress=False)
+    smoothed = tiny_setfit(word_csv, replace(quiet, label_smoothing=0.15))
+    assert any(n.startswith("--label-smoothing set, and not read: setfit trains on pairs") for n in smoothed.notes)
+    plain = tiny_setfit(word_csv, quiet)
+    assert not any("not read" in n for n in plain.notes)
+    assert smoothed.history[-1]["pair_loss"] == plain.history[-1]["pair_loss"]  # inert, as the note says
+    assert "label_smoothing" not in {p.name for p in create_strategy("setfit").search_space}

@@ -110,7 +110,9 @@ def train_run(kind: str, checkpoint: str | Path | None, data: DataConfig, *, str
         adapt_first(start, adapt_on, data, train, folder, resume)
         # killed in the stage: the supervised run has not begun, and starts now
         resume = resume and began(folder.state_dir)
+    requested = train
     strategy, train = resolve_strategy(strategy, start, train)
+    note_unused_settings(start, strategy, requested, TrainConfig.for_command(kind))
     target = None
     if adaptation is not None:
         target = TargetAdaptation.load(adaptation, data_config(target_unlabeled), start.model, start.preprocessing,
@@ -147,6 +149,17 @@ def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) ->
     if train.early_stopping is not None and splits.val is None and train.early_stopping_monitor.startswith("val_"):
         raise WarmstartError("early stopping needs a validation split, and this run holds none out",
                              hint="set --val-fraction (for example 0.2), or drop --early-stopping")
+
+
+def note_unused_settings(start: StartingPoint, strategy: Strategy, train: TrainConfig, preset: TrainConfig) -> None:
+    """A note for each setting given (unlike the command's ``preset``) that the strategy never reads
+    (:meth:`Strategy.unused_settings`): ``--label-smoothing 0.1`` with setfit was accepted and changed nothing."""
+    unused = strategy.unused_settings()
+    given = [name for name in unused if hasattr(train, name) and getattr(train, name) != getattr(preset, name)
+             and not (name == "epochs" and train.epochs == DEFAULT_EPOCHS)]  # tune's winner: the budget's default
+    for why in dict.fromkeys(unused[name] for name in given):
+        names = [name for name in given if unused[name] == why]
+        note(start.notes, f"{', '.join('--' + n.replace('_', '-') for n in names)} set, and not read: {why}")
 
 
 def resolve_strategy(strategy: Strategy, start: StartingPoint,

@@ -51,7 +51,9 @@ class SetFit(Strategy):
     """
 
     name = "setfit"
-    search_space = Strategy.search_space + (SearchParam("C", 0.01, 100.0, log=True),)
+    # the pair loss reads no label smoothing (and no class weights): not searched
+    search_space = tuple(p for p in Strategy.search_space if p.name != "label_smoothing") + (
+        SearchParam("C", 0.01, 100.0, log=True),)
     transformer_lr = 2e-5  # SetFit's body learning rate
     head_solver = "lbfgs"  # the head is fitted on the embeddings after every epoch
     loss_name = "pair_loss"
@@ -62,6 +64,11 @@ class SetFit(Strategy):
         check_option(C == "auto" or (is_number(C) and C > 0), "C", "auto or a positive number", C)
         self.iterations = iterations
         self.C = C
+
+    def unused_settings(self) -> dict[str, str]:
+        why = ("setfit trains on pairs with a cosine-similarity loss (no labels to smooth or weigh) and fits its head "
+               "by L-BFGS")
+        return {"label_smoothing": why, "class_balance": why}
 
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         # the head is not trained by gradients: it is fitted on the embeddings after each epoch
