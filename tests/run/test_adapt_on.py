@@ -320,3 +320,25 @@ def test_a_stage_on_texts_for_an_image_model_is_refused_before_any_folder_is_wri
                             tmp_path / "r"], capsys)
     assert code == 2 and "holds text inputs, and the model (mlp) reads image inputs" in err, err
     assert not (tmp_path / "r" / "adapt").exists()
+
+
+def test_tune_s_winner_with_a_text_stage_replays_bit_for_bit(tmp_path):
+    """The stage trained in finetune drew dropout masks from the global random state, and tune's winner loaded the
+    stage's weights without drawing: with dropout (a BERT) finetune --config best_config.yaml gave another model."""
+    from tiny_models import tiny_bert_source
+
+    pytest.importorskip("optuna")
+    weather = ["rain falls", "cold wind", "snow storm", "sunny sky", "heavy rain", "warm sun", "grey clouds", "a storm"]
+    food = ["fresh bread", "hot soup", "sweet cake", "ripe apple", "green salad", "warm bread", "cheese pie", "rice"]
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join([f"{t},weather" for t in weather]
+                                                             + [f"{t},food" for t in food]) + "\n")
+    data = DataConfig(str(tmp_path / "t.csv"), test_fraction=0.25, val_fraction=0.25, max_length=8)
+    train = TrainConfig(epochs=1, batch_size=8, lr=1e-3, progress=False, trackers=())
+    stage = AdaptConfig("self", epochs=1, batch_size=8, lr=1e-3)
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {choices: [0.001]}\nweight_decay: null\nepochs: null\nwarmup_epochs: null\n"
+                     "label_smoothing: null\n")
+    source = "hf:" + tiny_bert_source()
+    tuned = api.tune(source, data, train=train, out=tmp_path / "tune", trials=1, space=space, adapt_on=stage)
+    reference = api.finetune(source, data, train=train, adapt_on=stage, out=tmp_path / "finetune")
+    assert same_weights(tuned.run, reference)

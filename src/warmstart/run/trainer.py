@@ -24,6 +24,7 @@ from ..data.augment import BatchAugmentation
 from ..data.fit import model_kind
 from ..data.preprocess import Normalization
 from ..engine import BestWeights, Callback, EarlyStopping, JsonLinesLogger, ProgressBar, resolve_device
+from ..engine.device import seed_everything
 from ..engine.threads import AdaptiveThreads
 from ..engine import distributed
 from ..engine.loop import History, with_default_lr
@@ -131,12 +132,16 @@ def adapt_first(start: StartingPoint, adapt_on: AdaptConfig | FinishedStage, dat
     try:
         if isinstance(adapt_on, FinishedStage):
             adapt_on.apply(start)
-            return
-        adapt_before_finetuning(start, adapt_on, data, train, folder=folder, resume=resume)
+        else:
+            adapt_before_finetuning(start, adapt_on, data, train, folder=folder, resume=resume)
     except BaseException:
         if folder is not None:
             folder.abandon()
         raise
+    # the supervised run starts from one random state whether the stage trained here (drawing dropout masks from
+    # it) or its weights were loaded (tune's winner, a resumed run): else `finetune --config best_config.yaml`
+    # replayed tune --adapt-on's winner differently
+    seed_everything(train.seed)
 
 
 def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) -> None:
