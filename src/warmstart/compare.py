@@ -246,6 +246,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     source_model = given_model if imported_weights(checkpoint) is not None else None
     pipeline = _input_pipeline(checkpoint)
     load_splits(replace(data, shots=max(shots)), 0)  # the data exists and has enough examples for every cell
+    if adapt_on is not None:  # the stage's objective, data and model, checked before the first arm trains
+        _check_stage(adapt_on, replace(data, shots=max(shots)), train, checkpoint, source_model,
+                     (scratch_model, pipeline) if adapt_scratch else None)
     if out is not None:
         _claim_folder(Path(out), overwrite, reads=(checkpoint, data, None if adapt_on is None else adapt_on.data))
 
@@ -299,6 +302,20 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
         write_compare_report(result, Path(out))
     return result
+
+
+def _check_stage(adapt_on: AdaptConfig, data: DataConfig, train: TrainConfig, checkpoint: str | Path,
+                 source_model: ModelConfig | None, scratch: tuple[ModelConfig, Any] | None) -> None:
+    """The ``--adapt-on`` stage's checks (its objective for the model, its data) on the transfer arms' starting
+    point, and on scratch's when it runs the stage too: refused here, not after the arms before it had trained."""
+    from .run.self_supervised import stage_inputs
+    from .run.starting_point import notes_unlogged, resolve_starting_point
+
+    with notes_unlogged():
+        stage_inputs(resolve_starting_point(checkpoint, data, source_model, train), adapt_on, data)
+        if scratch is not None:
+            model, pipeline = scratch
+            stage_inputs(resolve_starting_point(None, data, model, train, input_pipeline=pipeline), adapt_on, data)
 
 
 def _claim_folder(out: Path, overwrite: bool, reads: Sequence[Any] = ()) -> None:

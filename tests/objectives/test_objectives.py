@@ -3,6 +3,7 @@ training loop, unlabelled data, pretrain --objective and finetune --adapt-on."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+import warmstart
 from warmstart import DataConfig, ModelConfig, TrainConfig, api
 from warmstart.config import AdaptConfig
 from warmstart.data.unlabelled import load_unlabelled
@@ -262,3 +264,30 @@ def test_simcse_views_differ_by_dropout_alone():
         model.eval()
         z1, z2 = module(torch.cat([x, x])).chunk(2)
     assert torch.equal(z1, z2)
+
+
+def test_mlm_without_a_head_is_refused_before_any_folder_or_run(tmp_path):
+    """Refused only once the stage trained: tune left a study, compare had trained its scratch arm (and left its
+    runs), finetune left adapt/state/; each then blocked the corrected command. The message named --objective for
+    --adapt-objective."""
+    from tiny_models import tiny_bert_source
+
+    rows = ["text,label"] + [f"the {w} was {'good' if i % 2 else 'bad'},{i % 2}" for i, w in enumerate(["film"] * 20)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    data = DataConfig(str(tmp_path / "train.csv"), val_fraction=0.25)
+    source, stage = f"hf:{tiny_bert_source()}", AdaptConfig("self", objective="mlm")
+    quick = TrainConfig(epochs=1, progress=False, trackers=())
+    refused = "--adapt-objective mlm: the encoder .* was saved without a masked-language-model head"
+    calls = {"finetune": lambda out: api.finetune(source, data, adapt_on=stage, train=quick, out=out),
+             "compare": lambda out: warmstart.compare(source, data, shots=(4,), seeds=1, adapt_on=stage, train=quick,
+                                                plateau=False, out=out)}
+    if importlib.util.find_spec("optuna") is not None:
+        calls["tune"] = lambda out: api.tune(source, data, adapt_on=stage, train=quick, trials=1, out=out)
+    for name, call in calls.items():
+        with pytest.raises(WarmstartError, match=refused) as error:
+            call(tmp_path / name)
+        assert "--adapt-objective simcse" in error.value.hint and not (tmp_path / name).exists(), name
+    with pytest.raises(WarmstartError, match="--objective mlm: the encoder .* without a masked-language-model head"):
+        api.pretrain(data, checkpoint=source, objective="mlm", ignore_labels=True, train=quick,
+                     out=tmp_path / "pretrain")
+    assert not (tmp_path / "pretrain").exists()

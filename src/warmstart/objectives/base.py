@@ -77,6 +77,10 @@ class Objective(Strategy):
     def trainable(self, model: TransferModel, epoch: int) -> list[str]:
         return [name for name, _ in model.backbone_groups()]
 
+    def check_model(self, model: TransferModel, flag: str = "--objective") -> None:
+        """What the objective needs of the model, checked before any folder is written or step is taken; ``flag``:
+        the option that chose the objective (``pretrain --objective``, ``--adapt-objective``)."""
+
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:
         if self.projection_dim and not hasattr(model, PROJECTION):
             device = next(model.backbone.parameters()).device

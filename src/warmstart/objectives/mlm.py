@@ -73,15 +73,18 @@ class MaskedLanguageModel(Objective):
                      "a number in (0, 1): the share of tokens masked", probability)
         self.probability = probability
 
+    def check_model(self, model: TransferModel, flag: str = "--objective") -> None:
+        if model.arch == "hf" and not has_mlm_head(model):
+            raise WarmstartError(f"{flag} mlm: the encoder {_source(model)!r} was saved without a "
+                                 "masked-language-model head", hint=f"use {flag} simcse")
+
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:
         if not hasattr(model, HEAD):
             from transformers import DataCollatorForLanguageModeling
 
             from ..models.hf import load_tokenizer
 
-            if not has_mlm_head(model):
-                raise WarmstartError(f"--objective mlm: the encoder {_source(model)!r} was saved without a "
-                                     "masked-language-model head", hint="use --objective simcse")
+            self.check_model(model)
             masked_lm, _ = _load_masked_lm(_source(model))
             encoder = model.backbone.encoder
             setattr(masked_lm, masked_lm.base_model_prefix, encoder)  # the head runs on this model's encoder

@@ -107,6 +107,7 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
                                   "scratch with --model hf --model-option pretrained=false")
     empty = dataset.subset(np.arange(0))
     start = resolve_starting_point(checkpoint, data, model, train, splits=DataSplits(dataset, None, empty))
+    objective.check_model(start.model)
     if train.epochs is None:
         train = replace(train, epochs=DEFAULT_EPOCHS)
     ranks, device = distributed.setup(resolve_device(train.device))
@@ -220,6 +221,7 @@ def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> 
                                 start.preprocessing, model_name="the model", resize=True)
             dataset = fitted.train
     check_objective_fits(objective, dataset, adapt.data, flag="--adapt-objective")
+    objective.check_model(start.model, flag="--adapt-objective")
     return StageInputs(objective, dataset, source)
 
 
