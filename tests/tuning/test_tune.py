@@ -142,6 +142,9 @@ def test_resume_continues_the_same_study_and_a_soup_averages_its_trials(study, s
     warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "soup", trials=4, space=space_file,
                    average="soup")
     config = json.loads((tmp_path / "soup" / "best" / "config.json").read_text())
+    # the replay is the winner alone, and says so; an MLP has no BatchNorm to recompute, and no note claims it
+    assert "the replay trains the winner alone" in (tmp_path / "soup" / "best_config.yaml").read_text()
+    assert not any("BatchNorm" in n for n in config["notes"])
     soup = config["averaging"]
     assert soup["method"] == "soup" and soup["tried"][0] == "the winner (retrained)"
     # kept only when validation does not drop: the soup never scores below the best single model
@@ -343,3 +346,15 @@ def test_early_stopping_without_a_validation_split_is_refused_before_the_search(
     with pytest.raises(WarmstartError, match="early stopping needs a validation split"):
         warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=2, space=space)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_setting_the_training_refuses_leaves_no_search_behind(tmp_path):
+    """--augment on vector data (or LoRA on a CNN, fp16 without CUDA) is refused by the training itself, inside
+    the first trial: the new study stayed, and the corrected command was refused as "already holds a search"."""
+    from dataclasses import replace
+
+    with pytest.raises(WarmstartError, match="augmentation applies to images"):
+        warmstart.tune(None, vectors(tmp_path), model=MLP, train=replace(TRAIN, augment="light"),
+                       out=tmp_path / "run", trials=2)
+    assert not (tmp_path / "run").exists()
+    warmstart.tune(None, vectors(tmp_path), model=MLP, train=TRAIN, out=tmp_path / "run", trials=1)  # corrected

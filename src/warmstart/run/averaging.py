@@ -133,10 +133,12 @@ class GreedySoup(WeightAveraging):
         states += [load_file(str(path)) for _, path in self.trials]
         labels = ["the winner (retrained)", *(label for label, _ in self.trials)]
 
+        recomputed = []
+
         def evaluate(state, ingredients: int) -> tuple[float, float]:
             model.load_state_dict(state)
             if ingredients > 1:
-                recompute_batchnorm(model, train_x, device)
+                recomputed.append(recompute_batchnorm(model, train_x, device))
             return validation_score(model, val, device)
 
         kept, soup, score, attempts = greedy_soup(states, evaluate)
@@ -149,5 +151,6 @@ class GreedySoup(WeightAveraging):
                         f"fell back to the best single model (validation accuracy {score[0]:.4f})")
             return {**record, "fell_back": True}
         note(notes, f"soup: averaged {len(kept)} of {len(states)} models (validation accuracy {score[0]:.4f}, the "
-                    f"best single model {attempts[0][0]:.4f}); BatchNorm statistics recomputed")
+                    f"best single model {attempts[0][0]:.4f})"
+                    + ("; BatchNorm statistics recomputed" if any(recomputed) else ""))
         return {**record, "fell_back": False}

@@ -51,8 +51,8 @@ class SetFit(Strategy):
     """
 
     name = "setfit"
-    # the pair loss reads no label smoothing (and no class weights): not searched
-    search_space = tuple(p for p in Strategy.search_space if p.name != "label_smoothing") + (
+    # the pair loss reads no label smoothing (and no class weights), and check refuses augmentation: not searched
+    search_space = tuple(p for p in Strategy.search_space if p.name not in ("label_smoothing", "augment")) + (
         SearchParam("C", 0.01, 100.0, log=True),)
     transformer_lr = 2e-5  # SetFit's body learning rate
     head_solver = "lbfgs"  # the head is fitted on the embeddings after every epoch

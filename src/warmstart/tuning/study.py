@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from contextlib import contextmanager
@@ -561,7 +562,15 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         log.info("tune: searching %s over %s (%d trials in all, %d done)", resolved.name,
                  ", ".join(p.name for p in searched), settings.trials,
                  len(study.get_trials(deepcopy=False, states=_finished_states())))
-        _run_workers(objective, folder, settings, seed)
+        try:
+            _run_workers(objective, folder, settings, seed)
+        except WarmstartError:
+            if not resume and not study.get_trials(deepcopy=False, states=_finished_states()):
+                # a setting refused by the training itself (--augment on text, LoRA on a CNN, fp16 without CUDA):
+                # a new search that finished nothing holds nothing worth keeping, and its study would block the
+                # corrected command ("already holds a search")
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         rows = trial_rows(study)
         write_trials(folder, rows)
         complete = [r for r in rows if r["state"] == "complete"]
@@ -580,7 +589,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
         options = best_config(checkpoint, data, model, best_strategy, best_train, list(best["params"]), keep_head,
                               settings.average, adapt_on)
         header = (f"# the best of {len(rows)} trials of `warmstart tune` (validation accuracy {best['value']:.4f}, "
-                  f"trial {best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n")
+                  f"trial {best['number']}): replay with `warmstart finetune --config best_config.yaml --out RUN`\n"
+                  + ("# the replay trains the winner alone: best/ is a greedy soup of the study's trials, which a "
+                     "finetune cannot replay\n" if settings.average == "soup" else ""))
         write_text(folder / "best_config.yaml", header + yaml.safe_dump(options, sort_keys=False))
         soup = [(f"trial {r['number']}", folder / "trials" / f"trial_{r['number']:05d}.safetensors")
                 for r in sorted(complete, key=lambda r: (-r["value"], r["number"])) if r is not best]
