@@ -358,3 +358,28 @@ def test_a_setting_the_training_refuses_leaves_no_search_behind(tmp_path):
                        out=tmp_path / "run", trials=2)
     assert not (tmp_path / "run").exists()
     warmstart.tune(None, vectors(tmp_path), model=MLP, train=TRAIN, out=tmp_path / "run", trials=1)  # corrected
+
+
+def test_a_search_folder_given_as_a_checkpoint_points_to_its_best(study):
+    # "no such file" of a folder that exists: predict, export, evaluate, --from and --teacher all said so
+    folder, data, _ = study
+    with pytest.raises(WarmstartError, match="a `warmstart tune` folder, whose model is in its best/ folder") as error:
+        warmstart.evaluate(folder / "run", data)
+    assert error.value.hint == f"pass {folder / 'run' / 'best'}"
+
+
+def test_the_noise_warning_counts_only_the_examples_the_folds_score(tmp_path):
+    """Examples written from the class names train every fold and are never scored: counted, they made the
+    warning understate the noise (10 examples where 6 were scored)."""
+    from tiny_models import tiny_bert_source
+
+    rows = [f"rain {i},weather" for i in range(6)] + [f"bread {i},food" for i in range(6)]
+    (tmp_path / "t.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    data = DataConfig(str(tmp_path / "t.csv"), shots=3, class_name_examples=2, max_length=8)
+    train = TrainConfig.for_command("tune", batch_size=8, epochs=1, progress=False, trackers=())
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {choices: [0.001]}\nweight_decay: null\nepochs: null\nwarmup_epochs: null\n"
+                     "label_smoothing: null\nhead_lr_scale: null\n")
+    warmstart.tune("hf:" + tiny_bert_source(), data, train=train, out=tmp_path / "run", trials=1, folds=3,
+                   space=space)
+    assert json.loads((tmp_path / "run" / "tuning.json").read_text())["validation_noise"]["examples"] == 6

@@ -69,7 +69,12 @@ def resolve_path(path: str | Path) -> Path:
     for candidate in (p, p / WEIGHTS, p / "model" / WEIGHTS):
         if candidate.is_file():
             return candidate
-    raise WarmstartError(f"checkpoint {str(path)!r}: no such file, and no {WEIGHTS} in it or in its model/ folder",
+    if (p / "best" / "model" / WEIGHTS).is_file():  # a search's folder: its model is the winner's, in best/
+        raise WarmstartError(f"checkpoint {str(path)!r}: a `warmstart tune` folder, whose model is in its best/ "
+                             "folder", hint=f"pass {p / 'best'}")
+    raise WarmstartError(f"checkpoint {str(path)!r}: "
+                         + (f"a folder with no {WEIGHTS} in it or in its model/ folder" if p.is_dir() else
+                            f"no such file, and no {WEIGHTS} in it or in its model/ folder"),
                          hint="pass the run folder written by `warmstart pretrain` or `finetune`, or its model/")
 
 

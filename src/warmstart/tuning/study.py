@@ -549,7 +549,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
             stage = adapt_once(stage_start, adapt_on, data, train, folder / ADAPT_FOLDER, resume=resume,
                                inputs=stage_checked)
             objective = replace(objective, adapted=stage)
-        noise = ValidationNoise(len(start.splits.train.y) if start.splits.val is None else len(start.splits.val.y),
+        # without a validation split the folds score the labelled examples only (never those written from names)
+        noise = ValidationNoise(len(start.splits.labelled_train.y) if start.splits.val is None
+                                else len(start.splits.val.y),
                                 settings.trials)
         if noise.warning is not None:
             log.warning("tune: %s", noise.warning)
