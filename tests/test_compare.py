@@ -316,3 +316,14 @@ def test_a_folder_holding_a_comparison_or_a_run_is_refused_unless_overwrite(sour
     warmstart.compare(source.run_dir, data, out=copy, overwrite=True, **small)
     assert sorted(p.name for p in (copy / "runs").iterdir()) == ["full", "scratch"]
     assert [p.name for p in (copy / "runs" / "full").iterdir()] == ["shots5"]
+
+
+def test_an_arm_refused_by_its_training_leaves_no_runs_behind(source, fashion_subset_npz, tmp_path):
+    """LoRA on a CNN is refused by its first run, after scratch had trained: runs/ stayed, and the corrected
+    command was refused as "already holds a comparison or a run"."""
+    data = DataConfig(fashion_subset_npz, classes="5-9")
+    small = dict(shots=(5,), seeds=1, train=TrainConfig(epochs=1, batch_size=16, progress=False), plateau=False)
+    with pytest.raises(WarmstartError, match="lora"):
+        warmstart.compare(source.run_dir, data, strategies=("lora",), out=tmp_path / "cmp", **small)
+    assert not (tmp_path / "cmp" / "runs").exists()
+    warmstart.compare(source.run_dir, data, strategies=("full",), out=tmp_path / "cmp", **small)  # corrected

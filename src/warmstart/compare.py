@@ -261,7 +261,8 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     input_shapes: set[tuple[int, ...]] = set()
     stage_objectives: set[str] = set()
     total = len(shots) * seeds * len(arms) * len(budgets)
-    with _each_note_once(), _Progress(total, enabled=train.progress) as progress:
+    with _each_note_once(), _Progress(total, enabled=train.progress) as progress, \
+            _discarded_when_refused(out, [folder for folder, _, _ in budgets], runs["runs"], len(arms)):
         for k in shots:
             target = replace(data, shots=k)
             for seed in range(seeds):
@@ -302,6 +303,20 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 
         write_compare_report(result, Path(out))
     return result
+
+
+@contextmanager
+def _discarded_when_refused(out: str | Path | None, folders: list[str], done: list[CompareRun], arms: int):
+    """A comparison refused by an arm's first run (LoRA on a CNN, ``--augment`` on text: checks the training makes
+    itself) removes the run folders it made: what the arms before it trained means nothing without it, and they
+    would block the corrected command ("already holds a comparison")."""
+    try:
+        yield
+    except WarmstartError:
+        if out is not None and len(done) < arms:
+            for folder in folders:
+                shutil.rmtree(Path(out) / folder, ignore_errors=True)
+        raise
 
 
 def _check_stage(adapt_on: AdaptConfig, data: DataConfig, train: TrainConfig, checkpoint: str | Path,
