@@ -342,3 +342,24 @@ def test_tune_s_winner_with_a_text_stage_replays_bit_for_bit(tmp_path):
     tuned = api.tune(source, data, train=train, out=tmp_path / "tune", trials=1, space=space, adapt_on=stage)
     reference = api.finetune(source, data, train=train, adapt_on=stage, out=tmp_path / "finetune")
     assert same_weights(tuned.run, reference)
+
+
+def test_a_resumed_search_refuses_adapt_on_data_that_changed(tmp_path):
+    """The stage's file rewritten between runs: the resume reused the old stage, its lineage still counting the old
+    inputs, while a replay would train on the new ones. A changed --data is refused the same way."""
+    pytest.importorskip("optuna")
+    import numpy as np
+
+    data = DataConfig("digits", classes="0-2", shots=10, val_fraction=0.0)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "unlabelled.npz", x=rng.integers(0, 16, (40, 8, 8)).astype(np.uint8))
+    stage = AdaptConfig(str(tmp_path / "unlabelled.npz"), epochs=1, batch_size=16, lr=1e-3)
+    space = tmp_path / "space.yaml"
+    space.write_text(FIXED_SPACE)
+    train = TrainConfig(epochs=1, batch_size=16, lr=0.002, progress=False, trackers=())
+    model = ModelConfig("cnn", {"widths": [4, 8]})
+    api.tune(None, data, model=model, train=train, out=tmp_path / "tune", trials=1, space=space, adapt_on=stage)
+    np.savez(tmp_path / "unlabelled.npz", x=rng.integers(0, 16, (5, 8, 8)).astype(np.uint8))
+    with pytest.raises(WarmstartError, match="the --adapt-on data changed .its fingerprint differs."):
+        api.tune(None, data, model=model, train=train, out=tmp_path / "tune", trials=2, space=space, adapt_on=stage,
+                 resume=True)

@@ -33,3 +33,8 @@ def data_fingerprint(splits: DataSplits) -> str:
         if dataset is not None:
             _update(digest, dataset)
     return f"sha256:{digest.hexdigest()}"
+
+
+def inputs_fingerprint(dataset: Dataset) -> str:
+    """``sha256:HEX`` of one dataset as loaded (an ``--adapt-on`` stage's unlabelled inputs)."""
+    return data_fingerprint(DataSplits(dataset, None, dataset.subset(np.arange(0))))

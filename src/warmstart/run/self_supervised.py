@@ -32,7 +32,7 @@ from ..errors import WarmstartError
 from ..io import write_json
 from ..models import CheckpointInfo, TransferModel, save_weights
 from ..objectives import Objective, create_objective
-from .fingerprint import data_fingerprint
+from .fingerprint import inputs_fingerprint
 from .folder import RunFolder, check_resumable
 from .starting_point import StartingPoint, note, resolve_starting_point
 from .trainer import RunResult, _callbacks, normalizer, open_run_folder, run_config
@@ -250,7 +250,7 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
         config = {"command": "adapt", "data": to_dict(adapt), "train": to_dict(stage),
                   "strategy": objective.describe(),
                   "model": {"arch": start.model.arch, "arch_args": start.model.arch_args}, **start.lineage,
-                  "data_fingerprint": data_fingerprint(DataSplits(dataset, None, dataset.subset(np.arange(0))))}
+                  "data_fingerprint": inputs_fingerprint(dataset)}
         # a stage killed before its first epoch was saved has nothing to resume: it starts again
         resumed = resume and has_training_state(state_dir)
         if resumed:

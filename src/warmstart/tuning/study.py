@@ -53,7 +53,7 @@ from ..data import DataSplits, load_splits
 from ..errors import WarmstartError
 from ..io import atomic_write, write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
-from ..run.fingerprint import data_fingerprint
+from ..run.fingerprint import data_fingerprint, inputs_fingerprint
 from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, begin_search_folder, open_study_folder
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.trial import check_folds
@@ -390,8 +390,11 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
     before = study.user_attrs.get("settings", {})
     # a study from before a setting was recorded is compared on the settings it records
     keys = sorted(set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
-                                                                              "average", "soup_size")})
-    differences = [("the data changed (its fingerprint differs)" if k == "data_fingerprint" else difference)
+                                                                              "average", "soup_size",
+                                                                              "adapt_fingerprint")})
+    changed = {"data_fingerprint": "the data changed (its fingerprint differs)",
+               "adapt_fingerprint": "the --adapt-on data changed (its fingerprint differs)"}
+    differences = [(changed[k] if k in changed else difference)
                    for k in keys if before.get(k) != record.get(k)
                    for difference in _differences(k, before.get(k), record.get(k))]
     if differences:
@@ -533,7 +536,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
             stage_start = base.start()
         stage_checked = stage_inputs(stage_start, adapt_on, data)
     record = {**_settings_record(objective, settings), "data_fingerprint": data_fingerprint(start.splits),
-              **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on)})}
+              **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on),
+                                              "adapt_fingerprint": inputs_fingerprint(stage_checked.dataset)})}
     if not resume:
         begin_search_folder(folder)  # every check passed: only now is the folder made, or an old search replaced
     if selection is not None and not (folder / RACE).is_file():
