@@ -383,3 +383,21 @@ def test_the_noise_warning_counts_only_the_examples_the_folds_score(tmp_path):
     warmstart.tune("hf:" + tiny_bert_source(), data, train=train, out=tmp_path / "run", trials=1, folds=3,
                    space=space)
     assert json.loads((tmp_path / "run" / "tuning.json").read_text())["validation_noise"]["examples"] == 6
+
+
+def test_best_config_names_local_sources_by_absolute_paths(tmp_path, monkeypatch):
+    """best_config.yaml kept `from:` and `data:` as typed: replayed from another directory, `finetune --config`
+    looked for them there (the run's own config.json already records its parent absolute)."""
+    from warmstart.cli.app import app  # noqa: F401  (registers the commands)
+    from warmstart.cli.command import COMMAND_OPTIONS
+    from warmstart.cli.config_file import option_values
+
+    monkeypatch.chdir(tmp_path)
+    vectors(tmp_path)
+    warmstart.pretrain("v.npz", model=MLP, train=TRAIN, out="source")
+    warmstart.tune("source", "v.npz", train=TRAIN, out="run", trials=1)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    values = option_values(tmp_path / "run" / "best_config.yaml", "finetune", COMMAND_OPTIONS["finetune"])
+    assert values["data"] == str(tmp_path / "v.npz") and values["checkpoint"] == str(tmp_path / "source")
+    assert yaml.safe_load((tmp_path / "run" / "best_config.yaml").read_text())["from"] == str(tmp_path / "source")

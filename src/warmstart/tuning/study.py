@@ -452,6 +452,33 @@ def write_trials(folder: Path, rows: list[dict[str, Any]]) -> None:
     write_text(folder / "trials.csv", buffer.getvalue())
 
 
+def replayable_source(checkpoint: str) -> str:
+    """``--from`` as a replay from any working directory finds it: a local checkpoint, weights file or ``hf:``
+    folder by its absolute path (as the run's own config.json records its parent); a model's name as given."""
+    from ..models.checkpoint import recorded_checkpoint
+    from ..models.hf import recorded_source
+    from ..models.imported import imported_weights
+    from ..models.sources import pretrained_spec
+
+    imported = imported_weights(checkpoint)
+    if imported is not None:
+        return str(imported)  # its file made absolute
+    if pretrained_spec(checkpoint) is not None:
+        prefix, _, name = checkpoint.partition(":")
+        return f"hf:{recorded_source(name)}" if prefix == "hf" and Path(name).expanduser().is_dir() else checkpoint
+    return recorded_checkpoint(checkpoint)
+
+
+def replayable_data(source: Any) -> Any:
+    """``--data`` as a replay from any working directory finds it: a local file or folder by its absolute path, a
+    built-in dataset's name as given."""
+    from ..data.sources import DATASETS
+
+    if isinstance(source, str) and source not in DATASETS and Path(source).expanduser().exists():
+        return os.path.abspath(Path(source).expanduser())
+    return source
+
+
 def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | None, strategy: Strategy,
                 train: TrainConfig, searched: Sequence[str], keep_head: bool, average: str | None,
                 adapt_on: AdaptConfig | None = None) -> dict[str, Any]:
@@ -461,7 +488,8 @@ def best_config(checkpoint: str | None, data: DataConfig, model: ModelConfig | N
     from ..config import field_defaults, train_defaults
 
     data_defaults, train_default = field_defaults(DataConfig), train_defaults("finetune")
-    options: dict[str, Any] = {"from": "none" if checkpoint is None else str(checkpoint), "data": data.source}
+    options: dict[str, Any] = {"from": "none" if checkpoint is None else replayable_source(checkpoint),
+                               "data": replayable_data(data.source)}
     options.update({k: v for k, v in to_dict(data).items() if k != "source" and v != data_defaults.get(k)})
     if model is not None:
         options.update({"model": model.name, "model_option": dict(model.options)})
