@@ -74,3 +74,9 @@ def option_names(factory: Callable) -> list[str]:
     """The keyword options a factory (a class or a function) takes."""
     return [p.name for p in inspect.signature(factory).parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def option_defaults(factory: Callable) -> dict[str, Any]:
+    """The keyword options of a factory that have a default, with it."""
+    return {p.name: p.default for p in inspect.signature(factory).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}

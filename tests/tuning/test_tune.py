@@ -401,3 +401,14 @@ def test_best_config_names_local_sources_by_absolute_paths(tmp_path, monkeypatch
     values = option_values(tmp_path / "run" / "best_config.yaml", "finetune", COMMAND_OPTIONS["finetune"])
     assert values["data"] == str(tmp_path / "v.npz") and values["checkpoint"] == str(tmp_path / "source")
     assert yaml.safe_load((tmp_path / "run" / "best_config.yaml").read_text())["from"] == str(tmp_path / "source")
+
+
+def test_a_strategy_option_the_strategy_never_reads_gets_a_note(tmp_path):
+    """--strategy-option C=2 under linear-probe's loop solver (C is the L-BFGS head's) was accepted without a word;
+    a --space searching it is refused (test_search_space), and a run given it now says it is not read."""
+    data = vectors(tmp_path)
+    warmstart.pretrain(data, model=MLP, train=TRAIN, out=tmp_path / "source")
+    run = warmstart.finetune(tmp_path / "source", data, strategy=create_strategy("linear-probe", C=2.0), train=TRAIN)
+    assert any(n.startswith("--strategy-option C=2.0 set, and not read: C is the L-BFGS head's") for n in run.notes)
+    plain = warmstart.finetune(tmp_path / "source", data, strategy="linear-probe", train=TRAIN)
+    assert not any("not read" in n for n in plain.notes)

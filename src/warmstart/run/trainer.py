@@ -38,6 +38,7 @@ from .fingerprint import data_fingerprint
 from .averaging import WeightAveraging
 from .folder import RunFolder, began, check_resumable, check_sources_kept
 from .scoring import predict_and_score
+from ..registry import option_defaults
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
 
@@ -157,14 +158,17 @@ def check_trainable(data: DataConfig, splits: DataSplits, train: TrainConfig) ->
 
 
 def note_unused_settings(start: StartingPoint, strategy: Strategy, train: TrainConfig, preset: TrainConfig) -> None:
-    """A note for each setting given (unlike the command's ``preset``) that the strategy never reads
-    (:meth:`Strategy.unused_settings`): ``--label-smoothing 0.1`` with setfit was accepted and changed nothing."""
-    unused = strategy.unused_settings()
-    given = [name for name in unused if hasattr(train, name) and getattr(train, name) != getattr(preset, name)
+    """A note for each setting given (unlike the command's ``preset``, or the strategy's own default) that the
+    strategy never reads (:meth:`Strategy.unused_settings`): ``--label-smoothing 0.1`` with setfit, or
+    ``--strategy-option C=2`` with linear-probe's loop solver, was accepted and changed nothing."""
+    unused, defaults = strategy.unused_settings(), option_defaults(type(strategy))
+    given = [(f"--{name.replace('_', '-')}", name) for name in unused if hasattr(train, name)
+             and getattr(train, name) != getattr(preset, name)
              and not (name == "epochs" and train.epochs == DEFAULT_EPOCHS)]  # tune's winner: the budget's default
-    for why in dict.fromkeys(unused[name] for name in given):
-        names = [name for name in given if unused[name] == why]
-        note(start.notes, f"{', '.join('--' + n.replace('_', '-') for n in names)} set, and not read: {why}")
+    given += [(f"--strategy-option {name}={getattr(strategy, name)}", name) for name in unused
+              if name in defaults and getattr(strategy, name, defaults[name]) != defaults[name]]
+    for why in dict.fromkeys(unused[name] for _, name in given):
+        note(start.notes, f"{', '.join(flag for flag, name in given if unused[name] == why)} set, and not read: {why}")
 
 
 def resolve_strategy(strategy: Strategy, start: StartingPoint,
