@@ -123,10 +123,11 @@ def parse_param(name: str, value: Any, path: Path) -> SearchParam | None:
                        log=log, integer=integer)
 
 
-def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
+def read_space_file(path: str | Path, allowed: Iterable[str] | None = None) -> dict[str, SearchParam | None]:
     """The ``--space`` file's entries by name (None: take the parameter out of the search). Read with
-    :func:`warmstart.yaml_values.load` (a safe loader); which names are allowed is checked by
-    :func:`apply_overrides`."""
+    :func:`warmstart.yaml_values.load` (a safe loader). Which names are allowed is checked by
+    :func:`apply_overrides`, and here already when ``allowed`` is given: a wrong name is named as such, before
+    advice on how to write its value that would not make it searchable."""
     from . import yaml_values
 
     if not isinstance(path, (str, PathLike)):  # a --config's `space:` written as the mapping itself
@@ -148,7 +149,18 @@ def read_space_file(path: str | Path) -> dict[str, SearchParam | None]:
     if not isinstance(document, Mapping):
         raise WarmstartError(f"--space {path}: expected a mapping of parameter names to ranges, found a "
                              f"{type(document).__name__}", hint="write one `name: {low: ..., high: ...}` per line")
+    if allowed is not None:
+        check_names(map(str, document), allowed, path)
     return {str(name): parse_param(str(name), value, path) for name, value in document.items()}
+
+
+def check_names(names: Iterable[str], allowed: Iterable[str], path: str | Path) -> None:
+    """Every name in ``allowed``: the training fields and the strategy's options."""
+    allowed = sorted(set(allowed))
+    for name in names:
+        if name not in allowed:
+            raise _fail(Path(path), name, "not a training setting or an option of this strategy",
+                        f"use one of: {', '.join(allowed)}")
 
 
 def apply_overrides(declared: Iterable[SearchParam], overrides: Mapping[str, SearchParam | None],
@@ -157,11 +169,7 @@ def apply_overrides(declared: Iterable[SearchParam], overrides: Mapping[str, Sea
     """The declared space with the file's entries: each replaces the declared parameter of its name (or adds one),
     None removes it. Every name must be in ``allowed`` (the training fields and the strategy's options), and none
     searched over more than one value may be in ``unused`` (what the strategy never reads, and why)."""
-    allowed = sorted(set(allowed))
-    for name in overrides:
-        if name not in allowed:
-            raise _fail(Path(path), name, "not a training setting or an option of this strategy",
-                        f"use one of: {', '.join(allowed)}")
+    check_names(overrides, allowed, path)
     for name, param in overrides.items():
         searched = param is not None and (param.choices is None or len(param.choices) > 1)
         if searched and name in (unused or {}):

@@ -233,6 +233,8 @@ def vectors(folder: Path) -> str:
     ("learning_rate: {low: 0.001, high: 0.1}\n", "key 'learning_rate'.*not a training setting"),
     ("augment: {choices: [none, blurry]}\n", "key 'augment'.*'blurry' is refused"),
     ("epochs: [2, 4]\n", "key 'epochs'.*ambiguous"),
+    # a name that cannot be searched is named as such, not told to write its list as choices first
+    ("trackers: [none]\n", "key 'trackers': not a training setting"),
     # values of the wrong type: bare TypeErrors from inside the checks before
     ("epochs: abc\n", "key 'epochs'.*epochs"),
     ("augment: {choices: [[none, light]]}\n", "key 'augment'"),

@@ -534,7 +534,9 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
     checkpoint = None if checkpoint is None else str(checkpoint)
     data, train = data_config(data), train or TrainConfig.for_command("tune")
     strategy = create_strategy(strategy) if isinstance(strategy, str) else strategy
-    overrides = {} if space is None else read_space_file(space)  # a bad file fails before any work
+    # a bad file fails before any work, an unknown name before its value is read (auto's names are the winner's)
+    overrides = {} if space is None else read_space_file(
+        space, allowed=None if isinstance(strategy, Auto) else searchable(strategy))
     folder = open_study_folder(out, resume=resume, overwrite=overwrite,
                                reads=(checkpoint, *candidates, data, None if adapt_on is None else adapt_on.data))
     selection = None
