@@ -374,9 +374,8 @@ def tune(checkpoint: str | Path | None, data: DataConfig | str, *, out: str | Pa
     ``adapt_on``: as ``finetune``'s, the task-adaptive stage, run once before the search (on the race's winner):
     every trial and the winner start from the adapted weights, and tuning.json counts its steps."""
     _check_types(strategy=strategy, model=model, train=train)
-    from .tuning import TuneSettings, run_tune
-
     from .selection.ranking import as_names
+    from .tuning import TuneSettings, run_tune
 
     settings = TuneSettings(trials=trials, time_limit=time_limit, workers=workers, pruner=pruner, folds=folds,
                             average=average, launcher=launcher)

@@ -46,16 +46,27 @@ def _load_masked_lm(source: str):
         path, use_safetensors=True, output_loading_info=True, trust_remote_code=False))
 
 
-def has_mlm_head(model: TransferModel) -> bool:
-    """Whether the encoder's source holds trained MLM head weights (not only the encoder's)."""
+def _masked_lm_with_head(model: TransferModel):
+    """The encoder's source loaded with its MLM head, or None when it holds no trained head weights (only the
+    encoder's), cannot be loaded so, or the model is not a pretrained ``hf`` encoder."""
     if model.arch != "hf" or not model.arch_args.get("pretrained", True):
-        return False
+        return None
     try:
         masked_lm, info = _load_masked_lm(_source(model))
     except WarmstartError:
-        return False
+        return None
     prefix = masked_lm.base_model_prefix
-    return not any(not key.startswith(prefix) for key in info["missing_keys"])
+    return None if any(not key.startswith(prefix) for key in info["missing_keys"]) else masked_lm
+
+
+def has_mlm_head(model: TransferModel) -> bool:
+    """Whether the encoder's source holds trained MLM head weights (not only the encoder's)."""
+    return _masked_lm_with_head(model) is not None
+
+
+def _without_head(model: TransferModel, flag: str) -> WarmstartError:
+    return WarmstartError(f"{flag} mlm: the encoder {_source(model)!r} was saved without a masked-language-model "
+                          "head", hint=f"use {flag} simcse")
 
 
 @OBJECTIVES.register("mlm")
@@ -75,8 +86,7 @@ class MaskedLanguageModel(Objective):
 
     def check_model(self, model: TransferModel, flag: str = "--objective") -> None:
         if model.arch == "hf" and not has_mlm_head(model):
-            raise WarmstartError(f"{flag} mlm: the encoder {_source(model)!r} was saved without a "
-                                 "masked-language-model head", hint=f"use {flag} simcse")
+            raise _without_head(model, flag)
 
     def prepare(self, model: TransferModel, epochs: int = 1) -> None:
         if not hasattr(model, HEAD):
@@ -84,8 +94,9 @@ class MaskedLanguageModel(Objective):
 
             from ..models.hf import load_tokenizer
 
-            self.check_model(model)
-            masked_lm, _ = _load_masked_lm(_source(model))
+            masked_lm = _masked_lm_with_head(model)  # loaded once: the check and the head are the same load
+            if masked_lm is None:
+                raise _without_head(model, "--objective")
             encoder = model.backbone.encoder
             setattr(masked_lm, masked_lm.base_model_prefix, encoder)  # the head runs on this model's encoder
             output = masked_lm.get_output_embeddings()

@@ -31,6 +31,7 @@ from ..engine.loop import History, with_default_lr
 from ..errors import WarmstartError
 from ..evaluation import EvaluationResult
 from ..models import CheckpointInfo, TransferModel
+from ..registry import option_defaults
 from ..strategies import Strategy, create_strategy
 from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
@@ -38,7 +39,6 @@ from .fingerprint import data_fingerprint
 from .averaging import WeightAveraging
 from .folder import RunFolder, began, check_resumable, check_sources_kept
 from .scoring import predict_and_score
-from ..registry import option_defaults
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
 
