@@ -14,6 +14,11 @@ validation: both averages choose on it), on the whole test split:
   as the trial saved them, which the retrained winner reproduces: training is deterministic for a seed), scored on
   the same test split; it is the best single model the soup must beat.
 
+- ``equal`` (``--trials N``): the default recipe at equal compute. ``warmstart tune`` over N trials as for the soup
+  (without averaging; with ``soup`` among the arms, the soup's own search), then ``single``'s recipe given the
+  search's whole compute (every trial's optimizer steps, pruned ones up to where they stopped, and the winner's
+  retraining) as epochs, on the same training and validation texts. ``tuned``: the retrained winner on test.
+
 ``--arms single soup`` skips WiSE-FT (for a soup-only run; the single arm is the default recipe the table compares
 against).
 
@@ -59,10 +64,15 @@ def winner_alone(tuned: Path, data: DataConfig, folder: Path) -> dict[str, Any]:
     return {"trial": best["number"], "validation": best["value"], "test": warmstart.evaluate(folder, data).accuracy}
 
 
+def steps_of(history: list[dict[str, Any]]) -> int:
+    return sum(e.get("steps_per_epoch", 0) for e in history)
+
+
 def one_seed(name: str, shots: int, seed: int, soup_trials: int, arms: list[str], folder: Path) -> dict[str, Any]:
     data = DataConfig(str(SHARED / name), shots=shots, val_fraction=0.25)
     train = TrainConfig.for_command("finetune", seed=seed, **RECIPE, **QUIET)
     row: dict[str, Any] = {"data": name, "seed": seed, "wall_s": {}}
+    runs = {}
     for arm, average in (("single", None), ("wise-ft", "wise-ft")):
         if arm not in arms:
             continue
@@ -71,7 +81,9 @@ def one_seed(name: str, shots: int, seed: int, soup_trials: int, arms: list[str]
                                  train=train, out=folder / f"{name}-{arm}{seed}", overwrite=True,
                                  **({} if average is None else {"average": average}))
         row["wall_s"][arm] = time.perf_counter() - started
-        row[arm] = {"test": run.metrics.accuracy, "validation": run.history[-1].get("val_accuracy")}
+        runs[arm] = run
+        row[arm] = {"test": run.metrics.accuracy, "validation": run.history[-1].get("val_accuracy"),
+                    "steps": steps_of(run.history)}
     if "wise-ft" in arms:
         record = averaging_record(folder / f"{name}-wise-ft{seed}")
         row["wise-ft"]["alpha"] = record["alpha"]
@@ -88,7 +100,50 @@ def one_seed(name: str, shots: int, seed: int, soup_trials: int, arms: list[str]
                        "fell_back": record["fell_back"], "validation": record["accuracy"],
                        "winner_validation": record["validation"][0]["accuracy"]}
         row["tuned winner"] = winner_alone(folder / f"{name}-soup{seed}", data, folder / f"{name}-winner{seed}")
+    if soup_trials and "equal" in arms:
+        started = time.perf_counter()
+        tuned = soup if "soup" in arms else warmstart.tune(
+            "minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
+            train=TrainConfig.for_command("tune", seed=seed, **RECIPE, **QUIET), out=folder / f"{name}-tune{seed}",
+            trials=soup_trials, overwrite=True)
+        search_steps = sum(t["steps"] or 0 for t in tuned.trials) + steps_of(tuned.run.history)
+        epochs = max(1, round(search_steps / runs["single"].history[0]["steps_per_epoch"]))
+        equal = warmstart.finetune("minilm", data, strategy=create_strategy("full", head_lr_scale=HEAD_LR_SCALE),
+                                   train=TrainConfig.for_command("finetune", seed=seed, **{**RECIPE, "epochs": epochs},
+                                                                 **QUIET),
+                                   out=folder / f"{name}-equal{seed}", overwrite=True)
+        row["wall_s"]["equal"] = time.perf_counter() - started
+        winner_test = row["tuned winner"]["test"] if "soup" in arms else tuned.metrics.accuracy
+        row["tuned"] = {"test": winner_test, "validation": tuned.best_value, "steps": search_steps,
+                        "params": tuned.best_params,
+                        "trials": {s: sum(t["state"] == s for t in tuned.trials) for s in ("complete", "pruned")}}
+        row["equal"] = {"test": equal.metrics.accuracy, "validation": equal.history[-1].get("val_accuracy"),
+                        "epochs": epochs, "steps": steps_of(equal.history)}
     return row
+
+
+def equal_table(rows: list[dict[str, Any]], name: str) -> list[str]:
+    rows = [r for r in rows if r["data"] == name and "equal" in r]
+    if not rows:
+        return []
+    lines = [f"### {name}: the default recipe at equal compute", "",
+             "| seed | default: validation / test | tuned winner: validation / test | default at equal compute: "
+             "validation / test | steps: default / search total (equal-compute epochs) | trials complete / pruned | "
+             "tuned winner's settings |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s, t, e = r["single"], r["tuned"], r["equal"]
+        settings = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+        lines.append(f"| {r['seed']} | {s['validation']:.4f} / {s['test']:.4f} | {t['validation']:.4f} / "
+                     f"{t['test']:.4f} | {e['validation']:.4f} / {e['test']:.4f} | {s['steps']} / {t['steps']} "
+                     f"({e['epochs']}) | {t['trials']['complete']} / {t['trials']['pruned']} | {settings} |")
+    lines.append(f"| mean ± std | {summarise([r['single']['test'] for r in rows])} | "
+                 f"{summarise([r['tuned']['test'] for r in rows])} | {summarise([r['equal']['test'] for r in rows])} "
+                 "| | | |")
+    tuned_minus = [100 * (r["tuned"]["test"] - r["single"]["test"]) for r in rows]
+    equal_minus = [100 * (r["tuned"]["test"] - r["equal"]["test"]) for r in rows]
+    return [*lines, "", f"Tuned minus default: {statistics.mean(tuned_minus):+.2f} points in the mean (per seed: "
+            f"{', '.join(f'{x:+.1f}' for x in tuned_minus)}); tuned minus the default at equal compute: "
+            f"{statistics.mean(equal_minus):+.2f} (per seed: {', '.join(f'{x:+.1f}' for x in equal_minus)})."]
 
 
 def summarise(values: list[float]) -> str:
@@ -135,9 +190,11 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=["trec"], choices=["trec", "sst2", "emotion"])
     parser.add_argument("--shots", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds to run")
-    parser.add_argument("--soup-trials", type=int, default=0, help="trials of the tune behind the soup (0: no soup)")
+    parser.add_argument("--trials", "--soup-trials", dest="soup_trials", type=int, default=0,
+                        help="trials of the tune behind the soup and the equal arm (0: neither)")
     parser.add_argument("--arms", nargs="+", default=["single", "wise-ft", "soup"],
-                        choices=["single", "wise-ft", "soup"], help="single is always run: the others compare to it")
+                        choices=["single", "wise-ft", "soup", "equal"],
+                        help="single is always run: the others compare to it")
     parser.add_argument("--name", default="averaging_text")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -159,7 +216,9 @@ def main() -> None:
                       + (f", wise-ft {row['wise-ft']['test']:.4f} (alpha {row['wise-ft']['alpha']:g})"
                          if "wise-ft" in row else "")
                       + (f", tuned winner {row['tuned winner']['test']:.4f}, soup {row['soup']['test']:.4f}"
-                         if "soup" in row else ""), flush=True)
+                         if "soup" in row else "")
+                      + (f", tuned {row['tuned']['test']:.4f}, default at equal compute {row['equal']['test']:.4f}"
+                         f" ({row['equal']['epochs']} epochs)" if "equal" in row else ""), flush=True)
                 write_results(args.out, f"{args.name}.partial", {"rows": rows})
     report = {"command": command_line("benchmarks/averaging_text.py"),
               "arguments": {k: v for k, v in vars(args).items() if k != "out"}, "rows": rows,
@@ -169,6 +228,8 @@ def main() -> None:
              f"{report['machine']['load_average'][0]:.1f} at the end).", ""]
     for name in args.data:
         lines += [*table(rows, name), ""]
+        extra = equal_table(rows, name)
+        lines += [*extra, ""] if extra else []
     write_results(args.out, args.name, report, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
