@@ -80,9 +80,13 @@ def part_pruned(source: Path, fashion: str, seed: int, shots: int) -> dict[str, 
     train = TrainConfig.for_command("tune", seed=seed, epochs=10, **QUIET)
     objective = Objective(str(source), DataConfig(fashion, classes="5-9", shots=shots), create_strategy("full"),
                           None, train, GRID, folds=3)
-    grid = optuna.create_study(direction="maximize", sampler=optuna.samplers.GridSampler(
-        {"lr": list(GRID[0].choices), "head_lr_scale": list(GRID[1].choices), "epochs": [10]}, seed=seed))
+    # pruning off: Optuna's default pruner is the median pruner, which would stop the grid's own trials
+    grid = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner(),
+                               sampler=optuna.samplers.GridSampler({"lr": list(GRID[0].choices), "head_lr_scale": list(
+                                   GRID[1].choices), "epochs": [10]}, seed=seed))
     grid.optimize(objective, n_trials=8)
+    if any(t.state.name != "COMPLETE" for t in grid.trials):
+        raise SystemExit(f"the grid did not train in full: {[t.state.name for t in grid.trials]}")
     grid_steps = sum(t.user_attrs["steps"] for t in grid.trials)
     target = grid.best_value - 0.005
     search = optuna.create_study(direction="maximize", sampler=make_sampler(seed, 8), pruner=make_pruner("median"))
