@@ -4,9 +4,9 @@ The zoo and the targets are benchmarks/transferability.py's (CNNs and MLPs pretr
 within 0-4, two of them random; targets Fashion-MNIST 5-9, 5,7,9, 6,8 and digits resized to 28x28). For each target
 and seed (each seed draws its own ``--shots`` labelled images per class), every source is fine-tuned with
 ``finetune``'s default budget (``full``; the truth: which source ends best on the test split), then
-``warmstart.tuning.race.race`` chooses one: LogME ranks the sources, the top half race short fine-tunes on
-stratified folds of the training images (``--folds``, 3 by default; several values race once each), successive
-halving promotes the best, and the winner gets the full budget.
+``warmstart.tuning.race.race`` chooses one: LogME ranks the sources, the top half (or LogME's top ``--top``) race
+short fine-tunes on stratified folds of the training images (``--folds``, 3 by default; several values of either
+race once each), successive halving promotes the best, and the winner gets the full budget.
 
 Reported per target and seed: the top-1 regret (the best source's test accuracy minus the chosen one's, in points)
 of LogME's first choice, of the race's winner and of the size-only baseline (the most parameters), and the race's
@@ -42,7 +42,12 @@ def steps_of(history: list[dict[str, Any]]) -> int:
     return sum(e.get("steps_per_epoch", 0) for e in history)
 
 
-def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], folds: list[int]) -> dict[str, Any]:
+def race_label(folds: int, top: int) -> str:
+    return f"{folds} fold{'s' if folds > 1 else ''}, top {top if top else 'half'}"
+
+
+def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], folds: list[int],
+        tops: list[int]) -> dict[str, Any]:
     from warmstart.tuning.race import race
 
     data = transferability.target_data(target, fashion, shots)
@@ -58,12 +63,13 @@ def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], f
                            "finetune_all_s": time.perf_counter() - started, "races": {}}
     best = max(accuracy.values())
     name_of = {zoo[n]["path"]: n for n in names}
-    for k in folds:
-        record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme", folds=k)
+    for k, top in ((k, top) for top in tops for k in folds):
+        record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme", folds=k,
+                      top=top or None)
         logme, chosen, size = (name_of[record[key]] for key in ("score_top1", "chosen", "size_top1"))
         row.update(logme_top1=logme, size_top1=size, logme_ranking=[name_of[p] for p in record["ranking"]],
                    logme_regret_points=100 * (best - accuracy[logme]), size_regret_points=100 * (best - accuracy[size]))
-        row["races"][k] = {
+        row["races"][race_label(k, top)] = {
             "winner": chosen, "regret_points": 100 * (best - accuracy[chosen]),
             "steps": record["race_steps"] + steps[chosen],
             "fraction": (record["race_steps"] + steps[chosen]) / sum(steps.values()),
@@ -76,7 +82,7 @@ def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], f
 
 def to_markdown(report: dict[str, Any]) -> str:
     rows, s = report["rows"], report["settings"]
-    folds = s["folds"]
+    races = list(rows[0]["races"]) if rows else []
     lines = [f"# The starting-point race against LogME's top-1 ({len(report['zoo'])} sources, "
              f"{len(s['targets'])} targets, {s['shots']} per class)", "",
              f"Command: `{report['command']}`" + (f" (total {report['total_s']:.0f} s)" if "total_s" in report else "")
@@ -88,20 +94,20 @@ def to_markdown(report: dict[str, Any]) -> str:
              "steps (its short fine-tunes on the folds, and the winner's full run) over those of fine-tuning every "
              "candidate.", "",
              "| target | seed | best source (test acc) | LogME top-1 regret | size-only regret | "
-             + " | ".join(f"race ({k} fold{'s' if k > 1 else ''}): regret, compute" for k in folds) + " |",
-             "|---|---|---|---|---|" + "---|" * len(folds)]
+             + " | ".join(f"race ({k}): regret, compute" for k in races) + " |",
+             "|---|---|---|---|---|" + "---|" * len(races)]
     for r in rows:
         lines.append(f"| {r['target']} | {r['seed']} | {r['best']} ({r['accuracy'][r['best']]:.3f}) | "
                      f"{r['logme_regret_points']:.1f} ({r['logme_top1']}) | {r['size_regret_points']:.1f} "
                      f"({r['size_top1']}) | "
                      + " | ".join(f"{r['races'][k]['regret_points']:.1f} ({r['races'][k]['winner']}), "
-                                  f"{r['races'][k]['fraction']:.2f}" for k in folds) + " |")
+                                  f"{r['races'][k]['fraction']:.2f}" for k in races) + " |")
     if rows:
         mean = statistics.mean
         lines.append(f"| **mean** | | | {mean(r['logme_regret_points'] for r in rows):.2f} | "
                      f"{mean(r['size_regret_points'] for r in rows):.2f} | "
                      + " | ".join(f"{mean(r['races'][k]['regret_points'] for r in rows):.2f}, "
-                                  f"{mean(r['races'][k]['fraction'] for r in rows):.2f}" for k in folds) + " |")
+                                  f"{mean(r['races'][k]['fraction'] for r in rows):.2f}" for k in races) + " |")
         lines += ["", "Each row's rungs (validation accuracy, mean over the folds) and every source's fine-tuned test "
                   "accuracy are in the JSON."]
     return "\n".join(lines) + "\n"
@@ -117,6 +123,9 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, default=200)
     parser.add_argument("--folds", type=int, nargs="+", default=[3],
                         help="race once per value, with that many stratified folds per short fine-tune")
+    parser.add_argument("--top", type=int, nargs="+", default=[0],
+                        help="race once per value (crossed with --folds), with LogME's top N candidates (0: the "
+                             "race's default, half of them)")
     parser.add_argument("--name", default="race")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -130,11 +139,11 @@ def main() -> None:
         report["zoo"] = transferability.build_zoo(tmp / "zoo", fashion, quick=False)
         for target in args.targets:
             for seed in range(args.seeds):
-                row = one(target, seed, args.shots, fashion, report["zoo"], args.folds)
+                row = one(target, seed, args.shots, fashion, report["zoo"], args.folds, args.top)
                 report["rows"].append(row)
                 print(f"{target} seed {seed}: regret LogME {row['logme_regret_points']:.1f}, size "
                       f"{row['size_regret_points']:.1f}; " + ", ".join(
-                          f"race ({k} folds) {r['regret_points']:.1f} at {r['fraction']:.2f} of the compute"
+                          f"race ({k}) {r['regret_points']:.1f} at {r['fraction']:.2f} of the compute"
                           for k, r in row["races"].items()), flush=True)
                 write_results(args.out, f"{args.name}.partial", report)
     report["total_s"] = time.perf_counter() - started
