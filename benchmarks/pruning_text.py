@@ -5,7 +5,7 @@ For each dataset and seed (each seed draws its own K labelled texts per class, a
 validation split every trial is scored on; the test split is never read), all-MiniLM-L6-v2 fine-tuned with the
 README's recipe for a few dozen texts per class (``full``, weight decay 0.01, linear decay, batch 16) over a grid:
 
-- ``grid``: every setting of ``GRID`` (lr x head_lr_scale at ``--epochs`` epochs) trained in full, through the same
+- ``grid``: every setting of the grid (lr x head_lr_scale at ``--epochs`` epochs) trained in full, through the same
   :class:`warmstart.tuning.objective.Objective` that ``warmstart tune`` calls, with pruning off. Its optimizer steps
   are the compute of the full grid; its best validation accuracy is the target.
 - The searches on the same choices, ``--trials`` trials each, with Optuna's samplers and pruners as ``warmstart
@@ -107,7 +107,7 @@ def replay(name: str, seed: int, trials: int, cells: dict, space: tuple[SearchPa
                 spent += epoch * cell["steps_per_epoch"]
                 raise optuna.TrialPruned()
         spent += cell["steps"]
-        return cell["curve"][-1]
+        return max(cell["curve"])  # a trial's value is its best epoch's (run/trial.py keeps the best weights)
 
     for _ in range(trials):
         study.optimize(objective, n_trials=1)
@@ -185,9 +185,10 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {row['data']} | {row['seed']} | {row['grid_best']:.4f} | {row['grid_steps']} | {search} | "
                          f"{s['reached']} / {s['repeats']} | {median} | {s['within_30_percent']} / {s['repeats']} | "
                          f"{s['all_trials_fraction']:.2f} |")
-    lines += ["", "Each grid setting's validation accuracy at its last epoch:", ""]
+    lines += ["", "Each grid setting's validation accuracy (a trial's value: its best epoch's), best first:", ""]
     for row in report["rows"]:
-        cells = ", ".join(f"{name} {c['value']:.3f}" for name, c in row["cells"].items())
+        cells = ", ".join(f"{name} {c['value']:.3f}" for name, c in sorted(row["cells"].items(),
+                                                                            key=lambda item: -item[1]["value"]))
         lines.append(f"- {row['data']} seed {row['seed']}: {cells}")
     return "\n".join(lines) + "\n"
 
