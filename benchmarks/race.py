@@ -42,7 +42,12 @@ def steps_of(history: list[dict[str, Any]]) -> int:
     return sum(e.get("steps_per_epoch", 0) for e in history)
 
 
+FULL = -1  # --top's value for every candidate raced in one rung at the full budget (the validation signal's ceiling)
+
+
 def race_label(folds: int, top: int) -> str:
+    if top == FULL:
+        return f"{folds} fold{'s' if folds > 1 else ''}, all at the full budget"
     return f"{folds} fold{'s' if folds > 1 else ''}, top {top if top else 'half'}"
 
 
@@ -64,8 +69,9 @@ def one(target: str, seed: int, shots: int, fashion: str, zoo: dict[str, Any], f
     best = max(accuracy.values())
     name_of = {zoo[n]["path"]: n for n in names}
     for k, top in ((k, top) for top in tops for k in folds):
-        record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme", folds=k,
-                      top=top or None)
+        # min_epochs above the run's epochs: race() caps the rung at the full budget, so one rung decides
+        full = dict(top=len(names), min_epochs=10**6) if top == FULL else dict(top=top or None)
+        record = race([zoo[n]["path"] for n in names], data, train=train, rank_score="logme", folds=k, **full)
         logme, chosen, size = (name_of[record[key]] for key in ("score_top1", "chosen", "size_top1"))
         row.update(logme_top1=logme, size_top1=size, logme_ranking=[name_of[p] for p in record["ranking"]],
                    logme_regret_points=100 * (best - accuracy[logme]), size_regret_points=100 * (best - accuracy[size]))
@@ -125,7 +131,8 @@ def main() -> None:
                         help="race once per value, with that many stratified folds per short fine-tune")
     parser.add_argument("--top", type=int, nargs="+", default=[0],
                         help="race once per value (crossed with --folds), with LogME's top N candidates (0: the "
-                             "race's default, half of them)")
+                             "race's default, half of them; -1: every candidate fine-tuned on the folds at the full "
+                             "budget, one rung: the best any race on these folds can do)")
     parser.add_argument("--name", default="race")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
