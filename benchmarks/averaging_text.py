@@ -44,7 +44,7 @@ from warmstart import DataConfig, TrainConfig
 from warmstart.strategies import create_strategy
 
 from _common import RESULTS, command_line, machine_info, write_results
-from tuning_text import HEAD_LR_SCALE, QUIET, RECIPE, SHARED
+from tuning_text import HEAD_LR_SCALE, QUIET, RECIPE, SHARED, steps_of
 
 
 def averaging_record(run_dir: Path) -> dict[str, Any]:
@@ -62,10 +62,6 @@ def winner_alone(tuned: Path, data: DataConfig, folder: Path) -> dict[str, Any]:
     model.load_state_dict(load_file(str(tuned / "trials" / f"trial_{best['number']:05d}.safetensors")))
     save_checkpoint(model, folder, info)
     return {"trial": best["number"], "validation": best["value"], "test": warmstart.evaluate(folder, data).accuracy}
-
-
-def steps_of(history: list[dict[str, Any]]) -> int:
-    return sum(e.get("steps_per_epoch", 0) for e in history)
 
 
 def one_seed(name: str, shots: int, seed: int, soup_trials: int, arms: list[str], folder: Path) -> dict[str, Any]:
