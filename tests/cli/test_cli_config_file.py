@@ -131,3 +131,28 @@ def test_self_supervised_runs_replay_their_objective_and_stage(tmp_path, capsys)
     assert recorded_config(tmp_path / "a")["self_supervised"]["epochs"] == 2
     code, _, err = run_cli(["finetune", "--config", tmp_path / "p" / "config.json", "--out", tmp_path / "f"], capsys)
     assert code == 2 and "self-supervised `pretrain`" in err and "warmstart pretrain --config" in err
+
+
+def test_a_run_with_relative_paths_replays_from_another_directory(tmp_path, capsys, monkeypatch):
+    """Paths are recorded as typed: ``--config RUN/config.json`` from another directory looked for the run's data
+    (and evaluate's checkpoint) there. The run records the directory it started in, and the replay reads from it."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    np.savez(tmp_path / "d.npz", x=digits.data[:300].astype(np.float32), y=digits.target[:300])
+    monkeypatch.chdir(tmp_path)
+    tiny = [*TINY[:TINY.index("--data")], "--data", "d.npz", *TINY[TINY.index("--data") + 2:]]
+    assert run_cli(["finetune", "--from", "none", *tiny, "--out", "a"], capsys)[0] == 0
+    assert run_cli(["evaluate", "--checkpoint", "a", "--data", "d.npz", "--out", "e"], capsys)[0] == 0
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    for command, run in (("finetune", "a"), ("evaluate", "e")):
+        code, _, err = run_cli([command, "--config", tmp_path / run / "config.json", "--out", f"{run}2"], capsys)
+        assert code == 0, err
+        first, again = (json.loads(path.read_text()) for path in (tmp_path / run / "config.json",
+                                                                  tmp_path / "other" / f"{run}2" / "config.json"))
+        assert first["data"]["source"] == "d.npz" and again["data"]["source"] == str(tmp_path / "d.npz")
+    assert again["checkpoint"] == str(tmp_path / "a")
+    assert json.loads((tmp_path / "other" / "e2" / "metrics.json").read_text())["accuracy"] == \
+        json.loads((tmp_path / "e" / "metrics.json").read_text())["accuracy"]

@@ -28,6 +28,10 @@ def test_a_parquet_text_column_without_labels_and_a_labelled_parquet_whose_label
     inputs = load_unlabelled(DataConfig(str(labelled)), ignore_labels=True, flag="--unlabeled", notes=notes)
     assert len(inputs) == 8 and set(inputs.y) == {0}  # the training split: the fixed hold-out keeps 2 out
     assert len(notes) == 1 and notes[0].startswith(f"--unlabeled {labelled}: holds labels, which are ignored")
+    assert "--classes" not in notes[0]
+    load_unlabelled(DataConfig(str(labelled)), ignore_labels=True, flag="--unlabeled", notes=notes, run_classes="a")
+    assert notes[1].endswith("--classes a selects the labelled rows the run trains on, not these: they are inputs "
+                             "of every class")
 
 
 @pytest.mark.parametrize("name, write, words", [

@@ -291,13 +291,15 @@ def test_a_stage_on_the_target_s_own_labelled_file_never_reads_its_test_rows(tmp
     digits = load_digits()
     path = tmp_path / "d.npz"  # no test split of its own: --test-fraction holds one out
     np.savez(path, x=(digits.images[:200] * 15).astype(np.uint8), y=digits.target[:200])
-    target = DataConfig(str(path), test_fraction=0.5, shots=5, val_fraction=0.0)
+    target = DataConfig(str(path), test_fraction=0.5, shots=5, val_fraction=0.0, classes="0-9")
     with caplog.at_level(logging.INFO, logger="warmstart"):
         result = api.finetune(None, target, model=CNN, strategy="full", train=replace(TRAIN, epochs=1),
                               adapt_on=AdaptConfig(str(path), epochs=1, batch_size=32), out=tmp_path / "run")
     assert result.metrics.num_examples == 100  # the test rows: half of the file
     # the stage read the other half (it read the default 20% hold-out's complement, 160, overlapping the test rows)
     assert "the 100 inputs of its training split are used" in caplog.text
+    # and the run's notes say that --classes chose the labelled rows, not the stage's (it said nothing)
+    assert any("--classes 0-9 selects the labelled rows the run trains on, not these" in n for n in result.notes)
     # distill --unlabeled reads a file with the --data file's hold-out alike
     assert unlabeled_config(str(path), target).test_fraction == 0.5
 

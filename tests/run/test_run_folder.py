@@ -263,6 +263,38 @@ def test_a_relative_source_checkpoint_is_recorded_absolute_so_resume_and_replay_
     assert replayed["parent"] == config["parent"]  # the same path and the same weights (sha256)
 
 
+def test_a_relative_data_path_resumes_from_another_directory(tmp_path, monkeypatch, capsys):
+    """Data paths are recorded as typed: ``--data data.npz`` could not be resumed from another directory, since
+    the same relative path found no file there and any other spelling of it was refused as a changed setting."""
+    _blobs(tmp_path / "data.npz")
+    train = TrainConfig(epochs=3, batch_size=16, progress=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        warmstart.pretrain("data.npz", model="mlp", train=train, out=tmp_path / "run", callbacks=(Interrupt(),))
+    state = json.loads((tmp_path / "run" / "state" / "config.json").read_text())
+    assert state["data"]["source"] == "data.npz" and state["working_directory"] == str(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (tmp_path / "copy.npz").write_bytes((tmp_path / "data.npz").read_bytes())  # the same rows, another file
+    with pytest.raises(WarmstartError, match=r"data.source: 'data.npz' then, '../copy.npz' now"):
+        warmstart.pretrain("../copy.npz", model="mlp", train=train, out=tmp_path / "run", resume=True)
+    result = warmstart.pretrain("../data.npz", model="mlp", train=train, out=tmp_path / "run", resume=True)
+    assert [e["epoch"] for e in result.history] == [1, 2, 3]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"]["source"] == "../data.npz"
+    # a replay from a third directory reads the file the run read (it looked for ../data.npz from there)
+    from cli_runner import run_cli
+
+    (tmp_path / "third" / "deeper").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "third" / "deeper")
+    code, _, err = run_cli(["pretrain", "--config", tmp_path / "run" / "config.json", "--quiet", "--out",
+                            tmp_path / "replay"], capsys)
+    assert code == 0, err
+    replayed = json.loads((tmp_path / "replay" / "config.json").read_text())
+    assert replayed["data"]["source"] == str(tmp_path / "elsewhere" / ".." / "data.npz")
+    assert replayed["data_fingerprint"] == config["data_fingerprint"]
+
+
 def test_evaluate_on_the_validation_split_scores_the_rows_the_run_held_out(tmp_path):
     """--split val drew seed 0's validation split whatever seed the run had trained with: most of those rows were
     its training rows, and an MLP trained on noise scored 0.91 there against 0.30 on what it had really held out."""

@@ -274,6 +274,21 @@ def test_resume_on_changed_data_is_refused(space_file, tmp_path):
                        resume=True)
 
 
+def test_a_study_on_a_relative_data_path_resumes_from_another_directory(space_file, tmp_path, monkeypatch):
+    # the path was compared as typed: from elsewhere, no spelling of the same file could resume the study
+    digits_npz(tmp_path / "d.npz")
+    monkeypatch.chdir(tmp_path)
+    warmstart.tune(None, "d.npz", model=MLP, train=TRAIN, out=tmp_path / "run", trials=1, space=space_file)
+    monkeypatch.chdir(tmp_path / "run")
+    resumed = warmstart.tune(None, str(tmp_path / "d.npz"), model=MLP, train=TRAIN, out=tmp_path / "run", trials=2,
+                             space=space_file, resume=True)
+    assert len(resumed.trials) == 2
+    shutil.copy(tmp_path / "d.npz", tmp_path / "copy.npz")  # the same rows in another file: another setting
+    with pytest.raises(WarmstartError, match=r"data.source: 'd.npz' then, '.*copy.npz' now"):
+        warmstart.tune(None, str(tmp_path / "copy.npz"), model=MLP, train=TRAIN, out=tmp_path / "run", trials=3,
+                       space=space_file, resume=True)
+
+
 def test_a_refused_overwrite_leaves_the_old_search_as_it_was(study, tmp_path, monkeypatch):
     folder, data, _ = study
     shutil.copytree(folder / "run", tmp_path / "run")

@@ -21,7 +21,8 @@ from .options import Opt
 
 # what a run's config.json records about the run but is no setting of it (``selection``: why --from auto chose the
 # parent, which the replay starts from directly; ``averaging``: what --average chose, which the replay chooses again)
-RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging")
+RECORDED_ONLY = ("resolved", "warmstart_version", "notes", "data_fingerprint", "selection", "averaging",
+                 "working_directory")
 RUN_SECTIONS = ("command", "data", "train", "strategy", "model", "parent", "head", "adaptation")
 # what a distill run records of its teacher, student and unlabelled data (its ``model`` and ``parent``: the student)
 DISTILLATION_SECTIONS = ("teacher", "student", "unlabeled")
@@ -148,7 +149,36 @@ def run_options(run: Mapping[str, Any], command: str, path: Path) -> dict[str, A
     values.update(_self_supervised(run, command, path))
     sections += SELF_SUPERVISED_SECTIONS
     extra = {k: v for k, v in run.items() if k not in sections}
-    return {**values, **extra}  # evaluate's checkpoint and split, or a key no command takes (an error later)
+    # evaluate's checkpoint and split, or a key no command takes (an error later)
+    return _where_it_was_typed({**values, **extra}, run.get("working_directory"))
+
+
+# the options a run reads files from, recorded as typed (a relative path is relative to where the run started)
+PATH_OPTIONS = ("data", "unlabeled", "adapt_on", "target_unlabeled", "checkpoint")
+
+
+def _where_it_was_typed(values: dict[str, Any], directory: Any) -> dict[str, Any]:
+    """A replay from another directory reads the files the run read: a relative path that names a file or
+    folder in the directory the run started in (``working_directory``, recorded since it was) is taken from there.
+    A built-in dataset's name, ``--adapt-on self`` and anything not found there stay as they were."""
+    from ..data.sources import DATASETS
+
+    if not isinstance(directory, str):
+        return values
+    resolved = dict(values)
+    for key in PATH_OPTIONS:
+        value = values.get(key)
+        # "self": --adapt-on self, the run's own training inputs
+        if not isinstance(value, str) or value in DATASETS or value == "self" or Path(value).is_absolute():
+            continue
+        try:
+            typed = Path(directory, value)
+            found = typed.exists()
+        except (OSError, ValueError):  # no file system's name (a NUL byte): the data's own reader says so
+            continue
+        if found:
+            resolved[key] = str(typed)
+    return resolved
 
 
 def _at_default(name: str, value: Any, command: str) -> bool:

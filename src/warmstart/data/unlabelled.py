@@ -44,10 +44,11 @@ def without_labels(dataset: Dataset) -> Dataset:
 
 
 def load_unlabelled(config: DataConfig, *, ignore_labels: bool = False, flag: str = "--data",
-                    notes: list[str] | None = None) -> Dataset:
+                    notes: list[str] | None = None, run_classes: str | None = None) -> Dataset:
     """The unlabelled inputs ``config`` names (see the module's docstring for the sources). ``flag``: the option
     that named the data, for the messages. With ``ignore_labels``, a labelled source gives its training split's
-    inputs, and a sentence saying so goes to ``notes`` (a run's notes) and the log."""
+    inputs, and a sentence saying so goes to ``notes`` (a run's notes) and the log; it also says that the run's
+    ``--classes`` (``run_classes``), which select its labelled rows, do not select these: they are used unread."""
     own = _inputs_only(config, flag)
     if own is not None:
         if config.classes is not None:
@@ -61,6 +62,9 @@ def load_unlabelled(config: DataConfig, *, ignore_labels: bool = False, flag: st
     dataset = without_labels(load_split(config, "train"))
     message = (f"{flag} {config.source}: holds labels, which are ignored: the {len(dataset)} inputs of its training "
                "split are used (its test split is never read)")
+    if run_classes is not None:
+        message += (f"; --classes {run_classes} selects the labelled rows the run trains on, not these: they are "
+                    "inputs of every class")
     log.info(message)
     if notes is not None:
         notes.append(message)

@@ -204,7 +204,8 @@ def unlabeled_examples(unlabeled: DataConfig, start: StartingPoint, teacher: str
     """The inputs of ``unlabeled`` (:func:`~warmstart.data.unlabelled.load_unlabelled`: a file without labels, or a
     labelled dataset's training split with its labels ignored, which the run's notes say), fitted to the student's
     input."""
-    dataset = load_unlabelled(unlabeled, ignore_labels=True, flag="--unlabeled", notes=start.notes)
+    dataset = load_unlabelled(unlabeled, ignore_labels=True, flag="--unlabeled", notes=start.notes,
+                              run_classes=data.classes)
     kind = start.splits.train.kind
     if dataset.kind != kind:
         raise WarmstartError(f"--unlabeled {unlabeled.source!r} holds {dataset.kind} data, and the teacher {teacher} "

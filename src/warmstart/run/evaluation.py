@@ -24,7 +24,7 @@ from ..engine import predict_logits, resolve_device
 from ..errors import WarmstartError
 from ..evaluation import EvaluationResult
 from ..models import CheckpointInfo, TransferModel, load_checkpoint
-from .folder import evaluation_folder, write_evaluation
+from .folder import evaluation_folder, working_directory, write_evaluation
 from .scoring import predict_and_score
 from .starting_point import data_config
 from .trainer import RunResult
@@ -84,7 +84,7 @@ def evaluate_checkpoint(checkpoint: "str | Path | RunResult", data: DataConfig, 
     if folder is not None:
         source = name if isinstance(checkpoint, RunResult) else str(checkpoint)
         config = {"command": "evaluate", "checkpoint": source, "split": split, "data": to_dict(data),
-                  "notes": [result.note], "warmstart_version": __version__,
+                  "notes": [result.note], **working_directory(), "warmstart_version": __version__,
                   **({} if target_unlabeled is None else {"adaptation": {
                       "name": "adabn", "target_unlabeled": to_dict(data_config(target_unlabeled))}})}
         write_evaluation(folder, config, result, split=split, data=data, dataset=dataset, logits=logits,

@@ -53,6 +53,7 @@ The rules for an existing folder (issue 14, item 10):
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,9 +252,34 @@ def began(state_dir: Path) -> bool:
     return (state_dir / "config.json").is_file()
 
 
+WORKING_DIRECTORY = "working_directory"  # recorded beside the settings: what their relative paths are relative to
+
+
+def working_directory() -> dict[str, str]:
+    """The record that lets a resume from another directory match the relative paths typed here."""
+    return {WORKING_DIRECTORY: os.getcwd()}
+
+
+def same_setting(then: Any, now: Any, then_directory: str | None) -> bool:
+    """Whether a recorded setting and the one given now are the same: equal, or two spellings of one existing file
+    or folder, the recorded one relative to the directory it was typed in (``tr.csv`` typed in ``/data``, and
+    ``/data/tr.csv`` or ``../data/tr.csv`` typed elsewhere to resume). The data's fingerprint still guards what the
+    file holds."""
+    if then == now:
+        return True
+    if not (isinstance(then, str) and isinstance(now, str) and then_directory):
+        return False
+    try:
+        earlier, current = Path(then_directory, then), Path(now)
+        return earlier.exists() and current.exists() and earlier.resolve() == current.resolve()
+    except (OSError, ValueError):  # a name no file system accepts (a NUL byte, too long): not a path
+        return False
+
+
 def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
     """Refuse to resume when anything that shapes training differs from the interrupted run's, the data's
-    fingerprint included (see :func:`warmstart.run.fingerprint.data_fingerprint`)."""
+    fingerprint included (see :func:`warmstart.run.fingerprint.data_fingerprint`). Paths are compared as the files
+    they name (:func:`same_setting`), so the run resumes from any directory."""
     saved_file = state_dir / "config.json"
     try:
         saved = json.loads(saved_file.read_text())
@@ -264,14 +290,15 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
         raise WarmstartError(f"{saved_file}: expected the interrupted run's settings (a JSON object), found "
                              f"{type(saved).__name__}", hint="the state is damaged; start a new run without --resume")
     now = json_ready(config)
+    directory = saved.get(WORKING_DIRECTORY)
     differences = []
     for section in ("command", "data", "train", "strategy", "model", "parent", "head", "teacher", "unlabeled"):
         before, after = saved.get(section), now.get(section)
         if isinstance(before, dict) and isinstance(after, dict):
             differences += [f"{section}.{k}: {before.get(k)!r} then, {after.get(k)!r} now"
                             for k in sorted(set(before) | set(after))
-                            if k not in _RUN_ONLY and before.get(k) != after.get(k)]
-        elif before != after:
+                            if k not in _RUN_ONLY and not same_setting(before.get(k), after.get(k), directory)]
+        elif not same_setting(before, after, directory):
             differences.append(f"{section}: {before!r} then, {after!r} now")
     if differences:
         raise WarmstartError(f"cannot resume {state_dir.parent}: the settings differ from the interrupted run's: "

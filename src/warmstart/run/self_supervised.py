@@ -33,7 +33,7 @@ from ..io import write_json
 from ..models import CheckpointInfo, TransferModel, save_weights
 from ..objectives import Objective, create_objective
 from .fingerprint import inputs_fingerprint
-from .folder import RunFolder, check_resumable
+from .folder import RunFolder, check_resumable, working_directory
 from .starting_point import StartingPoint, note, resolve_starting_point
 from .trainer import RunResult, _callbacks, normalizer, open_run_folder, run_config
 
@@ -210,7 +210,8 @@ def stage_inputs(start: StartingPoint, adapt: AdaptConfig, data: DataConfig) -> 
         source = DataConfig(adapt.data, text_column=data.text_column, label_column=data.label_column,
                             max_length=data.max_length, image_size=data.image_size, resize=True,
                             test_fraction=data.test_fraction)
-        dataset = load_unlabelled(source, ignore_labels=True, flag="--adapt-on")
+        dataset = load_unlabelled(source, ignore_labels=True, flag="--adapt-on", notes=start.notes,
+                                  run_classes=data.classes)
         model_kind = start.preprocessing.kind
         if (dataset.kind == "text") != (model_kind == "text"):  # the tokenizer would be handed pixels, or vice versa
             raise WarmstartError(f"--adapt-on {adapt.data}: it holds {dataset.kind} inputs, and the model "
@@ -250,7 +251,7 @@ def adapt_before_finetuning(start: StartingPoint, adapt: AdaptConfig, data: Data
         config = {"command": "adapt", "data": to_dict(adapt), "train": to_dict(stage),
                   "strategy": objective.describe(),
                   "model": {"arch": start.model.arch, "arch_args": start.model.arch_args}, **start.lineage,
-                  "data_fingerprint": inputs_fingerprint(dataset)}
+                  "data_fingerprint": inputs_fingerprint(dataset), **working_directory()}
         # a stage killed before its first epoch was saved has nothing to resume: it starts again
         resumed = resume and has_training_state(state_dir)
         if resumed:

@@ -37,7 +37,7 @@ from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
 from .fingerprint import data_fingerprint
 from .averaging import WeightAveraging
-from .folder import RunFolder, began, check_resumable, check_sources_kept
+from .folder import RunFolder, began, check_resumable, check_sources_kept, working_directory
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
@@ -218,7 +218,7 @@ def run_config(kind: str, start: StartingPoint, strategy: Strategy, data: DataCo
                          **({"written_examples": splits.synthetic} if splits.synthetic else {}),
                          "val_examples": 0 if splits.val is None else len(splits.val),
                          "test_examples": len(splits.test), "processes": processes},
-            "data_fingerprint": data_fingerprint(splits), "warmstart_version": __version__}
+            "data_fingerprint": data_fingerprint(splits), **working_directory(), "warmstart_version": __version__}
 
 
 def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: DataConfig, train: TrainConfig, *,

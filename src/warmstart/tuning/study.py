@@ -54,7 +54,8 @@ from ..errors import WarmstartError
 from ..io import atomic_write, write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.fingerprint import data_fingerprint, inputs_fingerprint
-from ..run.folder import ADAPT_FOLDER, STUDY, TRIAL_LOCK, begin_search_folder, open_study_folder
+from ..run.folder import (ADAPT_FOLDER, STUDY, TRIAL_LOCK, WORKING_DIRECTORY, begin_search_folder, open_study_folder,
+                          same_setting, working_directory)
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.trial import check_folds
 from ..run.starting_point import data_config, notes_unlogged
@@ -389,14 +390,17 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
                                   "another --out)") from None
     before = study.user_attrs.get("settings", {})
     # a study from before a setting was recorded is compared on the settings it records
-    keys = sorted(set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
-                                                                              "average", "soup_size",
-                                                                              "adapt_fingerprint")})
+    # (where it was started is no setting: it only tells what the recorded relative paths are relative to)
+    keys = sorted((set(before) | {k for k in record if k in before or k not in ("data_fingerprint", "pruner",
+                                                                               "average", "soup_size",
+                                                                               "adapt_fingerprint")})
+                  - {WORKING_DIRECTORY})
     changed = {"data_fingerprint": "the data changed (its fingerprint differs)",
                "adapt_fingerprint": "the --adapt-on data changed (its fingerprint differs)"}
+    directory = before.get(WORKING_DIRECTORY)
     differences = [(changed[k] if k in changed else difference)
                    for k in keys if before.get(k) != record.get(k)
-                   for difference in _differences(k, before.get(k), record.get(k))]
+                   for difference in _differences(k, before.get(k), record.get(k), directory)]
     if differences:
         raise WarmstartError(f"cannot resume the study in {folder}: its settings differ: " + "; ".join(differences),
                              hint="resume with the same settings and data (only --trials, --time-limit and --workers "
@@ -404,13 +408,14 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
     return study
 
 
-def _differences(key: str, then: Any, now: Any) -> list[str]:
+def _differences(key: str, then: Any, now: Any, directory: str | None) -> list[str]:
     """How a recorded setting differs, key by key inside a section (``train.epochs: 1 then, 2 now``; the space's
-    ``space.optimizer: None then, {...} now``), not as the two whole sections."""
+    ``space.optimizer: None then, {...} now``), not as the two whole sections. Paths are compared as the files they
+    name, the recorded ones relative to the study's first ``directory`` (:func:`same_setting`)."""
     if isinstance(then, dict) and isinstance(now, dict):
         return [d for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
-                for d in _differences(f"{key}.{k}", then.get(k), now.get(k))]
-    return [f"{key}: {then!r} then, {now!r} now"]
+                for d in _differences(f"{key}.{k}", then.get(k), now.get(k), directory)]
+    return [] if same_setting(then, now, directory) else [f"{key}: {then!r} then, {now!r} now"]
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
@@ -566,6 +571,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
             stage_start = base.start()
         stage_checked = stage_inputs(stage_start, adapt_on, data)
     record = {**_settings_record(objective, settings), "data_fingerprint": data_fingerprint(start.splits),
+              **working_directory(),
               **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on),
                                               "adapt_fingerprint": inputs_fingerprint(stage_checked.dataset)})}
     if not resume:
