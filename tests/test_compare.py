@@ -327,3 +327,26 @@ def test_an_arm_refused_by_its_training_leaves_no_runs_behind(source, fashion_su
         warmstart.compare(source.run_dir, data, strategies=("lora",), out=tmp_path / "cmp", **small)
     assert not (tmp_path / "cmp" / "runs").exists()
     warmstart.compare(source.run_dir, data, strategies=("full",), out=tmp_path / "cmp", **small)  # corrected
+
+
+def test_a_long_comparison_says_how_long_the_rest_should_take_once_the_first_seed_is_done(caplog, monkeypatch):
+    """``--seeds 100000`` of short runs started with no word of the days ahead: each run announces only its own."""
+    import importlib
+
+    module = importlib.import_module("warmstart.compare")  # the module: the package exports the function by its name
+
+    assert module.remaining_time_note(6.0, 3, 30, growing=False) is None  # 54 s left: short, said nothing
+    assert module.remaining_time_note(6.0, 3, 300_003, growing=False) == (
+        "compare: 300003 runs in all; the first 3 took 6 s, so the other 300000 should take about 166.7 hours; "
+        "fewer --seeds or --shots train for less")
+    assert "at least about 10 minutes (the larger shot counts train longer)" in \
+        module.remaining_time_note(6.0, 3, 303, growing=True)
+    clock = iter([0.0, 40.0])  # created at 0 s; the first round of 2 runs done at 40 s
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    with caplog.at_level("WARNING", logger="warmstart"):
+        progress = module._Progress(20, 2, enabled=False)
+        progress.advance()
+        assert "compare:" not in caplog.text
+        progress.advance()  # the estimate, once: 18 runs at 20 s each
+        progress.advance()
+    assert caplog.text.count("compare: 20 runs in all") == 1 and "should take about 6 minutes" in caplog.text

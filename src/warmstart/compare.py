@@ -261,7 +261,9 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
     input_shapes: set[tuple[int, ...]] = set()
     stage_objectives: set[str] = set()
     total = len(shots) * seeds * len(arms) * len(budgets)
-    with _each_note_once(), _Progress(total, enabled=train.progress) as progress, \
+    first_round = len(arms) * len(budgets)  # one seed at the first shot count: what the estimate is timed on
+    with _each_note_once(), _Progress(total, first_round, enabled=train.progress,
+                                      growing=len(shots) > 1 and max(shots) > shots[0]) as progress, \
             _discarded_when_refused(out, [folder for folder, _, _ in budgets], runs["runs"], len(arms)):
         for k in shots:
             target = replace(data, shots=k)
@@ -503,20 +505,25 @@ def _each_note_once() -> Iterator[None]:
 
 
 class _Progress:
-    """One progress bar over all the runs on stderr (each run's own bar would be one bar per run)."""
+    """One progress bar over all the runs on stderr (each run's own bar would be one bar per run), and once the
+    first ``first_round`` runs are done (every arm of one seed), the time the rest should take when it is long (each
+    run announces only its own, so ``--seeds 1000`` of short runs started with no word of the hours ahead).
+    ``growing``: later shot counts train on more examples, so the estimate is a lower bound."""
 
-    def __init__(self, total: int, *, enabled: bool):
-        self.total, self.enabled, self.bar = total, enabled, None
+    def __init__(self, total: int, first_round: int, *, enabled: bool, growing: bool = False):
+        self.total, self.first_round, self.enabled, self.growing, self.bar = total, first_round, enabled, growing, None
+        self.done, self.started = 0, time.perf_counter()
 
     def __enter__(self) -> "_Progress":
         if self.enabled:
             import sys
 
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
 
             self.bar = Progress(TextColumn("[bold]compare"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.description}"), TimeElapsedColumn(),
+                                TextColumn("{task.description}"), TimeElapsedColumn(), TimeRemainingColumn(),
                                 console=Console(file=sys.stderr))
             self.bar.start()
             self.task = self.bar.add_task("", total=self.total)
@@ -529,7 +536,25 @@ class _Progress:
     def advance(self) -> None:
         if self.bar is not None:
             self.bar.advance(self.task)
+        self.done += 1
+        if self.done == self.first_round < self.total:
+            message = remaining_time_note(time.perf_counter() - self.started, self.done, self.total, self.growing)
+            if message is not None:
+                log.warning(message)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def remaining_time_note(elapsed: float, done: int, total: int, growing: bool) -> str | None:
+    """``compare``'s estimate of the runs left, at the pace of the ``done`` first ones; None when short."""
+    from .strategies.auto import LONG_RUN_SECONDS
+
+    seconds = elapsed / done * (total - done)
+    if seconds <= LONG_RUN_SECONDS:
+        return None
+    shown = f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{seconds / 60:.0f} minutes"
+    bound, why = ("at least ", " (the larger shot counts train longer)") if growing else ("", "")
+    return (f"compare: {total} runs in all; the first {done} took {elapsed:.0f} s, so the other {total - done} should "
+            f"take {bound}about {shown}{why}; fewer --seeds or --shots train for less")
