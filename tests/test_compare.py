@@ -329,6 +329,28 @@ def test_an_arm_refused_by_its_training_leaves_no_runs_behind(source, fashion_su
     warmstart.compare(source.run_dir, data, strategies=("full",), out=tmp_path / "cmp", **small)  # corrected
 
 
+def test_an_interrupted_comparison_says_how_to_start_over(source, fashion_subset_npz, tmp_path, monkeypatch, caplog):
+    # Ctrl-C said nothing, and the rerun was refused ("already holds a comparison") with no word of why
+    import importlib
+
+    module = importlib.import_module("warmstart.compare")
+    real, calls = module._train_arm, []
+
+    def interrupted_in_the_second_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_train_arm", interrupted_in_the_second_run)
+    data = DataConfig(fashion_subset_npz, classes="5-9")
+    with caplog.at_level("WARNING", logger="warmstart"), pytest.raises(KeyboardInterrupt):
+        warmstart.compare(source.run_dir, data, shots=(5,), seeds=1, plateau=False, out=tmp_path / "cmp",
+                          train=TrainConfig(epochs=1, batch_size=16, progress=False))
+    assert (f"compare: interrupted after 1 finished run(s), kept in {tmp_path / 'cmp'} but not summarised" in
+            caplog.text and "run the command again with --overwrite to start over" in caplog.text)
+
+
 def test_a_long_comparison_says_how_long_the_rest_should_take_once_the_first_seed_is_done(caplog, monkeypatch):
     """``--seeds 100000`` of short runs started with no word of the days ahead: each run announces only its own."""
     import importlib
@@ -337,8 +359,11 @@ def test_a_long_comparison_says_how_long_the_rest_should_take_once_the_first_see
 
     assert module.remaining_time_note(6.0, 3, 30, growing=False) is None  # 54 s left: short, said nothing
     assert module.remaining_time_note(6.0, 3, 300_003, growing=False) == (
-        "compare: 300003 runs in all; the first 3 took 6 s, so the other 300000 should take about 166.7 hours; "
+        "compare: 300003 runs in all; the first 3 took 6.0 s, so the other 300000 should take about 6.9 days; "
         "fewer --seeds or --shots train for less")
+    assert "the first 3 took 0.5 s, so the other 3000 should take about 8 minutes" in \
+        module.remaining_time_note(0.5, 3, 3003, growing=False)
+    assert "about 40.0 hours" in module.remaining_time_note(0.48, 3, 900_003, growing=False)
     assert "at least about 10 minutes (the larger shot counts train longer)" in \
         module.remaining_time_note(6.0, 3, 303, growing=True)
     clock = iter([0.0, 40.0])  # created at 0 s; the first round of 2 runs done at 40 s

@@ -311,13 +311,19 @@ def compare(checkpoint: str | Path, data: DataConfig | str, *, strategies: Seque
 def _discarded_when_refused(out: str | Path | None, folders: list[str], done: list[CompareRun], arms: int):
     """A comparison refused by an arm's first run (LoRA on a CNN, ``--augment`` on text: checks the training makes
     itself) removes the run folders it made: what the arms before it trained means nothing without it, and they
-    would block the corrected command ("already holds a comparison")."""
+    would block the corrected command ("already holds a comparison"). An interrupted one says how to start over."""
     try:
         yield
     except WarmstartError:
         if out is not None and len(done) < arms:
             for folder in folders:
                 shutil.rmtree(Path(out) / folder, ignore_errors=True)
+        raise
+    except KeyboardInterrupt:  # Ctrl-C: a comparison cannot be resumed; say what is left and how to start again
+        if out is not None:
+            log.warning("compare: interrupted after %d finished run(s), kept in %s but not summarised (a "
+                        "comparison is not resumed): run the command again with --overwrite to start over", len(done),
+                        Path(out))
         raise
 
 
@@ -554,7 +560,9 @@ def remaining_time_note(elapsed: float, done: int, total: int, growing: bool) ->
     seconds = elapsed / done * (total - done)
     if seconds <= LONG_RUN_SECONDS:
         return None
-    shown = f"{seconds / 3600:.1f} hours" if seconds >= 5400 else f"{seconds / 60:.0f} minutes"
+    shown = (f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} hours"
+             if seconds >= 5400 else f"{seconds / 60:.0f} minutes")
     bound, why = ("at least ", " (the larger shot counts train longer)") if growing else ("", "")
-    return (f"compare: {total} runs in all; the first {done} took {elapsed:.0f} s, so the other {total - done} should "
+    took = f"{elapsed:.1f}" if elapsed < 10 else f"{elapsed:.0f}"  # "took 1 s" for 0.5 s read as wrong arithmetic
+    return (f"compare: {total} runs in all; the first {done} took {took} s, so the other {total - done} should "
             f"take {bound}about {shown}{why}; fewer --seeds or --shots train for less")

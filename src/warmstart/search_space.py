@@ -179,9 +179,12 @@ def apply_overrides(declared: Iterable[SearchParam], overrides: Mapping[str, Sea
     for name, param in overrides.items():
         if param is None:
             space.pop(name, None)
-        else:
-            space[name] = replace(param, kinds=space[name].kinds if name in space else
-                                  SETTING_KINDS.get(name, ALL_KINDS))
+            continue
+        if name in space and space[name].integer and param.choices is None and not param.integer and \
+                float(param.low).is_integer() and float(param.high).is_integer():
+            # a range of a whole-number setting (epochs: {low: 1, high: 3}) is whole numbers without `int: true`
+            param = replace(param, low=int(param.low), high=int(param.high), integer=True)
+        space[name] = replace(param, kinds=space[name].kinds if name in space else SETTING_KINDS.get(name, ALL_KINDS))
     return tuple(space.values())
 
 

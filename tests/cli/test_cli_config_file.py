@@ -156,3 +156,15 @@ def test_a_run_with_relative_paths_replays_from_another_directory(tmp_path, caps
     assert again["checkpoint"] == str(tmp_path / "a")
     assert json.loads((tmp_path / "other" / "e2" / "metrics.json").read_text())["accuracy"] == \
         json.loads((tmp_path / "e" / "metrics.json").read_text())["accuracy"]
+    # the file gone from where the run started, another of that name here: the replay says it is not one
+    (tmp_path / "d.npz").rename(tmp_path / "moved.npz")
+    np.savez(tmp_path / "other" / "d.npz", x=digits.data[300:600].astype(np.float32), y=digits.target[300:600])
+    code, _, err = run_cli(["finetune", "--config", tmp_path / "a" / "config.json", "--out", "a3"], capsys)
+    assert code == 0, err
+    assert "is not the data the replayed run trained on" in err and "this is not a replay of that run" in err
+    notes = json.loads((tmp_path / "other" / "a3" / "config.json").read_text())["notes"]
+    assert any("is not the data the replayed run trained on" in n for n in notes)
+    # a data option given beside the file asks for other data: nothing to say
+    code, _, err = run_cli(["finetune", "--config", tmp_path / "a" / "config.json", "--data", "d.npz", "--out", "a4"],
+                           capsys)
+    assert code == 0 and "replayed run" not in err, err

@@ -276,8 +276,16 @@ def test_a_relative_data_path_resumes_from_another_directory(tmp_path, monkeypat
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     (tmp_path / "copy.npz").write_bytes((tmp_path / "data.npz").read_bytes())  # the same rows, another file
-    with pytest.raises(WarmstartError, match=r"data.source: 'data.npz' then, '../copy.npz' now"):
+    # the message says which file each path named
+    with pytest.raises(WarmstartError, match=rf"data.source: 'data.npz' \({tmp_path}/data.npz\) then, "
+                                             rf"'../copy.npz' \({tmp_path}/copy.npz\) now"):
         warmstart.pretrain("../copy.npz", model="mlp", train=train, out=tmp_path / "run", resume=True)
+    state_file = tmp_path / "run" / "state" / "config.json"
+    for damaged in (5, ["/"], None):  # a hand-edited directory: the paths are compared as typed (a TypeError before)
+        state_file.write_text(json.dumps({**state, "working_directory": damaged}))
+        with pytest.raises(WarmstartError, match=r"data.source: 'data.npz' then, '../data.npz' \("):
+            warmstart.pretrain("../data.npz", model="mlp", train=train, out=tmp_path / "run", resume=True)
+    state_file.write_text(json.dumps(state))
     result = warmstart.pretrain("../data.npz", model="mlp", train=train, out=tmp_path / "run", resume=True)
     assert [e["epoch"] for e in result.history] == [1, 2, 3]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -326,3 +334,18 @@ def test_data_without_column_names_scored_by_a_model_that_records_them_says_so(t
         warmstart.evaluate(tmp_path / "run", str(tmp_path / "rows.npz"))
     assert any("names no feature columns, so its columns are taken by position" in r.message and "a, b, c, d" in
                r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("command", ["pretrain", "tune"])
+def test_resume_and_overwrite_together_are_refused(blobs, tmp_path, command):
+    # tune resumed and ignored --overwrite; finetune said "nothing to resume": neither named the contradiction
+    warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run")
+    before = _files(tmp_path / "run")
+    calls = {"pretrain": lambda: warmstart.pretrain(blobs, model="mlp", train=QUICK, out=tmp_path / "run",
+                                                    resume=True, overwrite=True),
+             "tune": lambda: warmstart.tune(None, blobs, model="mlp", train=QUICK, trials=1, out=tmp_path / "run",
+                                            resume=True, overwrite=True)}
+    with pytest.raises(WarmstartError, match="--resume and --overwrite were both given") as error:
+        calls[command]()
+    assert error.value.hint == "pass one of them"
+    assert _files(tmp_path / "run") == before

@@ -75,3 +75,30 @@ def test_a_space_that_is_a_folder_or_empty_says_so(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="warmstart"):
         assert read_space_file(tmp_path / "empty.yaml") == {}
     assert "is empty: the strategy's own space is searched" in caplog.text
+
+
+def test_a_range_of_a_whole_number_setting_draws_whole_numbers_without_int(tmp_path):
+    """``epochs: {low: 1, high: 3}`` was refused as "got 1.0": the user wrote 1, and only `int: true` (in no
+    message) made it work. A declared whole-number setting keeps whole numbers; another says to add `int: true`."""
+    from warmstart.errors import WarmstartError
+    from warmstart.search_space import read_space_file
+
+    full = create_strategy("full")
+    file = tmp_path / "space.yaml"
+    file.write_text("epochs: {low: 1, high: 3}\nwarmup_epochs: {low: 0, high: 1}\n")
+    space = apply_overrides(full.search_space, read_space_file(file), searchable(full), path=file)
+    epochs = next(p for p in space if p.name == "epochs")
+    assert (epochs.low, epochs.high, epochs.integer, epochs.relative) == (1, 3, True, False)
+    assert next(p for p in space if p.name == "warmup_epochs").integer
+    check_space(space, TrainConfig.for_command("tune", epochs=10), full, {"lr": 1e-3, "epochs": 10}, str(file))
+    file.write_text("batch_size: {low: 16, high: 64}\n")  # not declared: no type to go by
+    space = apply_overrides(full.search_space, read_space_file(file), searchable(full), path=file)
+    with pytest.raises(WarmstartError, match="key 'batch_size': the value 16.0 is refused") as error:
+        check_space(space, TrainConfig.for_command("tune", epochs=10), full, {"lr": 1e-3, "epochs": 10}, str(file))
+    assert error.value.hint == ("if batch_size takes whole numbers, add `int: true` to its range: batch_size: "
+                                "{low: 16, high: 64, int: true}")
+    file.write_text("label_smoothing: {low: 0, high: 1}\n")  # refused for another reason: the usual hint
+    space = apply_overrides(full.search_space, read_space_file(file), searchable(full), path=file)
+    with pytest.raises(WarmstartError, match="key 'label_smoothing'") as error:
+        check_space(space, TrainConfig.for_command("tune", epochs=10), full, {"lr": 1e-3, "epochs": 10}, str(file))
+    assert "int: true" not in error.value.hint

@@ -178,6 +178,39 @@ def test_resume_fails_a_trial_left_running_by_a_killed_process(study, space_file
     assert f"{killed.number},fail," in (run / "trials.csv").read_text()
 
 
+def test_ctrl_c_says_how_to_resume_the_search_and_the_resume_trains_the_interrupted_trial_again(
+        space_file, tmp_path, monkeypatch, caplog):
+    """Ctrl-C in a trial said "run the command again to start over" (refused: the folder holds a search), and under
+    --overwrite that "the earlier run stays as it was" (it was deleted); the trial became a plain failure, whose
+    settings --resume never tried again."""
+    from warmstart.tuning import objective as module
+
+    data = digits_npz(tmp_path / "d.npz")
+    warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=1, space=space_file)
+    real, calls = module.train_trial, []
+
+    def interrupted_in_its_second_trial(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "train_trial", interrupted_in_its_second_trial)
+    with caplog.at_level("WARNING", logger="warmstart"), pytest.raises(KeyboardInterrupt):
+        warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=3, space=space_file,
+                       overwrite=True)
+    assert "start over" not in caplog.text and "stays as it was" not in caplog.text
+    assert f"the study in {tmp_path / 'run'} keeps its 1 finished trial(s) (--overwrite deleted the earlier search" \
+        in caplog.text and "run the same command with --resume to continue it" in caplog.text
+    monkeypatch.setattr(module, "train_trial", real)
+    resumed = warmstart.tune(None, data, model=MLP, train=TRAIN, out=tmp_path / "run", trials=3, space=space_file,
+                             resume=True)
+    rows = {r["number"]: r for r in resumed.trials}
+    assert rows[1]["state"] == "fail" and rows[1]["note"].startswith("interrupted")
+    assert rows[2]["note"] == "a retry of trial 1" and rows[2]["params"] == rows[1]["params"]
+    assert sum(r["state"] in ("complete", "pruned") for r in rows.values()) == 3
+
+
 def test_resume_after_a_kill_cut_the_journal_mid_record(study, space_file, tmp_path, caplog):
     """SIGKILL mid-write leaves a last line without its end: Optuna skips it on reading, but the resume appended
     after it, joining both into a line of broken JSON, and every later --resume failed with a JSONDecodeError."""
@@ -284,7 +317,7 @@ def test_a_study_on_a_relative_data_path_resumes_from_another_directory(space_fi
                              space=space_file, resume=True)
     assert len(resumed.trials) == 2
     shutil.copy(tmp_path / "d.npz", tmp_path / "copy.npz")  # the same rows in another file: another setting
-    with pytest.raises(WarmstartError, match=r"data.source: 'd.npz' then, '.*copy.npz' now"):
+    with pytest.raises(WarmstartError, match=r"data.source: 'd.npz' \(.*/d.npz\) then, '.*copy.npz' now"):
         warmstart.tune(None, str(tmp_path / "copy.npz"), model=MLP, train=TRAIN, out=tmp_path / "run", trials=3,
                        space=space_file, resume=True)
 

@@ -20,6 +20,22 @@ def test_the_expected_maximum_of_normals_matches_a_simulation():
     assert expected_maximum(1) == 0.0  # one trial: nothing is selected, nothing lifted
 
 
+def test_a_huge_number_of_trials_gives_the_maximum_of_normals_not_a_broken_integral():
+    """``--trials 10**20`` warned that noise lifts the best by "about 3559.552" (an accuracy!), and 10**12 printed
+    scipy's IntegrationWarning: the density form of the integral broke down."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no IntegrationWarning
+        huge = [expected_maximum(10**k) for k in (6, 9, 12, 20)]
+    # the known values (Gumbel limit: between sqrt(2 ln T) minus its second-order term and sqrt(2 ln T))
+    for k, value in zip((6, 9, 12, 20), huge):
+        bound = np.sqrt(2 * np.log(10.0**k))
+        assert bound - (np.log(np.log(10.0**k)) + np.log(4 * np.pi)) / (2 * bound) < value < bound
+    assert huge == sorted(huge) and huge[0] == pytest.approx(4.8629, abs=1e-3)
+    assert ValidationNoise(1, 10**20).selection_lift == 1.0  # an accuracy is lifted by at most 1
+
+
 @pytest.mark.parametrize("examples, trials, warns", [
     (50, 20, True),     # 10 shots of 5 classes in folds: the benchmark where tuning lost to the default recipe
     (50, 8, True),

@@ -38,11 +38,16 @@ def command(app, name: str, *groups: Iterable[Opt]) -> Callable[[Callable[[Given
         if duplicated:
             raise ValueError(f"command {name}: options declared twice: {', '.join(sorted(duplicated))}")
 
-        def run(**values: Any) -> Any:
-            return body(Given(name, options, values))
+        def run(ctx: typer.Context, **values: Any) -> Any:
+            from .config_file import replayed_data
 
-        run.__signature__ = inspect.Signature([_parameter(o, name) for o in options])
-        run.__annotations__ = {o.name: o.type for o in options}
+            with replayed_data(ctx):
+                return body(Given(name, options, values))
+
+        run.__signature__ = inspect.Signature([inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                                 annotation=typer.Context),
+                                               *(_parameter(o, name) for o in options)])
+        run.__annotations__ = {"ctx": typer.Context, **{o.name: o.type for o in options}}
         run.__doc__, run.__name__ = body.__doc__, body.__name__
         COMMAND_OPTIONS[name] = options
         app.command(name, cls=PanelledCommand)(run)

@@ -10,6 +10,7 @@ command is an error naming the key and the file.
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -37,7 +38,30 @@ def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]
         return value
     values = option_values(Path(value), ctx.info_name, COMMAND_OPTIONS[ctx.info_name])
     ctx.default_map = {**(ctx.default_map or {}), **values}
+    fingerprint = read_document(Path(value)).get("data_fingerprint")
+    if isinstance(fingerprint, str):  # a run's config.json: what its data was (see replayed_data)
+        ctx.meta[REPLAYED] = (value, fingerprint)
     return value
+
+
+REPLAYED = "warmstart.replayed"  # ctx.meta: (the --config file, its run's data fingerprint)
+# the options that choose the rows a run trains and is scored on (the seed draws the shots and the validation split)
+DATA_SHAPING = ("data", "classes", "shots", "val_fraction", "test_fraction", "label_column", "text_column",
+                "max_length", "image_size", "resize", "corruption", "class_name_examples", "class_name_template",
+                "seed")
+
+
+def replayed_data(ctx: typer.Context) -> AbstractContextManager:
+    """Around a command: when it replays a run's config.json with none of the data options given beside it, the
+    data should be the run's; the training checks it (:func:`warmstart.run.fingerprint.replaying`)."""
+    replayed = ctx.meta.get(REPLAYED)
+    given = [name for name in DATA_SHAPING  # by the source's name: typer bundles its own click
+             if getattr(ctx.get_parameter_source(name), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")]
+    if replayed is None or given:
+        return nullcontext()
+    from ..run.fingerprint import replaying
+
+    return replaying(*replayed)
 
 
 def option_values(path: Path, command: str, options: tuple[Opt, ...]) -> dict[str, Any]:

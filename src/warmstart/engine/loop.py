@@ -93,9 +93,8 @@ def _diverged(epoch: int, loss: float, lr: float) -> TrainingDiverged:
 
 
 def _interrupted_note(epoch: int, state_dir: Path | None, saved: int) -> str:
-    if state_dir is None:
-        return (f"interrupted in epoch {epoch}; this run keeps no training state to resume from (an --overwrite run "
-                "keeps none: the earlier run in its folder stays as it was): run the command again to start over")
+    if state_dir is None:  # what the caller keeps (an --overwrite run's earlier run, a search's study) it says
+        return f"interrupted in epoch {epoch}; this training keeps no state to resume from"
     if saved < 1:
         return f"interrupted in epoch {epoch}, before any epoch's state was saved: run the command again to start over"
     return (f"interrupted in epoch {epoch}; the training state after epoch {saved} is saved in {state_dir}: run the "

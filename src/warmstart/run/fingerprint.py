@@ -9,6 +9,9 @@ touch of the file, and cheap next to training (hashing runs at about 1 GB/s; the
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
 
 import numpy as np
 
@@ -38,3 +41,30 @@ def data_fingerprint(splits: DataSplits) -> str:
 def inputs_fingerprint(dataset: Dataset) -> str:
     """``sha256:HEX`` of one dataset as loaded (an ``--adapt-on`` stage's unlabelled inputs)."""
     return data_fingerprint(DataSplits(dataset, None, dataset.subset(np.arange(0))))
+
+
+# (the --config file, the fingerprint it records) while a command replays a run's config.json: see replaying()
+_REPLAYED: ContextVar[tuple[str, str] | None] = ContextVar("warmstart_replayed", default=None)
+
+
+@contextmanager
+def replaying(config_file: str, fingerprint: str) -> Iterator[None]:
+    """Within: the command replays ``config_file``, a run's config.json whose data had ``fingerprint``, on the data
+    it names (no data option was given beside it), so the data should be the same. A replay reads the data's path
+    again, and the file there may have changed, or be another file of that name (a relative path read from another
+    directory): :func:`replayed_data_note` says so before the run trains."""
+    token = _REPLAYED.set((config_file, fingerprint))
+    try:
+        yield
+    finally:
+        _REPLAYED.reset(token)
+
+
+def replayed_data_note(fingerprint: str) -> str | None:
+    """The warning for a replay whose data is not the replayed run's; None when it is, or nothing is replayed."""
+    replayed = _REPLAYED.get()
+    if replayed is None or replayed[1] == fingerprint:
+        return None
+    return (f"--config {replayed[0]}: the data read now is not the data the replayed run trained on (fingerprint "
+            f"{replayed[1]} then, {fingerprint} now): the file at the recorded path changed, or another file of "
+            "that name was read; this is not a replay of that run")

@@ -53,6 +53,7 @@ The rules for an existing folder (issue 14, item 10):
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ from ..io import make_folder, write_json
 from ..models import CheckpointInfo, TransferModel, save_checkpoint
 from ..models.checkpoint import WEIGHTS
 from ..reporting import DISTILLATION, finish_run_folder, write_run_reports
+
+log = logging.getLogger("warmstart")
 
 # what marks a folder as holding a run (a finished one, an interrupted one, or an evaluation)
 RUN_FILES = ("config.json", "metrics.json", "model", "state", "adapt", "train_log.jsonl")
@@ -199,10 +202,14 @@ class RunFolder:
         if self.writes:
             write_json(self.adapt_state_dir / "config.json", json_ready(config))
 
-    def abandon(self) -> None:
-        """After a failure: an overwriting run's partial folder goes; the previous run stays as it was."""
+    def abandon(self, error: BaseException | None = None) -> None:
+        """After a failure: an overwriting run's partial folder goes; the previous run stays as it was, which an
+        interrupt (Ctrl-C, ``error``) is told, as the loop tells a run what its saved state allows."""
         if self.writes and self.work != self.path:
             shutil.rmtree(self.work, ignore_errors=True)
+            if isinstance(error, KeyboardInterrupt):
+                log.warning("%s: the earlier run in its folder stays as it was (this --overwrite run's files are "
+                            "gone): run the command again to start over", self.path)
 
     def finish(self, model: TransferModel, info: CheckpointInfo, config: dict[str, Any], metrics: EvaluationResult,
                *, data: DataConfig, timing: dict[str, float], test_set, test_logits,
@@ -247,6 +254,14 @@ def _swap_in(new: Path, old: Path) -> None:
     shutil.rmtree(replaced, ignore_errors=True)
 
 
+def check_one_of_resume_and_overwrite(resume: bool, overwrite: bool) -> None:
+    """``--resume`` continues what ``--out`` holds and ``--overwrite`` replaces it: given both, either one would
+    silently lose the other's meaning."""
+    if resume and overwrite:
+        raise WarmstartError("--resume and --overwrite were both given: --resume continues what --out holds, "
+                             "--overwrite replaces it", hint="pass one of them")
+
+
 def began(state_dir: Path) -> bool:
     """Whether a run (or its ``--adapt-on`` stage) saved the settings a resume must match in ``state_dir``."""
     return (state_dir / "config.json").is_file()
@@ -260,6 +275,25 @@ def working_directory() -> dict[str, str]:
     return {WORKING_DIRECTORY: os.getcwd()}
 
 
+def recorded_directory(record: dict[str, Any]) -> str | None:
+    """The directory a recorded run or study was started in; None when not recorded (older runs) or damaged."""
+    directory = record.get(WORKING_DIRECTORY)
+    return directory if isinstance(directory, str) and directory else None
+
+
+def shown_setting(value: Any, directory: str | None = None) -> str:
+    """A setting as a message shows it: a relative path with the file it names (relative to ``directory``, or to
+    the working directory), so that ``'d.npz' then`` says which ``d.npz`` when the run was started elsewhere."""
+    if not isinstance(value, str) or not value:
+        return repr(value)
+    try:
+        path = Path(directory or ".", value)
+        named = not Path(value).is_absolute() and path.exists()
+        return f"{value!r} ({path.resolve()})" if named else repr(value)
+    except (OSError, ValueError):
+        return repr(value)
+
+
 def same_setting(then: Any, now: Any, then_directory: str | None) -> bool:
     """Whether a recorded setting and the one given now are the same: equal, or two spellings of one existing file
     or folder, the recorded one relative to the directory it was typed in (``tr.csv`` typed in ``/data``, and
@@ -267,7 +301,7 @@ def same_setting(then: Any, now: Any, then_directory: str | None) -> bool:
     file holds."""
     if then == now:
         return True
-    if not (isinstance(then, str) and isinstance(now, str) and then_directory):
+    if not (isinstance(then, str) and isinstance(now, str) and isinstance(then_directory, str) and then_directory):
         return False
     try:
         earlier, current = Path(then_directory, then), Path(now)
@@ -290,13 +324,13 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
         raise WarmstartError(f"{saved_file}: expected the interrupted run's settings (a JSON object), found "
                              f"{type(saved).__name__}", hint="the state is damaged; start a new run without --resume")
     now = json_ready(config)
-    directory = saved.get(WORKING_DIRECTORY)
+    directory = recorded_directory(saved)
     differences = []
     for section in ("command", "data", "train", "strategy", "model", "parent", "head", "teacher", "unlabeled"):
         before, after = saved.get(section), now.get(section)
         if isinstance(before, dict) and isinstance(after, dict):
-            differences += [f"{section}.{k}: {before.get(k)!r} then, {after.get(k)!r} now"
-                            for k in sorted(set(before) | set(after))
+            differences += [f"{section}.{k}: {shown_setting(before.get(k), directory)} then, "
+                            f"{shown_setting(after.get(k))} now" for k in sorted(set(before) | set(after))
                             if k not in _RUN_ONLY and not same_setting(before.get(k), after.get(k), directory)]
         elif not same_setting(before, after, directory):
             differences.append(f"{section}: {before!r} then, {after!r} now")
@@ -363,6 +397,7 @@ def open_study_folder(out: str | Path, *, resume: bool, overwrite: bool,
     (which continues the study) or ``overwrite``. Nothing is created or deleted here: :func:`begin_search_folder`
     creates (or empties) the folder once every other check of the search has passed, so a refused search leaves the
     old one as it was, and no empty folder where there was none."""
+    check_one_of_resume_and_overwrite(resume, overwrite)
     path = Path(out)
     if overwrite:
         check_sources_kept(path, reads)
@@ -409,10 +444,13 @@ def check_sources_kept(out: str | Path, sources: Sequence[str | Path | DataConfi
                                  hint="pass another --out (the new run can replace the old folder afterwards)")
 
 
-def begin_search_folder(path: Path) -> None:
+def begin_search_folder(path: Path) -> bool:
     """Make ``path`` ready for a new search: created, and emptied first when it holds a study or a run
     (``--overwrite``). Called after every check, just before the new search writes its first file, so that an
-    early error leaves no folder behind. A search's trials are not worth keeping beside another's."""
-    if (path / STUDY).exists() or holds_run(path):
+    early error leaves no folder behind. A search's trials are not worth keeping beside another's. Returns whether
+    an earlier search or run was deleted."""
+    replaced = (path / STUDY).exists() or holds_run(path)
+    if replaced:
         shutil.rmtree(path)
     make_folder(path)  # an unwritable --out is a clear error here
+    return replaced

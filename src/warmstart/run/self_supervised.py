@@ -145,9 +145,9 @@ def pretrain_self_supervised(data: DataConfig, objective: Objective, *, checkpoi
             folder.commit()
             checkpoint_path = None if checkpoint_path is None else \
                 folder.path / checkpoint_path.relative_to(folder.work)
-    except BaseException:
+    except BaseException as error:
         if folder is not None:
-            folder.abandon()
+            folder.abandon(error)
         raise
     return RunResult(metrics=None, history=history.epochs, train_time_s=history.summary["train_time_s"],
                      wall_time_s=wall, run_dir=None if folder is None else folder.path, checkpoint=checkpoint_path,

@@ -7,6 +7,7 @@ split and lets the run folder (:mod:`warmstart.run.folder`, the one owner of its
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -35,15 +36,18 @@ from ..registry import option_defaults
 from ..strategies import Strategy, create_strategy
 from ..strategies.auto import Auto, measure_step_seconds, time_estimate_note
 from ..tracking import Tracker, open_trackers
-from .fingerprint import data_fingerprint
+from .fingerprint import data_fingerprint, replayed_data_note
 from .averaging import WeightAveraging
-from .folder import RunFolder, began, check_resumable, check_sources_kept, working_directory
+from .folder import (RunFolder, began, check_one_of_resume_and_overwrite, check_resumable, check_sources_kept,
+                     working_directory)
 from .scoring import predict_and_score
 from .starting_point import Preprocessing, StartingPoint, data_config, note, resolve_starting_point
 from .training import train_model
 
 if TYPE_CHECKING:  # it imports this module
     from .self_supervised import FinishedStage
+
+log = logging.getLogger("warmstart")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def open_run_folder(out: str | Path | None, *, resume: bool, overwrite: bool,
                     reads: Sequence[str | Path | None] = ()) -> RunFolder | None:
     """The run folder, checked before any work (an existing run is refused unless ``resume`` or ``overwrite``;
     ``overwrite`` is refused when the folder holds one of ``reads``, the checkpoints and files the run reads)."""
+    check_one_of_resume_and_overwrite(resume, overwrite)
     if out is not None and overwrite:
         check_sources_kept(out, reads)
     if out is None:
@@ -135,9 +140,9 @@ def adapt_first(start: StartingPoint, adapt_on: AdaptConfig | FinishedStage, dat
             adapt_on.apply(start)
         else:
             adapt_before_finetuning(start, adapt_on, data, train, folder=folder, resume=resume)
-    except BaseException:
+    except BaseException as error:
         if folder is not None:
-            folder.abandon()
+            folder.abandon(error)
         raise
     # the supervised run starts from one random state whether the stage trained here (drawing dropout masks from
     # it) or its weights were loaded (tune's winner, a resumed run): else `finetune --config best_config.yaml`
@@ -221,6 +226,14 @@ def run_config(kind: str, start: StartingPoint, strategy: Strategy, data: DataCo
             "data_fingerprint": data_fingerprint(splits), **working_directory(), "warmstart_version": __version__}
 
 
+def warn_if_not_replayed_data(config: dict[str, Any], notes: list[str]) -> None:
+    """Before training: a ``--config`` replay on other data than the replayed run's says so, and its notes keep it."""
+    message = replayed_data_note(config["data_fingerprint"])
+    if message is not None:
+        notes.append(message)
+        log.warning(message)
+
+
 def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: DataConfig, train: TrainConfig, *,
                    folder: RunFolder | None, callbacks: tuple[Callback, ...], started: float, resume: bool = False,
                    adaptation=None, selection: dict[str, Any] | None = None,
@@ -236,12 +249,13 @@ def train_and_save(kind: str, start: StartingPoint, strategy: Strategy, data: Da
     config = run_config(kind, start, strategy, data, train, device, ranks.world_size)
     if resume:
         check_resumable(folder.state_dir, config)
+    warn_if_not_replayed_data(config, start.notes)
     try:
         return _train_in(folder, kind, start, strategy, data, train, config, ranks, device, callbacks, started,
                          resume, adaptation, selection, averaging)
-    except BaseException:
+    except BaseException as error:
         if folder is not None:
-            folder.abandon()  # an overwriting run's partial folder goes; the previous run is untouched
+            folder.abandon(error)  # an overwriting run's partial folder goes; the previous run is untouched
         raise
 
 

@@ -194,9 +194,13 @@ def check_space(space: tuple[SearchParam, ...], train: TrainConfig, strategy: St
             try:
                 apply({param.name: value}, train, strategy)
             except WarmstartError as exc:
+                whole = param.choices is None and not param.integer and float(value).is_integer() and \
+                    "integer" in exc.message  # a whole-number setting handed a float by a range without `int`
+                hint = (f"if {param.name} takes whole numbers, add `int: true` to its range: {param.name}: "
+                        f"{{low: {int(param.low)}, high: {int(param.high)}, int: true}}" if whole else
+                        f"change {param.name}'s range or choices in the space ({exc.hint})")
                 raise WarmstartError(f"{source}: key {param.name!r}: the value {value!r} is refused: {exc.message}",
-                                     hint=f"change {param.name}'s range or choices in the space ({exc.hint})") \
-                    from None
+                                     hint=hint) from None
     check_warmup_fits(space, train, own, source)  # after each key alone: epochs' own range is valid
 
 

@@ -55,7 +55,7 @@ from ..io import atomic_write, write_json, write_text
 from ..run.averaging import AVERAGES, create_averaging
 from ..run.fingerprint import data_fingerprint, inputs_fingerprint
 from ..run.folder import (ADAPT_FOLDER, STUDY, TRIAL_LOCK, WORKING_DIRECTORY, begin_search_folder, open_study_folder,
-                          same_setting, working_directory)
+                          recorded_directory, same_setting, shown_setting, working_directory)
 from ..run.self_supervised import adapt_once, stage_inputs
 from ..run.trial import check_folds
 from ..run.starting_point import data_config, notes_unlogged
@@ -97,7 +97,7 @@ class TuneSettings:
     def __post_init__(self) -> None:
         check_parameter(is_int(self.trials) and self.trials >= 1, "trials", "a positive integer", self.trials)
         check_parameter(self.time_limit is None or (is_number(self.time_limit) and self.time_limit > 0), "time_limit",
-                        "a positive number of seconds", self.time_limit)
+                        "a positive, finite number of seconds (leave it out for no limit)", self.time_limit)
         check_parameter(is_int(self.workers) and self.workers >= 1, "workers", "a positive integer", self.workers)
         check_parameter(self.pruner in PRUNERS, "pruner", f"one of {', '.join(PRUNERS)}", self.pruner)
         check_parameter(is_int(self.folds) and self.folds >= 2, "folds", "an integer >= 2", self.folds)
@@ -226,6 +226,8 @@ def _run_trial(study, trial, objective: Objective) -> None:
         value = objective(trial)
     except optuna.TrialPruned:
         frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    except KeyboardInterrupt:  # Ctrl-C: left running, as a killed process leaves it, for --resume to mark it
+        raise                  # interrupted and queue its settings again (fail_interrupted): the settings did not fail
     except BaseException:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
@@ -397,7 +399,7 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
                   - {WORKING_DIRECTORY})
     changed = {"data_fingerprint": "the data changed (its fingerprint differs)",
                "adapt_fingerprint": "the --adapt-on data changed (its fingerprint differs)"}
-    directory = before.get(WORKING_DIRECTORY)
+    directory = recorded_directory(before)
     differences = [(changed[k] if k in changed else difference)
                    for k in keys if before.get(k) != record.get(k)
                    for difference in _differences(k, before.get(k), record.get(k), directory)]
@@ -415,7 +417,8 @@ def _differences(key: str, then: Any, now: Any, directory: str | None) -> list[s
     if isinstance(then, dict) and isinstance(now, dict):
         return [d for k in sorted(set(then) | set(now), key=str) if then.get(k) != now.get(k)
                 for d in _differences(f"{key}.{k}", then.get(k), now.get(k), directory)]
-    return [] if same_setting(then, now, directory) else [f"{key}: {then!r} then, {now!r} now"]
+    return [] if same_setting(then, now, directory) else [f"{key}: {shown_setting(then, directory)} then, "
+                                                          f"{shown_setting(now)} now"]
 
 
 def trial_rows(study) -> list[dict[str, Any]]:
@@ -574,8 +577,8 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
               **working_directory(),
               **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on),
                                               "adapt_fingerprint": inputs_fingerprint(stage_checked.dataset)})}
-    if not resume:
-        begin_search_folder(folder)  # every check passed: only now is the folder made, or an old search replaced
+    # every check passed: only now is the folder made, or an old search replaced
+    replaced = False if resume else begin_search_folder(folder)
     if selection is not None and not (folder / RACE).is_file():
         write_json(folder / RACE, json_ready(selection))
     with _driving(folder):  # one tune process per study: a second --resume beside it is refused
@@ -606,6 +609,14 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
                  len(study.get_trials(deepcopy=False, states=_finished_states())))
         try:
             _run_workers(objective, folder, settings, seed)
+        except KeyboardInterrupt:
+            finished = len(study.get_trials(deepcopy=False, states=_finished_states()))
+            log.warning("tune: interrupted: the study in %s keeps its %d finished trial(s)%s; run the same command "
+                        "with --resume to continue it (the trial that was training is marked interrupted and "
+                        "trained again)", folder, finished,
+                        " (--overwrite deleted the earlier search in that folder when this one began)"
+                        if replaced else "")
+            raise
         except WarmstartError:
             if not resume and not study.get_trials(deepcopy=False, states=_finished_states()):
                 # a setting refused by the training itself (--augment on text, LoRA on a CNN, fp16 without CUDA):

@@ -30,13 +30,17 @@ SEARCH_GAIN = 0.05
 
 
 def expected_maximum(trials: int) -> float:
-    """E[max of ``trials`` independent standard normals]: ``∫ x T φ(x) Φ(x)^(T-1) dx`` (0 for one trial)."""
+    """E[max of ``trials`` independent standard normals] (0 for one trial): the maximum's quantile function
+    integrated, ``∫_0^1 Φ⁻¹(u^(1/T)) du``, with ``Φ⁻¹(u^(1/T))`` taken as the upper quantile of
+    ``-expm1(ln(u) / T)``, exact for any T. (The density form ``∫ x T φ(x) Φ(x)^(T-1) dx`` agrees to 1e-8 up to
+    10^9 trials and then breaks down: 3559 for 10^20 trials, where the maximum is about 9.)"""
+    import numpy as np
     from scipy import integrate
     from scipy.stats import norm
 
     if trials <= 1:
         return 0.0
-    value, _ = integrate.quad(lambda x: x * trials * norm.pdf(x) * norm.cdf(x) ** (trials - 1), -12, 12)
+    value, _ = integrate.quad(lambda u: norm.isf(-np.expm1(np.log(u) / trials)), 0.0, 1.0, limit=200)
     return float(value)
 
 
@@ -54,8 +58,9 @@ class ValidationNoise:
 
     @property
     def selection_lift(self) -> float:
-        """How far noise alone lifts the best of the trials' scores above its true accuracy, on average."""
-        return self.standard_error * expected_maximum(self.trials)
+        """How far noise alone lifts the best of the trials' scores above its true accuracy, on average (at most 1:
+        an accuracy cannot be lifted further)."""
+        return min(1.0, self.standard_error * expected_maximum(self.trials))
 
     @property
     def too_small(self) -> bool:
