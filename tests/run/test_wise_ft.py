@@ -59,3 +59,18 @@ def test_wise_ft_from_scratch_is_refused_before_training(tmp_path):
     with pytest.raises(WarmstartError, match="a run from scratch has none"):
         warmstart.tune(None, data, model="mlp", out=tmp_path / "tune", trials=1, average="wise-ft")
     assert not (tmp_path / "tune").exists()
+
+
+def test_a_soup_with_no_other_trial_says_why_it_is_the_winner_alone():
+    # --trials 1 --average soup said "no trial of 0 kept the soup's validation score from dropping"
+    import torch
+
+    from warmstart.models.base import create_model
+    from warmstart.run.averaging import GreedySoup
+
+    model = create_model("mlp", (8,), 3, hidden=[4])
+    x, y = torch.randn(12, 8), torch.arange(12) % 3
+    notes: list[str] = []
+    record = GreedySoup([]).after_training(model, train_x=x, val=(x, y), device=torch.device("cpu"), notes=notes)
+    assert record["fell_back"] and record["ingredients"] == ["the winner (retrained)"]
+    assert notes[0].startswith("soup: no other finished trial to average the winner with") and "--trials 2" in notes[0]

@@ -146,9 +146,13 @@ class GreedySoup(WeightAveraging):
         record = {"method": self.name, "ingredients": [labels[i] for i in kept], "tried": labels,
                   "validation": [{"added": labels[i], "accuracy": s[0], "loss": -s[1]}
                                  for i, s in enumerate(attempts)], "accuracy": score[0]}
+        if len(states) == 1:  # --trials 1, or no other trial finished: nothing to average the winner with
+            note(notes, "soup: no other finished trial to average the winner with, so the soup is the best single "
+                        f"model (validation accuracy {score[0]:.4f}); a soup needs --trials 2 or more")
+            return {**record, "fell_back": True}
         if len(kept) == 1:
-            note(notes, f"soup: no trial of {len(states) - 1} kept the soup's validation score from dropping, so it "
-                        f"fell back to the best single model (validation accuracy {score[0]:.4f})")
+            note(notes, f"soup: none of the other {len(states) - 1} trial(s) kept the soup's validation score from "
+                        f"dropping, so it fell back to the best single model (validation accuracy {score[0]:.4f})")
             return {**record, "fell_back": True}
         note(notes, f"soup: averaged {len(kept)} of {len(states)} models (validation accuracy {score[0]:.4f}, the "
                     f"best single model {attempts[0][0]:.4f})"

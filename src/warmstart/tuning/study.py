@@ -759,6 +759,10 @@ def importances(study) -> dict[str, float]:
         log.info("tune: no parameter importances (%s)", exc)
         return {}
     for warning in caught:
-        log.info("tune: parameter importances: %s", warning.message)
+        text = str(warning.message)
+        if "will be equal" in text:  # in our words first: Optuna's speak of its internals ("region quantiles")
+            text = (f"the finished trials are too few or too alike to tell the parameters apart, so they are shown "
+                    f"as equal (Optuna: {text})")
+        log.info("tune: parameter importances: %s", text)
     return found
 
