@@ -402,6 +402,7 @@ def _open_study(folder: Path, record: dict[str, Any], resume: bool):
     directory = recorded_directory(before)
     differences = [(changed[k] if k in changed else difference)
                    for k in keys if before.get(k) != record.get(k)
+                   and not (k == "folds" and record.get(k) is None)  # a validation split: folds are not used
                    for difference in _differences(k, before.get(k), record.get(k), directory)]
     if differences:
         raise WarmstartError(f"cannot resume the study in {folder}: its settings differ: " + "; ".join(differences),
@@ -574,7 +575,7 @@ def run_tune(checkpoint: str | None, data: DataConfig | str, *, strategy: str | 
             stage_start = base.start()
         stage_checked = stage_inputs(stage_start, adapt_on, data)
     record = {**_settings_record(objective, settings), "data_fingerprint": data_fingerprint(start.splits),
-              **working_directory(),
+              **working_directory(), **({"folds": None} if start.splits.val is not None else {}),
               **({} if adapt_on is None else {"adapt_on": to_dict(adapt_on),
                                               "adapt_fingerprint": inputs_fingerprint(stage_checked.dataset)})}
     # every check passed: only now is the folder made, or an old search replaced
