@@ -36,9 +36,10 @@ def load_into_context(ctx: typer.Context, value: Optional[str]) -> Optional[str]
     still checks and converts them, and flags on the command line still win."""
     if value is None or ctx.resilient_parsing:
         return value
-    values = option_values(Path(value), ctx.info_name, COMMAND_OPTIONS[ctx.info_name])
+    document = read_document(Path(value))
+    values = option_values(Path(value), ctx.info_name, COMMAND_OPTIONS[ctx.info_name], document)
     ctx.default_map = {**(ctx.default_map or {}), **values}
-    fingerprint = read_document(Path(value)).get("data_fingerprint")
+    fingerprint = document.get("data_fingerprint")
     if isinstance(fingerprint, str):  # a run's config.json: what its data was (see replayed_data)
         ctx.meta[REPLAYED] = (value, fingerprint)
     return value
@@ -64,8 +65,10 @@ def replayed_data(ctx: typer.Context) -> AbstractContextManager:
     return replaying(*replayed)
 
 
-def option_values(path: Path, command: str, options: tuple[Opt, ...]) -> dict[str, Any]:
-    document = read_document(path)
+def option_values(path: Path, command: str, options: tuple[Opt, ...],
+                  document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options ``path`` (its ``document``, when read already) sets for ``command``."""
+    document = read_document(path) if document is None else document
     if isinstance(document.get("data"), Mapping) or "command" in document:
         document = run_options(document, command, path)
         taken = {o.name for o in options}
@@ -186,21 +189,18 @@ def _where_it_was_typed(values: dict[str, Any], directory: Any) -> dict[str, Any
     folder in the directory the run started in (``working_directory``, recorded since it was) is taken from there.
     A built-in dataset's name, ``--adapt-on self`` and anything not found there stay as they were."""
     from ..data.sources import DATASETS
+    from ..run.folder import named_file
+    from ..run.self_supervised import SELF
 
-    if not isinstance(directory, str):
+    if not isinstance(directory, str) or not directory:
         return values
     resolved = dict(values)
     for key in PATH_OPTIONS:
         value = values.get(key)
-        # "self": --adapt-on self, the run's own training inputs
-        if not isinstance(value, str) or value in DATASETS or value == "self" or Path(value).is_absolute():
+        if not isinstance(value, str) or value in DATASETS or value == SELF or Path(value).is_absolute():
             continue
-        try:
-            typed = Path(directory, value)
-            found = typed.exists()
-        except (OSError, ValueError):  # no file system's name (a NUL byte): the data's own reader says so
-            continue
-        if found:
+        typed = named_file(value, directory)
+        if typed is not None:
             resolved[key] = str(typed)
     return resolved
 

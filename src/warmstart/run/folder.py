@@ -281,17 +281,23 @@ def recorded_directory(record: dict[str, Any]) -> str | None:
     return directory if isinstance(directory, str) and directory else None
 
 
+def named_file(value: Any, directory: str | None = None) -> Path | None:
+    """The existing file or folder a setting names, a relative path read from ``directory`` (the one it was typed
+    in; None: this one); None when it names none (not a path, not there, or no file system's name: a NUL byte)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        path = Path(directory or ".", value)
+        return path if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
 def shown_setting(value: Any, directory: str | None = None) -> str:
     """A setting as a message shows it: a relative path with the file it names (relative to ``directory``, or to
     the working directory), so that ``'d.npz' then`` says which ``d.npz`` when the run was started elsewhere."""
-    if not isinstance(value, str) or not value:
-        return repr(value)
-    try:
-        path = Path(directory or ".", value)
-        named = not Path(value).is_absolute() and path.exists()
-        return f"{value!r} ({path.resolve()})" if named else repr(value)
-    except (OSError, ValueError):
-        return repr(value)
+    path = None if isinstance(value, str) and Path(value).is_absolute() else named_file(value, directory)
+    return repr(value) if path is None else f"{value!r} ({path.resolve()})"
 
 
 def same_setting(then: Any, now: Any, then_directory: str | None) -> bool:
@@ -301,13 +307,10 @@ def same_setting(then: Any, now: Any, then_directory: str | None) -> bool:
     file holds."""
     if then == now:
         return True
-    if not (isinstance(then, str) and isinstance(now, str) and isinstance(then_directory, str) and then_directory):
+    if not then_directory:  # no record of where the run started: the paths cannot be matched
         return False
-    try:
-        earlier, current = Path(then_directory, then), Path(now)
-        return earlier.exists() and current.exists() and earlier.resolve() == current.resolve()
-    except (OSError, ValueError):  # a name no file system accepts (a NUL byte, too long): not a path
-        return False
+    earlier, current = named_file(then, then_directory), named_file(now)
+    return earlier is not None and current is not None and earlier.resolve() == current.resolve()
 
 
 def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
@@ -333,7 +336,7 @@ def check_resumable(state_dir: Path, config: dict[str, Any]) -> None:
                             f"{shown_setting(after.get(k))} now" for k in sorted(set(before) | set(after))
                             if k not in _RUN_ONLY and not same_setting(before.get(k), after.get(k), directory)]
         elif not same_setting(before, after, directory):
-            differences.append(f"{section}: {before!r} then, {after!r} now")
+            differences.append(f"{section}: {shown_setting(before, directory)} then, {shown_setting(after)} now")
     if differences:
         raise WarmstartError(f"cannot resume {state_dir.parent}: the settings differ from the interrupted run's: "
                              + "; ".join(differences), hint="resume with the same settings, or start a new run")
